@@ -5,6 +5,7 @@ How to run (CI never runs this; the outputs are committed):
     python3 -m venv ~/.cache/whetstone/refenv
     ~/.cache/whetstone/refenv/bin/pip install -r scripts/parity/requirements.txt
     ~/.cache/whetstone/refenv/bin/python scripts/parity/make_fixtures.py
+    ~/.cache/whetstone/refenv/bin/python scripts/parity/check_fixtures.py   # independent re-derivation
 
 It writes crates/whetstone-engine/tests/fixtures/parity/<name>/ for three tiny random float32 models
 (`llama`, `qwen2`, `llama3_rope`).  Every run with the same library versions writes the same numbers:
