@@ -1,0 +1,103 @@
+//! Command names and JSON arguments → typed [`Api`] methods, for the HTTP server and tests.
+
+use crate::error::{Error, Result};
+use crate::Api;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Every command [`Api::dispatch`] knows, in the order a reader would look for them.
+pub const COMMANDS: &[&str] = &[
+    "hardware",
+    "overview",
+    "default_model",
+    "list_models",
+    "get_model",
+    "list_datasets",
+    "get_dataset",
+    "list_runs",
+    "get_run",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArgs {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdArgs {
+    id: i64,
+}
+
+impl Api {
+    /// Runs `command` with `args` (a JSON object, or `null` for none) and returns its result as JSON.
+    pub fn dispatch(&self, command: &str, args: Value) -> Result<Value> {
+        match command {
+            "hardware" => {
+                no_args(command, args)?;
+                to_json(self.hardware()?)
+            }
+            "overview" => {
+                no_args(command, args)?;
+                to_json(self.overview()?)
+            }
+            "default_model" => {
+                no_args(command, args)?;
+                to_json(self.default_model()?)
+            }
+            "list_models" => {
+                no_args(command, args)?;
+                to_json(self.list_models()?)
+            }
+            "get_model" => to_json(self.get_model(parse_args::<IdArgs>(command, args)?.id)?),
+            "list_datasets" => {
+                no_args(command, args)?;
+                to_json(self.list_datasets()?)
+            }
+            "get_dataset" => to_json(self.get_dataset(parse_args::<IdArgs>(command, args)?.id)?),
+            "list_runs" => {
+                no_args(command, args)?;
+                to_json(self.list_runs()?)
+            }
+            "get_run" => to_json(self.get_run(parse_args::<IdArgs>(command, args)?.id)?),
+            _ => Err(Error::UnknownCommand {
+                command: command.to_string(),
+            }),
+        }
+    }
+}
+
+fn no_args(command: &str, args: Value) -> Result<()> {
+    parse_args::<NoArgs>(command, args).map(|_| ())
+}
+
+fn parse_args<T: DeserializeOwned>(command: &str, args: Value) -> Result<T> {
+    let args = match args {
+        Value::Null => Value::Object(Default::default()),
+        Value::Object(_) => args,
+        other => {
+            return Err(Error::InvalidInput(format!(
+                "arguments for `{command}` must be a JSON object, got {}",
+                json_kind(&other)
+            )))
+        }
+    };
+    serde_json::from_value(args)
+        .map_err(|e| Error::InvalidInput(format!("arguments for `{command}`: {e}")))
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn to_json<T: Serialize>(value: T) -> Result<Value> {
+    serde_json::to_value(value)
+        .map_err(|e| Error::Internal(format!("the result could not be encoded as JSON: {e}")))
+}

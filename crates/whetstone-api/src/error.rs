@@ -1,0 +1,96 @@
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no {what} with id {id}")]
+    NotFound { what: &'static str, id: i64 },
+
+    #[error("{0}")]
+    InvalidInput(String),
+
+    #[error("unknown command `{command}`; known commands: {}", crate::COMMANDS.join(", "))]
+    UnknownCommand { command: String },
+
+    #[error("{0}")]
+    Store(whetstone_store::Error),
+
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{0}")]
+    Hardware(#[from] whetstone_hw::Error),
+
+    #[error("{path} is not a readable GGUF model file: {reason}")]
+    InvalidModelFile { path: PathBuf, reason: String },
+
+    #[error(
+        "cannot find a folder for Whetstone's data: set WHETSTONE_HOME to a folder where it may \
+         keep its database"
+    )]
+    NoHome,
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Stable machine-readable code; the UI and scripts branch on it, so never rename one.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "not_found",
+            Error::InvalidInput(_) => "invalid_input",
+            Error::UnknownCommand { .. } => "unknown_command",
+            Error::Store(_) => "store",
+            Error::Io { .. } => "io",
+            Error::Hardware(_) => "hardware",
+            Error::InvalidModelFile { .. } => "invalid_model_file",
+            Error::NoHome => "no_home",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code().to_string(),
+            message: self.to_string(),
+        }
+    }
+}
+
+impl From<whetstone_store::Error> for Error {
+    fn from(e: whetstone_store::Error) -> Self {
+        match e {
+            whetstone_store::Error::NotFound { what, id } => Error::NotFound { what, id },
+            whetstone_store::Error::Invalid { .. } => Error::InvalidInput(e.to_string()),
+            other => Error::Store(other),
+        }
+    }
+}
+
+/// What every caller (Tauri IPC, HTTP, CLI `--json`) sees of an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<&Error> for ErrorBody {
+    fn from(e: &Error) -> Self {
+        e.body()
+    }
+}
+
+/// Serialises as [`ErrorBody`], so commands can return `Result<T, Error>` over IPC directly.
+impl Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.body().serialize(serializer)
+    }
+}

@@ -1,0 +1,138 @@
+//! The one API that the desktop app (Tauri commands), the `whet` CLI and its HTTP server call.
+//!
+//! Typed methods on [`Api`] are the contract; [`Api::dispatch`] maps command names and JSON
+//! arguments onto them for callers that speak JSON. Every error becomes an [`ErrorBody`] with a
+//! stable `code`.
+
+mod default_model;
+mod dispatch;
+mod error;
+
+pub use default_model::{default_model_path, read_default_model, DefaultModel, DEFAULT_MODEL_FILE};
+pub use dispatch::COMMANDS;
+pub use error::{Error, ErrorBody, Result};
+pub use whetstone_hw::{Gpu, Hardware};
+pub use whetstone_store::{Dataset, Model, ModelSource, Run, RunStatus};
+
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use whetstone_store::Store;
+
+pub const DATABASE_FILE: &str = "whetstone.db";
+
+pub struct Api {
+    home: PathBuf,
+    store: Mutex<Store>,
+    default_model_path: Option<PathBuf>,
+}
+
+/// Everything the start screen shows, in one call.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub hardware: Hardware,
+    pub models: Vec<Model>,
+    pub datasets: Vec<Dataset>,
+    pub runs: Vec<Run>,
+    pub default_model: Option<DefaultModel>,
+}
+
+impl Api {
+    /// Opens the Whetstone home folder `home`, creating it and its database if needed.
+    pub fn open(home: &Path) -> Result<Api> {
+        std::fs::create_dir_all(home).map_err(|source| Error::Io {
+            action: "create the Whetstone home folder",
+            path: home.to_path_buf(),
+            source,
+        })?;
+        let store = Store::open(home.join(DATABASE_FILE))?;
+        Ok(Api {
+            home: home.to_path_buf(),
+            store: Mutex::new(store),
+            default_model_path: default_model_path(),
+        })
+    }
+
+    /// Opens `$WHETSTONE_HOME`, else the platform data folder + `whetstone`.
+    pub fn open_default() -> Result<Api> {
+        Self::open(&default_home()?)
+    }
+
+    /// Looks for the default model at `path` instead of the environment's location.
+    pub fn with_default_model_path(mut self, path: Option<PathBuf>) -> Api {
+        self.default_model_path = path;
+        self
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    pub fn hardware(&self) -> Result<Hardware> {
+        hardware()
+    }
+
+    pub fn list_models(&self) -> Result<Vec<Model>> {
+        Ok(self.store().list_models()?)
+    }
+
+    pub fn get_model(&self, id: i64) -> Result<Model> {
+        Ok(self.store().get_model(id)?)
+    }
+
+    pub fn list_datasets(&self) -> Result<Vec<Dataset>> {
+        Ok(self.store().list_datasets()?)
+    }
+
+    pub fn get_dataset(&self, id: i64) -> Result<Dataset> {
+        Ok(self.store().get_dataset(id)?)
+    }
+
+    pub fn list_runs(&self) -> Result<Vec<Run>> {
+        Ok(self.store().list_runs()?)
+    }
+
+    pub fn get_run(&self, id: i64) -> Result<Run> {
+        Ok(self.store().get_run(id)?)
+    }
+
+    /// The bundled model, read from its GGUF header; `None` when its file is absent.
+    pub fn default_model(&self) -> Result<Option<DefaultModel>> {
+        match &self.default_model_path {
+            Some(path) => read_default_model(path),
+            None => Ok(None),
+        }
+    }
+
+    pub fn overview(&self) -> Result<Overview> {
+        Ok(Overview {
+            hardware: self.hardware()?,
+            models: self.list_models()?,
+            datasets: self.list_datasets()?,
+            runs: self.list_runs()?,
+            default_model: self.default_model()?,
+        })
+    }
+
+    /// Direct access for the parts of Whetstone that write (imports, training runs).
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        // SQLite rolls back whatever a panicking holder left half-done, so the store stays usable.
+        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// CPU, memory and GPUs of this machine; needs no home folder.
+pub fn hardware() -> Result<Hardware> {
+    Ok(whetstone_hw::detect()?)
+}
+
+/// `$WHETSTONE_HOME`, else the platform data folder (`~/.local/share`, `~/Library/Application
+/// Support`, `%APPDATA%`) + `whetstone`.
+pub fn default_home() -> Result<PathBuf> {
+    if let Some(home) = std::env::var_os("WHETSTONE_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    dirs::data_dir()
+        .map(|d| d.join("whetstone"))
+        .ok_or(Error::NoHome)
+}

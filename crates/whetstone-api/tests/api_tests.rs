@@ -1,0 +1,269 @@
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{DType, Device, Tensor};
+use serde_json::{json, Value};
+use std::path::Path;
+use whetstone_api::{Api, Error, DATABASE_FILE};
+use whetstone_store::{ModelSource, NewDataset, NewModel, NewRun, RunStatus};
+
+fn temp_api() -> (tempfile::TempDir, Api) {
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::open(&dir.path().join("home"))
+        .unwrap()
+        .with_default_model_path(Some(dir.path().join("absent.gguf")));
+    (dir, api)
+}
+
+/// A real GGUF file with two F32 tensors (4×32 and 32×8 = 384 parameters).
+fn write_gguf(path: &Path, metadata: &[(&str, gguf_file::Value)]) {
+    let a = Tensor::zeros((4, 32), DType::F32, &Device::Cpu).unwrap();
+    let b = Tensor::ones((32, 8), DType::F32, &Device::Cpu).unwrap();
+    let qa = QTensor::quantize(&a, GgmlDType::F32).unwrap();
+    let qb = QTensor::quantize(&b, GgmlDType::F32).unwrap();
+    let meta: Vec<(&str, &gguf_file::Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+    let mut file = std::fs::File::create(path).unwrap();
+    gguf_file::write(&mut file, &meta, &[("a.weight", &qa), ("b.weight", &qb)]).unwrap();
+}
+
+fn seed(api: &Api) -> (i64, i64, i64) {
+    let store = api.store();
+    let model = store
+        .insert_model(&NewModel {
+            name: "SmolLM2".into(),
+            source: ModelSource::Bundled,
+            location: "/models/smol.gguf".into(),
+            architecture: Some("llama".into()),
+            parameters: Some(134_515_008),
+            license: Some("Apache-2.0".into()),
+            commercial_use: Some(true),
+        })
+        .unwrap();
+    let dataset = store
+        .insert_dataset(&NewDataset {
+            name: "tickets".into(),
+            source_path: "/data/tickets.jsonl".into(),
+            source_sha256: "ab".repeat(32),
+            rows: 10,
+        })
+        .unwrap();
+    let run = store
+        .insert_run(&NewRun {
+            model_id: model.id,
+            dataset_id: Some(dataset.id),
+            config: json!({"rank": 8}),
+            status: RunStatus::Completed,
+            out_dir: "/runs/1".into(),
+        })
+        .unwrap();
+    (model.id, dataset.id, run.id)
+}
+
+#[test]
+fn open_creates_home_and_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("nested").join("home");
+    let api = Api::open(&home).unwrap();
+    assert!(home.join(DATABASE_FILE).is_file());
+    assert_eq!(api.home(), home);
+    assert!(api.list_models().unwrap().is_empty());
+}
+
+#[test]
+fn open_reports_a_home_that_is_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("home");
+    std::fs::write(&file, "x").unwrap();
+    let err = Api::open(&file).err().expect("a file is not a home folder");
+    assert_eq!(err.code(), "io");
+    assert!(err.to_string().contains(&file.display().to_string()), "{err}");
+}
+
+#[test]
+fn open_reports_a_database_that_is_not_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(DATABASE_FILE), "not a database at all, just text").unwrap();
+    let err = Api::open(dir.path()).err().expect("must refuse");
+    let body = err.body();
+    assert_eq!(body.code, "store");
+    assert!(body.message.contains(DATABASE_FILE), "{}", body.message);
+}
+
+#[test]
+fn lists_come_from_the_store() {
+    let (_dir, api) = temp_api();
+    let (model_id, dataset_id, run_id) = seed(&api);
+    assert_eq!(api.list_models().unwrap()[0].id, model_id);
+    assert_eq!(api.list_datasets().unwrap()[0].id, dataset_id);
+    assert_eq!(api.list_runs().unwrap()[0].id, run_id);
+
+    let models = api.dispatch("list_models", Value::Null).unwrap();
+    assert_eq!(models[0]["name"], "SmolLM2");
+    assert_eq!(models[0]["source"], "bundled");
+    let datasets = api.dispatch("list_datasets", json!({})).unwrap();
+    assert_eq!(datasets[0]["rows"], 10);
+    let runs = api.dispatch("list_runs", json!({})).unwrap();
+    assert_eq!(runs[0]["status"], "completed");
+    assert_eq!(runs[0]["config"]["rank"], 8);
+
+    let run = api.dispatch("get_run", json!({"id": run_id})).unwrap();
+    assert_eq!(run["model_id"], model_id);
+    let model = api.dispatch("get_model", json!({"id": model_id})).unwrap();
+    assert_eq!(model["parameters"], 134_515_008u64);
+    let dataset = api.dispatch("get_dataset", json!({"id": dataset_id})).unwrap();
+    assert_eq!(dataset["source_sha256"], "ab".repeat(32));
+}
+
+#[test]
+fn hardware_matches_the_os() {
+    let (_dir, api) = temp_api();
+    let hw = api.dispatch("hardware", Value::Null).unwrap();
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(hw["cpu_cores"], cores);
+    assert!(hw["ram_total_bytes"].as_u64().unwrap() > 0);
+    assert!(hw["gpus"].is_array());
+}
+
+#[test]
+fn overview_holds_everything() {
+    let (dir, api) = temp_api();
+    seed(&api);
+    let model_path = dir.path().join("tiny.gguf");
+    write_gguf(
+        &model_path,
+        &[("general.architecture", gguf_file::Value::String("llama".into()))],
+    );
+    let api = api.with_default_model_path(Some(model_path));
+    let overview = api.dispatch("overview", Value::Null).unwrap();
+    assert_eq!(overview["models"].as_array().unwrap().len(), 1);
+    assert_eq!(overview["datasets"].as_array().unwrap().len(), 1);
+    assert_eq!(overview["runs"].as_array().unwrap().len(), 1);
+    assert!(overview["hardware"]["cpu_cores"].as_u64().unwrap() >= 1);
+    assert_eq!(overview["default_model"]["parameters"], 384);
+
+    let typed = api.overview().unwrap();
+    assert_eq!(typed.models, api.list_models().unwrap());
+}
+
+#[test]
+fn default_model_is_read_from_the_gguf_header() {
+    let (dir, api) = temp_api();
+    let path = dir.path().join("Tiny-Test.Q8_0.gguf");
+    write_gguf(
+        &path,
+        &[
+            ("general.architecture", gguf_file::Value::String("llama".into())),
+            ("general.name", gguf_file::Value::String("run label".into())),
+            ("general.license", gguf_file::Value::String("apache-2.0".into())),
+            ("llama.context_length", gguf_file::Value::U32(2048)),
+        ],
+    );
+    let api = api.with_default_model_path(Some(path.clone()));
+    let model = api.default_model().unwrap().expect("file exists");
+    assert_eq!(model.path, path);
+    assert_eq!(model.name, "Tiny-Test.Q8_0");
+    assert_eq!(model.architecture, "llama");
+    assert_eq!(model.parameters, 384);
+    assert_eq!(model.context_length, Some(2048));
+    assert_eq!(model.license.as_deref(), Some("Apache-2.0"));
+    assert_eq!(model.file_bytes, std::fs::metadata(&path).unwrap().len());
+
+    let json = api.dispatch("default_model", Value::Null).unwrap();
+    assert_eq!(json["license"], "Apache-2.0");
+    assert_eq!(json["context_length"], 2048);
+}
+
+#[test]
+fn default_model_absent_is_none() {
+    let (_dir, api) = temp_api();
+    assert!(api.default_model().unwrap().is_none());
+    assert_eq!(api.dispatch("default_model", Value::Null).unwrap(), Value::Null);
+    let api = api.with_default_model_path(None);
+    assert!(api.default_model().unwrap().is_none());
+}
+
+#[test]
+fn default_model_that_is_not_gguf_is_a_clear_error() {
+    let (dir, api) = temp_api();
+    let path = dir.path().join("broken.gguf");
+    std::fs::write(&path, b"this is not a model file").unwrap();
+    let api = api.with_default_model_path(Some(path.clone()));
+    let err = api.default_model().unwrap_err();
+    assert_eq!(err.code(), "invalid_model_file");
+    assert!(err.to_string().contains("broken.gguf"), "{err}");
+}
+
+#[test]
+fn bundled_default_model_matches_its_file() {
+    let Some(path) = whetstone_api::default_model_path() else {
+        panic!("no default model location: neither HOME nor XDG_CACHE_HOME is set");
+    };
+    let (_dir, api) = temp_api();
+    let api = api.with_default_model_path(Some(path.clone()));
+    let found = api.default_model().unwrap();
+    if !path.exists() {
+        assert!(found.is_none());
+        return;
+    }
+    let model = found.expect("the file exists");
+    assert_eq!(model.architecture, "llama");
+    assert_eq!(model.file_bytes, std::fs::metadata(&path).unwrap().len());
+    if path.file_name().unwrap() == whetstone_api::DEFAULT_MODEL_FILE {
+        // SmolLM2-135M: 30 layers of width 576 with tied embeddings.
+        assert!(
+            (130_000_000..140_000_000).contains(&model.parameters),
+            "{} parameters",
+            model.parameters
+        );
+        assert_eq!(model.context_length, Some(8192));
+        assert_eq!(model.license.as_deref(), Some("Apache-2.0"));
+        assert_eq!(model.name, "SmolLM2-135M-Instruct.Q4_1");
+    }
+}
+
+#[test]
+fn errors_have_stable_codes_and_plain_messages() {
+    let (_dir, api) = temp_api();
+
+    let err = api.dispatch("train_everything", Value::Null).unwrap_err();
+    assert!(matches!(err, Error::UnknownCommand { .. }));
+    let body = err.body();
+    assert_eq!(body.code, "unknown_command");
+    assert!(body.message.contains("train_everything"));
+    assert!(body.message.contains("overview"), "should list known commands: {}", body.message);
+
+    let err = api.dispatch("get_model", json!({"id": 41})).unwrap_err();
+    assert_eq!(err.code(), "not_found");
+    assert_eq!(err.to_string(), "no model with id 41");
+
+    let err = api.dispatch("get_run", json!({})).unwrap_err();
+    assert_eq!(err.code(), "invalid_input");
+    assert!(err.to_string().contains("get_run") && err.to_string().contains("id"), "{err}");
+
+    let err = api.dispatch("list_models", json!({"limit": 3})).unwrap_err();
+    assert_eq!(err.code(), "invalid_input");
+    assert!(err.to_string().contains("limit"), "{err}");
+
+    let err = api.dispatch("hardware", json!([1, 2])).unwrap_err();
+    assert_eq!(err.code(), "invalid_input");
+    assert!(err.to_string().contains("an array"), "{err}");
+
+    // Serialising the error itself gives the same body, for IPC callers.
+    let serialized = serde_json::to_value(&err).unwrap();
+    assert_eq!(serialized, serde_json::to_value(err.body()).unwrap());
+    assert_eq!(serialized.as_object().unwrap().len(), 2);
+}
+
+#[test]
+fn every_listed_command_dispatches() {
+    let (_dir, api) = temp_api();
+    let (model_id, dataset_id, run_id) = seed(&api);
+    for command in whetstone_api::COMMANDS {
+        let args = match *command {
+            "get_model" => json!({"id": model_id}),
+            "get_dataset" => json!({"id": dataset_id}),
+            "get_run" => json!({"id": run_id}),
+            _ => Value::Null,
+        };
+        api.dispatch(command, args)
+            .unwrap_or_else(|e| panic!("{command} failed: {e}"));
+    }
+}

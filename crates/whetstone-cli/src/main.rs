@@ -1,0 +1,82 @@
+//! `whet`: Whetstone from the command line. Each subcommand lives in its own module.
+
+mod hw;
+mod list;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use whetstone_api::Api;
+
+#[derive(Parser)]
+#[command(
+    name = "whet",
+    version,
+    about = "Fine-tune open language models on this machine and review what they write."
+)]
+struct Cli {
+    /// Whetstone's data folder [default: $WHETSTONE_HOME, else the platform data folder]
+    #[arg(long, global = true, value_name = "DIR")]
+    home: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show the CPU, memory and GPUs Whetstone can train with
+    Hw(hw::HwArgs),
+    /// Models Whetstone knows about
+    Models {
+        #[command(subcommand)]
+        action: list::ListAction,
+    },
+    /// Imported datasets
+    Datasets {
+        #[command(subcommand)]
+        action: list::ListAction,
+    },
+    /// Training runs
+    Runs {
+        #[command(subcommand)]
+        action: list::ListAction,
+    },
+    /// Serve the API and the web UI over HTTP on this machine
+    Serve(serve::ServeArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let home = cli.home.as_deref();
+    match cli.command {
+        Command::Hw(args) => hw::run(&args),
+        Command::Models { action } => list::models(&open_api(home)?, &action),
+        Command::Datasets { action } => list::datasets(&open_api(home)?, &action),
+        Command::Runs { action } => list::runs(&open_api(home)?, &action),
+        Command::Serve(args) => serve::run(open_api(home)?, &args),
+    }
+}
+
+fn open_api(home: Option<&Path>) -> anyhow::Result<Api> {
+    Ok(match home {
+        Some(dir) => Api::open(dir)?,
+        None => Api::open_default()?,
+    })
+}
+
+/// `1536 MiB`-style sizes people can read at a glance.
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    const UNITS: &[&str] = &["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

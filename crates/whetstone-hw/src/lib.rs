@@ -1,0 +1,68 @@
+//! What this machine has to train with: CPU, RAM and GPUs.
+//!
+//! GPU libraries are loaded at run time (NVML through `dlopen`), so one binary runs on machines
+//! with and without a driver. A missing driver is an ordinary answer — no GPUs, plus a note saying
+//! why — not an error.
+
+mod cpu;
+mod error;
+mod nvidia;
+
+#[cfg(target_os = "macos")]
+mod apple;
+
+pub use error::Error;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hardware {
+    pub cpu_model: String,
+    /// Logical cores this process may run on (affinity and cgroup quotas applied).
+    pub cpu_cores: usize,
+    /// `None` where the OS does not say.
+    pub cpu_physical_cores: Option<usize>,
+    /// Physical RAM, or the cgroup memory limit when that is smaller.
+    pub ram_total_bytes: u64,
+    pub ram_available_bytes: u64,
+    pub gpus: Vec<Gpu>,
+    /// Why a GPU backend found nothing (driver missing, library failed to load, ...).
+    pub gpu_notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gpu {
+    pub name: String,
+    /// `"cuda"` or `"metal"`.
+    pub backend: String,
+    pub vram_total_bytes: u64,
+    pub vram_free_bytes: u64,
+}
+
+/// Probes the CPU, memory and every GPU backend this platform supports.
+pub fn detect() -> Result<Hardware, Error> {
+    let cpu = cpu::probe()?;
+    let mut gpus = Vec::new();
+    let mut gpu_notes = Vec::new();
+
+    match nvidia::probe() {
+        Ok(found) => gpus.extend(found),
+        Err(e) => gpu_notes.push(format!("NVIDIA: {e}")),
+    }
+
+    #[cfg(target_os = "macos")]
+    match apple::probe() {
+        Ok(found) => gpus.extend(found),
+        Err(e) => gpu_notes.push(format!("Metal: {e}")),
+    }
+
+    Ok(Hardware {
+        cpu_model: cpu.model,
+        cpu_cores: cpu.logical_cores,
+        cpu_physical_cores: cpu.physical_cores,
+        ram_total_bytes: cpu.ram_total_bytes,
+        ram_available_bytes: cpu.ram_available_bytes,
+        gpus,
+        gpu_notes,
+    })
+}

@@ -1,0 +1,14 @@
+//! The SQLite store behind Whetstone: which models, datasets and runs exist.
+//!
+//! One file (`whetstone.db`) in WAL mode, so the desktop app and the `whet` CLI can read it at the
+//! same time. The schema is a list of migrations; `PRAGMA user_version` records how many ran.
+
+mod error;
+mod migrations;
+mod rows;
+mod store;
+
+pub use error::{Error, Result};
+pub use migrations::{Migration, LATEST_VERSION, MIGRATIONS};
+pub use rows::{Dataset, Model, ModelSource, NewDataset, NewModel, NewRun, Run, RunStatus};
+pub use store::Store;

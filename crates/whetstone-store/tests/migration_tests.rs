@@ -1,0 +1,195 @@
+use rusqlite::Connection;
+use std::path::Path;
+use whetstone_store::{Error, ModelSource, Store, LATEST_VERSION, MIGRATIONS};
+
+/// The schema as SQLite records it, in a stable order, for comparing two databases.
+fn schema(path: &Path) -> Vec<(String, String, String)> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT type, name, COALESCE(sql, '') FROM sqlite_master
+             WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn user_version(path: &Path) -> u32 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Rows written with the columns each schema version has, so they can be checked after upgrade.
+fn seed(path: &Path, version: u32) {
+    let conn = Connection::open(path).unwrap();
+    if version >= 1 {
+        conn.execute_batch(
+            "INSERT INTO models (name, source, location, architecture, parameters, license, commercial_use)
+                 VALUES ('SmolLM2', 'bundled', '/models/smol.gguf', 'llama', 134515008, 'Apache-2.0', 1);
+             INSERT INTO datasets (name, source_path, source_sha256, rows)
+                 VALUES ('support tickets', '/data/tickets.jsonl',
+                         'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 42);
+             INSERT INTO runs (model_id, dataset_id, config, status, out_dir)
+                 VALUES (1, 1, '{\"rank\": 8}', 'completed', '/runs/1');",
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn migration_versions_are_consecutive_from_one() {
+    for (i, m) in MIGRATIONS.iter().enumerate() {
+        assert_eq!(m.version as usize, i + 1, "migration `{}` is out of order", m.name);
+    }
+    assert_eq!(LATEST_VERSION as usize, MIGRATIONS.len());
+}
+
+#[test]
+fn fresh_file_gets_latest_schema_and_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whetstone.db");
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), LATEST_VERSION);
+    assert_eq!(user_version(&path), LATEST_VERSION);
+    let names: Vec<String> = schema(&path)
+        .into_iter()
+        .filter(|(t, _, _)| t == "table")
+        .map(|(_, n, _)| n)
+        .collect();
+    assert_eq!(names, ["datasets", "models", "runs"]);
+
+    let conn = Connection::open(&path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    drop(store);
+}
+
+#[test]
+fn empty_existing_file_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whetstone.db");
+    std::fs::write(&path, b"").unwrap();
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), LATEST_VERSION);
+}
+
+#[test]
+fn every_earlier_version_upgrades_to_the_latest_schema_keeping_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference.db");
+    drop(Store::open(&reference).unwrap());
+    let expected = schema(&reference);
+
+    for version in 0..=LATEST_VERSION {
+        let path = dir.path().join(format!("from-v{version}.db"));
+        drop(Store::open_at_version(&path, version).unwrap());
+        assert_eq!(user_version(&path), version, "prefix {version} not applied as asked");
+        seed(&path, version);
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), LATEST_VERSION);
+        assert_eq!(schema(&path), expected, "schema after upgrading from v{version}");
+
+        if version >= 1 {
+            let models = store.list_models().unwrap();
+            assert_eq!(models.len(), 1);
+            assert_eq!(models[0].name, "SmolLM2");
+            assert_eq!(models[0].source, ModelSource::Bundled);
+            assert_eq!(models[0].parameters, Some(134_515_008));
+            assert_eq!(models[0].commercial_use, Some(true));
+            let datasets = store.list_datasets().unwrap();
+            assert_eq!(datasets.len(), 1);
+            assert_eq!(datasets[0].rows, 42);
+            let runs = store.list_runs().unwrap();
+            assert_eq!(runs.len(), 1);
+            assert_eq!(runs[0].config, serde_json::json!({"rank": 8}));
+            assert_eq!(runs[0].dataset_id, Some(datasets[0].id));
+        } else {
+            assert!(store.list_models().unwrap().is_empty());
+        }
+    }
+}
+
+#[test]
+fn reopening_at_latest_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whetstone.db");
+    drop(Store::open(&path).unwrap());
+    seed(&path, LATEST_VERSION);
+    let before = schema(&path);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(schema(&path), before);
+    assert_eq!(store.list_models().unwrap().len(), 1);
+}
+
+#[test]
+fn text_file_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    let content = b"These are my notes, not a database.\nSecond line.\n".repeat(20);
+    std::fs::write(&path, &content).unwrap();
+
+    let err = Store::open(&path).err().expect("a text file must not open as a store");
+    assert!(matches!(err, Error::NotADatabase { .. }), "got {err:?}");
+    let message = err.to_string();
+    assert!(message.contains("notes.txt"), "message does not name the file: {message}");
+    assert!(message.contains("not an SQLite file"), "unclear message: {message}");
+
+    assert_eq!(std::fs::read(&path).unwrap(), content);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(leftovers, ["notes.txt"], "opening left extra files behind");
+}
+
+#[test]
+fn short_garbage_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.db");
+    std::fs::write(&path, b"x").unwrap();
+    let err = Store::open(&path).err().expect("a one-byte file is not a database");
+    assert!(matches!(err, Error::NotADatabase { .. }), "got {err:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"x");
+}
+
+#[test]
+fn database_from_a_newer_release_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    drop(Store::open(&path).unwrap());
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", LATEST_VERSION + 5)
+        .unwrap();
+    let before = schema(&path);
+    let err = Store::open(&path).err().expect("a newer schema must be refused");
+    match &err {
+        Error::TooNew { found, latest, .. } => {
+            assert_eq!(*found, LATEST_VERSION + 5);
+            assert_eq!(*latest, LATEST_VERSION);
+        }
+        other => panic!("expected TooNew, got {other:?}"),
+    }
+    assert!(err.to_string().contains("future.db"));
+    assert_eq!(schema(&path), before);
+    assert_eq!(user_version(&path), LATEST_VERSION + 5);
+}
+
+#[test]
+fn asking_for_an_unknown_version_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whetstone.db");
+    let err = Store::open_at_version(&path, LATEST_VERSION + 1)
+        .err()
+        .expect("unknown version");
+    assert!(matches!(err, Error::Invalid { .. }), "got {err:?}");
+    assert!(!path.exists(), "nothing should be created for a bad request");
+}

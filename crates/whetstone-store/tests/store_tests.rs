@@ -1,0 +1,201 @@
+use serde_json::json;
+use whetstone_store::{Error, ModelSource, NewDataset, NewModel, NewRun, RunStatus, Store};
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("whetstone.db")).unwrap();
+    (dir, store)
+}
+
+fn smol() -> NewModel {
+    NewModel {
+        name: "SmolLM2-135M-Instruct".into(),
+        source: ModelSource::Bundled,
+        location: "/models/SmolLM2-135M-Instruct.Q4_1.gguf".into(),
+        architecture: Some("llama".into()),
+        parameters: Some(134_515_008),
+        license: Some("Apache-2.0".into()),
+        commercial_use: Some(true),
+    }
+}
+
+fn tickets() -> NewDataset {
+    NewDataset {
+        name: "tickets".into(),
+        source_path: "/data/tickets.jsonl".into(),
+        source_sha256: "0123456789abcdef".repeat(4),
+        rows: 1200,
+    }
+}
+
+#[test]
+fn models_round_trip() {
+    let (_dir, store) = open();
+    let a = store.insert_model(&smol()).unwrap();
+    let mut other = smol();
+    other.name = "Local Qwen".into();
+    other.source = ModelSource::Local;
+    other.location = "/models/qwen".into();
+    other.parameters = None;
+    other.commercial_use = None;
+    let b = store.insert_model(&other).unwrap();
+
+    assert_eq!(store.get_model(a.id).unwrap(), a);
+    assert_eq!(a.parameters, Some(134_515_008));
+    assert!(a.added_at.ends_with('Z') && a.added_at.contains('T'), "{}", a.added_at);
+    assert_eq!(b.commercial_use, None);
+    assert_eq!(store.list_models().unwrap(), vec![a.clone(), b]);
+    assert_eq!(
+        store.find_model_by_location(&a.location).unwrap().as_ref(),
+        Some(&a)
+    );
+    assert_eq!(store.find_model_by_location("/nowhere").unwrap(), None);
+
+    let json = serde_json::to_value(&a).unwrap();
+    assert_eq!(json["source"], "bundled");
+    assert_eq!(json["commercial_use"], true);
+}
+
+#[test]
+fn duplicate_model_location_is_rejected() {
+    let (_dir, store) = open();
+    store.insert_model(&smol()).unwrap();
+    let err = store.insert_model(&smol()).unwrap_err();
+    assert!(err.to_string().contains("UNIQUE"), "{err}");
+}
+
+#[test]
+fn missing_rows_are_not_found() {
+    let (_dir, store) = open();
+    match store.get_model(7).unwrap_err() {
+        Error::NotFound { what, id } => assert_eq!((what, id), ("model", 7)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(store.get_dataset(1), Err(Error::NotFound { what: "dataset", .. })));
+    assert!(matches!(store.get_run(1), Err(Error::NotFound { what: "run", .. })));
+    assert!(matches!(
+        store.set_run_status(1, RunStatus::Failed),
+        Err(Error::NotFound { what: "run", .. })
+    ));
+}
+
+#[test]
+fn invalid_inserts_name_the_field() {
+    let (_dir, store) = open();
+    let mut bad = smol();
+    bad.name = "  ".into();
+    let err = store.insert_model(&bad).unwrap_err();
+    assert!(err.to_string().contains("model name"), "{err}");
+
+    let mut bad = tickets();
+    bad.source_sha256 = "XYZ".into();
+    let err = store.insert_dataset(&bad).unwrap_err();
+    assert!(err.to_string().contains("source_sha256"), "{err}");
+    assert!(store.list_datasets().unwrap().is_empty());
+}
+
+#[test]
+fn runs_reference_models_and_datasets() {
+    let (_dir, store) = open();
+    let model = store.insert_model(&smol()).unwrap();
+    let dataset = store.insert_dataset(&tickets()).unwrap();
+    assert_eq!(dataset.rows, 1200);
+
+    let run = store
+        .insert_run(&NewRun {
+            model_id: model.id,
+            dataset_id: Some(dataset.id),
+            config: json!({"rank": 16, "alpha": 32, "lr": 2e-4}),
+            status: RunStatus::Queued,
+            out_dir: "/runs/1".into(),
+        })
+        .unwrap();
+    assert_eq!(run.config["rank"], 16);
+    assert_eq!(run.status, RunStatus::Queued);
+
+    let updated = store.set_run_status(run.id, RunStatus::Running).unwrap();
+    assert_eq!(updated.status, RunStatus::Running);
+    assert!(updated.updated_at >= run.updated_at);
+    assert_eq!(store.list_runs().unwrap(), vec![updated]);
+
+    let err = store
+        .insert_run(&NewRun {
+            model_id: model.id + 100,
+            dataset_id: None,
+            config: json!({}),
+            status: RunStatus::Queued,
+            out_dir: "/runs/2".into(),
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { what: "model", .. }), "{err:?}");
+
+    let err = store
+        .insert_run(&NewRun {
+            model_id: model.id,
+            dataset_id: Some(dataset.id + 100),
+            config: json!({}),
+            status: RunStatus::Queued,
+            out_dir: "/runs/2".into(),
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { what: "dataset", .. }), "{err:?}");
+}
+
+#[test]
+fn foreign_keys_are_enforced_by_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whetstone.db");
+    let store = Store::open(&path).unwrap();
+    let model = store.insert_model(&smol()).unwrap();
+    store
+        .insert_run(&NewRun {
+            model_id: model.id,
+            dataset_id: None,
+            config: json!({}),
+            status: RunStatus::Completed,
+            out_dir: "/runs/1".into(),
+        })
+        .unwrap();
+    // Deleting a model that a run points at must fail, or the run would dangle.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "foreign_keys", true).unwrap();
+    let err = conn
+        .execute("DELETE FROM models WHERE id = ?1", [model.id])
+        .unwrap_err();
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+}
+
+#[test]
+fn corrupt_values_are_reported_with_their_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whetstone.db");
+    let store = Store::open(&path).unwrap();
+    let model = store.insert_model(&smol()).unwrap();
+    store
+        .insert_run(&NewRun {
+            model_id: model.id,
+            dataset_id: None,
+            config: json!({}),
+            status: RunStatus::Completed,
+            out_dir: "/runs/1".into(),
+        })
+        .unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE runs SET status = 'exploded'", [])
+        .unwrap();
+    let err = store.list_runs().unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, Error::Corrupt { what: "run", id: 1, .. }), "{err:?}");
+    assert!(message.contains("exploded"), "{message}");
+}
+
+#[test]
+fn two_handles_see_each_others_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whetstone.db");
+    let first = Store::open(&path).unwrap();
+    let second = Store::open(&path).unwrap();
+    let model = first.insert_model(&smol()).unwrap();
+    assert_eq!(second.list_models().unwrap(), vec![model]);
+}
