@@ -1,0 +1,25 @@
+//! The training engine: a Llama-family decoder written for backpropagation, LoRA adapters in PEFT's
+//! layout, and the training step.
+//!
+//! candle's stock models cannot be fine-tuned (fused ops without a backward, last-position logits
+//! only), so the decoder here is built from the ops in [`ops`], each with a hand-written backward.
+
+pub mod batch;
+pub mod config;
+pub mod error;
+pub mod generate;
+pub mod lora;
+pub mod model;
+pub mod ops;
+pub mod optim;
+pub mod rng;
+pub mod run;
+pub mod schedule;
+pub mod train;
+pub mod weights;
+
+pub use config::{Architecture, ModelConfig};
+pub use error::{Error, Result};
+pub use lora::{Adapter, LoraConfig, Target};
+pub use model::{Decoder, KvCache, LoraCtx};
+pub use weights::ModelFiles;

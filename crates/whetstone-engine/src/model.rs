@@ -1,0 +1,351 @@
+//! The Llama-family decoder (Llama 2/3, Mistral, Qwen2, SmolLM) written for training: every op has a
+//! backward, logits come out for every position, and the frozen base never gets a gradient.
+
+use crate::config::ModelConfig;
+use crate::error::{Error, Result};
+use crate::lora::{Adapter, Target};
+use crate::ops::{self, FrozenLinear, RopeTable};
+use crate::rng::Rng;
+use crate::weights::{BaseWeights, ModelFiles};
+use candle_core::{DType, Device, Tensor, D};
+
+pub struct Block {
+    pub input_norm: Tensor,
+    pub post_norm: Tensor,
+    pub q: FrozenLinear,
+    pub k: FrozenLinear,
+    pub v: FrozenLinear,
+    pub o: FrozenLinear,
+    pub gate: FrozenLinear,
+    pub up: FrozenLinear,
+    pub down: FrozenLinear,
+}
+
+impl Block {
+    pub fn linear(&self, t: Target) -> &FrozenLinear {
+        match t {
+            Target::Q => &self.q,
+            Target::K => &self.k,
+            Target::V => &self.v,
+            Target::O => &self.o,
+            Target::Gate => &self.gate,
+            Target::Up => &self.up,
+            Target::Down => &self.down,
+        }
+    }
+}
+
+pub struct Decoder {
+    pub config: ModelConfig,
+    pub embed: Tensor,
+    pub blocks: Vec<Block>,
+    pub norm: Tensor,
+    pub lm_head: FrozenLinear,
+    pub dtype: DType,
+    pub device: Device,
+    inv_freq: Vec<f32>,
+}
+
+/// How adapters take part in a forward pass.
+pub struct LoraCtx<'a> {
+    pub adapter: &'a Adapter,
+    /// Record gradients for the adapter (training) or use its values only (evaluation, generation).
+    pub train: bool,
+    /// Dropout on the adapter input; `None` turns it off (evaluation).
+    pub dropout: Option<&'a std::cell::RefCell<Rng>>,
+}
+
+/// Keys and values of past positions, one pair per block, for generation.
+#[derive(Default)]
+pub struct KvCache {
+    pub layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    pub fn len(&self) -> usize {
+        self.layers.first().and_then(|l| l.as_ref()).map(|(k, _)| k.dim(2).unwrap_or(0)).unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn lin(w: &mut BaseWeights, name: &str, bias: bool) -> Result<FrozenLinear> {
+    let weight = w.take(&format!("{name}.weight"))?;
+    let b = if bias { w.take_opt(&format!("{name}.bias")) } else { None };
+    Ok(FrozenLinear::new(weight, b))
+}
+
+fn check(name: &str, t: &Tensor, expected: &[usize]) -> Result<()> {
+    if t.dims() != expected {
+        return Err(Error::TensorShape { name: name.into(), expected: expected.to_vec(), actual: t.dims().to_vec() });
+    }
+    Ok(())
+}
+
+impl Decoder {
+    pub fn load(files: &ModelFiles, dtype: DType, device: &Device) -> Result<Self> {
+        let w = BaseWeights::load(files, dtype, device)?;
+        Self::from_weights(w)
+    }
+
+    pub fn from_weights(mut w: BaseWeights) -> Result<Self> {
+        let cfg = w.config.clone();
+        let embed = w.take("model.embed_tokens.weight")?;
+        check("model.embed_tokens.weight", &embed, &[cfg.vocab_size, cfg.hidden_size])?;
+        let dtype = embed.dtype();
+        let device = embed.device().clone();
+        let mut blocks = Vec::with_capacity(cfg.num_layers);
+        let q_dim = cfg.num_heads * cfg.head_dim;
+        let kv_dim = cfg.num_kv_heads * cfg.head_dim;
+        for i in 0..cfg.num_layers {
+            let p = format!("model.layers.{i}");
+            let b = Block {
+                input_norm: w.take(&format!("{p}.input_layernorm.weight"))?,
+                post_norm: w.take(&format!("{p}.post_attention_layernorm.weight"))?,
+                q: lin(&mut w, &format!("{p}.self_attn.q_proj"), cfg.attention_bias)?,
+                k: lin(&mut w, &format!("{p}.self_attn.k_proj"), cfg.attention_bias)?,
+                v: lin(&mut w, &format!("{p}.self_attn.v_proj"), cfg.attention_bias)?,
+                o: lin(&mut w, &format!("{p}.self_attn.o_proj"), false)?,
+                gate: lin(&mut w, &format!("{p}.mlp.gate_proj"), false)?,
+                up: lin(&mut w, &format!("{p}.mlp.up_proj"), false)?,
+                down: lin(&mut w, &format!("{p}.mlp.down_proj"), false)?,
+            };
+            check(&format!("{p}.self_attn.q_proj.weight"), &b.q.weight, &[q_dim, cfg.hidden_size])?;
+            check(&format!("{p}.self_attn.k_proj.weight"), &b.k.weight, &[kv_dim, cfg.hidden_size])?;
+            check(&format!("{p}.self_attn.v_proj.weight"), &b.v.weight, &[kv_dim, cfg.hidden_size])?;
+            check(&format!("{p}.self_attn.o_proj.weight"), &b.o.weight, &[cfg.hidden_size, q_dim])?;
+            check(&format!("{p}.mlp.gate_proj.weight"), &b.gate.weight, &[cfg.intermediate_size, cfg.hidden_size])?;
+            check(&format!("{p}.mlp.up_proj.weight"), &b.up.weight, &[cfg.intermediate_size, cfg.hidden_size])?;
+            check(&format!("{p}.mlp.down_proj.weight"), &b.down.weight, &[cfg.hidden_size, cfg.intermediate_size])?;
+            blocks.push(b);
+        }
+        let norm = w.take("model.norm.weight")?;
+        let lm_head = match w.take_opt("lm_head.weight") {
+            Some(t) if !cfg.tie_word_embeddings => t,
+            _ => embed.clone(),
+        };
+        check("lm_head.weight", &lm_head, &[cfg.vocab_size, cfg.hidden_size])?;
+        let inv_freq = cfg.inv_freq();
+        Ok(Self { config: cfg, embed, blocks, norm, lm_head: FrozenLinear::new(lm_head, None), dtype, device, inv_freq })
+    }
+
+    pub fn rope_table(&self, start: usize, len: usize) -> Result<RopeTable> {
+        Ok(RopeTable::new(&self.inv_freq, start, len, self.dtype, &self.device)?)
+    }
+
+    /// Additive attention mask `[b, 1, 1, t, offset + t]`: causal, and padding keys (mask 0) hidden.
+    pub fn attention_mask(&self, attention_mask: Option<&Tensor>, b: usize, t: usize, offset: usize) -> Result<Tensor> {
+        let s = offset + t;
+        const NEG: f32 = -1e9;
+        let causal: Vec<f32> =
+            (0..t).flat_map(|i| (0..s).map(move |j| if j > i + offset { NEG } else { 0.0 })).collect();
+        let causal = Tensor::from_vec(causal, (1, 1, 1, t, s), &self.device)?;
+        let m = match attention_mask {
+            None => causal,
+            Some(am) => {
+                let keep = am.to_dtype(DType::F32)?.reshape((b, 1, 1, 1, s))?;
+                let pad = ((keep - 1.0)? * (-(NEG as f64)))?;
+                causal.broadcast_add(&pad)?.clamp(NEG, 0f32)?
+            }
+        };
+        Ok(m.to_dtype(self.dtype)?)
+    }
+
+    fn adapted(&self, block: &Block, layer: usize, t: Target, x: &Tensor, lora: Option<&LoraCtx>) -> Result<Tensor> {
+        let base = block.linear(t).forward(x)?;
+        let Some(ctx) = lora else { return Ok(base) };
+        let Some(pair) = ctx.adapter.layers[layer].get(&t) else { return Ok(base) };
+        let (a, b) = if ctx.train {
+            (pair.a.as_tensor().clone(), pair.b.as_tensor().clone())
+        } else {
+            (pair.a.as_tensor().detach(), pair.b.as_tensor().detach())
+        };
+        let (a, b) = (a.to_dtype(x.dtype())?, b.to_dtype(x.dtype())?);
+        let p = ctx.adapter.config.dropout;
+        let x_in = match ctx.dropout {
+            Some(rng) if p > 0.0 => {
+                let n = x.elem_count();
+                let keep: Vec<f32> = {
+                    let mut r = rng.borrow_mut();
+                    (0..n).map(|_| if r.next_f64() < p { 0.0 } else { (1.0 / (1.0 - p)) as f32 }).collect()
+                };
+                let m = Tensor::from_vec(keep, x.shape(), x.device())?.to_dtype(x.dtype())?;
+                (x * m)?
+            }
+            _ => x.clone(),
+        };
+        let dims = x.dims().to_vec();
+        let in_f = *dims.last().unwrap_or(&0);
+        let rows = x.elem_count() / in_f.max(1);
+        let h = x_in.reshape((rows, in_f))?.matmul(&a.t()?)?;
+        let delta = (h.matmul(&b.t()?)? * ctx.adapter.config.scale())?;
+        let mut out_dims = dims;
+        *out_dims.last_mut().expect("has last dim") = b.dim(0)?;
+        Ok((base + delta.reshape(out_dims)?)?)
+    }
+
+    /// One decoder block. With `cache`, keys and values are appended to it and attention spans them.
+    pub fn block_forward(
+        &self,
+        layer: usize,
+        x: &Tensor,
+        rope: &RopeTable,
+        mask: Option<&Tensor>,
+        lora: Option<&LoraCtx>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let cfg = &self.config;
+        let blk = &self.blocks[layer];
+        let (b, t, _) = x.dims3()?;
+        let (h, kvh, d) = (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim);
+        let n = ops::rms_norm(x, &blk.input_norm, cfg.rms_norm_eps)?;
+        let q = self.adapted(blk, layer, Target::Q, &n, lora)?;
+        let k = self.adapted(blk, layer, Target::K, &n, lora)?;
+        let v = self.adapted(blk, layer, Target::V, &n, lora)?;
+        let q = q.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
+        let k = k.reshape((b, t, kvh, d))?.transpose(1, 2)?.contiguous()?;
+        let v = v.reshape((b, t, kvh, d))?.transpose(1, 2)?.contiguous()?;
+        let q = ops::rope(&q, rope)?;
+        let k = ops::rope(&k, rope)?;
+        let (k, v) = match cache {
+            Some(slot) => {
+                let (k, v) = match slot.take() {
+                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                    None => (k, v),
+                };
+                *slot = Some((k.clone(), v.clone()));
+                (k, v)
+            }
+            None => (k, v),
+        };
+        let a = ops::attention(&q, &k, &v, mask)?;
+        let a = a.transpose(1, 2)?.reshape((b, t, h * d))?;
+        let o = self.adapted(blk, layer, Target::O, &a, lora)?;
+        let x = (x + o)?;
+        let n2 = ops::rms_norm(&x, &blk.post_norm, cfg.rms_norm_eps)?;
+        let g = self.adapted(blk, layer, Target::Gate, &n2, lora)?;
+        let u = self.adapted(blk, layer, Target::Up, &n2, lora)?;
+        let m = (g.silu()? * u)?;
+        let dn = self.adapted(blk, layer, Target::Down, &m, lora)?;
+        Ok((x + dn)?)
+    }
+
+    pub fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
+        let flat = input_ids.flatten_all()?.to_dtype(DType::U32)?;
+        Ok(self.embed.index_select(&flat, 0)?.reshape((b, t, self.config.hidden_size))?)
+    }
+
+    /// Final hidden states `[b, t, hidden]` (after the last norm).
+    pub fn hidden(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, lora: Option<&LoraCtx>) -> Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
+        let rope = self.rope_table(0, t)?;
+        let mask = self.attention_mask(attention_mask, b, t, 0)?;
+        let mut x = self.embed(input_ids)?;
+        for i in 0..self.blocks.len() {
+            x = self.block_forward(i, &x, &rope, Some(&mask), lora, None)?;
+        }
+        Ok(ops::rms_norm(&x, &self.norm, self.config.rms_norm_eps)?)
+    }
+
+    /// Logits `[b, t, vocab]` for every position.
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, lora: Option<&LoraCtx>) -> Result<Tensor> {
+        let h = self.hidden(input_ids, attention_mask, lora)?;
+        Ok(self.lm_head.forward(&h)?)
+    }
+
+    /// Logits of the last position `[b, vocab]`, extending `cache` by the new tokens.
+    pub fn forward_cached(&self, input_ids: &Tensor, cache: &mut KvCache, lora: Option<&LoraCtx>) -> Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
+        if cache.layers.len() != self.blocks.len() {
+            cache.layers = (0..self.blocks.len()).map(|_| None).collect();
+        }
+        let offset = cache.len();
+        if offset + t > self.config.max_position_embeddings.max(1) * 4 {
+            return Err(Error::Settings(format!(
+                "sequence of {} tokens is far beyond the model's context of {}",
+                offset + t,
+                self.config.max_position_embeddings
+            )));
+        }
+        let rope = self.rope_table(offset, t)?;
+        let mask = if t > 1 { Some(self.attention_mask(None, b, t, offset)?) } else { None };
+        let mut x = self.embed(input_ids)?;
+        for i in 0..self.blocks.len() {
+            x = self.block_forward(i, &x, &rope, mask.as_ref(), lora, Some(&mut cache.layers[i]))?;
+        }
+        let last = x.narrow(1, t - 1, 1)?;
+        let h = ops::rms_norm(&last, &self.norm, self.config.rms_norm_eps)?;
+        Ok(self.lm_head.forward(&h)?.squeeze(1)?)
+    }
+
+    /// Summed cross-entropy of the tokens marked in `loss_mask` (`[b, t]`, 1 = train), each predicted from
+    /// the position before it, and the number of such tokens. Only those rows go through the LM head.
+    pub fn loss_sum(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        loss_mask: &Tensor,
+        lora: Option<&LoraCtx>,
+    ) -> Result<(Tensor, usize)> {
+        let h = self.hidden(input_ids, attention_mask, lora)?;
+        self.head_loss_sum(&h, input_ids, loss_mask)
+    }
+
+    /// The LM head and cross-entropy on final hidden states.
+    pub fn head_loss_sum(&self, h: &Tensor, input_ids: &Tensor, loss_mask: &Tensor) -> Result<(Tensor, usize)> {
+        let (b, t) = input_ids.dims2()?;
+        let ids: Vec<Vec<u32>> = input_ids.to_dtype(DType::U32)?.to_vec2()?;
+        let mask: Vec<Vec<f32>> = loss_mask.to_dtype(DType::F32)?.to_vec2()?;
+        let mut rows = Vec::new();
+        let mut targets = Vec::new();
+        for bi in 0..b {
+            for ti in 1..t {
+                if mask[bi][ti] > 0.5 {
+                    rows.push((bi * t + ti - 1) as u32);
+                    targets.push(ids[bi][ti]);
+                }
+            }
+        }
+        let n = rows.len();
+        if n == 0 {
+            return Ok((Tensor::zeros((), DType::F32, &self.device)?, 0));
+        }
+        let rows = Tensor::from_vec(rows, n, &self.device)?;
+        let targets = Tensor::from_vec(targets, n, &self.device)?;
+        let hs = h.reshape((b * t, self.config.hidden_size))?.index_select(&rows, 0)?;
+        let logits = self.lm_head.forward(&hs)?;
+        Ok((ops::cross_entropy_sum(&logits, &targets)?, n))
+    }
+
+    /// Per-row mean losses and token counts, without a graph.
+    pub fn row_losses(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        loss_mask: &Tensor,
+        lora: Option<&LoraCtx>,
+    ) -> Result<Vec<(f64, usize)>> {
+        let logits = self.forward(input_ids, attention_mask, lora)?.to_dtype(DType::F32)?;
+        let (b, t, _) = logits.dims3()?;
+        let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let ids: Vec<Vec<u32>> = input_ids.to_dtype(DType::U32)?.to_vec2()?;
+        let mask: Vec<Vec<f32>> = loss_mask.to_dtype(DType::F32)?.to_vec2()?;
+        let mut out = Vec::with_capacity(b);
+        for bi in 0..b {
+            let row = lsm.get(bi)?;
+            let mut sum = 0f64;
+            let mut n = 0usize;
+            for ti in 1..t {
+                if mask[bi][ti] > 0.5 {
+                    let lp = row.get(ti - 1)?.get(ids[bi][ti] as usize)?.to_scalar::<f32>()?;
+                    sum -= lp as f64;
+                    n += 1;
+                }
+            }
+            out.push((if n > 0 { sum / n as f64 } else { f64::NAN }, n));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,343 @@
+//! Differentiable building blocks for training.
+//!
+//! candle applies its fused kernels (`rms_norm`, `rope`, `softmax_last_dim`) without a backward pass and
+//! its `matmul` backward also computes a gradient for frozen weights. Each op here computes its forward
+//! without a graph — free to use the fused kernels — and attaches the result to its inputs through a
+//! custom op whose backward is written by hand and returns gradients for the inputs only.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D};
+use std::sync::Mutex;
+
+type Bwd1 = dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync;
+type Bwd3 = dyn Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> + Send + Sync;
+
+/// Holds a result computed outside the graph until the custom op's forward hands it over; the op keeps
+/// only its inputs afterwards, as a native op would.
+struct Precomputed(Mutex<Option<Tensor>>);
+
+impl Precomputed {
+    fn new(out: Tensor) -> Result<Self> {
+        let out = if out.is_contiguous() && out.layout().start_offset() == 0 { out } else { out.force_contiguous()? };
+        Ok(Self(Mutex::new(Some(out.detach()))))
+    }
+
+    fn take(&self) -> Result<Tensor> {
+        self.0
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("precomputed result lock poisoned".into()))?
+            .take()
+            .ok_or_else(|| candle_core::Error::Msg("precomputed result used twice".into()))
+    }
+
+    fn cpu(&self) -> Result<(CpuStorage, Shape)> {
+        let t = self.take()?;
+        let (st, l) = t.storage_and_layout();
+        match &*st {
+            Storage::Cpu(s) => Ok((s.try_clone(l)?, l.shape().clone())),
+            _ => candle_core::bail!("precomputed result is not on the cpu"),
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda(&self) -> Result<(candle_core::CudaStorage, Shape)> {
+        let t = self.take()?;
+        let (st, l) = t.storage_and_layout();
+        match &*st {
+            Storage::Cuda(s) => Ok((s.try_clone(l)?, l.shape().clone())),
+            _ => candle_core::bail!("precomputed result is not on the gpu"),
+        }
+    }
+
+    #[cfg(feature = "metal")]
+    fn metal(&self) -> Result<(candle_core::MetalStorage, Shape)> {
+        let t = self.take()?;
+        let (st, l) = t.storage_and_layout();
+        match &*st {
+            Storage::Metal(s) => Ok((s.try_clone(l)?, l.shape().clone())),
+            _ => candle_core::bail!("precomputed result is not on the gpu"),
+        }
+    }
+}
+
+struct Attach1 {
+    name: &'static str,
+    out: Precomputed,
+    bwd: Box<Bwd1>,
+}
+
+impl CustomOp1 for Attach1 {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.out.cpu()
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, _: &candle_core::CudaStorage, _: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        self.out.cuda()
+    }
+    #[cfg(feature = "metal")]
+    fn metal_fwd(&self, _: &candle_core::MetalStorage, _: &Layout) -> Result<(candle_core::MetalStorage, Shape)> {
+        self.out.metal()
+    }
+    fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        (self.bwd)(res, grad).map(Some)
+    }
+}
+
+struct Attach3 {
+    name: &'static str,
+    out: Precomputed,
+    bwd: Box<Bwd3>,
+}
+
+impl CustomOp3 for Attach3 {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.out.cpu()
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        self.out.cuda()
+    }
+    #[cfg(feature = "metal")]
+    fn metal_fwd(
+        &self,
+        _: &candle_core::MetalStorage,
+        _: &Layout,
+        _: &candle_core::MetalStorage,
+        _: &Layout,
+        _: &candle_core::MetalStorage,
+        _: &Layout,
+    ) -> Result<(candle_core::MetalStorage, Shape)> {
+        self.out.metal()
+    }
+    fn bwd(
+        &self,
+        _: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        (self.bwd)(res, grad)
+    }
+}
+
+/// `out` (computed from a detached `x`) joined to the graph of `x`, with `bwd(out, grad_out) -> grad_x`.
+pub fn attach1(
+    name: &'static str,
+    x: &Tensor,
+    out: Tensor,
+    bwd: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync + 'static,
+) -> Result<Tensor> {
+    if !x.track_op() {
+        return Ok(out);
+    }
+    x.apply_op1(Attach1 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
+}
+
+fn attach3(
+    name: &'static str,
+    (a, b, c): (&Tensor, &Tensor, &Tensor),
+    out: Tensor,
+    bwd: impl Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> + Send + Sync + 'static,
+) -> Result<Tensor> {
+    if !(a.track_op() || b.track_op() || c.track_op()) {
+        return Ok(out);
+    }
+    a.apply_op3(b, c, Attach3 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
+}
+
+/// A weight that never trains. Its backward returns the input gradient only, so no gradient for the
+/// weight is ever computed or stored.
+#[derive(Clone, Debug)]
+pub struct FrozenLinear {
+    /// `[out, in]`, as in PyTorch.
+    pub weight: Tensor,
+    pub bias: Option<Tensor>,
+}
+
+impl FrozenLinear {
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { weight, bias }
+    }
+
+    pub fn out_features(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    pub fn in_features(&self) -> usize {
+        self.weight.dims()[1]
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let in_f = *dims.last().unwrap_or(&0);
+        let rows = x.elem_count() / in_f.max(1);
+        let x2 = x.detach().reshape((rows, in_f))?;
+        let mut y = x2.matmul(&self.weight.t()?)?;
+        if let Some(b) = &self.bias {
+            y = y.broadcast_add(b)?;
+        }
+        let mut out_dims = dims.clone();
+        *out_dims.last_mut().expect("linear input has a last dimension") = self.out_features();
+        let y = y.reshape(out_dims)?;
+        let w = self.weight.clone();
+        attach1("frozen-linear", x, y, move |_res, g| {
+            let g_dims = g.dims().to_vec();
+            let out_f = *g_dims.last().unwrap_or(&0);
+            let rows = g.elem_count() / out_f.max(1);
+            let gx = g.reshape((rows, out_f))?.matmul(&w)?;
+            gx.reshape(dims.as_slice())
+        })
+    }
+}
+
+/// RMSNorm with a frozen weight: `x / sqrt(mean(x²) + eps) * w`.
+pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    let xd = x.detach();
+    let y = if xd.dtype() == DType::F64 {
+        // The fused kernel has no f64 variant; f64 is for numerical checks only.
+        candle_nn::ops::rms_norm_slow(&xd, w, eps as f32)?
+    } else {
+        candle_nn::ops::rms_norm(&xd.contiguous()?, w, eps as f32)?
+    };
+    let w = w.clone();
+    attach1("rms-norm", x, y, move |_res, g| {
+        let internal = if xd.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
+        let x = xd.to_dtype(internal)?;
+        let g = g.to_dtype(internal)?;
+        let w = w.to_dtype(internal)?;
+        let r = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
+        let xhat = x.broadcast_mul(&r)?;
+        let gw = g.broadcast_mul(&w)?;
+        let dot = (&gw * &xhat)?.mean_keepdim(D::Minus1)?;
+        let dx = (gw - xhat.broadcast_mul(&dot)?)?.broadcast_mul(&r)?;
+        dx.to_dtype(xd.dtype())
+    })
+}
+
+/// Cosine and sine tables for rotary embeddings, with the negated sine the backward pass needs.
+#[derive(Clone, Debug)]
+pub struct RopeTable {
+    pub cos: Tensor,
+    pub sin: Tensor,
+    neg_sin: Tensor,
+}
+
+impl RopeTable {
+    /// Rows for positions `start..start+len`, each `[head_dim/2]`.
+    pub fn new(inv_freq: &[f32], start: usize, len: usize, dtype: DType, dev: &candle_core::Device) -> Result<Self> {
+        let half = inv_freq.len();
+        let mut angles = Vec::with_capacity(len * half);
+        for p in start..start + len {
+            for f in inv_freq {
+                angles.push(p as f32 * f);
+            }
+        }
+        let a = Tensor::from_vec(angles, (len, half), dev)?;
+        let cos = a.cos()?.to_dtype(dtype)?;
+        let sin = a.sin()?.to_dtype(dtype)?;
+        let neg_sin = sin.neg()?;
+        Ok(Self { cos, sin, neg_sin })
+    }
+}
+
+/// Rotary embedding in HF's `rotate_half` layout on `[batch, heads, seq, head_dim]`.
+pub fn rope(x: &Tensor, table: &RopeTable) -> Result<Tensor> {
+    let y = candle_nn::rotary_emb::rope(&x.detach().contiguous()?, &table.cos, &table.sin)?;
+    let (cos, neg_sin) = (table.cos.clone(), table.neg_sin.clone());
+    // The rotation's transpose is the rotation by the opposite angle.
+    attach1("rope", x, y, move |_res, g| candle_nn::rotary_emb::rope(&g.contiguous()?, &cos, &neg_sin))
+}
+
+/// Causal self-attention with grouped key/value heads.
+///
+/// `q`: `[b, h, t, d]`, `k`/`v`: `[b, kv, s, d]`, `mask`: additive, broadcastable to `[b, 1, 1, t, s]`
+/// (or `None` for a single query attending to everything). The probabilities are recomputed in the
+/// backward pass instead of being kept: they are the largest activation of a block.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    let (b, h, t, d) = q.dims4()?;
+    let kv = k.dim(1)?;
+    let s = k.dim(2)?;
+    let groups = h / kv;
+    let scale = 1.0 / (d as f64).sqrt();
+    let probs = {
+        let (qd, kd) = (q.detach(), k.detach());
+        move |mask: Option<&Tensor>| -> Result<Tensor> {
+            let q5 = qd.reshape((b, kv, groups * t, d))?;
+            let scores = (q5.matmul(&kd.t()?)? * scale)?.reshape((b, kv, groups, t, s))?;
+            let scores = match mask {
+                Some(m) => scores.broadcast_add(m)?,
+                None => scores,
+            };
+            candle_nn::ops::softmax_last_dim(&scores.contiguous()?)?.reshape((b, kv, groups * t, s))
+        }
+    };
+    let p = probs(mask)?;
+    let out = p.matmul(&v.detach().contiguous()?)?.reshape((b, h, t, d))?;
+    drop(p);
+    let (qd, kd, vd) = (q.detach(), k.detach(), v.detach());
+    let mask = mask.cloned();
+    attach3("attention", (q, k, v), out, move |_res, g| {
+        let p = probs(mask.as_ref())?;
+        let g5 = g.contiguous()?.reshape((b, kv, groups * t, d))?;
+        let dv = p.t()?.matmul(&g5)?;
+        let dp = g5.matmul(&vd.t()?)?;
+        let dot = (&dp * &p)?.sum_keepdim(D::Minus1)?;
+        let ds = (p * dp.broadcast_sub(&dot)?)?;
+        let dq = (ds.matmul(&kd)? * scale)?.reshape((b, h, t, d))?;
+        let q5 = qd.reshape((b, kv, groups * t, d))?;
+        let dk = (ds.t()?.matmul(&q5)? * scale)?;
+        Ok((Some(dq), Some(dk), Some(dv)))
+    })
+}
+
+/// Summed cross-entropy of `logits` `[n, vocab]` against `targets` `[n]` (u32), computed in f32 (f64
+/// stays f64).
+/// Returns a scalar; the backward pass rebuilds the softmax from the logits rather than keeping it.
+pub fn cross_entropy_sum(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let internal = if logits.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
+    let ld = logits.detach().to_dtype(internal)?;
+    let lse = logsumexp(&ld)?;
+    let picked = ld.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
+    let loss = (lse - picked)?.sum_all()?;
+    let targets = targets.clone();
+    let dtype = logits.dtype();
+    attach1("cross-entropy", logits, loss, move |_res, g| {
+        let p = candle_nn::ops::softmax_last_dim(&ld)?;
+        let onehot = Tensor::zeros_like(&p)?.scatter_add(
+            &targets.unsqueeze(1)?,
+            &Tensor::ones((targets.dim(0)?, 1), internal, p.device())?,
+            1,
+        )?;
+        (p - onehot)?.broadcast_mul(g)?.to_dtype(dtype)
+    })
+}
+
+/// Row-wise log-sum-exp in f32.
+pub fn logsumexp(x: &Tensor) -> Result<Tensor> {
+    let m = x.max_keepdim(D::Minus1)?;
+    let e = x.broadcast_sub(&m)?.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    (e + m)?.squeeze(D::Minus1)
+}

@@ -1,0 +1,158 @@
+//! One optimizer step over a group of micro-batches: loss over response tokens, gradient accumulation,
+//! optional per-block gradient checkpointing, global-norm clipping and AdamW. The loop that feeds it,
+//! and whatever displays progress, live elsewhere.
+
+use crate::batch::Batch;
+use crate::error::{Error, Result};
+use crate::lora::Adapter;
+use crate::model::{Decoder, LoraCtx};
+use crate::optim::{clip_grad_norm, global_norm, AdamW, AdamWConfig};
+use crate::rng::Rng;
+use crate::schedule::Schedule;
+use candle_core::{Tensor, Var};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepOptions {
+    pub max_grad_norm: Option<f64>,
+    /// Recompute each decoder block in the backward pass instead of keeping its activations.
+    pub grad_checkpoint: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepResult {
+    /// Mean loss over the step's target tokens.
+    pub loss: f64,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    pub lr: f64,
+    pub tokens: usize,
+    pub targets: usize,
+}
+
+pub struct Trainer<'m> {
+    pub model: &'m Decoder,
+    pub adapter: Adapter,
+    pub optimizer: AdamW,
+    pub schedule: Schedule,
+    pub options: StepOptions,
+    /// Drives LoRA dropout; checkpointed with the run.
+    pub rng: RefCell<Rng>,
+}
+
+impl<'m> Trainer<'m> {
+    pub fn new(model: &'m Decoder, adapter: Adapter, adamw: AdamWConfig, schedule: Schedule, options: StepOptions, rng: Rng) -> Result<Self> {
+        let optimizer = AdamW::new(adapter.vars(), adamw)?;
+        Ok(Self { model, adapter, optimizer, schedule, options, rng: RefCell::new(rng) })
+    }
+
+    /// Gradients of the summed target-token loss divided by `denom`, for every adapter tensor, and the
+    /// loss sum itself.
+    pub fn gradients(&self, batch: &Batch, denom: f64) -> Result<(Vec<Tensor>, f64)> {
+        if self.options.grad_checkpoint {
+            return self.gradients_checkpointed(batch, denom);
+        }
+        let ctx = LoraCtx { adapter: &self.adapter, train: true, dropout: Some(&self.rng) };
+        let (loss_sum, _) = self.model.loss_sum(&batch.input_ids, Some(&batch.attention_mask), &batch.loss_mask, Some(&ctx))?;
+        let loss_value = loss_sum.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        let loss = (loss_sum / denom)?;
+        let grads = loss.backward()?;
+        let out = self
+            .adapter
+            .vars()
+            .iter()
+            .map(|v| match grads.get(v.as_tensor()) {
+                Some(g) => Ok(g.clone()),
+                None => Ok(v.zeros_like()?),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((out, loss_value))
+    }
+
+    /// The same gradients, keeping only each block's input during the forward pass and recomputing the
+    /// block when its gradient is needed. Dropout draws are replayed so both passes see the same masks.
+    fn gradients_checkpointed(&self, batch: &Batch, denom: f64) -> Result<(Vec<Tensor>, f64)> {
+        let m = self.model;
+        let (b, t) = batch.input_ids.dims2()?;
+        let rope = m.rope_table(0, t)?;
+        let mask = m.attention_mask(Some(&batch.attention_mask), b, t, 0)?;
+        let no_grad = LoraCtx { adapter: &self.adapter, train: false, dropout: Some(&self.rng) };
+        let mut inputs = Vec::with_capacity(m.blocks.len());
+        let mut rng_states = Vec::with_capacity(m.blocks.len());
+        let mut x = m.embed(&batch.input_ids)?;
+        for i in 0..m.blocks.len() {
+            inputs.push(x.clone());
+            rng_states.push(self.rng.borrow().clone());
+            x = m.block_forward(i, &x, &rope, Some(&mask), Some(&no_grad), None)?.detach();
+        }
+        let rng_after = self.rng.borrow().clone();
+        let top = Var::from_tensor(&x)?;
+        let h = crate::ops::rms_norm(top.as_tensor(), &m.norm, m.config.rms_norm_eps)?;
+        let (loss_sum, _) = m.head_loss_sum(&h, &batch.input_ids, &batch.loss_mask)?;
+        let loss_value = loss_sum.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        let grads = (loss_sum / denom)?.backward()?;
+        let mut g = grads.get(top.as_tensor()).cloned().ok_or_else(|| Error::Settings("no gradient reached the last block".into()))?;
+        drop(grads);
+        let vars = self.adapter.vars();
+        let index: HashMap<_, _> = vars.iter().enumerate().map(|(i, v)| (v.as_tensor().id(), i)).collect();
+        let mut out: Vec<Option<Tensor>> = vec![None; vars.len()];
+        let train = LoraCtx { adapter: &self.adapter, train: true, dropout: Some(&self.rng) };
+        for i in (0..m.blocks.len()).rev() {
+            *self.rng.borrow_mut() = rng_states[i].clone();
+            let leaf = Var::from_tensor(&inputs[i])?;
+            let y = m.block_forward(i, leaf.as_tensor(), &rope, Some(&mask), Some(&train), None)?;
+            let gs = (y * &g)?.sum_all()?.backward()?;
+            for pair in self.adapter.layers[i].values() {
+                for v in [&pair.a, &pair.b] {
+                    if let (Some(gr), Some(&k)) = (gs.get(v.as_tensor()), index.get(&v.as_tensor().id())) {
+                        out[k] = Some(gr.clone());
+                    }
+                }
+            }
+            if i > 0 {
+                g = gs.get(leaf.as_tensor()).cloned().ok_or_else(|| Error::Settings(format!("no gradient reached block {i}")))?;
+            }
+            inputs.truncate(i);
+        }
+        *self.rng.borrow_mut() = rng_after;
+        let out = out
+            .into_iter()
+            .zip(vars.iter())
+            .map(|(g, v)| match g {
+                Some(g) => Ok(g),
+                None => Ok(v.zeros_like()?),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((out, loss_value))
+    }
+
+    /// One optimizer step over `micro_batches` (gradient accumulation). The loss is the mean over all
+    /// target tokens of all micro-batches, so accumulation gives the same update as one large batch.
+    pub fn step(&mut self, micro_batches: &[Batch]) -> Result<StepResult> {
+        let targets: usize = micro_batches.iter().map(|b| b.targets).sum();
+        let tokens: usize = micro_batches.iter().map(|b| b.tokens).sum();
+        if targets == 0 {
+            return Err(Error::Settings("this step's examples have no response tokens to learn from".into()));
+        }
+        let denom = targets as f64;
+        let mut sum: Option<Vec<Tensor>> = None;
+        let mut loss = 0f64;
+        for mb in micro_batches {
+            let (g, l) = self.gradients(mb, denom)?;
+            loss += l;
+            sum = Some(match sum {
+                None => g,
+                Some(acc) => acc.iter().zip(g.iter()).map(|(a, b)| a + b).collect::<candle_core::Result<Vec<_>>>()?,
+            });
+        }
+        let mut grads = sum.unwrap_or_default();
+        let grad_norm = match self.options.max_grad_norm {
+            Some(max) => clip_grad_norm(&mut grads, max)?,
+            None => global_norm(&grads)?,
+        };
+        let lr = self.schedule.lr(self.optimizer.step);
+        self.optimizer.step(&grads, lr)?;
+        Ok(StepResult { loss: loss / denom, grad_norm, lr, tokens, targets })
+    }
+}

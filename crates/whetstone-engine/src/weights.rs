@@ -1,0 +1,245 @@
+//! Reading a base model from disk: an HF folder of safetensors (memory-mapped) or a GGUF file.
+//! Tensors are handed out under their HF names so that the rest of the engine, and adapters, speak
+//! one naming.
+
+use crate::config::{Architecture, ModelConfig};
+use crate::error::{Error, Result};
+use candle_core::quantized::gguf_file;
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Where a model's files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelFiles {
+    /// A folder with `config.json` and one or more `*.safetensors`.
+    HfDir(PathBuf),
+    /// A single `.gguf` file.
+    Gguf(PathBuf),
+}
+
+impl ModelFiles {
+    /// Recognise a model path: a `.gguf` file, or a folder holding `config.json` (or a single GGUF).
+    pub fn detect(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::model(path, "no such file or folder"));
+        }
+        if path.is_file() {
+            let mut magic = [0u8; 4];
+            use std::io::Read;
+            std::fs::File::open(path)
+                .and_then(|mut f| f.read_exact(&mut magic))
+                .map_err(|e| Error::io(path, e))?;
+            if &magic == b"GGUF" {
+                return Ok(ModelFiles::Gguf(path.to_path_buf()));
+            }
+            return Err(Error::model(path, "not a GGUF file (and not a folder with config.json)"));
+        }
+        if path.join("config.json").is_file() {
+            return Ok(ModelFiles::HfDir(path.to_path_buf()));
+        }
+        let ggufs: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Error::io(path, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "gguf"))
+            .collect();
+        match ggufs.as_slice() {
+            [one] => Ok(ModelFiles::Gguf(one.clone())),
+            [] => Err(Error::model(path, "folder has neither config.json nor a .gguf file")),
+            _ => Err(Error::model(path, "folder has several .gguf files; name one")),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            ModelFiles::HfDir(p) | ModelFiles::Gguf(p) => p,
+        }
+    }
+}
+
+/// All tensors of a base model, in `dtype` on `device`, under HF names.
+pub struct BaseWeights {
+    pub config: ModelConfig,
+    pub tensors: HashMap<String, Tensor>,
+    pub source: ModelFiles,
+}
+
+impl BaseWeights {
+    pub fn load(files: &ModelFiles, dtype: DType, device: &Device) -> Result<Self> {
+        match files {
+            ModelFiles::HfDir(dir) => load_hf(dir, dtype, device),
+            ModelFiles::Gguf(path) => load_gguf(path, dtype, device),
+        }
+        .map(|(config, tensors)| BaseWeights { config, tensors, source: files.clone() })
+    }
+
+    pub fn take(&mut self, name: &str) -> Result<Tensor> {
+        self.tensors
+            .remove(name)
+            .ok_or_else(|| Error::MissingTensor { name: name.to_string(), path: self.source.path().to_path_buf() })
+    }
+
+    pub fn take_opt(&mut self, name: &str) -> Option<Tensor> {
+        self.tensors.remove(name)
+    }
+}
+
+fn load_hf(dir: &Path, dtype: DType, device: &Device) -> Result<(ModelConfig, HashMap<String, Tensor>)> {
+    let config = ModelConfig::from_hf_json(&dir.join("config.json"))?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::model(dir, "no .safetensors weights in the folder"));
+    }
+    let mut tensors = HashMap::new();
+    for f in &files {
+        // SAFETY: the file is mapped read-only and not modified while the engine runs; a model folder
+        // being rewritten under a running job is outside what the engine can guard against.
+        let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(f) }
+            .map_err(|e| Error::model(f, format!("cannot read safetensors: {e}")))?;
+        for (name, _) in st.tensors() {
+            let t = st.load(&name, device).map_err(|e| Error::model(f, format!("tensor {name}: {e}")))?;
+            tensors.insert(name, t.to_dtype(dtype)?);
+        }
+    }
+    Ok((config, tensors))
+}
+
+/// GGUF tensor name → HF name, for the tensors of the Llama family.
+pub fn hf_name_for_gguf(name: &str) -> Option<String> {
+    let fixed = match name {
+        "token_embd.weight" => Some("model.embed_tokens.weight"),
+        "output_norm.weight" => Some("model.norm.weight"),
+        "output.weight" => Some("lm_head.weight"),
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return Some(f.to_string());
+    }
+    let rest = name.strip_prefix("blk.")?;
+    let (layer, tail) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let (module, kind) = tail.rsplit_once('.')?;
+    let hf = match module {
+        "attn_q" => "self_attn.q_proj",
+        "attn_k" => "self_attn.k_proj",
+        "attn_v" => "self_attn.v_proj",
+        "attn_output" => "self_attn.o_proj",
+        "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" => "mlp.up_proj",
+        "ffn_down" => "mlp.down_proj",
+        "attn_norm" => "input_layernorm",
+        "ffn_norm" => "post_attention_layernorm",
+        _ => return None,
+    };
+    Some(format!("model.layers.{layer}.{hf}.{kind}"))
+}
+
+/// llama.cpp stores Llama's q and k rows interleaved per head for its rope kernel; HF (and PEFT
+/// adapters) use the split-half layout. Undo `convert_hf_to_gguf.py`'s permute.
+pub fn unpermute_qk(w: &Tensor, heads: usize) -> Result<Tensor> {
+    let dims = w.dims().to_vec();
+    let out = dims[0];
+    let rest: usize = dims[1..].iter().product();
+    let half = out / heads / 2;
+    let t = w.reshape((heads, half, 2, rest))?.transpose(1, 2)?.contiguous()?;
+    Ok(t.reshape(dims)?)
+}
+
+fn load_gguf(path: &Path, dtype: DType, device: &Device) -> Result<(ModelConfig, HashMap<String, Tensor>)> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let ct = gguf_file::Content::read(&mut file).map_err(|e| Error::model(path, format!("cannot read GGUF: {e}")))?;
+    let config = ModelConfig::from_gguf(&ct).map_err(|e| match e {
+        Error::Config(m) => Error::model(path, m),
+        other => other,
+    })?;
+    let mut tensors = HashMap::new();
+    let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
+    names.sort();
+    for name in names {
+        let Some(hf) = hf_name_for_gguf(name) else { continue };
+        let q = ct
+            .tensor(&mut file, name, device)
+            .map_err(|e| Error::model(path, format!("tensor {name}: {e}")))?;
+        let mut t = q.dequantize(device)?;
+        if config.architecture != Architecture::Qwen2 {
+            if name.ends_with("attn_q.weight") || name.ends_with("attn_q.bias") {
+                t = unpermute_qk(&t, config.num_heads)?;
+            } else if name.ends_with("attn_k.weight") || name.ends_with("attn_k.bias") {
+                t = unpermute_qk(&t, config.num_kv_heads)?;
+            }
+        }
+        tensors.insert(hf, t.to_dtype(dtype)?);
+    }
+    Ok((config, tensors))
+}
+
+impl BaseWeights {
+    /// A model with random weights for `config`: small ones make fast tests, and they exercise every
+    /// code path a real checkpoint does.
+    pub fn random(config: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        let mut rng = crate::rng::Rng::new(seed);
+        let mut normal = |shape: &[usize], std: f64, mean: f64| -> Result<Tensor> {
+            let n: usize = shape.iter().product();
+            let v: Vec<f32> = (0..n)
+                .map(|_| {
+                    // Box-Muller
+                    let u1 = rng.next_f64().max(1e-12);
+                    let u2 = rng.next_f64();
+                    (mean + std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+                })
+                .collect();
+            Ok(Tensor::from_vec(v, shape, device)?)
+        };
+        let c = config;
+        let (h, q, kv, i) = (c.hidden_size, c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim, c.intermediate_size);
+        let mut t = HashMap::new();
+        t.insert("model.embed_tokens.weight".to_string(), normal(&[c.vocab_size, h], 0.02, 0.0)?);
+        for l in 0..c.num_layers {
+            let p = format!("model.layers.{l}");
+            t.insert(format!("{p}.input_layernorm.weight"), normal(&[h], 0.1, 1.0)?);
+            t.insert(format!("{p}.post_attention_layernorm.weight"), normal(&[h], 0.1, 1.0)?);
+            for (n, o, inp) in [("self_attn.q_proj", q, h), ("self_attn.k_proj", kv, h), ("self_attn.v_proj", kv, h), ("self_attn.o_proj", h, q), ("mlp.gate_proj", i, h), ("mlp.up_proj", i, h), ("mlp.down_proj", h, i)] {
+                t.insert(format!("{p}.{n}.weight"), normal(&[o, inp], 0.02, 0.0)?);
+            }
+            if c.attention_bias {
+                for (n, o) in [("self_attn.q_proj", q), ("self_attn.k_proj", kv), ("self_attn.v_proj", kv)] {
+                    t.insert(format!("{p}.{n}.bias"), normal(&[o], 0.02, 0.0)?);
+                }
+            }
+        }
+        t.insert("model.norm.weight".to_string(), normal(&[h], 0.1, 1.0)?);
+        if !c.tie_word_embeddings {
+            t.insert("lm_head.weight".to_string(), normal(&[c.vocab_size, h], 0.02, 0.0)?);
+        }
+        Ok(BaseWeights { config: c.clone(), tensors: t, source: ModelFiles::HfDir(PathBuf::from("<random>")) })
+    }
+}
+
+impl ModelConfig {
+    /// A tiny Llama-shaped config for tests and examples.
+    pub fn tiny(architecture: Architecture) -> Self {
+        ModelConfig {
+            architecture,
+            vocab_size: 96,
+            hidden_size: 32,
+            intermediate_size: 64,
+            num_layers: 2,
+            num_heads: 4,
+            num_kv_heads: 2,
+            head_dim: 8,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            rope_scaling: None,
+            max_position_embeddings: 128,
+            tie_word_embeddings: architecture == Architecture::Qwen2,
+            attention_bias: architecture == Architecture::Qwen2,
+            bos_token_id: Some(1),
+            eos_token_ids: vec![2],
+        }
+    }
+}

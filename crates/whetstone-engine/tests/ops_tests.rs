@@ -1,0 +1,126 @@
+//! Each hand-written backward against candle's autograd through composed, differentiable ops.
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use whetstone_engine::ops::{self, FrozenLinear, RopeTable};
+use whetstone_engine::rng::Rng;
+
+fn rand(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
+    let mut r = Rng::new(seed);
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| r.uniform(-1.0, 1.0) as f32).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
+}
+
+fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
+    let a: Vec<f64> = a.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let b: Vec<f64> = b.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    assert_eq!(a.len(), b.len());
+    let scale = a.iter().map(|x| x.abs()).fold(0.0, f64::max).max(1e-12);
+    a.iter().zip(&b).map(|(x, y)| (x - y).abs() / scale).fold(0.0, f64::max)
+}
+
+/// Gradient of `sum(f(x) * w)` with respect to `x` for a random weighting `w`.
+fn grad_of(x: &Tensor, f: impl Fn(&Tensor) -> Tensor, seed: u64) -> (Tensor, Tensor) {
+    let v = Var::from_tensor(x).unwrap();
+    let y = f(v.as_tensor());
+    let w = rand(y.dims(), seed, y.dtype());
+    let g = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
+    (y.detach(), g.get(v.as_tensor()).unwrap().clone())
+}
+
+fn check(name: &str, x: &Tensor, ours: impl Fn(&Tensor) -> Tensor, reference: impl Fn(&Tensor) -> Tensor) {
+    let (y1, g1) = grad_of(x, ours, 99);
+    let (y2, g2) = grad_of(x, reference, 99);
+    let (ey, eg) = (max_rel(&y1, &y2), max_rel(&g1, &g2));
+    assert!(ey < 1e-5, "{name}: forward differs by {ey}");
+    assert!(eg < 1e-5, "{name}: gradient differs by {eg}");
+}
+
+#[test]
+fn frozen_linear_matches_matmul() {
+    let w = rand(&[7, 5], 1, DType::F32);
+    let b = rand(&[7], 2, DType::F32);
+    let lin = FrozenLinear::new(w.clone(), Some(b.clone()));
+    let x = rand(&[2, 3, 5], 3, DType::F32);
+    check("linear", &x, |x| lin.forward(x).unwrap(), |x| x.broadcast_matmul(&w.t().unwrap()).unwrap().broadcast_add(&b).unwrap());
+}
+
+#[test]
+fn rms_norm_matches_composed() {
+    let w = rand(&[16], 4, DType::F32);
+    let x = rand(&[2, 3, 16], 5, DType::F32);
+    check("rms_norm", &x, |x| ops::rms_norm(x, &w, 1e-5).unwrap(), |x| candle_nn::ops::rms_norm_slow(x, &w, 1e-5).unwrap());
+}
+
+#[test]
+fn rope_matches_rope_slow() {
+    let inv: Vec<f32> = (0..4).map(|i| 1.0 / 10000f32.powf(2.0 * i as f32 / 8.0)).collect();
+    let table = RopeTable::new(&inv, 0, 6, DType::F32, &Device::Cpu).unwrap();
+    let x = rand(&[2, 3, 6, 8], 6, DType::F32);
+    check(
+        "rope",
+        &x,
+        |x| ops::rope(x, &table).unwrap(),
+        |x| candle_nn::rotary_emb::rope_slow(x, &table.cos, &table.sin).unwrap(),
+    );
+}
+
+#[test]
+fn attention_matches_composed_with_gqa_and_mask() {
+    let (b, h, kv, t, d) = (2, 4, 2, 5, 8);
+    let q = rand(&[b, h, t, d], 7, DType::F32);
+    let k = rand(&[b, kv, t, d], 8, DType::F32);
+    let v = rand(&[b, kv, t, d], 9, DType::F32);
+    let mut m = vec![0f32; b * t * t];
+    for bi in 0..b {
+        for i in 0..t {
+            for j in 0..t {
+                let pad = bi == 1 && j >= 3;
+                if j > i || pad {
+                    m[bi * t * t + i * t + j] = -1e9;
+                }
+            }
+        }
+    }
+    let mask = Tensor::from_vec(m, (b, 1, 1, t, t), &Device::Cpu).unwrap();
+    let reference = |q: &Tensor, k: &Tensor, v: &Tensor| -> Tensor {
+        let rep = |x: &Tensor| -> Tensor {
+            let (b, kv, t, d) = x.dims4().unwrap();
+            x.unsqueeze(2).unwrap().expand((b, kv, h / kv, t, d)).unwrap().reshape((b, h, t, d)).unwrap()
+        };
+        let (k, v) = (rep(k), rep(v));
+        let s = (q.matmul(&k.t().unwrap()).unwrap() / (d as f64).sqrt()).unwrap();
+        let s = s.broadcast_add(&mask.squeeze(1).unwrap()).unwrap();
+        let p = candle_nn::ops::softmax(&s, D::Minus1).unwrap();
+        p.matmul(&v.contiguous().unwrap()).unwrap()
+    };
+    for which in 0..3 {
+        let ours = |x: &Tensor| match which {
+            0 => ops::attention(x, &k, &v, Some(&mask)).unwrap(),
+            1 => ops::attention(&q, x, &v, Some(&mask)).unwrap(),
+            _ => ops::attention(&q, &k, x, Some(&mask)).unwrap(),
+        };
+        let refr = |x: &Tensor| match which {
+            0 => reference(x, &k, &v),
+            1 => reference(&q, x, &v),
+            _ => reference(&q, &k, x),
+        };
+        let x = [&q, &k, &v][which];
+        check(&format!("attention arg {which}"), x, ours, refr);
+    }
+}
+
+#[test]
+fn cross_entropy_matches_log_softmax() {
+    let logits = rand(&[6, 11], 10, DType::F32);
+    let targets = Tensor::new(&[1u32, 0, 10, 5, 5, 3], &Device::Cpu).unwrap();
+    check(
+        "cross_entropy",
+        &logits,
+        |x| ops::cross_entropy_sum(x, &targets).unwrap().reshape(1).unwrap(),
+        |x| {
+            let lsm = candle_nn::ops::log_softmax(x, D::Minus1).unwrap();
+            lsm.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().sum_all().unwrap().neg().unwrap().reshape(1).unwrap()
+        },
+    );
+}
