@@ -1,0 +1,128 @@
+use std::fmt;
+use std::path::PathBuf;
+
+/// How many bad rows a dataset error spells out before summarising the rest.
+pub const MAX_LISTED_BAD_ROWS: usize = 10;
+
+/// One rejected JSONL row: its 1-based line number and why it was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    pub line: usize,
+    pub reason: RowError,
+}
+
+/// Why a single JSONL row could not be turned into a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowError {
+    #[error("not valid UTF-8")]
+    NotUtf8,
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    #[error("row must be a JSON object, got {0}")]
+    NotAnObject(&'static str),
+    #[error("missing field `{0}`")]
+    MissingField(String),
+    #[error("field `{0}` is empty")]
+    EmptyField(String),
+    #[error("field `{field}` must be {expected}, got {got}")]
+    WrongType {
+        field: String,
+        expected: &'static str,
+        got: &'static str,
+    },
+    #[error("unknown role `{role}` in `{field}` (expected system, user or assistant)")]
+    UnknownRole { field: String, role: String },
+    #[error("`messages` has no assistant message, so there is nothing to train on")]
+    NoAssistantMessage,
+    #[error("ambiguous row: has both `{0}` and `{1}`")]
+    Ambiguous(String, String),
+    #[error(
+        "unknown row shape with keys [{0}]; expected one of {{prompt, response}}, {{prompt, completion}}, \
+         {{instruction, response}}, {{instruction, input, output}}, {{messages}}"
+    )]
+    UnknownShape(String),
+}
+
+/// The error type of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read GGUF file {}: {message}", path.display())]
+    Gguf { path: PathBuf, message: String },
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    #[error("{}: {reason}", path.display())]
+    HfConfig { path: PathBuf, reason: String },
+    #[error("chat template: {0}")]
+    Template(String),
+    #[error("{}", BadRowsDisplay { path, total_rows: *total_rows, bad })]
+    BadRows {
+        path: PathBuf,
+        total_rows: usize,
+        /// Every bad row, in file order; the message lists the first few.
+        bad: Vec<BadRow>,
+    },
+    #[error("{}: no rows (the file is empty or has only blank lines)", path.display())]
+    EmptyDataset { path: PathBuf },
+    #[error(
+        "nothing to train: after truncating to {max_len} tokens no assistant token is left \
+         (the conversation is {total_tokens} tokens long and its first trained token is at position {first_trained}); \
+         raise the maximum sequence length or shorten the prompt"
+    )]
+    NothingToTrain {
+        max_len: usize,
+        total_tokens: usize,
+        first_trained: usize,
+    },
+    #[error("conversation has no assistant message with content, so there is nothing to train on")]
+    NoAssistantTurn,
+    #[error(
+        "chat template does not render the conversation incrementally (turn {turn} renders differently on its own \
+         than inside the full conversation), so assistant tokens cannot be located"
+    )]
+    TemplateNotIncremental { turn: usize },
+    #[error(
+        "cannot find the content of assistant turn {turn} in the rendered conversation; the chat template \
+         rewrites message contents in a way the trainer cannot follow"
+    )]
+    AssistantNotFound { turn: usize },
+    #[error("row at line {line}: {source}")]
+    InRow {
+        line: usize,
+        #[source]
+        source: Box<DataError>,
+    },
+}
+
+struct BadRowsDisplay<'a> {
+    path: &'a PathBuf,
+    total_rows: usize,
+    bad: &'a [BadRow],
+}
+
+impl fmt::Display for BadRowsDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} bad row{} out of {}",
+            self.path.display(),
+            self.bad.len(),
+            if self.bad.len() == 1 { "" } else { "s" },
+            self.total_rows
+        )?;
+        for row in self.bad.iter().take(MAX_LISTED_BAD_ROWS) {
+            write!(f, "\n  line {}: {}", row.line, row.reason)?;
+        }
+        if self.bad.len() > MAX_LISTED_BAD_ROWS {
+            write!(f, "\n  ... and {} more", self.bad.len() - MAX_LISTED_BAD_ROWS)?;
+        }
+        Ok(())
+    }
+}
+
+pub type Result<T, E = DataError> = std::result::Result<T, E>;

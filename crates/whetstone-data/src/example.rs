@@ -1,0 +1,215 @@
+//! Conversations turned into token ids with a mask of which tokens are training targets.
+
+use crate::error::{DataError, Result};
+use crate::rows::{Conversation, Row};
+use crate::template::{Message, Role};
+use crate::tokenizer::Tokenizer;
+
+/// One training sequence. `loss_mask[i]` is true when token `i` is a target: the model is trained to predict it
+/// from the tokens before it (the trainer does the shift).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    pub input_ids: Vec<u32>,
+    pub loss_mask: Vec<bool>,
+}
+
+impl Example {
+    pub fn len(&self) -> usize {
+        self.input_ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.input_ids.is_empty()
+    }
+
+    /// How many tokens are trained.
+    pub fn trained_tokens(&self) -> usize {
+        self.loss_mask.iter().filter(|&&m| m).count()
+    }
+}
+
+/// Where one assistant turn sits in the rendered text, in bytes: `content` is the message as the template wrote
+/// it, `trained_end` also covers the end-of-turn token that closes it (when the template writes one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TurnSpan {
+    content_start: usize,
+    content_end: usize,
+    /// End of the rendered turn; the end-of-turn token is searched for between `content_end` and here.
+    turn_end: usize,
+}
+
+/// Renders `conversation` (no generation prompt), tokenizes it once, and marks as trained exactly the tokens
+/// inside assistant message contents plus the end-of-turn token closing each assistant turn, so the model also
+/// learns to stop. Every assistant turn of a multi-turn chat is trained.
+///
+/// Assistant contents are located without knowing the template's syntax: for assistant turn k the conversation
+/// up to k is rendered once as is and once with that turn's content emptied; the text that differs is the
+/// content. The full rendering must start with each such prefix (templates that rewrite earlier turns are
+/// rejected with [`DataError::TemplateNotIncremental`]).
+///
+/// A token counts as trained when its byte range overlaps a trained range; the closing token is the first stop
+/// token ([`Tokenizer::stop_ids`]) after the content within the same turn, and everything between the content and
+/// it (say, a newline the template writes before the marker) is trained too.
+///
+/// BOS rule: the tokenizer's BOS id is put in front only when the model's configuration asks for it
+/// ([`Tokenizer::adds_bos`]) and the rendered text does not already start with the BOS token's text (templates
+/// such as Llama 3's write `{{ bos_token }}` themselves); it is never trained.
+///
+/// Sequences longer than `max_len` keep their first `max_len` tokens; if no trained token survives that, the
+/// result is [`DataError::NothingToTrain`].
+pub fn build_example(tokenizer: &Tokenizer, conversation: &Conversation, max_len: usize) -> Result<Example> {
+    let template = tokenizer.chat_template();
+    let full = template.render(conversation, false)?;
+
+    let mut spans = Vec::new();
+    for (k, message) in conversation.iter().enumerate() {
+        if message.role != Role::Assistant || message.content.is_empty() {
+            continue;
+        }
+        let with = template.render(&conversation[..=k], false)?;
+        if !full.starts_with(&with) {
+            return Err(DataError::TemplateNotIncremental { turn: k + 1 });
+        }
+        let mut emptied: Vec<Message> = conversation[..=k].to_vec();
+        emptied[k].content.clear();
+        let without = template.render(&emptied, false)?;
+        let (content_start, content_end) =
+            locate_insertion(&without, &with, &message.content).ok_or(DataError::AssistantNotFound { turn: k + 1 })?;
+        spans.push(TurnSpan { content_start, content_end, turn_end: with.len() });
+    }
+    if spans.is_empty() {
+        return Err(DataError::NoAssistantTurn);
+    }
+
+    let (mut ids, offsets) = tokenizer.encode_with_offsets(&full)?;
+    let stops = tokenizer.stop_ids();
+    let mut mask = vec![false; ids.len()];
+    for span in &spans {
+        let closing_end = ids
+            .iter()
+            .zip(&offsets)
+            .find(|(id, (s, _))| stops.contains(id) && *s >= span.content_end && *s < span.turn_end)
+            .map(|(_, &(_, e))| e);
+        let trained_end = closing_end.unwrap_or(span.content_end);
+        for (m, &(s, e)) in mask.iter_mut().zip(&offsets) {
+            let overlaps = if s < e {
+                s < trained_end && e > span.content_start
+            } else {
+                s >= span.content_start && s < trained_end
+            };
+            *m |= overlaps;
+        }
+    }
+
+    if let (true, Some(bos)) = (tokenizer.adds_bos(), tokenizer.bos_id()) {
+        let bos_text = tokenizer.id_to_token(bos).unwrap_or_default();
+        if bos_text.is_empty() || !full.starts_with(&bos_text) {
+            ids.insert(0, bos);
+            mask.insert(0, false);
+        }
+    }
+
+    let total_tokens = ids.len();
+    let first_trained = mask.iter().position(|&m| m).unwrap_or(total_tokens);
+    ids.truncate(max_len);
+    mask.truncate(max_len);
+    if !mask.iter().any(|&m| m) {
+        return Err(DataError::NothingToTrain { max_len, total_tokens, first_trained });
+    }
+    Ok(Example { input_ids: ids, loss_mask: mask })
+}
+
+/// [`build_example`] for every row; the first failure names the row's line.
+pub fn build_examples(tokenizer: &Tokenizer, rows: &[Row], max_len: usize) -> Result<Vec<Example>> {
+    rows.iter()
+        .map(|row| {
+            build_example(tokenizer, &row.conversation, max_len)
+                .map_err(|e| DataError::InRow { line: row.line, source: Box::new(e) })
+        })
+        .collect()
+}
+
+/// Each token's text with whether it is trained, for showing users what the model learns from.
+pub fn loss_mask_preview(tokenizer: &Tokenizer, example: &Example) -> Vec<(String, bool)> {
+    example
+        .input_ids
+        .iter()
+        .zip(&example.loss_mask)
+        .map(|(&id, &trained)| {
+            let text = tokenizer
+                .decode(&[id], false)
+                .ok()
+                .or_else(|| tokenizer.id_to_token(id))
+                .unwrap_or_else(|| format!("<{id}>"));
+            (text, trained)
+        })
+        .collect()
+}
+
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map(|((i, _), _)| i)
+        .unwrap_or_else(|| a.len().min(b.len()))
+}
+
+fn common_suffix(a: &str, b: &str) -> usize {
+    a.chars()
+        .rev()
+        .zip(b.chars().rev())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x.len_utf8())
+        .sum()
+}
+
+/// `with` is `without` with the assistant content inserted somewhere; returns the inserted byte range in `with`.
+/// When the boundary characters repeat (content ending in the same newline the template writes after it) several
+/// positions explain the difference; the one whose inserted text is the message content wins.
+fn locate_insertion(without: &str, with: &str, content: &str) -> Option<(usize, usize)> {
+    let inserted = with.len().saturating_sub(without.len());
+    let prefix = common_prefix(without, with);
+    let suffix = common_suffix(without, with);
+    let lowest = without.len().saturating_sub(suffix);
+    if inserted > 0 && lowest <= prefix {
+        let candidates: Vec<usize> = (lowest..=prefix)
+            .filter(|&i| with.is_char_boundary(i) && with.is_char_boundary(i + inserted))
+            .collect();
+        let matching = |want: &str| candidates.iter().copied().find(|&i| &with[i..i + inserted] == want);
+        let start = matching(content).or_else(|| matching(content.trim())).or(candidates.last().copied())?;
+        return Some((start, start + inserted));
+    }
+    // Not a plain insertion (the template renders an empty message differently): fall back to finding the
+    // content itself after the shared prefix.
+    let from = prefix.min(with.len());
+    for want in [content, content.trim()] {
+        if want.is_empty() {
+            continue;
+        }
+        if let Some(i) = with[from..].find(want) {
+            return Some((from + i, from + i + want.len()));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insertion_prefers_the_actual_content() {
+        let without = "A\n<E>\n";
+        let with = "A\nfoo\n<E>\n";
+        assert_eq!(locate_insertion(without, with, "foo\n"), Some((2, 6)));
+        assert_eq!(locate_insertion(without, with, "\nfoo"), Some((1, 5)));
+        // No candidate equals the content: the latest position is taken.
+        assert_eq!(locate_insertion("[A] </s>", "[A] hi </s>", "hi!"), Some((4, 7)));
+    }
+
+    #[test]
+    fn non_insertion_falls_back_to_search() {
+        assert_eq!(locate_insertion("A: (none)", "A: hello", "hello"), Some((3, 8)));
+        assert_eq!(locate_insertion("A: (none)", "A: bye", "hello"), None);
+    }
+}
