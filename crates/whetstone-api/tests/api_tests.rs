@@ -267,3 +267,22 @@ fn every_listed_command_dispatches() {
             .unwrap_or_else(|e| panic!("{command} failed: {e}"));
     }
 }
+
+#[test]
+fn api_can_be_shared_between_threads() {
+    // The desktop shell keeps one Api in its state and the HTTP server calls it from a pool.
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Api>();
+    let (_dir, api) = temp_api();
+    seed(&api);
+    let api = std::sync::Arc::new(api);
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let api = api.clone();
+            std::thread::spawn(move || api.list_runs().unwrap().len())
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 1);
+    }
+}

@@ -14,7 +14,12 @@ use std::sync::Arc;
 use whetstone_api::{Api, Error as ApiError, ErrorBody};
 
 /// Where `npm run build` in `ui/` writes, for running from a checkout.
-const REPO_UI_DIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/dist");
+fn repo_ui_dist() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // crates/whetstone-cli → the repository root.
+    let root = manifest.parent().and_then(Path::parent).unwrap_or(manifest);
+    root.join("ui").join("dist")
+}
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -39,7 +44,7 @@ pub fn run(api: Api, args: &ServeArgs) -> anyhow::Result<()> {
         .ui
         .clone()
         .or_else(|| std::env::var_os("WHETSTONE_UI_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(REPO_UI_DIST));
+        .unwrap_or_else(repo_ui_dist);
     let state = Arc::new(AppState { api, ui_dir });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -66,7 +71,16 @@ async fn serve(state: Arc<AppState>, host: &str, port: u16) -> anyhow::Result<()
         );
     }
     let app = Router::new()
-        .route("/api/{command}", post(api_command))
+        .route(
+            "/api/{command}",
+            post(api_command).fallback(|| async {
+                error_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "API commands are called with POST".into(),
+                )
+            }),
+        )
         .fallback(ui_file)
         .with_state(state);
     axum::serve(listener, app)

@@ -202,6 +202,16 @@ fn serve_answers_api_commands() {
     assert_eq!(status, 415);
     let err: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(err["code"], "unsupported_media_type");
+
+    let (status, text) = http(&server.addr, "GET", "/api/overview", None, "");
+    assert_eq!(status, 405);
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(err["code"], "method_not_allowed");
+
+    let (status, text) = http(&server.addr, "POST", "/api/a/b", Some("application/json"), "{}");
+    assert_eq!(status, 404);
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(err["code"], "not_found");
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub(crate) fn probe() -> Result<CpuMemory, Error> {
         .first()
         .map(|c| c.brand().trim().to_string())
         .filter(|b| !b.is_empty())
-        .unwrap_or_else(|| System::cpu_arch());
+        .unwrap_or_else(System::cpu_arch);
 
     // Training threads are sized from this, so it must be what this process can actually use,
     // not what the host has (containers and taskset often give fewer).
