@@ -1,0 +1,172 @@
+//! Parity with HF transformers + PEFT on tiny random models. The fixtures come from
+//! `scripts/parity/make_fixtures.py` (run by hand; CI only reads them): logits, LoRA gradients and a
+//! 20-step AdamW run with warmup, linear decay and clipping.
+
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use whetstone_engine::lora::Adapter;
+use whetstone_engine::model::{Decoder, LoraCtx};
+use whetstone_engine::optim::AdamWConfig;
+use whetstone_engine::rng::Rng;
+use whetstone_engine::schedule::{Schedule, ScheduleKind};
+use whetstone_engine::train::{StepOptions, Trainer};
+use whetstone_engine::ModelFiles;
+
+const MODELS: [&str; 3] = ["llama", "qwen2", "llama3_rope"];
+
+fn dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(name)
+}
+
+struct Fixture {
+    model: Decoder,
+    io: HashMap<String, Tensor>,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    loss_mask: Tensor,
+}
+
+fn load(name: &str) -> Fixture {
+    let d = dir(name);
+    let model = Decoder::load(&ModelFiles::HfDir(d.clone()), DType::F32, &Device::Cpu).unwrap();
+    let io = candle_core::safetensors::load(d.join("io.safetensors"), &Device::Cpu).unwrap();
+    let input_ids = io["input_ids"].to_dtype(DType::U32).unwrap();
+    let attention_mask = io["attention_mask"].to_dtype(DType::U32).unwrap();
+    let labels: Vec<Vec<i64>> = io["labels"].to_vec2().unwrap();
+    let (b, t) = input_ids.dims2().unwrap();
+    let lm: Vec<u32> = labels.iter().flatten().map(|&l| u32::from(l != -100)).collect();
+    let loss_mask = Tensor::from_vec(lm, (b, t), &Device::Cpu).unwrap();
+    Fixture { model, io, input_ids, attention_mask, loss_mask }
+}
+
+/// Largest absolute difference.
+fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims());
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+}
+
+/// Largest difference relative to the reference tensor's largest magnitude.
+fn max_rel(ours: &Tensor, reference: &Tensor) -> f32 {
+    let scale: f32 = reference.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap();
+    max_abs(ours, reference) / scale.max(1e-30)
+}
+
+fn adapter(name: &str, sub: &str, model: &Decoder) -> Adapter {
+    Adapter::load_peft(&dir(name).join(sub), &model.config, &Device::Cpu).unwrap()
+}
+
+#[test]
+fn base_logits_match_transformers() {
+    for name in MODELS {
+        let f = load(name);
+        let logits = f.model.forward(&f.input_ids, Some(&f.attention_mask), None).unwrap();
+        let d = max_abs(&logits, &f.io["logits_base"]);
+        assert!(d < 1e-4, "{name}: base logits differ by {d}");
+    }
+}
+
+#[test]
+fn peft_adapter_loads_with_equal_logits() {
+    for name in MODELS {
+        let f = load(name);
+        let a = adapter(name, "adapter_init", &f.model);
+        let ctx = LoraCtx { adapter: &a, train: false, dropout: None };
+        let logits = f.model.forward(&f.input_ids, Some(&f.attention_mask), Some(&ctx)).unwrap();
+        let d = max_abs(&logits, &f.io["logits_init"]);
+        assert!(d < 1e-4, "{name}: logits with the PEFT adapter differ by {d}");
+        // And the adapter changes them: the comparison above is not the base model's.
+        assert!(max_abs(&f.io["logits_init"], &f.io["logits_base"]) > 1e-3);
+    }
+}
+
+#[test]
+fn loss_and_adapter_gradients_match_peft() {
+    for name in MODELS {
+        let f = load(name);
+        let a = adapter(name, "adapter_init", &f.model);
+        let ctx = LoraCtx { adapter: &a, train: true, dropout: None };
+        let (sum, n) = f.model.loss_sum(&f.input_ids, Some(&f.attention_mask), &f.loss_mask, Some(&ctx)).unwrap();
+        let loss = (sum / n as f64).unwrap();
+        let want: f32 = f.io["loss_init"].flatten_all().unwrap().get(0).unwrap().to_scalar().unwrap();
+        let got: f32 = loss.to_scalar().unwrap();
+        assert!(((got - want) / want).abs() < 1e-5, "{name}: loss {got} vs {want}");
+        let grads = loss.backward().unwrap();
+        let mut count = 0;
+        for (key, var) in a.named_vars() {
+            let reference = &f.io[&format!("grad.{key}")];
+            let g = grads.get(var.as_tensor()).unwrap();
+            let r = max_rel(g, reference);
+            assert!(r < 1e-4, "{name}: gradient of {key} differs by {r} (relative)");
+            count += 1;
+        }
+        assert_eq!(count, 28, "{name}: every adapter tensor compared");
+    }
+}
+
+#[test]
+fn twenty_adamw_steps_match_torch() {
+    for name in MODELS {
+        let f = load(name);
+        let a = adapter(name, "adapter_init", &f.model);
+        let schedule = Schedule { kind: ScheduleKind::Linear, base_lr: 2e-3, warmup_steps: 3, total_steps: 20 };
+        let adamw = AdamWConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01 };
+        let opts = StepOptions { max_grad_norm: Some(1.0), grad_checkpoint: false };
+        let mut t = Trainer::new(&f.model, a, adamw, schedule, opts, Rng::new(0)).unwrap();
+        let batch = whetstone_engine::batch::Batch {
+            input_ids: f.input_ids.clone(),
+            attention_mask: f.attention_mask.clone(),
+            loss_mask: f.loss_mask.clone(),
+            tokens: 0,
+            targets: f.loss_mask.sum_all().unwrap().to_scalar::<u32>().unwrap() as usize,
+        };
+        let losses: Vec<f32> = f.io["losses"].to_vec1().unwrap();
+        let norms: Vec<f32> = f.io["grad_norms"].to_vec1().unwrap();
+        let lrs: Vec<f32> = f.io["lrs"].to_vec1().unwrap();
+        for i in 0..20 {
+            let r = t.step(std::slice::from_ref(&batch)).unwrap();
+            let rel = ((r.loss - losses[i] as f64) / losses[i] as f64).abs();
+            assert!(rel < 1e-5, "{name}: step {i} loss {} vs {} (rel {rel})", r.loss, losses[i]);
+            let nrel = ((r.grad_norm - norms[i] as f64) / norms[i] as f64).abs();
+            assert!(nrel < 1e-4, "{name}: step {i} grad norm {} vs {}", r.grad_norm, norms[i]);
+            assert!((r.lr - lrs[i] as f64).abs() <= 1e-9 + 1e-6 * lrs[i] as f64, "{name}: step {i} lr {} vs {}", r.lr, lrs[i]);
+        }
+        let ctx = LoraCtx { adapter: &t.adapter, train: false, dropout: None };
+        let logits = f.model.forward(&f.input_ids, Some(&f.attention_mask), Some(&ctx)).unwrap();
+        let d = max_abs(&logits, &f.io["logits_final"]);
+        assert!(d < 1e-4, "{name}: logits after 20 steps differ by {d}");
+        let fin = adapter(name, "adapter_final", &f.model);
+        for ((k, ours), (_, theirs)) in t.adapter.named_vars().into_iter().zip(fin.named_vars()) {
+            let r = max_rel(ours.as_tensor(), theirs.as_tensor());
+            assert!(r < 1e-4, "{name}: trained {k} differs by {r} (relative)");
+        }
+    }
+}
+
+#[test]
+fn saved_adapter_reloads_identically_in_peft_layout() {
+    let f = load("qwen2");
+    let a = adapter("qwen2", "adapter_init", &f.model);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("adapter");
+    a.save_peft(&out, "tiny-qwen2", "qwen2").unwrap();
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("adapter_config.json")).unwrap()).unwrap();
+    for (k, v) in [("peft_type", "LORA"), ("task_type", "CAUSAL_LM"), ("bias", "none")] {
+        assert_eq!(cfg[k], v, "{k}");
+    }
+    assert_eq!(cfg["r"], 4);
+    assert_eq!(cfg["use_rslora"], true);
+    assert_eq!(cfg["fan_in_fan_out"], false);
+    let data = std::fs::read(out.join("adapter_model.safetensors")).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&data).unwrap();
+    assert_eq!(meta.metadata().as_ref().and_then(|m| m.get("format")).map(String::as_str), Some("pt"));
+    let st = safetensors::SafeTensors::deserialize(&data).unwrap();
+    let a_shape = st.tensor("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight").unwrap().shape().to_vec();
+    let b_shape = st.tensor("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight").unwrap().shape().to_vec();
+    assert_eq!(a_shape, vec![4, 64]);
+    assert_eq!(b_shape, vec![64, 4]);
+    let back = Adapter::load_peft(&out, &f.model.config, &Device::Cpu).unwrap();
+    for ((k, x), (_, y)) in a.named_vars().into_iter().zip(back.named_vars()) {
+        assert_eq!(max_abs(x.as_tensor(), y.as_tensor()), 0.0, "{k}");
+    }
+}
