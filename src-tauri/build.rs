@@ -1,0 +1,46 @@
+use std::path::Path;
+use std::process::Command;
+
+/// The commands the window may call; each gets `allow-<name>` in the capability of tauri.conf.json.
+const COMMANDS: &[&str] = &[
+    "hardware",
+    "overview",
+    "list_models",
+    "list_datasets",
+    "list_runs",
+    "default_model",
+];
+
+fn main() {
+    build_ui();
+    // The app config lives at the repository root next to `ui/` and `icons/`; its
+    // capabilities are inlined there too, so tauri.conf.json is the one source of truth.
+    let attributes = tauri_build::Attributes::new()
+        .config_path("../tauri.conf.json")
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    tauri_build::try_build(attributes).expect("tauri-build failed");
+}
+
+/// Builds ui/dist, which `generate_context!` embeds into the binary. This is the step the
+/// Tauri CLI would run as `beforeBuildCommand`; doing it here keeps a plain `cargo build`
+/// (and `cargo test --workspace`) self-sufficient and the embedded UI never stale.
+fn build_ui() {
+    let ui = Path::new("../ui");
+    for watched in ["src", "static", "package.json", "package-lock.json", "tsconfig.json", "copy-static.mjs"] {
+        println!("cargo:rerun-if-changed={}", ui.join(watched).display());
+    }
+    // copied into ui/dist as the page icon
+    println!("cargo:rerun-if-changed=../icons/32x32.png");
+    if !ui.join("node_modules/typescript").exists() {
+        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(ui), "npm ci");
+    }
+    run(Command::new("npm").args(["run", "build"]).current_dir(ui), "npm run build");
+}
+
+fn run(command: &mut Command, what: &str) {
+    match command.status() {
+        Ok(status) if status.success() => {}
+        Ok(status) => panic!("`{what}` in ui/ failed with {status}; the app embeds ui/dist and cannot be built without it"),
+        Err(e) => panic!("could not start `{what}` in ui/ ({e}); install Node.js and npm (scripts/setup.sh does)"),
+    }
+}

@@ -1,0 +1,126 @@
+//! The IPC commands through Tauri's mock runtime, with the app's real context: its
+//! capabilities from tauri.conf.json decide what the window may call.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+use tauri::{WebviewUrl, WebviewWindow, WebviewWindowBuilder};
+use whetstone_api::Api;
+use whetstone_app::{context, setup, Backend};
+
+fn window(backend: Backend, label: &str) -> WebviewWindow<MockRuntime> {
+    let app = setup(mock_builder(), backend)
+        .build(context())
+        .expect("mock app builds with the real context");
+    WebviewWindowBuilder::new(&app, label, WebviewUrl::default())
+        .build()
+        .expect("mock window opens")
+}
+
+fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str) -> Result<Value, Value> {
+    let request = InvokeRequest {
+        cmd: cmd.into(),
+        callback: CallbackFn(0),
+        error: CallbackFn(1),
+        url: "tauri://localhost".parse().unwrap(),
+        body: InvokeBody::Json(json!({})),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    };
+    get_ipc_response(window, request).map(|body| body.deserialize::<Value>().unwrap())
+}
+
+fn to_json<T: serde::Serialize>(value: T) -> Value {
+    serde_json::to_value(value).unwrap()
+}
+
+fn api_in(home: &Path) -> Api {
+    Api::open(home).expect("api opens in a fresh folder")
+}
+
+#[test]
+fn commands_return_what_the_api_returns() {
+    let home = tempfile::tempdir().unwrap();
+    let expected = api_in(home.path());
+    let w = window(Backend::new(api_in(home.path())), "main");
+
+    assert_eq!(invoke(&w, "list_models").unwrap(), to_json(expected.list_models().unwrap()));
+    assert_eq!(invoke(&w, "list_datasets").unwrap(), to_json(expected.list_datasets().unwrap()));
+    assert_eq!(invoke(&w, "list_runs").unwrap(), to_json(expected.list_runs().unwrap()));
+    assert_eq!(invoke(&w, "default_model").unwrap(), to_json(expected.default_model().unwrap()));
+
+    // Free memory moves between two probes, so compare everything else exactly.
+    let mut hw = invoke(&w, "hardware").unwrap();
+    let mut want = to_json(expected.hardware().unwrap());
+    for v in [&mut hw, &mut want] {
+        v.as_object_mut().unwrap().remove("ram_available_bytes");
+        for gpu in v["gpus"].as_array_mut().unwrap() {
+            gpu.as_object_mut().unwrap().remove("vram_free_bytes");
+        }
+    }
+    assert_eq!(hw, want);
+    let cores = hw["cpu_cores"].as_u64().unwrap();
+    let os_cores = std::thread::available_parallelism().unwrap().get() as u64;
+    assert_eq!(cores, os_cores);
+}
+
+#[test]
+fn overview_bundles_the_same_lists() {
+    let home = tempfile::tempdir().unwrap();
+    let w = window(Backend::new(api_in(home.path())), "main");
+    let overview = invoke(&w, "overview").unwrap();
+    for key in ["models", "datasets", "runs"] {
+        assert_eq!(overview[key], invoke(&w, &format!("list_{key}")).unwrap(), "{key}");
+    }
+    assert_eq!(overview["default_model"], invoke(&w, "default_model").unwrap());
+    assert!(overview["hardware"]["cpu_cores"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn a_failing_api_call_comes_back_as_code_and_message() {
+    let home = tempfile::tempdir().unwrap();
+    let bogus = home.path().join("not-a-model.gguf");
+    std::fs::write(&bogus, b"this is not a GGUF file").unwrap();
+    let api = api_in(&home.path().join("data")).with_default_model_path(Some(bogus.clone()));
+    let w = window(Backend::new(api), "main");
+
+    let err = invoke(&w, "default_model").unwrap_err();
+    assert_eq!(err["code"], "invalid_model_file");
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("not-a-model.gguf"), "message names the file: {message}");
+    assert_eq!(err.as_object().unwrap().len(), 2, "only code and message: {err}");
+}
+
+#[test]
+fn a_backend_that_could_not_open_reports_why_on_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let error = Api::open(&file.join("home")).err().expect("a home under a file cannot be created");
+    let w = window(Backend::failed(&error), "main");
+
+    for cmd in ["hardware", "overview", "list_models", "list_datasets", "list_runs", "default_model"] {
+        let err = invoke(&w, cmd).unwrap_err();
+        assert_eq!(err["code"], error.code(), "{cmd}");
+        assert_eq!(err["message"], error.to_string(), "{cmd}");
+    }
+}
+
+#[test]
+fn the_capability_admits_only_the_main_window() {
+    let home = tempfile::tempdir().unwrap();
+    let w = window(Backend::new(api_in(home.path())), "other");
+    let err = invoke(&w, "hardware").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("not allowed"), "unexpected denial: {text}");
+}
+
+#[test]
+fn unknown_commands_are_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let w = window(Backend::new(api_in(home.path())), "main");
+    let err = invoke(&w, "no_such_command").unwrap_err();
+    assert!(err.to_string().contains("no_such_command"), "{err}");
+}
