@@ -1,0 +1,87 @@
+// One way to call the backend from anywhere the page runs: inside the desktop app the
+// calls go over Tauri's IPC, in a browser (`whet serve`) they go to POST /api/<command>.
+
+export class ApiError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+  }
+}
+
+interface TauriInternals {
+  invoke(cmd: string, args?: Record<string, unknown>): Promise<unknown>;
+}
+
+declare global {
+  interface Window {
+    __TAURI_INTERNALS__?: TauriInternals;
+  }
+}
+
+export type Args = Record<string, unknown>;
+
+/** Turns whatever a failed call produced into an ApiError with a code and a message. */
+export function toApiError(raw: unknown, fallbackCode: string): ApiError {
+  if (raw instanceof ApiError) return raw;
+  if (raw && typeof raw === 'object') {
+    const body = raw as { code?: unknown; message?: unknown };
+    if (typeof body.code === 'string' && typeof body.message === 'string') {
+      return new ApiError(body.code, body.message);
+    }
+    if (raw instanceof Error) return new ApiError(fallbackCode, raw.message);
+    return new ApiError(fallbackCode, JSON.stringify(raw));
+  }
+  return new ApiError(fallbackCode, String(raw));
+}
+
+export function insideDesktopApp(): boolean {
+  return typeof window.__TAURI_INTERNALS__?.invoke === 'function';
+}
+
+export async function call<T>(cmd: string, args: Args = {}): Promise<T> {
+  const tauri = window.__TAURI_INTERNALS__;
+  if (tauri && typeof tauri.invoke === 'function') {
+    try {
+      return (await tauri.invoke(cmd, args)) as T;
+    } catch (raw) {
+      // Tauri rejects with the command's serialized error, or a plain string for IPC failures.
+      throw toApiError(raw, 'app_error');
+    }
+  }
+  return callOverHttp<T>(cmd, args);
+}
+
+async function callOverHttp<T>(cmd: string, args: Args): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(`/api/${encodeURIComponent(cmd)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(args),
+    });
+  } catch (raw) {
+    const why = raw instanceof Error ? raw.message : String(raw);
+    throw new ApiError(
+      'unreachable',
+      `Could not reach the Whetstone server (${why}). Check that \`whet serve\` is still running.`,
+    );
+  }
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = text.length === 0 ? null : JSON.parse(text);
+  } catch {
+    throw new ApiError(
+      'bad_response',
+      `The server answered "${cmd}" with HTTP ${response.status} and a body that is not JSON: ${text.slice(0, 200)}`,
+    );
+  }
+  if (!response.ok) {
+    const error = toApiError(body, `http_${response.status}`);
+    throw error;
+  }
+  return body as T;
+}
