@@ -119,7 +119,11 @@ impl fmt::Display for BadRowsDisplay<'_> {
             write!(f, "\n  line {}: {}", row.line, row.reason)?;
         }
         if self.bad.len() > MAX_LISTED_BAD_ROWS {
-            write!(f, "\n  ... and {} more", self.bad.len() - MAX_LISTED_BAD_ROWS)?;
+            write!(
+                f,
+                "\n  ... and {} more",
+                self.bad.len() - MAX_LISTED_BAD_ROWS
+            )?;
         }
         Ok(())
     }

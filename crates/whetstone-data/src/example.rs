@@ -57,7 +57,11 @@ struct TurnSpan {
 ///
 /// Sequences longer than `max_len` keep their first `max_len` tokens; if no trained token survives that, the
 /// result is [`DataError::NothingToTrain`].
-pub fn build_example(tokenizer: &Tokenizer, conversation: &Conversation, max_len: usize) -> Result<Example> {
+pub fn build_example(
+    tokenizer: &Tokenizer,
+    conversation: &Conversation,
+    max_len: usize,
+) -> Result<Example> {
     let template = tokenizer.chat_template();
     let full = template.render(conversation, false)?;
 
@@ -73,9 +77,13 @@ pub fn build_example(tokenizer: &Tokenizer, conversation: &Conversation, max_len
         let mut emptied: Vec<Message> = conversation[..=k].to_vec();
         emptied[k].content.clear();
         let without = template.render(&emptied, false)?;
-        let (content_start, content_end) =
-            locate_insertion(&without, &with, &message.content).ok_or(DataError::AssistantNotFound { turn: k + 1 })?;
-        spans.push(TurnSpan { content_start, content_end, turn_end: with.len() });
+        let (content_start, content_end) = locate_insertion(&without, &with, &message.content)
+            .ok_or(DataError::AssistantNotFound { turn: k + 1 })?;
+        spans.push(TurnSpan {
+            content_start,
+            content_end,
+            turn_end: with.len(),
+        });
     }
     if spans.is_empty() {
         return Err(DataError::NoAssistantTurn);
@@ -114,17 +122,26 @@ pub fn build_example(tokenizer: &Tokenizer, conversation: &Conversation, max_len
     ids.truncate(max_len);
     mask.truncate(max_len);
     if !mask.iter().any(|&m| m) {
-        return Err(DataError::NothingToTrain { max_len, total_tokens, first_trained });
+        return Err(DataError::NothingToTrain {
+            max_len,
+            total_tokens,
+            first_trained,
+        });
     }
-    Ok(Example { input_ids: ids, loss_mask: mask })
+    Ok(Example {
+        input_ids: ids,
+        loss_mask: mask,
+    })
 }
 
 /// [`build_example`] for every row; the first failure names the row's line.
 pub fn build_examples(tokenizer: &Tokenizer, rows: &[Row], max_len: usize) -> Result<Vec<Example>> {
     rows.iter()
         .map(|row| {
-            build_example(tokenizer, &row.conversation, max_len)
-                .map_err(|e| DataError::InRow { line: row.line, source: Box::new(e) })
+            build_example(tokenizer, &row.conversation, max_len).map_err(|e| DataError::InRow {
+                line: row.line,
+                source: Box::new(e),
+            })
         })
         .collect()
 }
@@ -175,8 +192,15 @@ fn locate_insertion(without: &str, with: &str, content: &str) -> Option<(usize, 
         let candidates: Vec<usize> = (lowest..=prefix)
             .filter(|&i| with.is_char_boundary(i) && with.is_char_boundary(i + inserted))
             .collect();
-        let matching = |want: &str| candidates.iter().copied().find(|&i| &with[i..i + inserted] == want);
-        let start = matching(content).or_else(|| matching(content.trim())).or(candidates.last().copied())?;
+        let matching = |want: &str| {
+            candidates
+                .iter()
+                .copied()
+                .find(|&i| &with[i..i + inserted] == want)
+        };
+        let start = matching(content)
+            .or_else(|| matching(content.trim()))
+            .or(candidates.last().copied())?;
         return Some((start, start + inserted));
     }
     // Not a plain insertion (the template renders an empty message differently): fall back to finding the
@@ -204,12 +228,18 @@ mod tests {
         assert_eq!(locate_insertion(without, with, "foo\n"), Some((2, 6)));
         assert_eq!(locate_insertion(without, with, "\nfoo"), Some((1, 5)));
         // No candidate equals the content: the latest position is taken.
-        assert_eq!(locate_insertion("[A] </s>", "[A] hi </s>", "hi!"), Some((4, 7)));
+        assert_eq!(
+            locate_insertion("[A] </s>", "[A] hi </s>", "hi!"),
+            Some((4, 7))
+        );
     }
 
     #[test]
     fn non_insertion_falls_back_to_search() {
-        assert_eq!(locate_insertion("A: (none)", "A: hello", "hello"), Some((3, 8)));
+        assert_eq!(
+            locate_insertion("A: (none)", "A: hello", "hello"),
+            Some((3, 8))
+        );
         assert_eq!(locate_insertion("A: (none)", "A: bye", "hello"), None);
     }
 }

@@ -26,10 +26,28 @@ pub fn strftime_now(format: String) -> Result<Value, Error> {
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
-const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month 1-12, day 1-31).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -55,7 +73,11 @@ pub fn strftime(format: &str, unix_secs: i64) -> String {
     let days = unix_secs.div_euclid(86_400);
     let secs_of_day = unix_secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    let (hour, minute, second) = (secs_of_day / 3600, (secs_of_day / 60) % 60, secs_of_day % 60);
+    let (hour, minute, second) = (
+        secs_of_day / 3600,
+        (secs_of_day / 60) % 60,
+        secs_of_day % 60,
+    );
     // 1970-01-01 was a Thursday (index 3 with Monday = 0).
     let weekday = (days + 3).rem_euclid(7) as usize;
     let cumulative = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
@@ -106,7 +128,10 @@ pub fn tojson(value: Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Val
     let indent = match indent.or(kwargs.get::<Option<Value>>("indent")?) {
         Some(v) if v.is_none() || v.is_undefined() => None,
         Some(v) => Some(usize::try_from(v).map_err(|_| {
-            Error::new(ErrorKind::InvalidOperation, "tojson: indent must be a non-negative integer")
+            Error::new(
+                ErrorKind::InvalidOperation,
+                "tojson: indent must be a non-negative integer",
+            )
         })?),
         None => None,
     };
@@ -125,7 +150,13 @@ pub fn tojson(value: Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Val
         None if indent.is_some() => (",".to_string(), ": ".to_string()),
         None => (", ".to_string(), ": ".to_string()),
     };
-    let style = JsonStyle { indent, item_sep, key_sep, ensure_ascii, sort_keys };
+    let style = JsonStyle {
+        indent,
+        item_sep,
+        key_sep,
+        ensure_ascii,
+        sort_keys,
+    };
     let mut out = String::new();
     style.write(&mut out, &value, 0)?;
     Ok(Value::from_safe_string(out))
@@ -248,10 +279,16 @@ mod tests {
         // 2024-02-29T13:05:09Z, a Thursday and day 60 of a leap year.
         let t = 1_709_211_909;
         assert_eq!(strftime("%d %B %Y", t), "29 February 2024");
-        assert_eq!(strftime("%a %b %e %H:%M:%S %j %y %%", t), "Thu Feb 29 13:05:09 060 24 %");
+        assert_eq!(
+            strftime("%a %b %e %H:%M:%S %j %y %%", t),
+            "Thu Feb 29 13:05:09 060 24 %"
+        );
         assert_eq!(strftime("%Y-%m-%d", 0), "1970-01-01");
         assert_eq!(strftime("%A", 0), "Thursday");
-        assert_eq!(strftime("%Y-%m-%d %I%p", 951_782_400 + 86_400), "2000-03-01 12AM");
+        assert_eq!(
+            strftime("%Y-%m-%d %I%p", 951_782_400 + 86_400),
+            "2000-03-01 12AM"
+        );
     }
 
     fn render(src: &str, ctx: Value) -> String {
@@ -263,11 +300,17 @@ mod tests {
     #[test]
     fn tojson_matches_python_json_dumps() {
         let ctx = minijinja::context! { v => serde_json::json!({"a": [1, 2.5, "<é>"], "b": null, "c": {}}) };
-        assert_eq!(render("{{ v | tojson }}", ctx.clone()), r#"{"a": [1, 2.5, "<é>"], "b": null, "c": {}}"#);
+        assert_eq!(
+            render("{{ v | tojson }}", ctx.clone()),
+            r#"{"a": [1, 2.5, "<é>"], "b": null, "c": {}}"#
+        );
         assert_eq!(
             render("{{ v.a | tojson(indent=2) }}", ctx.clone()),
             "[\n  1,\n  2.5,\n  \"<é>\"\n]"
         );
-        assert_eq!(render("{{ v.a | tojson(ensure_ascii=true) }}", ctx), r#"[1, 2.5, "<\u00e9>"]"#);
+        assert_eq!(
+            render("{{ v.a | tojson(ensure_ascii=true) }}", ctx),
+            r#"[1, 2.5, "<\u00e9>"]"#
+        );
     }
 }

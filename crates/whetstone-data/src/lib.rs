@@ -17,4 +17,4 @@ pub use error::{BadRow, DataError, Result, RowError, MAX_LISTED_BAD_ROWS};
 pub use example::{build_example, build_examples, loss_mask_preview, Example};
 pub use rows::{parse_jsonl, read_jsonl, read_jsonl_rows, Conversation, Record, Row};
 pub use template::{ChatTemplate, Message, Role, CHATML_TEMPLATE};
-pub use tokenizer::{TokenStream, Tokenizer};
+pub use tokenizer::{ByteRange, TokenStream, Tokenizer};

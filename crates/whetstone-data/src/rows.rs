@@ -18,9 +18,16 @@ pub enum Record {
     /// `{"prompt", "completion"}`
     PromptCompletion { prompt: String, completion: String },
     /// `{"instruction", "response"}`
-    InstructionResponse { instruction: String, response: String },
+    InstructionResponse {
+        instruction: String,
+        response: String,
+    },
     /// Alpaca: `{"instruction", "input", "output"}`; `input` may be missing, null or empty.
-    Alpaca { instruction: String, input: Option<String>, output: String },
+    Alpaca {
+        instruction: String,
+        input: Option<String>,
+        output: String,
+    },
     /// `{"messages": [{"role", "content"}, ...]}`
     Messages(Vec<Message>),
 }
@@ -52,12 +59,17 @@ impl Record {
 
     fn from_object(obj: &Map<String, Value>) -> Result<Record, RowError> {
         let has = |k: &str| obj.contains_key(k);
-        let anchors: Vec<&str> = ["messages", "instruction", "prompt"].into_iter().filter(|k| has(k)).collect();
+        let anchors: Vec<&str> = ["messages", "instruction", "prompt"]
+            .into_iter()
+            .filter(|k| has(k))
+            .collect();
         if anchors.len() > 1 {
             return Err(RowError::Ambiguous(anchors[0].into(), anchors[1].into()));
         }
         match anchors.first().copied() {
-            Some("messages") => parse_messages(obj.get("messages").expect("key checked")).map(Record::Messages),
+            Some("messages") => {
+                parse_messages(obj.get("messages").expect("key checked")).map(Record::Messages)
+            }
             Some("instruction") => {
                 let instruction = required(obj, "instruction")?;
                 match (has("output"), has("response")) {
@@ -72,7 +84,10 @@ impl Record {
                             // An `input` next to `response` would be silently dropped; make the writer choose.
                             return Err(RowError::Ambiguous("input".into(), "response".into()));
                         }
-                        Ok(Record::InstructionResponse { instruction, response: required(obj, "response")? })
+                        Ok(Record::InstructionResponse {
+                            instruction,
+                            response: required(obj, "response")?,
+                        })
                     }
                     (false, false) => Err(RowError::MissingField("output".into())),
                 }
@@ -80,11 +95,17 @@ impl Record {
             Some(_) => {
                 let prompt = required(obj, "prompt")?;
                 match (has("response"), has("completion")) {
-                    (true, true) => Err(RowError::Ambiguous("response".into(), "completion".into())),
-                    (true, false) => Ok(Record::PromptResponse { prompt, response: required(obj, "response")? }),
-                    (false, true) => {
-                        Ok(Record::PromptCompletion { prompt, completion: required(obj, "completion")? })
+                    (true, true) => {
+                        Err(RowError::Ambiguous("response".into(), "completion".into()))
                     }
+                    (true, false) => Ok(Record::PromptResponse {
+                        prompt,
+                        response: required(obj, "response")?,
+                    }),
+                    (false, true) => Ok(Record::PromptCompletion {
+                        prompt,
+                        completion: required(obj, "completion")?,
+                    }),
                     (false, false) => Err(RowError::MissingField("response".into())),
                 }
             }
@@ -114,12 +135,25 @@ impl Record {
     /// input when there is one.
     pub fn into_conversation(self) -> Conversation {
         match self {
-            Record::PromptResponse { prompt, response: answer }
-            | Record::PromptCompletion { prompt, completion: answer }
-            | Record::InstructionResponse { instruction: prompt, response: answer } => {
+            Record::PromptResponse {
+                prompt,
+                response: answer,
+            }
+            | Record::PromptCompletion {
+                prompt,
+                completion: answer,
+            }
+            | Record::InstructionResponse {
+                instruction: prompt,
+                response: answer,
+            } => {
                 vec![Message::user(prompt), Message::assistant(answer)]
             }
-            Record::Alpaca { instruction, input, output } => {
+            Record::Alpaca {
+                instruction,
+                input,
+                output,
+            } => {
                 let user = match input {
                     Some(input) => format!("{instruction}\n\n{input}"),
                     None => instruction,
@@ -146,7 +180,11 @@ fn string_value(v: &Value, field: &str) -> Result<String, RowError> {
     match v {
         Value::String(s) if s.trim().is_empty() => Err(RowError::EmptyField(field.into())),
         Value::String(s) => Ok(s.clone()),
-        other => Err(RowError::WrongType { field: field.into(), expected: "a string", got: kind_name(other) }),
+        other => Err(RowError::WrongType {
+            field: field.into(),
+            expected: "a string",
+            got: kind_name(other),
+        }),
     }
 }
 
@@ -168,7 +206,11 @@ fn optional(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, RowEr
 
 fn parse_messages(v: &Value) -> Result<Vec<Message>, RowError> {
     let Value::Array(items) = v else {
-        return Err(RowError::WrongType { field: "messages".into(), expected: "an array", got: kind_name(v) });
+        return Err(RowError::WrongType {
+            field: "messages".into(),
+            expected: "an array",
+            got: kind_name(v),
+        });
     };
     if items.is_empty() {
         return Err(RowError::EmptyField("messages".into()));
@@ -187,7 +229,10 @@ fn parse_messages(v: &Value) -> Result<Vec<Message>, RowError> {
             None => return Err(RowError::MissingField(role_field)),
             Some(v) => string_value(v, &role_field)?,
         };
-        let role = Role::parse(&role_name).ok_or(RowError::UnknownRole { field: role_field, role: role_name })?;
+        let role = Role::parse(&role_name).ok_or(RowError::UnknownRole {
+            field: role_field,
+            role: role_name,
+        })?;
         let content_field = format!("messages[{i}].content");
         let content = match obj.get("content") {
             None => return Err(RowError::MissingField(content_field)),
@@ -215,15 +260,27 @@ pub fn parse_jsonl(path: &Path, bytes: &[u8]) -> Result<Vec<Row>> {
         }
         total += 1;
         match Record::parse_bytes(line) {
-            Ok(record) => rows.push(Row { line: index + 1, conversation: record.into_conversation() }),
-            Err(reason) => bad.push(BadRow { line: index + 1, reason }),
+            Ok(record) => rows.push(Row {
+                line: index + 1,
+                conversation: record.into_conversation(),
+            }),
+            Err(reason) => bad.push(BadRow {
+                line: index + 1,
+                reason,
+            }),
         }
     }
     if !bad.is_empty() {
-        return Err(DataError::BadRows { path: path.to_path_buf(), total_rows: total, bad });
+        return Err(DataError::BadRows {
+            path: path.to_path_buf(),
+            total_rows: total,
+            bad,
+        });
     }
     if rows.is_empty() {
-        return Err(DataError::EmptyDataset { path: path.to_path_buf() });
+        return Err(DataError::EmptyDataset {
+            path: path.to_path_buf(),
+        });
     }
     Ok(rows)
 }
@@ -231,11 +288,17 @@ pub fn parse_jsonl(path: &Path, bytes: &[u8]) -> Result<Vec<Row>> {
 /// Reads a JSONL dataset, keeping each conversation's line number.
 pub fn read_jsonl_rows(path: impl AsRef<Path>) -> Result<Vec<Row>> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: PathBuf::from(path), source })?;
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: PathBuf::from(path),
+        source,
+    })?;
     parse_jsonl(path, &bytes)
 }
 
 /// Reads a JSONL dataset into conversations; fails on any bad row (see [`parse_jsonl`]).
 pub fn read_jsonl(path: impl AsRef<Path>) -> Result<Vec<Conversation>> {
-    Ok(read_jsonl_rows(path)?.into_iter().map(|r| r.conversation).collect())
+    Ok(read_jsonl_rows(path)?
+        .into_iter()
+        .map(|r| r.conversation)
+        .collect())
 }

@@ -52,7 +52,10 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Message { role, content: content.into() }
+        Message {
+            role,
+            content: content.into(),
+        }
     }
     pub fn system(content: impl Into<String>) -> Self {
         Message::new(Role::System, content)
@@ -97,7 +100,11 @@ impl fmt::Debug for ChatTemplate {
 
 impl ChatTemplate {
     /// Compiles a model's Jinja chat template. Missing special tokens render as empty strings.
-    pub fn new(source: impl Into<String>, bos_token: Option<&str>, eos_token: Option<&str>) -> Result<Self> {
+    pub fn new(
+        source: impl Into<String>,
+        bos_token: Option<&str>,
+        eos_token: Option<&str>,
+    ) -> Result<Self> {
         Self::build(source.into(), false, bos_token, eos_token)
     }
 
@@ -117,7 +124,12 @@ impl ChatTemplate {
         env.add_function("strftime_now", hf_compat::strftime_now);
         env.add_filter("tojson", hf_compat::tojson);
         env.add_template_owned(TEMPLATE_NAME, source.clone())
-            .map_err(|e| DataError::Template(format!("cannot compile the chat template: {}", describe(&e))))?;
+            .map_err(|e| {
+                DataError::Template(format!(
+                    "cannot compile the chat template: {}",
+                    describe(&e)
+                ))
+            })?;
         Ok(ChatTemplate {
             env,
             source,
@@ -159,14 +171,16 @@ impl ChatTemplate {
                 bos_token => self.bos_token.as_str(),
                 eos_token => self.eos_token.as_str(),
             })
-            .map_err(|e| DataError::Template(format!("cannot render the conversation: {}", describe(&e))))
+            .map_err(|e| {
+                DataError::Template(format!("cannot render the conversation: {}", describe(&e)))
+            })
     }
 }
 
 /// minijinja keeps the line and the reason in separate fields; join them into one readable sentence.
 fn describe(err: &minijinja::Error) -> String {
     let mut text = match err.detail() {
-        Some(detail) => format!("{detail}"),
+        Some(detail) => detail.to_string(),
         None => err.kind().to_string(),
     };
     if let Some(line) = err.line() {
@@ -200,9 +214,14 @@ mod tests {
                    {% endif %}[{{ m['role'].upper() }}] {{ m.content.strip() }}{% if m.content.startswith('Q') %}?{% endif %}{{ '\\n' }}\
                    {% endfor %}{{ eos_token }}";
         let t = ChatTemplate::new(src, Some("<s>"), Some("</s>")).unwrap();
-        let out = t.render(&[Message::user("Q1  "), Message::assistant("A")], false).unwrap();
+        let out = t
+            .render(&[Message::user("Q1  "), Message::assistant("A")], false)
+            .unwrap();
         assert_eq!(out, "<s>[USER] Q1?\n[ASSISTANT] A\n</s>");
-        let err = t.render(&[Message::system("x")], false).unwrap_err().to_string();
+        let err = t
+            .render(&[Message::system("x")], false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no system"), "{err}");
     }
 
@@ -210,12 +229,18 @@ mod tests {
     fn block_whitespace_is_trimmed_like_transformers() {
         let src = "{% for m in messages %}\n    {% if m.role == 'user' %}\nU:{{ m.content }}\n    {% endif %}\n{% endfor %}\n";
         let t = ChatTemplate::new(src, None, None).unwrap();
-        assert_eq!(t.render(&[Message::user("a"), Message::user("b")], false).unwrap(), "U:a\nU:b\n");
+        assert_eq!(
+            t.render(&[Message::user("a"), Message::user("b")], false)
+                .unwrap(),
+            "U:a\nU:b\n"
+        );
     }
 
     #[test]
     fn syntax_errors_are_reported() {
-        let err = ChatTemplate::new("{% for m in messages %}", None, None).unwrap_err().to_string();
+        let err = ChatTemplate::new("{% for m in messages %}", None, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cannot compile the chat template"), "{err}");
     }
 }

@@ -29,6 +29,9 @@ const END_OF_TURN_MARKERS: &[&str] = &[
     "</s>",
 ];
 
+/// A token's `(start, end)` byte range in the encoded text.
+pub type ByteRange = (usize, usize);
+
 /// A tokenizer with the model's special tokens and chat template.
 #[derive(Clone)]
 pub struct Tokenizer {
@@ -80,7 +83,10 @@ fn gguf_bool(ct: &Content, key: &str) -> Option<bool> {
 }
 
 fn gguf_str<'a>(ct: &'a Content, key: &str) -> Option<&'a str> {
-    ct.metadata.get(key).and_then(|v| v.to_string().ok()).map(String::as_str)
+    ct.metadata
+        .get(key)
+        .and_then(|v| v.to_string().ok())
+        .map(String::as_str)
 }
 
 impl Tokenizer {
@@ -92,11 +98,14 @@ impl Tokenizer {
     /// (default false), and for `smollm` also the single-digit split of SmolLM's `tokenizer.json`, so ids match
     /// transformers exactly.
     pub fn from_gguf(ct: &Content) -> Result<Self> {
-        let mut inner = <tokenizers::Tokenizer as TokenizerFromGguf>::from_gguf(ct).map_err(tok_err)?;
+        let mut inner =
+            <tokenizers::Tokenizer as TokenizerFromGguf>::from_gguf(ct).map_err(tok_err)?;
         let pre = gguf_str(ct, "tokenizer.ggml.pre").unwrap_or("gpt2");
         if !matches!(pre, "qwen2" | "llama3" | "smaug-bpe" | "lfm2") {
-            let add_prefix_space = gguf_bool(ct, "tokenizer.ggml.add_space_prefix").unwrap_or(false);
-            let byte_level: PreTokenizerWrapper = ByteLevel::new(add_prefix_space, true, true).into();
+            let add_prefix_space =
+                gguf_bool(ct, "tokenizer.ggml.add_space_prefix").unwrap_or(false);
+            let byte_level: PreTokenizerWrapper =
+                ByteLevel::new(add_prefix_space, true, true).into();
             let pre_tokenizer: PreTokenizerWrapper = if pre == "smollm" {
                 Sequence::new(vec![Digits::new(true).into(), byte_level]).into()
             } else {
@@ -113,20 +122,38 @@ impl Tokenizer {
         let bos_text = bos.and_then(|id| inner.id_to_token(id));
         let eos_text = eos.and_then(|id| inner.id_to_token(id));
         let template = match gguf_str(ct, "tokenizer.chat_template") {
-            Some(src) if !src.trim().is_empty() => ChatTemplate::new(src, bos_text.as_deref(), eos_text.as_deref())?,
+            Some(src) if !src.trim().is_empty() => {
+                ChatTemplate::new(src, bos_text.as_deref(), eos_text.as_deref())?
+            }
             _ => ChatTemplate::chatml(bos_text.as_deref(), eos_text.as_deref()),
         };
-        Ok(Tokenizer { inner, bos, eos, pad, extra_eos: Vec::new(), add_bos, template })
+        Ok(Tokenizer {
+            inner,
+            bos,
+            eos,
+            pad,
+            extra_eos: Vec::new(),
+            add_bos,
+            template,
+        })
     }
 
     /// Reads a GGUF file's header and builds its tokenizer.
     pub fn from_gguf_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let mut file = File::open(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
-        let content = Content::read(&mut file)
-            .map_err(|e| DataError::Gguf { path: path.to_path_buf(), message: e.to_string() })?;
+        let mut file = File::open(path).map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let content = Content::read(&mut file).map_err(|e| DataError::Gguf {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         Self::from_gguf(&content).map_err(|e| match e {
-            DataError::Tokenizer(message) => DataError::Gguf { path: path.to_path_buf(), message },
+            DataError::Tokenizer(message) => DataError::Gguf {
+                path: path.to_path_buf(),
+                message,
+            },
             other => other,
         })
     }
@@ -140,15 +167,24 @@ impl Tokenizer {
         if !tokenizer_path.is_file() {
             return Err(DataError::Io {
                 path: tokenizer_path,
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "tokenizer.json not found"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "tokenizer.json not found",
+                ),
             });
         }
-        let inner = tokenizers::Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| DataError::HfConfig { path: tokenizer_path.clone(), reason: e.to_string() })?;
+        let inner =
+            tokenizers::Tokenizer::from_file(&tokenizer_path).map_err(|e| DataError::HfConfig {
+                path: tokenizer_path.clone(),
+                reason: e.to_string(),
+            })?;
 
         let config_path = dir.join("tokenizer_config.json");
         let config = read_json_if_present(&config_path)?.unwrap_or(Value::Null);
-        let bad = |reason: String| DataError::HfConfig { path: config_path.clone(), reason };
+        let bad = |reason: String| DataError::HfConfig {
+            path: config_path.clone(),
+            reason,
+        };
         let token_of = |key: &str| -> Result<Option<String>> {
             match config.get(key) {
                 None | Some(Value::Null) => Ok(None),
@@ -157,7 +193,9 @@ impl Tokenizer {
                     Some(Value::String(s)) => Ok(Some(s.clone())),
                     _ => Err(bad(format!("`{key}` object has no string `content`"))),
                 },
-                Some(_) => Err(bad(format!("`{key}` must be a string or an object with `content`"))),
+                Some(_) => Err(bad(format!(
+                    "`{key}` must be a string or an object with `content`"
+                ))),
             }
         };
         let id_of = |key: &str| -> Result<Option<u32>> {
@@ -185,23 +223,39 @@ impl Tokenizer {
                     .or_else(|| named.first());
                 match pick.and_then(|t| t.get("template")).and_then(Value::as_str) {
                     Some(s) => Some(s.to_string()),
-                    None => return Err(bad("`chat_template` list has no entry with a `template` string".into())),
+                    None => {
+                        return Err(bad(
+                            "`chat_template` list has no entry with a `template` string".into(),
+                        ))
+                    }
                 }
             }
-            Some(_) => return Err(bad("`chat_template` must be a string or a list of {name, template}".into())),
+            Some(_) => {
+                return Err(bad(
+                    "`chat_template` must be a string or a list of {name, template}".into(),
+                ))
+            }
         };
         if source.is_none() {
             let jinja = dir.join("chat_template.jinja");
             if jinja.is_file() {
                 source = Some(
-                    std::fs::read_to_string(&jinja).map_err(|source| DataError::Io { path: jinja, source })?,
+                    std::fs::read_to_string(&jinja).map_err(|source| DataError::Io {
+                        path: jinja,
+                        source,
+                    })?,
                 );
             } else if let Some(v) = read_json_if_present(&dir.join("chat_template.json"))? {
-                source = v.get("chat_template").and_then(Value::as_str).map(str::to_string);
+                source = v
+                    .get("chat_template")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
             }
         }
         let template = match source {
-            Some(src) if !src.trim().is_empty() => ChatTemplate::new(src, bos_text.as_deref(), eos_text.as_deref())?,
+            Some(src) if !src.trim().is_empty() => {
+                ChatTemplate::new(src, bos_text.as_deref(), eos_text.as_deref())?
+            }
             _ => ChatTemplate::chatml(bos_text.as_deref(), eos_text.as_deref()),
         };
 
@@ -227,26 +281,42 @@ impl Tokenizer {
                 Some(v) => vec![v.clone()],
             };
             for id in ids {
-                let id = id.as_u64().and_then(|i| u32::try_from(i).ok()).ok_or_else(|| DataError::HfConfig {
-                    path: gen_path.clone(),
-                    reason: format!("`eos_token_id` entry {id} is not a token id"),
-                })?;
+                let id = id
+                    .as_u64()
+                    .and_then(|i| u32::try_from(i).ok())
+                    .ok_or_else(|| DataError::HfConfig {
+                        path: gen_path.clone(),
+                        reason: format!("`eos_token_id` entry {id} is not a token id"),
+                    })?;
                 extra_eos.push(id);
             }
         }
 
-        Ok(Tokenizer { inner, bos, eos, pad, extra_eos, add_bos, template })
+        Ok(Tokenizer {
+            inner,
+            bos,
+            eos,
+            pad,
+            extra_eos,
+            add_bos,
+            template,
+        })
     }
 
     /// Token ids of `text`. With `add_special` the tokenizer's post-processor may add BOS/EOS as the model's
     /// configuration asks; special-token text such as `<|im_start|>` is always recognised as one token.
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
-        Ok(self.inner.encode(text, add_special).map_err(tok_err)?.get_ids().to_vec())
+        Ok(self
+            .inner
+            .encode(text, add_special)
+            .map_err(tok_err)?
+            .get_ids()
+            .to_vec())
     }
 
     /// Token ids of `text` (no added special tokens) with each token's byte range in `text`. Ranges may omit
     /// surrounding spaces, and the tokens of one multi-byte character all report that character's range.
-    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>)> {
+    pub fn encode_with_offsets(&self, text: &str) -> Result<(Vec<u32>, Vec<ByteRange>)> {
         let encoding = self.inner.encode(text, false).map_err(tok_err)?;
         Ok((encoding.get_ids().to_vec(), encoding.get_offsets().to_vec()))
     }
@@ -289,7 +359,11 @@ impl Tokenizer {
     /// Ids that end generation: EOS, any extra EOS ids from the model's generation config, and the end-of-turn
     /// markers the chat template writes (such as `<|im_end|>` or `<|eot_id|>`) that are single tokens.
     pub fn stop_ids(&self) -> Vec<u32> {
-        let mut ids: Vec<u32> = self.eos.into_iter().chain(self.extra_eos.iter().copied()).collect();
+        let mut ids: Vec<u32> = self
+            .eos
+            .into_iter()
+            .chain(self.extra_eos.iter().copied())
+            .collect();
         for marker in END_OF_TURN_MARKERS {
             if self.template.source().contains(marker) {
                 if let Some(id) = self.inner.token_to_id(marker) {
@@ -313,7 +387,13 @@ impl Tokenizer {
 
     /// An incremental decoder for generated ids.
     pub fn stream(&self, skip_special: bool) -> TokenStream<'_> {
-        TokenStream { tokenizer: self, ids: Vec::new(), prev: 0, current: 0, skip_special }
+        TokenStream {
+            tokenizer: self,
+            ids: Vec::new(),
+            prev: 0,
+            current: 0,
+            skip_special,
+        }
     }
 }
 
@@ -321,10 +401,16 @@ fn read_json_if_present(path: &Path) -> Result<Option<Value>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io { path: PathBuf::from(path), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
+        path: PathBuf::from(path),
+        source,
+    })?;
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| DataError::HfConfig { path: path.to_path_buf(), reason: format!("invalid JSON: {e}") })
+        .map_err(|e| DataError::HfConfig {
+            path: path.to_path_buf(),
+            reason: format!("invalid JSON: {e}"),
+        })
 }
 
 /// Turns generated ids into text deltas. A byte-level token can hold part of a UTF-8 character; the stream holds
@@ -342,8 +428,12 @@ impl TokenStream<'_> {
     /// Adds one id; returns the newly completed text, if any.
     pub fn push(&mut self, id: u32) -> Result<Option<String>> {
         self.ids.push(id);
-        let before = self.tokenizer.decode(&self.ids[self.prev..self.current], self.skip_special)?;
-        let now = self.tokenizer.decode(&self.ids[self.prev..], self.skip_special)?;
+        let before = self
+            .tokenizer
+            .decode(&self.ids[self.prev..self.current], self.skip_special)?;
+        let now = self
+            .tokenizer
+            .decode(&self.ids[self.prev..], self.skip_special)?;
         if now.len() > before.len() && !now.ends_with('\u{FFFD}') {
             let delta = suffix_after_common_prefix(&before, &now);
             self.prev = self.current;
@@ -356,8 +446,12 @@ impl TokenStream<'_> {
 
     /// Text still held back (an unfinished character decodes to U+FFFD here).
     pub fn finish(&mut self) -> Result<Option<String>> {
-        let before = self.tokenizer.decode(&self.ids[self.prev..self.current], self.skip_special)?;
-        let now = self.tokenizer.decode(&self.ids[self.prev..], self.skip_special)?;
+        let before = self
+            .tokenizer
+            .decode(&self.ids[self.prev..self.current], self.skip_special)?;
+        let now = self
+            .tokenizer
+            .decode(&self.ids[self.prev..], self.skip_special)?;
         self.prev = self.ids.len();
         self.current = self.ids.len();
         Ok((now.len() > before.len()).then(|| suffix_after_common_prefix(&before, &now)))

@@ -2,7 +2,9 @@ mod common;
 
 use common::smollm2;
 use serde_json::json;
-use whetstone_data::{build_example, build_examples, loss_mask_preview, DataError, Example, Message, Row, Tokenizer};
+use whetstone_data::{
+    build_example, build_examples, loss_mask_preview, DataError, Example, Message, Row, Tokenizer,
+};
 
 /// Decodes each maximal run of trained tokens.
 fn trained_runs(tok: &Tokenizer, ex: &Example) -> Vec<String> {
@@ -22,21 +24,40 @@ fn trained_runs(tok: &Tokenizer, ex: &Example) -> Vec<String> {
 }
 
 fn untrained_text(tok: &Tokenizer, ex: &Example) -> String {
-    let ids: Vec<u32> = ex.input_ids.iter().zip(&ex.loss_mask).filter(|(_, &m)| !m).map(|(&i, _)| i).collect();
+    let ids: Vec<u32> = ex
+        .input_ids
+        .iter()
+        .zip(&ex.loss_mask)
+        .filter(|(_, &m)| !m)
+        .map(|(&i, _)| i)
+        .collect();
     tok.decode(&ids, false).unwrap()
 }
 
 #[test]
 fn single_turn_trains_exactly_the_answer_and_end_of_turn() {
     let tok = smollm2();
-    let conv = vec![Message::user("What is 2 + 2?"), Message::assistant("2 + 2 = 4, so the answer is four.")];
+    let conv = vec![
+        Message::user("What is 2 + 2?"),
+        Message::assistant("2 + 2 = 4, so the answer is four."),
+    ];
     let ex = build_example(tok, &conv, 512).unwrap();
     assert_eq!(ex.input_ids.len(), ex.loss_mask.len());
     let full = tok.chat_template().render(&conv, false).unwrap();
-    assert_eq!(ex.input_ids, tok.encode(&full, false).unwrap(), "no BOS added: SmolLM2 does not ask for one");
-    assert_eq!(trained_runs(tok, &ex), vec!["2 + 2 = 4, so the answer is four.<|im_end|>"]);
+    assert_eq!(
+        ex.input_ids,
+        tok.encode(&full, false).unwrap(),
+        "no BOS added: SmolLM2 does not ask for one"
+    );
+    assert_eq!(
+        trained_runs(tok, &ex),
+        vec!["2 + 2 = 4, so the answer is four.<|im_end|>"]
+    );
     let prompt = untrained_text(tok, &ex);
-    assert!(prompt.contains("What is 2 + 2?") && prompt.contains("<|im_start|>assistant\n"), "{prompt:?}");
+    assert!(
+        prompt.contains("What is 2 + 2?") && prompt.contains("<|im_start|>assistant\n"),
+        "{prompt:?}"
+    );
     assert!(!prompt.contains("four"));
     // The newline after <|im_end|> belongs to the template, not to the answer.
     assert_eq!(ex.loss_mask.last(), Some(&false));
@@ -58,11 +79,22 @@ fn every_assistant_turn_of_a_multi_turn_chat_is_trained() {
     let ex = build_example(tok, &conv, 1024).unwrap();
     assert_eq!(
         trained_runs(tok, &ex),
-        vec!["Blue.<|im_end|>", "Café au lait brown ☕, 42 shades.\n<|im_end|>", " Any time!<|im_end|>"]
+        vec![
+            "Blue.<|im_end|>",
+            "Café au lait brown ☕, 42 shades.\n<|im_end|>",
+            " Any time!<|im_end|>"
+        ]
     );
     let prompt = untrained_text(tok, &ex);
-    for m in conv.iter().filter(|m| m.role != whetstone_data::Role::Assistant) {
-        assert!(prompt.contains(&m.content), "{:?} is in the prompt part", m.content);
+    for m in conv
+        .iter()
+        .filter(|m| m.role != whetstone_data::Role::Assistant)
+    {
+        assert!(
+            prompt.contains(&m.content),
+            "{:?} is in the prompt part",
+            m.content
+        );
     }
 }
 
@@ -87,7 +119,10 @@ fn fixture_conversations_train_only_assistant_text() {
 #[test]
 fn truncation_keeps_the_start() {
     let tok = smollm2();
-    let conv = vec![Message::user("Count."), Message::assistant("one two three four five six seven eight nine ten")];
+    let conv = vec![
+        Message::user("Count."),
+        Message::assistant("one two three four five six seven eight nine ten"),
+    ];
     let full = build_example(tok, &conv, 4096).unwrap();
     let first = full.loss_mask.iter().position(|&m| m).unwrap();
 
@@ -101,8 +136,15 @@ fn truncation_keeps_the_start() {
     assert_eq!(same, full);
 
     match build_example(tok, &conv, first) {
-        Err(DataError::NothingToTrain { max_len, total_tokens, first_trained }) => {
-            assert_eq!((max_len, total_tokens, first_trained), (first, full.len(), first));
+        Err(DataError::NothingToTrain {
+            max_len,
+            total_tokens,
+            first_trained,
+        }) => {
+            assert_eq!(
+                (max_len, total_tokens, first_trained),
+                (first, full.len(), first)
+            );
         }
         other => panic!("expected NothingToTrain, got {other:?}"),
     }
@@ -112,12 +154,24 @@ fn truncation_keeps_the_start() {
 fn errors_name_the_row() {
     let tok = smollm2();
     let rows = vec![
-        Row { line: 1, conversation: vec![Message::user("hi"), Message::assistant("hello")] },
-        Row { line: 4, conversation: vec![Message::user(&"long prompt ".repeat(50)), Message::assistant("ok")] },
+        Row {
+            line: 1,
+            conversation: vec![Message::user("hi"), Message::assistant("hello")],
+        },
+        Row {
+            line: 4,
+            conversation: vec![
+                Message::user("long prompt ".repeat(50)),
+                Message::assistant("ok"),
+            ],
+        },
     ];
     let err = build_examples(tok, &rows, 64).unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("row at line 4: nothing to train"), "{text}");
+    assert!(
+        text.starts_with("row at line 4: nothing to train"),
+        "{text}"
+    );
     assert_eq!(build_examples(tok, &rows[..1], 64).unwrap().len(), 1);
 
     let err = build_example(tok, &vec![Message::user("only a question")], 64).unwrap_err();
@@ -131,7 +185,11 @@ fn preview_pairs_token_text_with_the_mask() {
     let ex = build_example(tok, &conv, 256).unwrap();
     let preview = loss_mask_preview(tok, &ex);
     assert_eq!(preview.len(), ex.len());
-    let trained: String = preview.iter().filter(|(_, t)| *t).map(|(s, _)| s.as_str()).collect();
+    let trained: String = preview
+        .iter()
+        .filter(|(_, t)| *t)
+        .map(|(s, _)| s.as_str())
+        .collect();
     assert_eq!(trained, "Hello there<|im_end|>");
     let all: String = preview.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(all, tok.chat_template().render(&conv, false).unwrap());
@@ -139,7 +197,10 @@ fn preview_pairs_token_text_with_the_mask() {
 
 fn hf_tokenizer(config: serde_json::Value) -> (tempfile::TempDir, Tokenizer) {
     let dir = tempfile::tempdir().unwrap();
-    smollm2().inner().save(dir.path().join("tokenizer.json"), false).unwrap();
+    smollm2()
+        .inner()
+        .save(dir.path().join("tokenizer.json"), false)
+        .unwrap();
     std::fs::write(dir.path().join("tokenizer_config.json"), config.to_string()).unwrap();
     let tok = Tokenizer::from_hf_dir(dir.path()).unwrap();
     (dir, tok)
@@ -150,23 +211,41 @@ fn bos_is_added_only_when_asked_and_not_already_written() {
     let conv = vec![Message::user("Hi"), Message::assistant("Yo")];
     let plain = "{% for m in messages %}[{{ m.role }}] {{ m.content }}<|im_end|>\n{% endfor %}";
 
-    let (_d, tok) = hf_tokenizer(json!({"bos_token": "<|endoftext|>", "eos_token": "<|im_end|>",
-        "add_bos_token": true, "chat_template": plain}));
+    let (_d, tok) = hf_tokenizer(
+        json!({"bos_token": "<|endoftext|>", "eos_token": "<|im_end|>",
+        "add_bos_token": true, "chat_template": plain}),
+    );
     let ex = build_example(&tok, &conv, 128).unwrap();
     assert_eq!(ex.input_ids[0], 0, "BOS prepended");
     assert!(!ex.loss_mask[0]);
-    assert_eq!(ex.input_ids[1..], tok.encode("[user] Hi<|im_end|>\n[assistant] Yo<|im_end|>\n", false).unwrap()[..]);
-    assert_eq!(trained_runs(&tok, &ex), vec![" Yo<|im_end|>"], "the space after the role tag is in the first token");
+    assert_eq!(
+        ex.input_ids[1..],
+        tok.encode("[user] Hi<|im_end|>\n[assistant] Yo<|im_end|>\n", false)
+            .unwrap()[..]
+    );
+    assert_eq!(
+        trained_runs(&tok, &ex),
+        vec![" Yo<|im_end|>"],
+        "the space after the role tag is in the first token"
+    );
 
     let writes_bos = format!("{{{{ bos_token }}}}{plain}");
-    let (_d, tok) = hf_tokenizer(json!({"bos_token": "<|endoftext|>", "eos_token": "<|im_end|>",
-        "add_bos_token": true, "chat_template": writes_bos}));
+    let (_d, tok) = hf_tokenizer(
+        json!({"bos_token": "<|endoftext|>", "eos_token": "<|im_end|>",
+        "add_bos_token": true, "chat_template": writes_bos}),
+    );
     let ex = build_example(&tok, &conv, 128).unwrap();
-    assert_eq!(ex.input_ids.iter().filter(|&&i| i == 0).count(), 1, "BOS is not doubled");
+    assert_eq!(
+        ex.input_ids.iter().filter(|&&i| i == 0).count(),
+        1,
+        "BOS is not doubled"
+    );
     assert_eq!(ex.input_ids[0], 0);
 
-    let (_d, tok) = hf_tokenizer(json!({"bos_token": "<|endoftext|>", "eos_token": "<|im_end|>",
-        "add_bos_token": false, "chat_template": plain}));
+    let (_d, tok) = hf_tokenizer(
+        json!({"bos_token": "<|endoftext|>", "eos_token": "<|im_end|>",
+        "add_bos_token": false, "chat_template": plain}),
+    );
     let ex = build_example(&tok, &conv, 128).unwrap();
     assert_ne!(ex.input_ids[0], 0);
 }
@@ -175,7 +254,12 @@ fn bos_is_added_only_when_asked_and_not_already_written() {
 fn templates_without_end_of_turn_token_train_the_content_only() {
     let (_d, tok) = hf_tokenizer(json!({"eos_token": "<|im_end|>",
         "chat_template": "{% for m in messages %}{{ m.role }}: {{ m.content | trim }}\n\n{% endfor %}"}));
-    let conv = vec![Message::user("Hi"), Message::assistant("  Hello\nthere  "), Message::user("ok"), Message::assistant("bye")];
+    let conv = vec![
+        Message::user("Hi"),
+        Message::assistant("  Hello\nthere  "),
+        Message::user("ok"),
+        Message::assistant("bye"),
+    ];
     let ex = build_example(&tok, &conv, 128).unwrap();
     // The space the template writes after "assistant:" is part of the first content token (" Hello"), so that
     // token is trained with it; nothing after the content is.
@@ -187,7 +271,15 @@ fn templates_that_rewrite_history_are_rejected() {
     // Writes a turn counter that changes the earlier text once later turns exist.
     let (_d, tok) = hf_tokenizer(json!({"eos_token": "<|im_end|>",
         "chat_template": "({{ messages | length }}){% for m in messages %}{{ m.content }}<|im_end|>{% endfor %}"}));
-    let conv = vec![Message::user("Hi"), Message::assistant("Hello"), Message::user("a"), Message::assistant("b")];
+    let conv = vec![
+        Message::user("Hi"),
+        Message::assistant("Hello"),
+        Message::user("a"),
+        Message::assistant("b"),
+    ];
     let err = build_example(&tok, &conv, 128).unwrap_err();
-    assert!(matches!(err, DataError::TemplateNotIncremental { turn: 2 }), "{err}");
+    assert!(
+        matches!(err, DataError::TemplateNotIncremental { turn: 2 }),
+        "{err}"
+    );
 }

@@ -5,7 +5,11 @@ use serde_json::{json, Value};
 use whetstone_data::{ChatTemplate, Message, Role, Tokenizer};
 
 fn ids_of(v: &Value) -> Vec<u32> {
-    v.as_array().expect("ids array").iter().map(|i| i.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .expect("ids array")
+        .iter()
+        .map(|i| i.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn messages_of(v: &Value) -> Vec<Message> {
@@ -20,7 +24,11 @@ fn encodes_exactly_like_transformers() {
     assert!(cases.len() >= 5);
     for case in cases {
         let text = case["text"].as_str().unwrap();
-        assert_eq!(tok.encode(text, false).unwrap(), ids_of(&case["ids"]), "encoding of {text:?}");
+        assert_eq!(
+            tok.encode(text, false).unwrap(),
+            ids_of(&case["ids"]),
+            "encoding of {text:?}"
+        );
     }
 }
 
@@ -28,16 +36,29 @@ fn encodes_exactly_like_transformers() {
 fn chat_template_renders_and_encodes_like_transformers() {
     let tok = smollm2();
     let fx = fixture();
-    assert_eq!(tok.chat_template().source(), fx["chat_template"].as_str().unwrap());
+    assert_eq!(
+        tok.chat_template().source(),
+        fx["chat_template"].as_str().unwrap()
+    );
     assert!(!tok.chat_template().is_fallback());
-    assert_eq!(tok.chat_template().bos_token(), fx["bos_token"].as_str().unwrap());
-    assert_eq!(tok.chat_template().eos_token(), fx["eos_token"].as_str().unwrap());
+    assert_eq!(
+        tok.chat_template().bos_token(),
+        fx["bos_token"].as_str().unwrap()
+    );
+    assert_eq!(
+        tok.chat_template().eos_token(),
+        fx["eos_token"].as_str().unwrap()
+    );
     for case in fx["chat"].as_array().unwrap() {
         let messages = messages_of(&case["messages"]);
         let add_gen = case["add_generation_prompt"].as_bool().unwrap();
         let text = tok.chat_template().render(&messages, add_gen).unwrap();
         assert_eq!(text, case["text"].as_str().unwrap());
-        assert_eq!(tok.encode(&text, false).unwrap(), ids_of(&case["ids"]), "ids of {text:?}");
+        assert_eq!(
+            tok.encode(&text, false).unwrap(),
+            ids_of(&case["ids"]),
+            "ids of {text:?}"
+        );
     }
 }
 
@@ -46,31 +67,70 @@ fn special_tokens_match_the_model() {
     let tok = smollm2();
     let fx = fixture();
     assert_eq!(tok.vocab_size(), 49152);
-    assert_eq!(tok.bos_id(), tok.token_to_id(fx["bos_token"].as_str().unwrap()));
-    assert_eq!(tok.eos_id(), tok.token_to_id(fx["eos_token"].as_str().unwrap()));
-    assert_eq!(tok.pad_id(), tok.token_to_id(fx["pad_token"].as_str().unwrap()));
+    assert_eq!(
+        tok.bos_id(),
+        tok.token_to_id(fx["bos_token"].as_str().unwrap())
+    );
+    assert_eq!(
+        tok.eos_id(),
+        tok.token_to_id(fx["eos_token"].as_str().unwrap())
+    );
+    assert_eq!(
+        tok.pad_id(),
+        tok.token_to_id(fx["pad_token"].as_str().unwrap())
+    );
     assert_eq!(tok.adds_bos(), fx["add_bos_token"].as_bool().unwrap());
-    assert_eq!((tok.bos_id(), tok.eos_id(), tok.pad_id()), (Some(1), Some(2), Some(2)));
+    assert_eq!(
+        (tok.bos_id(), tok.eos_id(), tok.pad_id()),
+        (Some(1), Some(2), Some(2))
+    );
     // <|im_end|> is both EOS and the template's end-of-turn marker; <|endoftext|> is not written by the template.
     assert_eq!(tok.stop_ids(), vec![2]);
     for special in fx["special_tokens"].as_array().unwrap() {
         let id = special["id"].as_u64().unwrap() as u32;
         let content = special["content"].as_str().unwrap();
-        assert_eq!(tok.encode(content, false).unwrap(), vec![id], "{content} is one token");
-        assert_eq!(tok.decode(&[id], true).unwrap(), "", "{content} is skipped as special");
+        assert_eq!(
+            tok.encode(content, false).unwrap(),
+            vec![id],
+            "{content} is one token"
+        );
+        assert_eq!(
+            tok.decode(&[id], true).unwrap(),
+            "",
+            "{content} is skipped as special"
+        );
     }
 }
 
 #[test]
 fn decode_round_trips() {
     let tok = smollm2();
-    let mut texts: Vec<String> =
-        fixture()["encode"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap().to_string()).collect();
-    texts.extend(["", " ", "  leading", "x\n\n\ny", "ünïcödé 🦀 \u{200d}", "1234567890", "a\tb\r\nc"].map(String::from));
+    let mut texts: Vec<String> = fixture()["encode"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap().to_string())
+        .collect();
+    texts.extend(
+        [
+            "",
+            " ",
+            "  leading",
+            "x\n\n\ny",
+            "ünïcödé 🦀 \u{200d}",
+            "1234567890",
+            "a\tb\r\nc",
+        ]
+        .map(String::from),
+    );
     for text in &texts {
         let ids = tok.encode(text, false).unwrap();
         assert_eq!(&tok.decode(&ids, false).unwrap(), text);
-        assert_eq!(tok.encode(text, true).unwrap(), ids, "SmolLM2 adds no special tokens");
+        assert_eq!(
+            tok.encode(text, true).unwrap(),
+            ids,
+            "SmolLM2 adds no special tokens"
+        );
     }
     let with_specials = "<|im_start|>user\nhi<|im_end|>";
     let ids = tok.encode(with_specials, false).unwrap();
@@ -123,14 +183,20 @@ fn token_stream_emits_whole_characters() {
         out.push_str(&rest);
     }
     assert_eq!(out, text);
-    assert!(held_back > 0, "multi-byte characters span several byte-level tokens");
+    assert!(
+        held_back > 0,
+        "multi-byte characters span several byte-level tokens"
+    );
     assert_eq!(stream.ids(), &ids[..]);
 }
 
 /// Writes a Hugging Face model folder from the bundled model's tokenizer.
 fn hf_dir(config: Value, generation: Option<Value>, jinja: Option<&str>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    smollm2().inner().save(dir.path().join("tokenizer.json"), false).unwrap();
+    smollm2()
+        .inner()
+        .save(dir.path().join("tokenizer.json"), false)
+        .unwrap();
     std::fs::write(dir.path().join("tokenizer_config.json"), config.to_string()).unwrap();
     if let Some(g) = generation {
         std::fs::write(dir.path().join("generation_config.json"), g.to_string()).unwrap();
@@ -159,12 +225,21 @@ fn hf_dir_reads_config_template_list_and_generation_eos() {
         None,
     );
     let tok = Tokenizer::from_hf_dir(dir.path()).unwrap();
-    assert_eq!((tok.bos_id(), tok.eos_id(), tok.pad_id()), (Some(1), Some(2), Some(2)));
+    assert_eq!(
+        (tok.bos_id(), tok.eos_id(), tok.pad_id()),
+        (Some(1), Some(2), Some(2))
+    );
     assert_eq!(tok.stop_ids(), vec![2, 0]);
     assert_eq!(tok.vocab_size(), 49152);
     assert!(!tok.adds_bos());
     for case in fx["chat"].as_array().unwrap() {
-        let text = tok.chat_template().render(&messages_of(&case["messages"]), case["add_generation_prompt"].as_bool().unwrap()).unwrap();
+        let text = tok
+            .chat_template()
+            .render(
+                &messages_of(&case["messages"]),
+                case["add_generation_prompt"].as_bool().unwrap(),
+            )
+            .unwrap();
         assert_eq!(text, case["text"].as_str().unwrap());
         assert_eq!(tok.encode(&text, false).unwrap(), ids_of(&case["ids"]));
     }
@@ -172,9 +247,18 @@ fn hf_dir_reads_config_template_list_and_generation_eos() {
 
 #[test]
 fn hf_dir_template_file_fallback_and_errors() {
-    let dir = hf_dir(json!({"eos_token": "<|im_end|>"}), Some(json!({"eos_token_id": 2})), Some("{{ messages[0].content }}!"));
+    let dir = hf_dir(
+        json!({"eos_token": "<|im_end|>"}),
+        Some(json!({"eos_token_id": 2})),
+        Some("{{ messages[0].content }}!"),
+    );
     let tok = Tokenizer::from_hf_dir(dir.path()).unwrap();
-    assert_eq!(tok.chat_template().render(&[Message::user("hey")], false).unwrap(), "hey!");
+    assert_eq!(
+        tok.chat_template()
+            .render(&[Message::user("hey")], false)
+            .unwrap(),
+        "hey!"
+    );
     assert_eq!(tok.stop_ids(), vec![2]);
 
     let dir = hf_dir(json!({"eos_token": "<|im_end|>"}), None, None);
@@ -182,29 +266,46 @@ fn hf_dir_template_file_fallback_and_errors() {
     assert!(tok.chat_template().is_fallback());
     assert_eq!(tok.bos_id(), None);
     assert_eq!(
-        tok.chat_template().render(&[Message::new(Role::User, "q")], true).unwrap(),
+        tok.chat_template()
+            .render(&[Message::new(Role::User, "q")], true)
+            .unwrap(),
         "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n"
     );
     assert_eq!(tok.stop_ids(), vec![2]);
 
     let dir = hf_dir(json!({"eos_token": "<not-a-token>"}), None, None);
     let err = Tokenizer::from_hf_dir(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("tokenizer_config.json") && err.contains("<not-a-token>"), "{err}");
+    assert!(
+        err.contains("tokenizer_config.json") && err.contains("<not-a-token>"),
+        "{err}"
+    );
 
     let empty = tempfile::tempdir().unwrap();
-    let err = Tokenizer::from_hf_dir(empty.path()).unwrap_err().to_string();
+    let err = Tokenizer::from_hf_dir(empty.path())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("tokenizer.json"), "{err}");
 }
 
 #[test]
 fn missing_gguf_names_the_file() {
-    let err = Tokenizer::from_gguf_file("/nonexistent/model.gguf").unwrap_err().to_string();
+    let err = Tokenizer::from_gguf_file("/nonexistent/model.gguf")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/nonexistent/model.gguf"), "{err}");
 }
 
 #[test]
 fn template_errors_surface_the_reason() {
-    let t = ChatTemplate::new("{% if messages[-1].role != 'user' %}{{ raise_exception('last must be user') }}{% endif %}", None, None).unwrap();
-    let err = t.render(&[Message::assistant("x")], true).unwrap_err().to_string();
+    let t = ChatTemplate::new(
+        "{% if messages[-1].role != 'user' %}{{ raise_exception('last must be user') }}{% endif %}",
+        None,
+        None,
+    )
+    .unwrap();
+    let err = t
+        .render(&[Message::assistant("x")], true)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("last must be user"), "{err}");
 }

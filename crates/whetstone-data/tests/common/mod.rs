@@ -32,11 +32,15 @@ pub fn model_path() -> PathBuf {
 
 pub fn smollm2() -> &'static Tokenizer {
     static TOKENIZER: OnceLock<Tokenizer> = OnceLock::new();
-    TOKENIZER.get_or_init(|| Tokenizer::from_gguf_file(model_path()).expect("load the bundled model's tokenizer"))
+    TOKENIZER.get_or_init(|| {
+        Tokenizer::from_gguf_file(model_path()).expect("load the bundled model's tokenizer")
+    })
 }
 
 pub fn fixture() -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2_reference.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smollm2_reference.json");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).expect("fixture is JSON")
 }
