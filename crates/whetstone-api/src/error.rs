@@ -39,6 +39,12 @@ pub enum Error {
 
     #[error("internal error: {0}")]
     Internal(String),
+
+    #[error("{0}")]
+    Engine(#[from] whetstone_engine::Error),
+
+    #[error("{0}")]
+    Data(#[from] whetstone_data::DataError),
 }
 
 impl Error {
@@ -54,6 +60,8 @@ impl Error {
             Error::InvalidModelFile { .. } => "invalid_model_file",
             Error::NoHome => "no_home",
             Error::Internal(_) => "internal",
+            Error::Engine(e) => e.code(),
+            Error::Data(_) => "bad_data",
         }
     }
 

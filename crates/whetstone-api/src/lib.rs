@@ -7,6 +7,7 @@
 mod default_model;
 mod dispatch;
 mod error;
+pub mod training;
 
 pub use default_model::{default_model_path, read_default_model, DefaultModel, DEFAULT_MODEL_FILE};
 pub use dispatch::COMMANDS;

@@ -1,8 +1,12 @@
 //! `whet`: Whetstone from the command line. Each subcommand lives in its own module.
 
+mod bench;
+mod eval;
+mod generate;
 mod hw;
 mod list;
 mod serve;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -44,6 +48,20 @@ enum Command {
     },
     /// Serve the API and the web UI over HTTP on this machine
     Serve(serve::ServeArgs),
+    /// Fine-tune a model with LoRA on a JSONL dataset
+    Train(train::TrainArgs),
+    /// Measure a model on a dataset
+    Eval {
+        #[command(subcommand)]
+        what: eval::EvalCommand,
+    },
+    /// Write an answer to a prompt
+    Generate(generate::GenerateArgs),
+    /// Measure speed and memory
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCommand,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,6 +73,18 @@ fn main() -> anyhow::Result<()> {
         Command::Datasets { action } => list::datasets(&open_api(home)?, &action),
         Command::Runs { action } => list::runs(&open_api(home)?, &action),
         Command::Serve(args) => serve::run(open_api(home)?, &args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval { what } => eval::run(&what),
+        Command::Generate(args) => generate::run(&args),
+        Command::Bench { what } => bench::run(&what),
+    }
+}
+
+/// Compute threads for the tensor library; it reads the variable when its thread pool starts, so this
+/// runs before any model is loaded.
+pub(crate) fn set_threads(threads: Option<usize>) {
+    if let Some(n) = threads.filter(|&n| n > 0) {
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
 }
 

@@ -7,7 +7,7 @@ use crate::lora::{Adapter, Target};
 use crate::ops::{self, FrozenLinear, RopeTable};
 use crate::rng::Rng;
 use crate::weights::{BaseWeights, ModelFiles};
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{DType, Device, Tensor};
 
 pub struct Block {
     pub input_norm: Tensor,
@@ -296,18 +296,7 @@ impl Decoder {
     /// The LM head and cross-entropy on final hidden states.
     pub fn head_loss_sum(&self, h: &Tensor, input_ids: &Tensor, loss_mask: &Tensor) -> Result<(Tensor, usize)> {
         let (b, t) = input_ids.dims2()?;
-        let ids: Vec<Vec<u32>> = input_ids.to_dtype(DType::U32)?.to_vec2()?;
-        let mask: Vec<Vec<f32>> = loss_mask.to_dtype(DType::F32)?.to_vec2()?;
-        let mut rows = Vec::new();
-        let mut targets = Vec::new();
-        for bi in 0..b {
-            for ti in 1..t {
-                if mask[bi][ti] > 0.5 {
-                    rows.push((bi * t + ti - 1) as u32);
-                    targets.push(ids[bi][ti]);
-                }
-            }
-        }
+        let (rows, targets) = target_rows(input_ids, loss_mask)?;
         let n = rows.len();
         if n == 0 {
             return Ok((Tensor::zeros((), DType::F32, &self.device)?, 0));
@@ -319,7 +308,8 @@ impl Decoder {
         Ok((ops::cross_entropy_sum(&logits, &targets)?, n))
     }
 
-    /// Per-row mean losses and token counts, without a graph.
+    /// Per-row mean losses and token counts, without a graph. Only target positions go through the
+    /// LM head.
     pub fn row_losses(
         &self,
         input_ids: &Tensor,
@@ -327,25 +317,44 @@ impl Decoder {
         loss_mask: &Tensor,
         lora: Option<&LoraCtx>,
     ) -> Result<Vec<(f64, usize)>> {
-        let logits = self.forward(input_ids, attention_mask, lora)?.to_dtype(DType::F32)?;
-        let (b, t, _) = logits.dims3()?;
-        let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let ids: Vec<Vec<u32>> = input_ids.to_dtype(DType::U32)?.to_vec2()?;
-        let mask: Vec<Vec<f32>> = loss_mask.to_dtype(DType::F32)?.to_vec2()?;
-        let mut out = Vec::with_capacity(b);
-        for bi in 0..b {
-            let row = lsm.get(bi)?;
-            let mut sum = 0f64;
-            let mut n = 0usize;
-            for ti in 1..t {
-                if mask[bi][ti] > 0.5 {
-                    let lp = row.get(ti - 1)?.get(ids[bi][ti] as usize)?.to_scalar::<f32>()?;
-                    sum -= lp as f64;
-                    n += 1;
-                }
-            }
-            out.push((if n > 0 { sum / n as f64 } else { f64::NAN }, n));
+        let (b, t) = input_ids.dims2()?;
+        let h = self.hidden(input_ids, attention_mask, lora)?;
+        let (rows, targets) = target_rows(input_ids, loss_mask)?;
+        let mut out = vec![(0f64, 0usize); b];
+        if rows.is_empty() {
+            return Ok(out.into_iter().map(|_| (f64::NAN, 0)).collect());
         }
-        Ok(out)
+        let n = rows.len();
+        let idx = Tensor::from_vec(rows.clone(), n, &self.device)?;
+        let tg = Tensor::from_vec(targets, n, &self.device)?;
+        let hs = h.reshape((b * t, self.config.hidden_size))?.index_select(&idx, 0)?;
+        let logits = self.lm_head.forward(&hs)?.to_dtype(DType::F32)?;
+        let lse = ops::logsumexp(&logits)?;
+        let picked = logits.gather(&tg.unsqueeze(1)?, 1)?.squeeze(1)?;
+        let per: Vec<f32> = (lse - picked)?.to_vec1()?;
+        for (r, l) in rows.iter().zip(per) {
+            let e = &mut out[*r as usize / t];
+            e.0 += l as f64;
+            e.1 += 1;
+        }
+        Ok(out.into_iter().map(|(s, n)| (if n > 0 { s / n as f64 } else { f64::NAN }, n)).collect())
     }
+}
+
+/// Flattened positions `b * t + i - 1` whose next token `i` is a target, and those targets.
+fn target_rows(input_ids: &Tensor, loss_mask: &Tensor) -> Result<(Vec<u32>, Vec<u32>)> {
+    let (b, t) = input_ids.dims2()?;
+    let ids: Vec<Vec<u32>> = input_ids.to_dtype(DType::U32)?.to_vec2()?;
+    let mask: Vec<Vec<f32>> = loss_mask.to_dtype(DType::F32)?.to_vec2()?;
+    let mut rows = Vec::new();
+    let mut targets = Vec::new();
+    for bi in 0..b {
+        for ti in 1..t {
+            if mask[bi][ti] > 0.5 {
+                rows.push((bi * t + ti - 1) as u32);
+                targets.push(ids[bi][ti]);
+            }
+        }
+    }
+    Ok((rows, targets))
 }
