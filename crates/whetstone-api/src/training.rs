@@ -2,7 +2,7 @@
 //! together, so that the CLI and the desktop app translate arguments and nothing more.
 
 use crate::error::{Error, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -21,18 +21,17 @@ pub struct LoadedModel {
     pub name: String,
 }
 
-pub fn device() -> Device {
-    Device::Cpu
-}
-
-/// Loads a model folder or GGUF file in f32 on the CPU, with its own tokenizer.
+/// Loads a model folder or GGUF file on the best device this build can use (see
+/// [`whetstone_engine::device::best`]), with its own tokenizer.
 pub fn load_model(path: &Path) -> Result<LoadedModel> {
     let files = ModelFiles::detect(path)?;
+    files.config()?;
     let tokenizer = match &files {
         ModelFiles::Gguf(p) => Tokenizer::from_gguf_file(p)?,
         ModelFiles::HfDir(d) => Tokenizer::from_hf_dir(d)?,
     };
-    let decoder = Decoder::load(&files, DType::F32, &device())?;
+    let (device, dtype) = whetstone_engine::device::best();
+    let decoder = Decoder::load(&files, dtype, &device)?;
     if tokenizer.vocab_size() > decoder.config.vocab_size {
         return Err(Error::InvalidInput(format!(
             "{}: the tokenizer has {} tokens but the model only {}",
@@ -232,7 +231,8 @@ pub fn bench_train(req: &BenchRequest, mut on_step: impl FnMut(usize, f64)) -> R
         return Err(Error::InvalidInput("bench needs at least 1 step, batch 1 and 2 tokens".into()));
     }
     let files = ModelFiles::detect(req.model)?;
-    let decoder = Decoder::load(&files, DType::F32, &device())?;
+    let (device, dtype) = whetstone_engine::device::best();
+    let decoder = Decoder::load(&files, dtype, &device)?;
     let mut rng = Rng::new(0);
     let lora = LoraConfig { r: req.lora_r, alpha: 2.0 * req.lora_r as f64, dropout: 0.0, targets: Target::ALL.to_vec(), use_rslora: false };
     let adapter = Adapter::init(&decoder.config, lora, &mut rng, &decoder.device)?;

@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod device;
 pub mod error;
 pub mod generate;
 pub mod lora;

@@ -55,6 +55,22 @@ impl ModelFiles {
             ModelFiles::HfDir(p) | ModelFiles::Gguf(p) => p,
         }
     }
+
+    /// The model's shape alone, without reading weights: a cheap first check of a model path.
+    pub fn config(&self) -> Result<ModelConfig> {
+        match self {
+            ModelFiles::HfDir(d) => ModelConfig::from_hf_json(&d.join("config.json")),
+            ModelFiles::Gguf(p) => {
+                let mut file = std::fs::File::open(p).map_err(|e| Error::io(p, e))?;
+                let ct = gguf_file::Content::read(&mut file)
+                    .map_err(|e| Error::model(p, format!("cannot read GGUF: {e}")))?;
+                ModelConfig::from_gguf(&ct).map_err(|e| match e {
+                    Error::Config(m) => Error::model(p, m),
+                    other => other,
+                })
+            }
+        }
+    }
 }
 
 /// All tensors of a base model, in `dtype` on `device`, under HF names.
