@@ -153,9 +153,9 @@ impl Decoder {
     }
 
     fn adapted(&self, block: &Block, layer: usize, t: Target, x: &Tensor, lora: Option<&LoraCtx>) -> Result<Tensor> {
-        let base = block.linear(t).forward(x)?;
-        let Some(ctx) = lora else { return Ok(base) };
-        let Some(pair) = ctx.adapter.layers[layer].get(&t) else { return Ok(base) };
+        let linear = block.linear(t);
+        let Some(ctx) = lora else { return Ok(linear.forward(x)?) };
+        let Some(pair) = ctx.adapter.layers[layer].get(&t) else { return Ok(linear.forward(x)?) };
         let (a, b) = if ctx.train {
             (pair.a.as_tensor().clone(), pair.b.as_tensor().clone())
         } else {
@@ -163,26 +163,19 @@ impl Decoder {
         };
         let (a, b) = (a.to_dtype(x.dtype())?, b.to_dtype(x.dtype())?);
         let p = ctx.adapter.config.dropout;
-        let x_in = match ctx.dropout {
+        let mask = match ctx.dropout {
             Some(rng) if p > 0.0 => {
                 let n = x.elem_count();
-                let keep: Vec<f32> = {
+                let keep = (1.0 / (1.0 - p)) as f32;
+                let m: Vec<f32> = {
                     let mut r = rng.borrow_mut();
-                    (0..n).map(|_| if r.next_f64() < p { 0.0 } else { (1.0 / (1.0 - p)) as f32 }).collect()
+                    (0..n).map(|_| if r.next_f64() < p { 0.0 } else { keep }).collect()
                 };
-                let m = Tensor::from_vec(keep, x.shape(), x.device())?.to_dtype(x.dtype())?;
-                (x * m)?
+                Some(Tensor::from_vec(m, x.shape(), x.device())?.to_dtype(x.dtype())?)
             }
-            _ => x.clone(),
+            _ => None,
         };
-        let dims = x.dims().to_vec();
-        let in_f = *dims.last().unwrap_or(&0);
-        let rows = x.elem_count() / in_f.max(1);
-        let h = x_in.reshape((rows, in_f))?.matmul(&a.t()?)?;
-        let delta = (h.matmul(&b.t()?)? * ctx.adapter.config.scale())?;
-        let mut out_dims = dims;
-        *out_dims.last_mut().expect("has last dim") = b.dim(0)?;
-        Ok((base + delta.reshape(out_dims)?)?)
+        Ok(ops::lora_linear(x, linear, &a, &b, ctx.adapter.config.scale(), mask)?)
     }
 
     /// One decoder block. With `cache`, keys and values are appended to it and attention spans them.

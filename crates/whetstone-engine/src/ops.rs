@@ -213,6 +213,54 @@ impl FrozenLinear {
     }
 }
 
+/// A frozen linear with a LoRA adapter in one graph node: `x Wᵀ + b + scale · ((x ⊙ mask) Aᵀ) Bᵀ`.
+///
+/// `a` is `[r, in]`, `b` is `[out, r]`, `mask` the dropout mask already scaled by `1/(1-p)`. Composed
+/// from plain ops, every intermediate (the base output, the low-rank product, the sum) would stay alive
+/// until the backward pass; this node keeps only its inputs and recomputes `x Aᵀ`, which is `r` wide.
+pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, mask: Option<Tensor>) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let in_f = *dims.last().unwrap_or(&0);
+    let rows = x.elem_count() / in_f.max(1);
+    let out_f = base.out_features();
+    let xd = x.detach().reshape((rows, in_f))?;
+    let mask = match mask {
+        Some(m) => Some(m.reshape((rows, in_f))?),
+        None => None,
+    };
+    let (ad, bd) = (a.detach(), b.detach());
+    let xin = match &mask {
+        Some(m) => (&xd * m)?,
+        None => xd.clone(),
+    };
+    let mut y = xd.matmul(&base.weight.t()?)?;
+    if let Some(bias) = &base.bias {
+        y = y.broadcast_add(bias)?;
+    }
+    let y = (y + (xin.matmul(&ad.t()?)?.matmul(&bd.t()?)? * scale)?)?;
+    let mut out_dims = dims.clone();
+    *out_dims.last_mut().expect("linear input has a last dimension") = out_f;
+    let y = y.reshape(out_dims)?;
+    let w = base.weight.clone();
+    attach3("lora-linear", (x, a, b), y, move |_res, g| {
+        let g = g.reshape((rows, out_f))?;
+        let xin = match &mask {
+            Some(m) => (&xd * m)?,
+            None => xd.clone(),
+        };
+        let gb = g.matmul(&bd)?;
+        let mut dx_lora = (gb.matmul(&ad)? * scale)?;
+        if let Some(m) = &mask {
+            dx_lora = (dx_lora * m)?;
+        }
+        let dx = (g.matmul(&w)? + dx_lora)?.reshape(dims.as_slice())?;
+        let da = (gb.t()?.matmul(&xin)? * scale)?;
+        let h = xin.matmul(&ad.t()?)?;
+        let db = (g.t()?.matmul(&h)? * scale)?;
+        Ok((Some(dx), Some(da), Some(db)))
+    })
+}
+
 /// RMSNorm with a frozen weight: `x / sqrt(mean(x²) + eps) * w`.
 pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     let xd = x.detach();

@@ -124,3 +124,25 @@ fn cross_entropy_matches_log_softmax() {
         },
     );
 }
+
+#[test]
+fn lora_linear_matches_composed_for_every_input() {
+    let w = rand(&[7, 5], 11, DType::F32);
+    let bias = rand(&[7], 12, DType::F32);
+    let lin = FrozenLinear::new(w.clone(), Some(bias.clone()));
+    let x = rand(&[2, 3, 5], 13, DType::F32);
+    let a = rand(&[2, 5], 14, DType::F32);
+    let b = rand(&[7, 2], 15, DType::F32);
+    let mask = rand(&[2, 3, 5], 16, DType::F32).ge(0.0).unwrap().to_dtype(DType::F32).unwrap();
+    let scale = 1.5;
+    let reference = |x: &Tensor, a: &Tensor, b: &Tensor| -> Tensor {
+        let base = x.broadcast_matmul(&w.t().unwrap()).unwrap().broadcast_add(&bias).unwrap();
+        let xm = (x * &mask).unwrap();
+        let low = xm.broadcast_matmul(&a.t().unwrap()).unwrap().broadcast_matmul(&b.t().unwrap()).unwrap();
+        (base + (low * scale).unwrap()).unwrap()
+    };
+    let ours = |x: &Tensor, a: &Tensor, b: &Tensor| ops::lora_linear(x, &lin, a, b, scale, Some(mask.clone())).unwrap();
+    check("lora x", &x, |t| ours(t, &a, &b), |t| reference(t, &a, &b));
+    check("lora A", &a, |t| ours(&x, t, &b), |t| reference(&x, t, &b));
+    check("lora B", &b, |t| ours(&x, &a, t), |t| reference(&x, &a, t));
+}
