@@ -215,13 +215,13 @@ impl Decoder {
         let a = ops::attention(&q, &k, &v, mask)?;
         let a = a.transpose(1, 2)?.reshape((b, t, h * d))?;
         let o = self.adapted(blk, layer, Target::O, &a, lora)?;
-        let x = (x + o)?;
+        let x = ops::residual(x, &o)?;
         let n2 = ops::rms_norm(&x, &blk.post_norm, cfg.rms_norm_eps)?;
         let g = self.adapted(blk, layer, Target::Gate, &n2, lora)?;
         let u = self.adapted(blk, layer, Target::Up, &n2, lora)?;
-        let m = (g.silu()? * u)?;
+        let m = ops::swiglu(&g, &u)?;
         let dn = self.adapted(blk, layer, Target::Down, &m, lora)?;
-        Ok((x + dn)?)
+        Ok(ops::residual(&x, &dn)?)
     }
 
     pub fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {

@@ -6,10 +6,11 @@
 //! custom op whose backward is written by hand and returns gradients for the inputs only.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D};
 use std::sync::Mutex;
 
 type Bwd1 = dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync;
+type Bwd2 = dyn Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> + Send + Sync;
 type Bwd3 = dyn Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> + Send + Sync;
 
 /// Holds a result computed outside the graph until the custom op's forward hands it over; the op keeps
@@ -86,6 +87,44 @@ impl CustomOp1 for Attach1 {
     }
 }
 
+struct Attach2 {
+    name: &'static str,
+    out: Precomputed,
+    bwd: Box<Bwd2>,
+}
+
+impl CustomOp2 for Attach2 {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.out.cpu()
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        self.out.cuda()
+    }
+    #[cfg(feature = "metal")]
+    fn metal_fwd(
+        &self,
+        _: &candle_core::MetalStorage,
+        _: &Layout,
+        _: &candle_core::MetalStorage,
+        _: &Layout,
+    ) -> Result<(candle_core::MetalStorage, Shape)> {
+        self.out.metal()
+    }
+    fn bwd(&self, _: &Tensor, _: &Tensor, res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        (self.bwd)(res, grad)
+    }
+}
+
 struct Attach3 {
     name: &'static str,
     out: Precomputed,
@@ -156,15 +195,38 @@ pub fn attach1(
     x.apply_op1(Attach1 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
 }
 
+fn attach2(
+    name: &'static str,
+    (a, b): (&Tensor, &Tensor),
+    out: Tensor,
+    bwd: impl Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> + Send + Sync + 'static,
+) -> Result<Tensor> {
+    let (ta, tb) = (a.track_op(), b.track_op());
+    if !(ta || tb) {
+        return Ok(out);
+    }
+    // A gradient for an input outside the graph would only be stored and never used.
+    let bwd = move |res: &Tensor, g: &Tensor| {
+        let (x, y) = bwd(res, g)?;
+        Ok((x.filter(|_| ta), y.filter(|_| tb)))
+    };
+    a.apply_op2(b, Attach2 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
+}
+
 fn attach3(
     name: &'static str,
     (a, b, c): (&Tensor, &Tensor, &Tensor),
     out: Tensor,
     bwd: impl Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> + Send + Sync + 'static,
 ) -> Result<Tensor> {
-    if !(a.track_op() || b.track_op() || c.track_op()) {
+    let (ta, tb, tc) = (a.track_op(), b.track_op(), c.track_op());
+    if !(ta || tb || tc) {
         return Ok(out);
     }
+    let bwd = move |res: &Tensor, g: &Tensor| {
+        let (x, y, z) = bwd(res, g)?;
+        Ok((x.filter(|_| ta), y.filter(|_| tb), z.filter(|_| tc)))
+    };
     a.apply_op3(b, c, Attach3 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
 }
 
@@ -242,6 +304,7 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
     *out_dims.last_mut().expect("linear input has a last dimension") = out_f;
     let y = y.reshape(out_dims)?;
     let w = base.weight.clone();
+    let need_dx = x.track_op();
     attach3("lora-linear", (x, a, b), y, move |_res, g| {
         let g = g.reshape((rows, out_f))?;
         let xin = match &mask {
@@ -249,16 +312,42 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
             None => xd.clone(),
         };
         let gb = g.matmul(&bd)?;
-        let mut dx_lora = (gb.matmul(&ad)? * scale)?;
-        if let Some(m) = &mask {
-            dx_lora = (dx_lora * m)?;
-        }
-        let dx = (g.matmul(&w)? + dx_lora)?.reshape(dims.as_slice())?;
+        let dx = if need_dx {
+            let mut dx_lora = (gb.matmul(&ad)? * scale)?;
+            if let Some(m) = &mask {
+                dx_lora = (dx_lora * m)?;
+            }
+            Some((g.matmul(&w)? + dx_lora)?.reshape(dims.as_slice())?)
+        } else {
+            None
+        };
         let da = (gb.t()?.matmul(&xin)? * scale)?;
         let h = xin.matmul(&ad.t()?)?;
         let db = (g.t()?.matmul(&h)? * scale)?;
-        Ok((Some(dx), Some(da), Some(db)))
+        Ok((dx, Some(da), Some(db)))
     })
+}
+
+/// `silu(gate) · up`, the gated MLP's activation, keeping only `gate` and `up` for the backward pass.
+pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    let (g, u) = (gate.detach(), up.detach());
+    let y = (g.silu()? * &u)?;
+    attach2("swiglu", (gate, up), y, move |_res, grad| {
+        let sig = candle_nn::ops::sigmoid(&g)?;
+        let silu = (&g * &sig)?;
+        // d silu / dz = σ(z) (1 + z (1 − σ(z)))
+        let dsilu = (&sig * ((&g * (1.0 - &sig)?)? + 1.0)?)?;
+        let dgate = ((grad * &u)? * dsilu)?;
+        let dup = (grad * silu)?;
+        Ok((Some(dgate), Some(dup)))
+    })
+}
+
+/// `a + b` for a residual connection. candle's add keeps both operands alive for the backward pass,
+/// which needs neither.
+pub fn residual(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let y = (a.detach() + b.detach())?;
+    attach2("residual", (a, b), y, |_res, grad| Ok((Some(grad.clone()), Some(grad.clone()))))
 }
 
 /// RMSNorm with a frozen weight: `x / sqrt(mean(x²) + eps) * w`.

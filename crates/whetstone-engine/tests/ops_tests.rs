@@ -146,3 +146,13 @@ fn lora_linear_matches_composed_for_every_input() {
     check("lora A", &a, |t| ours(&x, t, &b), |t| reference(&x, t, &b));
     check("lora B", &b, |t| ours(&x, &a, t), |t| reference(&x, &a, t));
 }
+
+#[test]
+fn swiglu_and_residual_match_composed() {
+    let g = rand(&[3, 9], 21, DType::F32);
+    let u = rand(&[3, 9], 22, DType::F32);
+    check("swiglu gate", &g, |t| ops::swiglu(t, &u).unwrap(), |t| (t.silu().unwrap() * &u).unwrap());
+    check("swiglu up", &u, |t| ops::swiglu(&g, t).unwrap(), |t| (g.silu().unwrap() * t).unwrap());
+    check("residual", &g, |t| ops::residual(t, &u).unwrap(), |t| (t + &u).unwrap());
+    check("residual rhs", &u, |t| ops::residual(&g, t).unwrap(), |t| (&g + t).unwrap());
+}
