@@ -63,7 +63,7 @@ pub struct KvCache {
 
 impl KvCache {
     pub fn len(&self) -> usize {
-        self.layers.first().and_then(|l| l.as_ref()).map(|(k, _)| k.dim(2).unwrap_or(0)).unwrap_or(0)
+        self.layers.first().and_then(|l| l.as_ref()).map(|(k, _)| k.dim(1).unwrap_or(0)).unwrap_or(0)
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -196,15 +196,13 @@ impl Decoder {
         let q = self.adapted(blk, layer, Target::Q, &n, lora)?;
         let k = self.adapted(blk, layer, Target::K, &n, lora)?;
         let v = self.adapted(blk, layer, Target::V, &n, lora)?;
-        let q = q.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
-        let k = k.reshape((b, t, kvh, d))?.transpose(1, 2)?.contiguous()?;
-        let v = v.reshape((b, t, kvh, d))?.transpose(1, 2)?.contiguous()?;
-        let q = ops::rope(&q, rope)?;
-        let k = ops::rope(&k, rope)?;
+        let q = ops::rope(&q.reshape((b, t, h, d))?, rope)?;
+        let k = ops::rope(&k.reshape((b, t, kvh, d))?, rope)?;
+        let v = v.reshape((b, t, kvh, d))?;
         let (k, v) = match cache {
             Some(slot) => {
                 let (k, v) = match slot.take() {
-                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 1)?, Tensor::cat(&[&pv, &v], 1)?),
                     None => (k, v),
                 };
                 *slot = Some((k.clone(), v.clone()));
@@ -213,7 +211,6 @@ impl Decoder {
             None => (k, v),
         };
         let a = ops::attention(&q, &k, &v, mask)?;
-        let a = a.transpose(1, 2)?.reshape((b, t, h * d))?;
         let o = self.adapted(blk, layer, Target::O, &a, lora)?;
         let x = ops::residual(x, &o)?;
         let n2 = ops::rms_norm(&x, &blk.post_norm, cfg.rms_norm_eps)?;

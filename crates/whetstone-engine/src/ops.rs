@@ -400,52 +400,62 @@ impl RopeTable {
     }
 }
 
-/// Rotary embedding in HF's `rotate_half` layout on `[batch, heads, seq, head_dim]`.
+/// Rotary embedding in HF's `rotate_half` layout on `[batch, seq, heads, head_dim]`, the layout the
+/// projections produce, so no transposed copy is made for it.
 pub fn rope(x: &Tensor, table: &RopeTable) -> Result<Tensor> {
-    let y = candle_nn::rotary_emb::rope(&x.detach().contiguous()?, &table.cos, &table.sin)?;
+    let y = candle_nn::rotary_emb::rope_thd(&x.detach().contiguous()?, &table.cos, &table.sin)?;
     let (cos, neg_sin) = (table.cos.clone(), table.neg_sin.clone());
     // The rotation's transpose is the rotation by the opposite angle.
-    attach1("rope", x, y, move |_res, g| candle_nn::rotary_emb::rope(&g.contiguous()?, &cos, &neg_sin))
+    attach1("rope", x, y, move |_res, g| candle_nn::rotary_emb::rope_thd(&g.contiguous()?, &cos, &neg_sin))
 }
 
 /// Causal self-attention with grouped key/value heads.
 ///
-/// `q`: `[b, h, t, d]`, `k`/`v`: `[b, kv, s, d]`, `mask`: additive, broadcastable to `[b, 1, 1, t, s]`
-/// (or `None` for a single query attending to everything). The probabilities are recomputed in the
-/// backward pass instead of being kept: they are the largest activation of a block.
+/// `q`: `[b, t, h, d]`, `k`/`v`: `[b, s, kv, d]` (the projections' own layout), `mask`: additive,
+/// broadcastable to `[b, 1, 1, t, s]` (or `None` for a single query attending to everything). Returns
+/// `[b, t, h·d]`, ready for the output projection. Head-major copies are made outside the graph, and
+/// the probabilities are recomputed in the backward pass instead of being kept: they are the largest
+/// activation of a block.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-    let (b, h, t, d) = q.dims4()?;
-    let kv = k.dim(1)?;
-    let s = k.dim(2)?;
+    let (b, t, h, d) = q.dims4()?;
+    let s = k.dim(1)?;
+    let kv = k.dim(2)?;
     let groups = h / kv;
     let scale = 1.0 / (d as f64).sqrt();
-    let probs = {
-        let (qd, kd) = (q.detach(), k.detach());
-        move |mask: Option<&Tensor>| -> Result<Tensor> {
-            let q5 = qd.reshape((b, kv, groups * t, d))?;
-            let scores = (q5.matmul(&kd.t()?)? * scale)?.reshape((b, kv, groups, t, s))?;
-            let scores = match mask {
-                Some(m) => scores.broadcast_add(m)?,
-                None => scores,
-            };
-            candle_nn::ops::softmax_last_dim(&scores.contiguous()?)?.reshape((b, kv, groups * t, s))
-        }
+    // Head-major: q as [b, kv, groups·t, d] (head h = kv·groups + g, as HF's repeat_kv), k/v as [b, kv, s, d].
+    let qh = q.detach().transpose(1, 2)?.contiguous()?.reshape((b, kv, groups * t, d))?;
+    let kh = k.detach().transpose(1, 2)?.contiguous()?;
+    let vh = v.detach().transpose(1, 2)?.contiguous()?;
+    let probs = move |qh: &Tensor, kh: &Tensor, mask: Option<&Tensor>| -> Result<Tensor> {
+        let scores = (qh.matmul(&kh.t()?)? * scale)?.reshape((b, kv, groups, t, s))?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        candle_nn::ops::softmax_last_dim(&scores.contiguous()?)?.reshape((b, kv, groups * t, s))
     };
-    let p = probs(mask)?;
-    let out = p.matmul(&v.detach().contiguous()?)?.reshape((b, h, t, d))?;
-    drop(p);
+    let p = probs(&qh, &kh, mask)?;
+    let to_tokens = move |x: &Tensor| -> Result<Tensor> {
+        // [b, kv, groups·t, d] → [b, t, h·d]
+        x.reshape((b, h, t, d))?.transpose(1, 2)?.contiguous()?.reshape((b, t, h * d))
+    };
+    let out = to_tokens(&p.matmul(&vh)?)?;
+    drop((p, qh, kh, vh));
     let (qd, kd, vd) = (q.detach(), k.detach(), v.detach());
     let mask = mask.cloned();
     attach3("attention", (q, k, v), out, move |_res, g| {
-        let p = probs(mask.as_ref())?;
-        let g5 = g.contiguous()?.reshape((b, kv, groups * t, d))?;
+        let qh = qd.transpose(1, 2)?.contiguous()?.reshape((b, kv, groups * t, d))?;
+        let kh = kd.transpose(1, 2)?.contiguous()?;
+        let vh = vd.transpose(1, 2)?.contiguous()?;
+        let p = probs(&qh, &kh, mask.as_ref())?;
+        let g5 = g.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?.reshape((b, kv, groups * t, d))?;
         let dv = p.t()?.matmul(&g5)?;
-        let dp = g5.matmul(&vd.t()?)?;
+        let dp = g5.matmul(&vh.t()?)?;
         let dot = (&dp * &p)?.sum_keepdim(D::Minus1)?;
         let ds = (p * dp.broadcast_sub(&dot)?)?;
-        let dq = (ds.matmul(&kd)? * scale)?.reshape((b, h, t, d))?;
-        let q5 = qd.reshape((b, kv, groups * t, d))?;
-        let dk = (ds.t()?.matmul(&q5)? * scale)?;
+        let dq = (ds.matmul(&kh)? * scale)?.reshape((b, h, t, d))?.transpose(1, 2)?.contiguous()?;
+        let dk = (ds.t()?.matmul(&qh)? * scale)?.transpose(1, 2)?.contiguous()?;
+        let dv = dv.transpose(1, 2)?.contiguous()?;
         Ok((Some(dq), Some(dk), Some(dv)))
     })
 }

@@ -56,21 +56,25 @@ fn rms_norm_matches_composed() {
 fn rope_matches_rope_slow() {
     let inv: Vec<f32> = (0..4).map(|i| 1.0 / 10000f32.powf(2.0 * i as f32 / 8.0)).collect();
     let table = RopeTable::new(&inv, 0, 6, DType::F32, &Device::Cpu).unwrap();
-    let x = rand(&[2, 3, 6, 8], 6, DType::F32);
+    // [b, t, h, d]
+    let x = rand(&[2, 6, 3, 8], 6, DType::F32);
     check(
         "rope",
         &x,
         |x| ops::rope(x, &table).unwrap(),
-        |x| candle_nn::rotary_emb::rope_slow(x, &table.cos, &table.sin).unwrap(),
+        |x| {
+            let hm = x.transpose(1, 2).unwrap().contiguous().unwrap();
+            candle_nn::rotary_emb::rope_slow(&hm, &table.cos, &table.sin).unwrap().transpose(1, 2).unwrap().contiguous().unwrap()
+        },
     );
 }
 
 #[test]
 fn attention_matches_composed_with_gqa_and_mask() {
     let (b, h, kv, t, d) = (2, 4, 2, 5, 8);
-    let q = rand(&[b, h, t, d], 7, DType::F32);
-    let k = rand(&[b, kv, t, d], 8, DType::F32);
-    let v = rand(&[b, kv, t, d], 9, DType::F32);
+    let q = rand(&[b, t, h, d], 7, DType::F32);
+    let k = rand(&[b, t, kv, d], 8, DType::F32);
+    let v = rand(&[b, t, kv, d], 9, DType::F32);
     let mut m = vec![0f32; b * t * t];
     for bi in 0..b {
         for i in 0..t {
@@ -84,6 +88,8 @@ fn attention_matches_composed_with_gqa_and_mask() {
     }
     let mask = Tensor::from_vec(m, (b, 1, 1, t, t), &Device::Cpu).unwrap();
     let reference = |q: &Tensor, k: &Tensor, v: &Tensor| -> Tensor {
+        let hm = |x: &Tensor| x.transpose(1, 2).unwrap().contiguous().unwrap();
+        let (q, k, v) = (&hm(q), &hm(k), &hm(v));
         let rep = |x: &Tensor| -> Tensor {
             let (b, kv, t, d) = x.dims4().unwrap();
             x.unsqueeze(2).unwrap().expand((b, kv, h / kv, t, d)).unwrap().reshape((b, h, t, d)).unwrap()
@@ -92,7 +98,7 @@ fn attention_matches_composed_with_gqa_and_mask() {
         let s = (q.matmul(&k.t().unwrap()).unwrap() / (d as f64).sqrt()).unwrap();
         let s = s.broadcast_add(&mask.squeeze(1).unwrap()).unwrap();
         let p = candle_nn::ops::softmax(&s, D::Minus1).unwrap();
-        p.matmul(&v.contiguous().unwrap()).unwrap()
+        p.matmul(&v.contiguous().unwrap()).unwrap().transpose(1, 2).unwrap().contiguous().unwrap().reshape((b, t, h * d)).unwrap()
     };
     for which in 0..3 {
         let ours = |x: &Tensor| match which {
