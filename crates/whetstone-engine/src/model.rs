@@ -294,8 +294,7 @@ impl Decoder {
         let rows = Tensor::from_vec(rows, n, &self.device)?;
         let targets = Tensor::from_vec(targets, n, &self.device)?;
         let hs = h.reshape((b * t, self.config.hidden_size))?.index_select(&rows, 0)?;
-        let logits = self.lm_head.forward(&hs)?;
-        Ok((ops::cross_entropy_sum(&logits, &targets)?, n))
+        Ok((ops::linear_cross_entropy_sum(&hs, &self.lm_head.weight, &targets)?, n))
     }
 
     /// Per-row mean losses and token counts, without a graph. Only target positions go through the

@@ -460,25 +460,46 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
     })
 }
 
-/// Summed cross-entropy of `logits` `[n, vocab]` against `targets` `[n]` (u32), computed in f32 (f64
-/// stays f64).
-/// Returns a scalar; the backward pass rebuilds the softmax from the logits rather than keeping it.
-pub fn cross_entropy_sum(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let internal = if logits.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
-    let ld = logits.detach().to_dtype(internal)?;
-    let lse = logsumexp(&ld)?;
-    let picked = ld.gather(&targets.unsqueeze(1)?, 1)?.squeeze(1)?;
-    let loss = (lse - picked)?.sum_all()?;
-    let targets = targets.clone();
-    let dtype = logits.dtype();
-    attach1("cross-entropy", logits, loss, move |_res, g| {
-        let p = candle_nn::ops::softmax_last_dim(&ld)?;
-        let onehot = Tensor::zeros_like(&p)?.scatter_add(
-            &targets.unsqueeze(1)?,
-            &Tensor::ones((targets.dim(0)?, 1), internal, p.device())?,
-            1,
-        )?;
-        (p - onehot)?.broadcast_mul(g)?.to_dtype(dtype)
+/// Rows of logits handled at once by [`linear_cross_entropy_sum`]: `[ROWS, vocab]` f32 is 48 MiB for a
+/// 49k vocabulary.
+const CE_CHUNK_ROWS: usize = 256;
+
+/// Summed cross-entropy of `hs Wᵀ` (`hs`: `[n, hidden]`, frozen `w`: `[vocab, hidden]`) against `targets`,
+/// without ever holding all `[n, vocab]` logits: they are made a chunk of rows at a time in the forward
+/// pass and again in the backward pass. With a 49k vocabulary the full logits, their softmax and its
+/// gradient were the largest allocations of a training step.
+pub fn linear_cross_entropy_sum(hs: &Tensor, w: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let n = hs.dim(0)?;
+    let hd = hs.detach();
+    let internal = if hs.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
+    let chunks: Vec<(usize, usize)> = (0..n).step_by(CE_CHUNK_ROWS).map(|s| (s, CE_CHUNK_ROWS.min(n - s))).collect();
+    let mut total: Option<Tensor> = None;
+    for &(start, len) in &chunks {
+        let logits = hd.narrow(0, start, len)?.matmul(&w.t()?)?.to_dtype(internal)?;
+        let tg = targets.narrow(0, start, len)?;
+        let picked = logits.gather(&tg.unsqueeze(1)?, 1)?.squeeze(1)?;
+        let part = (logsumexp(&logits)? - picked)?.sum_all()?;
+        total = Some(match total {
+            None => part,
+            Some(t) => (t + part)?,
+        });
+    }
+    let loss = match total {
+        Some(t) => t,
+        None => Tensor::zeros((), internal, hs.device())?,
+    };
+    let (w, targets) = (w.clone(), targets.clone());
+    attach1("linear-cross-entropy", hs, loss, move |_res, g| {
+        let mut parts = Vec::with_capacity(chunks.len());
+        for &(start, len) in &chunks {
+            let logits = hd.narrow(0, start, len)?.matmul(&w.t()?)?.to_dtype(internal)?;
+            let tg = targets.narrow(0, start, len)?.unsqueeze(1)?;
+            let p = candle_nn::ops::softmax_last_dim(&logits)?;
+            let minus_one = Tensor::full(-1f64, (len, 1), p.device())?.to_dtype(internal)?;
+            let dlogits = p.scatter_add(&tg, &minus_one, 1)?.broadcast_mul(&g.to_dtype(internal)?)?;
+            parts.push(dlogits.to_dtype(hd.dtype())?.matmul(&w)?);
+        }
+        Tensor::cat(&parts, 0)
     })
 }
 

@@ -117,21 +117,6 @@ fn attention_matches_composed_with_gqa_and_mask() {
 }
 
 #[test]
-fn cross_entropy_matches_log_softmax() {
-    let logits = rand(&[6, 11], 10, DType::F32);
-    let targets = Tensor::new(&[1u32, 0, 10, 5, 5, 3], &Device::Cpu).unwrap();
-    check(
-        "cross_entropy",
-        &logits,
-        |x| ops::cross_entropy_sum(x, &targets).unwrap().reshape(1).unwrap(),
-        |x| {
-            let lsm = candle_nn::ops::log_softmax(x, D::Minus1).unwrap();
-            lsm.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().sum_all().unwrap().neg().unwrap().reshape(1).unwrap()
-        },
-    );
-}
-
-#[test]
 fn lora_linear_matches_composed_for_every_input() {
     let w = rand(&[7, 5], 11, DType::F32);
     let bias = rand(&[7], 12, DType::F32);
@@ -161,4 +146,24 @@ fn swiglu_and_residual_match_composed() {
     check("swiglu up", &u, |t| ops::swiglu(&g, t).unwrap(), |t| (g.silu().unwrap() * t).unwrap());
     check("residual", &g, |t| ops::residual(t, &u).unwrap(), |t| (t + &u).unwrap());
     check("residual rhs", &u, |t| ops::residual(&g, t).unwrap(), |t| (&g + t).unwrap());
+}
+
+#[test]
+fn chunked_linear_cross_entropy_matches_full_logits() {
+    // More rows than one chunk, so the chunk boundaries are exercised.
+    let n = 600;
+    let hs = rand(&[n, 8], 31, DType::F32);
+    let w = rand(&[50, 8], 32, DType::F32);
+    let t: Vec<u32> = (0..n as u32).map(|i| (i * 7) % 50).collect();
+    let targets = Tensor::from_vec(t, n, &Device::Cpu).unwrap();
+    check(
+        "linear cross-entropy",
+        &hs,
+        |x| ops::linear_cross_entropy_sum(x, &w, &targets).unwrap().reshape(1).unwrap(),
+        |x| {
+            let logits = x.matmul(&w.t().unwrap()).unwrap();
+            let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
+            lsm.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().sum_all().unwrap().neg().unwrap().reshape(1).unwrap()
+        },
+    );
 }
