@@ -80,12 +80,10 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Compute threads for the tensor library; it reads the variable when its thread pool starts, so this
+/// Compute threads for the tensor library; its pools read their settings when they start, so this
 /// runs before any model is loaded.
 pub(crate) fn set_threads(threads: Option<usize>) {
-    if let Some(n) = threads.filter(|&n| n > 0) {
-        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-    }
+    whetstone_engine::device::configure_cpu(threads);
 }
 
 fn open_api(home: Option<&Path>) -> anyhow::Result<Api> {
