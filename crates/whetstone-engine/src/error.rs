@@ -26,8 +26,6 @@ pub enum Error {
     Settings(String),
     #[error("tensor computation: {0}")]
     Tensor(#[from] candle_core::Error),
-    #[error("training was interrupted")]
-    Interrupted,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -51,7 +49,6 @@ impl Error {
             Error::Adapter { .. } => "bad_adapter",
             Error::Settings(_) => "invalid_settings",
             Error::Tensor(_) => "compute",
-            Error::Interrupted => "interrupted",
         }
     }
 }

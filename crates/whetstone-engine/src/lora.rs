@@ -274,17 +274,6 @@ impl Adapter {
         }
         Ok(Self { config, layers })
     }
-
-    /// Copy values (not graph) from another adapter of the same shape.
-    pub fn set_from(&self, other: &Adapter) -> Result<()> {
-        for ((ka, a), (kb, b)) in self.named_vars().into_iter().zip(other.named_vars()) {
-            if ka != kb {
-                return Err(Error::Settings(format!("adapter layouts differ at {ka} / {kb}")));
-            }
-            a.set(&b.as_tensor().detach())?;
-        }
-        Ok(())
-    }
 }
 
 fn tensor_from_view(view: &safetensors::tensor::TensorView<'_>, device: &Device) -> candle_core::Result<Tensor> {
