@@ -3,15 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The model the app itself falls back to, found the same way.
 fn bundled_model() -> PathBuf {
-    let path = match std::env::var_os("WHETSTONE_DEFAULT_MODEL") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => std::env::var_os("XDG_CACHE_HOME")
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache"))
-            .join("whetstone/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-    };
+    let path = whetstone_api::default_model_path().expect("HOME or XDG_CACHE_HOME is set");
     assert!(path.is_file(), "the bundled model {} is missing; run scripts/setup.sh", path.display());
     path
 }
