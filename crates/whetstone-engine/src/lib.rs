@@ -5,9 +5,11 @@
 //! only), so the decoder here is built from the ops in [`ops`], each with a hand-written backward.
 
 pub mod batch;
+pub mod blas;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod fused;
 pub mod generate;
 pub mod lora;
 pub mod model;

@@ -7,6 +7,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D};
+use crate::blas::matmul as mm;
 use std::sync::Mutex;
 
 type Bwd1 = dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync;
@@ -257,7 +258,7 @@ impl FrozenLinear {
         let in_f = *dims.last().unwrap_or(&0);
         let rows = x.elem_count() / in_f.max(1);
         let x2 = x.detach().reshape((rows, in_f))?;
-        let mut y = x2.matmul(&self.weight.t()?)?;
+        let mut y = mm(&x2, &self.weight.t()?)?;
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }
@@ -269,7 +270,7 @@ impl FrozenLinear {
             let g_dims = g.dims().to_vec();
             let out_f = *g_dims.last().unwrap_or(&0);
             let rows = g.elem_count() / out_f.max(1);
-            let gx = g.reshape((rows, out_f))?.matmul(&w)?;
+            let gx = mm(&g.reshape((rows, out_f))?, &w)?;
             gx.reshape(dims.as_slice())
         })
     }
@@ -295,11 +296,11 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
         Some(m) => (&xd * m)?,
         None => xd.clone(),
     };
-    let mut y = xd.matmul(&base.weight.t()?)?;
+    let mut y = mm(&xd, &base.weight.t()?)?;
     if let Some(bias) = &base.bias {
         y = y.broadcast_add(bias)?;
     }
-    let y = (y + (xin.matmul(&ad.t()?)?.matmul(&bd.t()?)? * scale)?)?;
+    let y = (y + (mm(&mm(&xin, &ad.t()?)?, &bd.t()?)? * scale)?)?;
     let mut out_dims = dims.clone();
     *out_dims.last_mut().expect("linear input has a last dimension") = out_f;
     let y = y.reshape(out_dims)?;
@@ -311,19 +312,19 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
             Some(m) => (&xd * m)?,
             None => xd.clone(),
         };
-        let gb = g.matmul(&bd)?;
+        let gb = mm(&g, &bd)?;
         let dx = if need_dx {
-            let mut dx_lora = (gb.matmul(&ad)? * scale)?;
+            let mut dx_lora = (mm(&gb, &ad)? * scale)?;
             if let Some(m) = &mask {
                 dx_lora = (dx_lora * m)?;
             }
-            Some((g.matmul(&w)? + dx_lora)?.reshape(dims.as_slice())?)
+            Some((mm(&g, &w)? + dx_lora)?.reshape(dims.as_slice())?)
         } else {
             None
         };
-        let da = (gb.t()?.matmul(&xin)? * scale)?;
-        let h = xin.matmul(&ad.t()?)?;
-        let db = (g.t()?.matmul(&h)? * scale)?;
+        let da = (mm(&gb.t()?, &xin)? * scale)?;
+        let h = mm(&xin, &ad.t()?)?;
+        let db = (mm(&g.t()?, &h)? * scale)?;
         Ok((dx, Some(da), Some(db)))
     })
 }
@@ -427,7 +428,11 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
     let kh = k.detach().transpose(1, 2)?.contiguous()?;
     let vh = v.detach().transpose(1, 2)?.contiguous()?;
     let probs = move |qh: &Tensor, kh: &Tensor, mask: Option<&Tensor>| -> Result<Tensor> {
-        let scores = (qh.matmul(&kh.t()?)? * scale)?.reshape((b, kv, groups, t, s))?;
+        if crate::fused::applies(qh) && mask.is_none_or(crate::fused::applies) {
+            let scores = mm(qh, &kh.t()?)?.reshape((b, kv, groups, t, s))?;
+            return crate::fused::masked_softmax(&scores, scale as f32, mask)?.reshape((b, kv, groups * t, s));
+        }
+        let scores = (mm(qh, &kh.t()?)? * scale)?.reshape((b, kv, groups, t, s))?;
         let scores = match mask {
             Some(m) => scores.broadcast_add(m)?,
             None => scores,
@@ -439,7 +444,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
         // [b, kv, groups·t, d] → [b, t, h·d]
         x.reshape((b, h, t, d))?.transpose(1, 2)?.contiguous()?.reshape((b, t, h * d))
     };
-    let out = to_tokens(&p.matmul(&vh)?)?;
+    let out = to_tokens(&mm(&p, &vh)?)?;
     drop((p, qh, kh, vh));
     let (qd, kd, vd) = (q.detach(), k.detach(), v.detach());
     let mask = mask.cloned();
@@ -449,12 +454,12 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
         let vh = vd.transpose(1, 2)?.contiguous()?;
         let p = probs(&qh, &kh, mask.as_ref())?;
         let g5 = g.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?.reshape((b, kv, groups * t, d))?;
-        let dv = p.t()?.matmul(&g5)?;
-        let dp = g5.matmul(&vh.t()?)?;
+        let dv = mm(&p.t()?, &g5)?;
+        let dp = mm(&g5, &vh.t()?)?;
         let dot = (&dp * &p)?.sum_keepdim(D::Minus1)?;
         let ds = (p * dp.broadcast_sub(&dot)?)?;
-        let dq = (ds.matmul(&kh)? * scale)?.reshape((b, h, t, d))?.transpose(1, 2)?.contiguous()?;
-        let dk = (ds.t()?.matmul(&qh)? * scale)?.transpose(1, 2)?.contiguous()?;
+        let dq = (mm(&ds, &kh)? * scale)?.reshape((b, h, t, d))?.transpose(1, 2)?.contiguous()?;
+        let dk = (mm(&ds.t()?, &qh)? * scale)?.transpose(1, 2)?.contiguous()?;
         let dv = dv.transpose(1, 2)?.contiguous()?;
         Ok((Some(dq), Some(dk), Some(dv)))
     })
@@ -469,13 +474,16 @@ const CE_CHUNK_ROWS: usize = 256;
 /// pass and again in the backward pass. With a 49k vocabulary the full logits, their softmax and its
 /// gradient were the largest allocations of a training step.
 pub fn linear_cross_entropy_sum(hs: &Tensor, w: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    if crate::fused::applies(hs) && crate::fused::applies(w) {
+        return linear_cross_entropy_sum_fused(hs, w, targets);
+    }
     let n = hs.dim(0)?;
     let hd = hs.detach();
     let internal = if hs.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
     let chunks: Vec<(usize, usize)> = (0..n).step_by(CE_CHUNK_ROWS).map(|s| (s, CE_CHUNK_ROWS.min(n - s))).collect();
     let mut total: Option<Tensor> = None;
     for &(start, len) in &chunks {
-        let logits = hd.narrow(0, start, len)?.matmul(&w.t()?)?.to_dtype(internal)?;
+        let logits = mm(&hd.narrow(0, start, len)?, &w.t()?)?.to_dtype(internal)?;
         let tg = targets.narrow(0, start, len)?;
         let picked = logits.gather(&tg.unsqueeze(1)?, 1)?.squeeze(1)?;
         let part = (logsumexp(&logits)? - picked)?.sum_all()?;
@@ -492,12 +500,49 @@ pub fn linear_cross_entropy_sum(hs: &Tensor, w: &Tensor, targets: &Tensor) -> Re
     attach1("linear-cross-entropy", hs, loss, move |_res, g| {
         let mut parts = Vec::with_capacity(chunks.len());
         for &(start, len) in &chunks {
-            let logits = hd.narrow(0, start, len)?.matmul(&w.t()?)?.to_dtype(internal)?;
+            let logits = mm(&hd.narrow(0, start, len)?, &w.t()?)?.to_dtype(internal)?;
             let tg = targets.narrow(0, start, len)?.unsqueeze(1)?;
             let p = candle_nn::ops::softmax_last_dim(&logits)?;
             let minus_one = Tensor::full(-1f64, (len, 1), p.device())?.to_dtype(internal)?;
             let dlogits = p.scatter_add(&tg, &minus_one, 1)?.broadcast_mul(&g.to_dtype(internal)?)?;
-            parts.push(dlogits.to_dtype(hd.dtype())?.matmul(&w)?);
+            parts.push(mm(&dlogits.to_dtype(hd.dtype())?, &w)?);
+        }
+        Tensor::cat(&parts, 0)
+    })
+}
+
+/// [`linear_cross_entropy_sum`] for f32 on the CPU: each chunk's logits are made once in the forward
+/// pass (keeping only each row's log-sum-exp) and once in the backward pass, where they are turned into
+/// their gradient in place.
+fn linear_cross_entropy_sum_fused(hs: &Tensor, w: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    let n = hs.dim(0)?;
+    let vocab = w.dim(0)?;
+    let hd = hs.detach();
+    let tg: Vec<u32> = targets.to_dtype(DType::U32)?.to_vec1()?;
+    if let Some(&bad) = tg.iter().find(|&&t| t as usize >= vocab) {
+        candle_core::bail!("cross-entropy: target token {bad} is outside the vocabulary of {vocab}");
+    }
+    let chunks: Vec<(usize, usize)> = (0..n).step_by(CE_CHUNK_ROWS).map(|s| (s, CE_CHUNK_ROWS.min(n - s))).collect();
+    let mut lse = Vec::with_capacity(n);
+    let mut total = 0f64;
+    for &(start, len) in &chunks {
+        let (logits, _) = crate::blas::matmul_vec(&hd.narrow(0, start, len)?, &w.t()?)?;
+        let (l, loss) = crate::fused::cross_entropy_rows(&logits, vocab, &tg[start..start + len]);
+        lse.extend(l);
+        total += loss;
+    }
+    let loss = Tensor::new(total as f32, hs.device())?;
+    let w = w.clone();
+    attach1("linear-cross-entropy", hs, loss, move |_res, g| {
+        let g = g.to_dtype(DType::F32)?.to_scalar::<f32>()?;
+        let mut parts = Vec::with_capacity(chunks.len());
+        for &(start, len) in &chunks {
+            let (mut logits, shape) = crate::blas::matmul_vec(&hd.narrow(0, start, len)?, &w.t()?)?;
+            crate::fused::cross_entropy_grad_in_place(&mut logits, vocab, &lse[start..start + len], &tg[start..start + len], g);
+            parts.push(mm(&Tensor::from_vec(logits, shape, hd.device())?, &w)?);
+        }
+        if parts.is_empty() {
+            return hd.zeros_like();
         }
         Tensor::cat(&parts, 0)
     })

@@ -1,0 +1,244 @@
+//! f32 matrix products on the CPU through a system BLAS (OpenBLAS) when one is installed.
+//!
+//! Training time on the CPU is almost all matrix products. candle's built-in kernels (the `gemm`
+//! crate, built without its AVX-512 paths) reach about 40–75 GFLOP/s on two cores of an AVX-512
+//! machine; OpenBLAS's kernels reach about 95 GFLOP/s per core there. The library is opened at run
+//! time, so the program builds and runs without it and falls back to candle's own product.
+//!
+//! `WHETSTONE_BLAS=off` turns it off; `WHETSTONE_BLAS=/path/to/libopenblas.so` picks a file.
+//! OpenBLAS is asked for one thread per call: the calls are split over rayon's pool (the one candle
+//! uses), so no third pool of threads competes for the cores.
+
+use candle_core::{CpuStorage, Device, Layout, Result, Storage, Tensor};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+use std::sync::OnceLock;
+
+type Sgemm = unsafe extern "C" fn(
+    order: i32,
+    trans_a: i32,
+    trans_b: i32,
+    m: i32,
+    n: i32,
+    k: i32,
+    alpha: f32,
+    a: *const f32,
+    lda: i32,
+    b: *const f32,
+    ldb: i32,
+    beta: f32,
+    c: *mut f32,
+    ldc: i32,
+);
+
+const ROW_MAJOR: i32 = 101;
+const NO_TRANS: i32 = 111;
+const TRANS: i32 = 112;
+
+struct Blas {
+    // Kept open for as long as `sgemm` may be called.
+    _lib: libloading::Library,
+    sgemm: Sgemm,
+    name: String,
+}
+
+static BLAS: OnceLock<Option<Blas>> = OnceLock::new();
+
+#[cfg(target_os = "linux")]
+const CANDIDATES: &[&str] = &["libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0"];
+#[cfg(target_os = "windows")]
+const CANDIDATES: &[&str] = &["libopenblas.dll", "openblas.dll"];
+#[cfg(target_os = "macos")]
+const CANDIDATES: &[&str] = &["libopenblas.dylib", "/opt/homebrew/opt/openblas/lib/libopenblas.dylib"];
+#[cfg(not(any(target_os = "linux", target_os = "windows", target_os = "macos")))]
+const CANDIDATES: &[&str] = &[];
+
+fn open() -> Option<Blas> {
+    let setting = std::env::var("WHETSTONE_BLAS").unwrap_or_default();
+    if setting == "off" || setting == "0" {
+        return None;
+    }
+    let names: Vec<&str> = if setting.is_empty() { CANDIDATES.to_vec() } else { vec![setting.as_str()] };
+    for name in names {
+        // SAFETY: loading OpenBLAS runs only its own initialisers; the symbols below are looked up
+        // with the signatures of its C interface (cblas.h).
+        let Ok(lib) = (unsafe { libloading::Library::new(name) }) else { continue };
+        let sgemm = match unsafe { lib.get::<Sgemm>(b"cblas_sgemm\0") } {
+            Ok(f) => *f,
+            Err(_) => continue,
+        };
+        if let Ok(set_threads) = unsafe { lib.get::<unsafe extern "C" fn(i32)>(b"openblas_set_num_threads\0") } {
+            unsafe { set_threads(1) };
+        }
+        return Some(Blas { sgemm, name: name.to_string(), _lib: lib });
+    }
+    None
+}
+
+fn blas() -> Option<&'static Blas> {
+    BLAS.get_or_init(open).as_ref()
+}
+
+/// Which library computes f32 matrix products on the CPU, for reports and benchmarks.
+pub fn backend() -> String {
+    match blas() {
+        Some(b) => format!("OpenBLAS ({})", b.name),
+        None => "candle (built-in gemm)".to_string(),
+    }
+}
+
+/// How one operand's matrices lie in memory.
+#[derive(Clone, Copy)]
+struct Operand {
+    trans: i32,
+    ld: usize,
+}
+
+/// Row-major `[rows, cols]` with unit column stride, or its transpose (unit row stride).
+fn operand(layout: &Layout) -> Option<Operand> {
+    let dims = layout.dims();
+    let strides = layout.stride();
+    let r = dims.len();
+    let (rows, cols) = (dims[r - 2], dims[r - 1]);
+    let (sr, sc) = (strides[r - 2], strides[r - 1]);
+    if (sc == 1 || cols == 1) && sr >= cols.max(1) {
+        Some(Operand { trans: NO_TRANS, ld: sr.max(1) })
+    } else if (sr == 1 || rows == 1) && sc >= rows.max(1) {
+        Some(Operand { trans: TRANS, ld: sc.max(1) })
+    } else {
+        None
+    }
+}
+
+/// Offsets of each matrix of a batched operand, from its leading dimensions' strides.
+fn batch_offsets(layout: &Layout) -> Vec<usize> {
+    let dims = layout.dims();
+    let strides = layout.stride();
+    let lead = dims.len() - 2;
+    let mut offs = vec![layout.start_offset()];
+    for d in 0..lead {
+        let mut next = Vec::with_capacity(offs.len() * dims[d]);
+        for o in &offs {
+            for i in 0..dims[d] {
+                next.push(o + i * strides[d]);
+            }
+        }
+        offs = next;
+    }
+    offs
+}
+
+fn cpu_f32(storage: &Storage) -> Option<&[f32]> {
+    match storage {
+        Storage::Cpu(CpuStorage::F32(v)) => Some(v.as_slice()),
+        _ => None,
+    }
+}
+
+/// `a · b` for f32 tensors on the CPU with equal leading (batch) dimensions: through OpenBLAS when it
+/// is loaded and both operands are plain or transposed matrices, else candle's `matmul`.
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    match blas() {
+        Some(lib) if usable(a, b) => blas_matmul(lib, a, b),
+        _ => candle_matmul(a, b),
+    }
+}
+
+/// candle's product, with contiguous copies for the strided batches its kernels refuse.
+fn candle_matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    match a.matmul(b) {
+        Err(_) if !(a.is_contiguous() && b.is_contiguous()) => a.contiguous()?.matmul(&b.contiguous()?),
+        r => r,
+    }
+}
+
+fn usable(a: &Tensor, b: &Tensor) -> bool {
+    let (da, db) = (a.dims(), b.dims());
+    matches!(a.device(), Device::Cpu)
+        && a.dtype() == candle_core::DType::F32
+        && b.dtype() == candle_core::DType::F32
+        && da.len() >= 2
+        && da.len() == db.len()
+        && da[..da.len() - 2] == db[..db.len() - 2]
+        && da[da.len() - 1] == db[db.len() - 2]
+        && da.iter().chain(db.iter()).all(|&d| d > 0 && d <= i32::MAX as usize)
+}
+
+fn blas_matmul(lib: &Blas, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    match blas_matmul_vec(lib, a, b) {
+        Some((out, shape)) => Tensor::from_vec(out, shape, &Device::Cpu),
+        None => candle_matmul(a, b),
+    }
+}
+
+/// `a · b` as a plain buffer and its shape, for kernels that go on working on the result in place.
+pub(crate) fn matmul_vec(a: &Tensor, b: &Tensor) -> Result<(Vec<f32>, Vec<usize>)> {
+    if let Some(lib) = blas().filter(|_| usable(a, b)) {
+        if let Some(r) = blas_matmul_vec(lib, a, b) {
+            return Ok(r);
+        }
+    }
+    let c = candle_matmul(a, b)?.to_dtype(candle_core::DType::F32)?;
+    let shape = c.dims().to_vec();
+    Ok((c.flatten_all()?.to_vec1()?, shape))
+}
+
+fn blas_matmul_vec(lib: &Blas, a: &Tensor, b: &Tensor) -> Option<(Vec<f32>, Vec<usize>)> {
+    let (sa, la) = a.storage_and_layout();
+    let (sb, lb) = b.storage_and_layout();
+    let (Some(oa), Some(ob), Some(va), Some(vb)) = (operand(la), operand(lb), cpu_f32(&sa), cpu_f32(&sb)) else {
+        return None;
+    };
+    let r = a.rank();
+    let (m, k, n) = (a.dims()[r - 2], a.dims()[r - 1], b.dims()[r - 1]);
+    let (offs_a, offs_b) = (batch_offsets(la), batch_offsets(lb));
+    let batches = offs_a.len();
+    let len = batches * m * n;
+    // With beta = 0 sgemm stores every element of C without reading it, so the buffer is not
+    // zero-filled first.
+    let mut out: Vec<MaybeUninit<f32>> = Vec::with_capacity(len);
+    // SAFETY: MaybeUninit elements need no initialisation.
+    unsafe { out.set_len(len) };
+    // One call multiplies `rows` rows of one matrix of the batch; `c` holds those rows of the result.
+    let call = |batch: usize, row0: usize, rows: usize, c: &mut [MaybeUninit<f32>]| {
+        let a_off = offs_a[batch] + if oa.trans == NO_TRANS { row0 * oa.ld } else { row0 };
+        // SAFETY: the pointers and leading dimensions come from candle layouts, which only describe
+        // elements inside their storage, and `operand` checked each matrix is plain or transposed;
+        // `c` has room for `rows × n` results.
+        unsafe {
+            (lib.sgemm)(
+                ROW_MAJOR,
+                oa.trans,
+                ob.trans,
+                rows as i32,
+                n as i32,
+                k as i32,
+                1.0,
+                va.as_ptr().add(a_off),
+                oa.ld as i32,
+                vb.as_ptr().add(offs_b[batch]),
+                ob.ld as i32,
+                0.0,
+                c.as_mut_ptr().cast::<f32>(),
+                n as i32,
+            )
+        }
+    };
+    let threads = rayon::current_num_threads().max(1);
+    if batches >= threads || m < 2 * 32 {
+        out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| call(i, 0, m, c));
+    } else {
+        // Few large matrices: split each one's rows into about one block per thread.
+        let block = m.div_ceil(threads).max(32);
+        out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
+            c.par_chunks_mut(block * n).enumerate().for_each(|(j, cj)| call(i, j * block, cj.len() / n, cj));
+        });
+    }
+    drop((sa, sb));
+    let mut out = std::mem::ManuallyDrop::new(out);
+    // SAFETY: every element was written by sgemm above; MaybeUninit<f32> has f32's layout.
+    let out = unsafe { Vec::from_raw_parts(out.as_mut_ptr().cast::<f32>(), len, out.capacity()) };
+    let mut shape = a.dims().to_vec();
+    shape[r - 1] = n;
+    Some((out, shape))
+}
