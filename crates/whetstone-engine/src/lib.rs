@@ -5,6 +5,7 @@
 //! only), so the decoder here is built from the ops in [`ops`], each with a hand-written backward.
 
 pub mod batch;
+pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod error;
