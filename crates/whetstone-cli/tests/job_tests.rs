@@ -89,11 +89,12 @@ impl Env {
         String::from_utf8_lossy(&o.stdout).to_string()
     }
 
-    fn train_args(&self, out: &Path, extra: &[&str]) -> Vec<String> {
+    fn train_args(&self, out: &Path, steps: u32, extra: &[&str]) -> Vec<String> {
+        let steps = steps.to_string();
         let mut v: Vec<String> = [
             "train", "--model", self.model.to_str().unwrap(), "--data", self.data.to_str().unwrap(),
             "--val", self.val.to_str().unwrap(), "--out", out.to_str().unwrap(),
-            "--steps", "30", "--batch", "2", "--max-len", "128", "--lora-r", "4", "--lora-dropout", "0.1",
+            "--steps", &steps, "--batch", "2", "--max-len", "128", "--lora-r", "4", "--lora-dropout", "0.1",
             "--lr", "1e-3", "--warmup", "3", "--seed", "3", "--eval-every", "5", "--threads", "1",
         ]
         .iter()
@@ -127,7 +128,7 @@ fn args(v: &[String]) -> Vec<&str> {
 /// metrics.jsonl without timings.
 fn curve(out: &Path) -> Vec<Value> {
     std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
+        .unwrap_or_default()
         .lines()
         .map(|l| {
             let mut v: Value = serde_json::from_str(l).unwrap();
@@ -144,6 +145,17 @@ fn alive(pid: u32) -> bool {
     }
 }
 
+/// How many times a worker has started training in this run folder.
+fn started(out: &Path) -> usize {
+    std::fs::read_to_string(out.join("events.jsonl")).map(|t| t.lines().filter(|l| l.contains("\"type\":\"started\"")).count()).unwrap_or(0)
+}
+
+fn newest_checkpoint(out: &Path) -> u64 {
+    std::fs::read_dir(out.join("checkpoints"))
+        .map(|d| d.flatten().filter_map(|e| e.file_name().to_str()?.strip_prefix("step-")?.parse().ok()).max().unwrap_or(0))
+        .unwrap_or(0)
+}
+
 fn saving(out: &Path) -> bool {
     std::fs::read_dir(out.join("checkpoints"))
         .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with(".step-")))
@@ -155,29 +167,42 @@ fn a_worker_killed_again_and_again_resumes_to_the_same_curve_and_adapter() {
     let t0 = Instant::now();
     let e = Env::new();
     let reference = e.root.join("reference");
-    e.ok(&args(&e.train_args(&reference, &["--save-every", "10"])), &[]);
+    e.ok(&args(&e.train_args(&reference, 20, &["--save-every", "10"])), &[]);
 
     // Saves after every step, each stretched by a pause between its files, so kills land in saves.
     let out = e.root.join("killed");
-    let pause = [(whetstone_api::worker::CHECKPOINT_PAUSE_ENV, "15")];
-    let id = e.ok(&args(&e.train_args(&out, &["--save-every", "1", "--keep-checkpoints", "2", "--detach"])), &pause).trim().to_string();
+    let pause = [(whetstone_api::worker::CHECKPOINT_PAUSE_ENV, "10")];
+    let id = e.ok(&args(&e.train_args(&out, 20, &["--save-every", "1", "--keep-checkpoints", "2", "--detach"])), &pause).trim().to_string();
     let mut rng = Rng::new(2024);
     let (mut kills, mut in_save) = (0, 0);
     let mut at_steps = Vec::new();
+    let mut lives = 0;
     while kills < 12 {
-        let r = e.wait_status(&id, &["running", "completed"]);
+        // Wait for this life's worker to have started training (it removes what the last kill left).
+        lives += 1;
+        let t = Instant::now();
+        while started(&out) < lives {
+            assert!(t.elapsed() < Duration::from_secs(30), "worker {lives} did not start");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let r = e.show(&id);
         if r["status"] == "completed" {
             break;
         }
         let pid = r["pid"].as_u64().unwrap() as u32;
+        let base = newest_checkpoint(&out);
+        let t = Instant::now();
         if kills % 2 == 0 {
             // Into the next save: wait for its temporary folder to appear.
-            let t = Instant::now();
-            while !saving(&out) && t.elapsed() < Duration::from_secs(10) {
+            while !saving(&out) && t.elapsed() < Duration::from_secs(20) {
                 std::thread::sleep(Duration::from_millis(1));
             }
         } else {
-            std::thread::sleep(Duration::from_millis(50 + rng.below(250) as u64));
+            // Anywhere, once this life has saved a step (so that every other life makes progress).
+            while newest_checkpoint(&out) <= base && t.elapsed() < Duration::from_secs(20) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            std::thread::sleep(Duration::from_millis(rng.below(150) as u64));
         }
         let was_saving = saving(&out);
         Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
@@ -190,6 +215,9 @@ fn a_worker_killed_again_and_again_resumes_to_the_same_curve_and_adapter() {
         in_save += was_saving as usize;
         at_steps.push(curve(&out).iter().filter(|r| r["kind"] == "train").count());
         let r = e.show(&id);
+        if r["status"] == "completed" {
+            break;
+        }
         assert_eq!(r["status"], "interrupted", "a dead worker's run is found interrupted: {r}");
         e.ok(&["runs", "resume", &id, "--detach"], &pause);
     }
@@ -205,8 +233,9 @@ fn a_worker_killed_again_and_again_resumes_to_the_same_curve_and_adapter() {
         "the final adapters are byte-identical"
     );
     let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
-    let resumed = events.lines().filter(|l| l.contains("\"resumed_from\":") && !l.contains("\"resumed_from\":null")).count();
-    assert!(resumed >= 5, "{resumed} resumed starts");
+    let resumed = events.lines().filter(|l| l.contains("\"type\":\"started\"") && !l.contains("\"resumed_from\":null")).count();
+    assert!(resumed >= 10, "{resumed} resumed starts: {}", &events[events.len().saturating_sub(4000)..]);
+    assert!(at_steps.last() > at_steps.first(), "progress across lives: {at_steps:?}");
 }
 
 #[test]
@@ -215,7 +244,7 @@ fn pause_resume_stop_logs_and_exports() {
     let out = e.root.join("run");
     // Slow saves keep the worker busy long enough to be paused and stopped mid-run.
     let slow = [(whetstone_api::worker::CHECKPOINT_PAUSE_ENV, "30")];
-    let id = e.ok(&args(&e.train_args(&out, &["--steps", "200", "--save-every", "2", "--detach"])), &slow).trim().to_string();
+    let id = e.ok(&args(&e.train_args(&out, 200, &["--save-every", "2", "--detach"])), &slow).trim().to_string();
     e.wait_status(&id, &["running"]);
     while curve(&out).len() < 3 {
         std::thread::sleep(Duration::from_millis(10));
