@@ -101,7 +101,8 @@ fn tensorboard_file_has_valid_records_and_scalar_events() {
     assert_eq!(i, bytes.len());
     assert_eq!(events.len(), 4, "file version + 3 rows");
     // Event 0: wall_time (1, double), step (2), file_version (3).
-    assert!(matches!(&events[0][0], (1, Field::Fixed64(_))));
+    let (1, Field::Fixed64(wall)) = &events[0][0] else { panic!("wall_time comes first") };
+    assert!(f64::from_le_bytes(*wall) > 1.6e9, "wall time in seconds since 1970");
     assert!(events[0].iter().any(|(n, f)| *n == 3 && matches!(f, Field::Bytes(b) if b == b"brain.Event:2")));
     let scalars = |e: &Vec<(u64, Field)>| -> (u64, Vec<(String, f32)>) {
         let step = e.iter().find_map(|(n, f)| match (n, f) { (2, Field::Varint(v)) => Some(*v), _ => None }).unwrap();
