@@ -195,17 +195,20 @@ impl Api {
                 None => {
                     let bundled = self.default_model_path.as_deref().map(abs).as_deref() == Some(model_path.as_path());
                     let name = model_path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| location.clone());
-                    store
-                        .insert_model(&NewModel {
-                            name,
-                            source: if bundled { ModelSource::Bundled } else { ModelSource::Local },
-                            location: location.clone(),
-                            architecture: Some(config.architecture.model_type().to_string()),
-                            parameters: Some(config.num_parameters() as u64),
-                            license: None,
-                            commercial_use: None,
-                        })?
-                        .id
+                    let new = NewModel {
+                        name,
+                        source: if bundled { ModelSource::Bundled } else { ModelSource::Local },
+                        location: location.clone(),
+                        architecture: Some(config.architecture.model_type().to_string()),
+                        parameters: Some(config.num_parameters() as u64),
+                        license: None,
+                        commercial_use: None,
+                    };
+                    match store.insert_model(&new) {
+                        Ok(m) => m.id,
+                        // Another process registered the same model a moment ago.
+                        Err(e) => store.find_model_by_location(&location)?.map(|m| m.id).ok_or(e)?,
+                    }
                 }
             }
         };

@@ -42,7 +42,8 @@ impl OrderState {
         o
     }
 
-    pub fn next(&mut self) -> usize {
+    /// The next example's index, reshuffling at the start of each epoch after the first.
+    pub fn next_index(&mut self) -> usize {
         if self.pos == self.idx.len() {
             self.rng.shuffle(&mut self.idx);
             self.pos = 0;

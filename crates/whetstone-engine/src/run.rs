@@ -360,7 +360,7 @@ fn attempt(job: &Job, trainer: &Trainer, order: &mut OrderState, micro: usize, a
     for _ in 0..accum {
         let rows: Vec<(&[u32], &[bool])> = (0..micro)
             .map(|_| {
-                let e = &job.train[order.next()];
+                let e = &job.train[order.next_index()];
                 let n = e.ids.len().min(max_len);
                 (&e.ids[..n], &e.trained[..n])
             })
@@ -537,7 +537,7 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
                     state.order = order0.clone();
                     *trainer.rng.borrow_mut() = rng0.clone();
                     let old = state.micro_batch;
-                    let new = (1..=old / 2).rev().find(|d| old % d == 0).unwrap_or(1);
+                    let new = (1..=old / 2).rev().find(|d| old.is_multiple_of(*d)).unwrap_or(1);
                     state.grad_accum *= old / new;
                     state.micro_batch = new;
                     on_event(&Event::Warning {
@@ -606,7 +606,7 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
             let eta_s = session.elapsed().as_secs_f64() / done as f64 * (total - step) as f64;
             on_event(&Event::Step { metrics: m, total_steps: total, eta_s, memory_bytes: memory_in_use() });
         }
-        if !job.val.is_empty() && (step == total || (s.eval_every > 0 && step % s.eval_every == 0)) {
+        if !job.val.is_empty() && (step == total || (s.eval_every > 0 && step.is_multiple_of(s.eval_every))) {
             let (loss, tokens) = evaluate(model, &trainer.adapter, job.val, state.micro_batch, s.max_len, job.pad_id)?;
             let best_before = state.best;
             let is_best = best_before.is_none_or(|b| loss < b.eval_loss);
@@ -643,7 +643,7 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
                 stop = true;
             }
         }
-        if need_save || (s.save_every > 0 && step % s.save_every == 0) {
+        if need_save || (s.save_every > 0 && step.is_multiple_of(s.save_every)) {
             save(&mut state, &trainer, &metrics_buf, hooks, &mut on_event)?;
             last_saved = Some(step);
         }
