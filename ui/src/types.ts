@@ -56,6 +56,22 @@ export interface Run {
   out_dir: string;
   created_at: string;
   updated_at: string;
+  pid: number | null;
+  step: number;
+  total_steps: number | null;
+  last_loss: number | null;
+  best_step: number | null;
+  best_eval_loss: number | null;
+  heartbeat_at: string | null;
+  /** Why the run failed or was interrupted, in plain words. */
+  error: string | null;
+}
+
+/** One line of a run's metrics.jsonl. */
+export interface MetricsRow {
+  kind?: 'train' | 'eval';
+  step: number;
+  loss: number;
 }
 
 export interface Overview {

@@ -3,7 +3,7 @@
 import { call } from './transport.js';
 import { h, table, facts } from './dom.js';
 import * as fmt from './format.js';
-import type { Dataset, DefaultModel, Hardware, Model, Overview, Run } from './types.js';
+import type { Dataset, DefaultModel, Hardware, MetricsRow, Model, Overview, Run } from './types.js';
 
 export interface View {
   title: string;
@@ -117,17 +117,88 @@ function runsTable(runs: Run[]): HTMLElement {
     return empty('runs-empty', 'No training runs yet.');
   }
   return table(
-    ['Run', 'Status', 'Model', 'Dataset', 'Started', 'Last update'],
+    ['Run', 'Status', 'Progress', 'Loss', 'Best check', 'Model', 'Started', 'Last update'],
     runs.map((r) => [
       `#${r.id}`,
       r.status,
+      r.total_steps === null ? `${r.step} steps` : `${r.step} of ${r.total_steps} steps`,
+      r.last_loss === null ? '–' : r.last_loss.toFixed(3),
+      r.best_eval_loss === null ? '–' : `${r.best_eval_loss.toFixed(3)} at step ${r.best_step}`,
       `#${r.model_id}`,
-      r.dataset_id === null ? 'none' : `#${r.dataset_id}`,
       fmt.when(r.created_at),
       fmt.when(r.updated_at),
     ]),
     'runs-table',
   );
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function svg(tag: string, attrs: Record<string, string>): SVGElement {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+
+/** Training loss (line) and validation loss (dots) against the step. */
+function lossChart(rows: MetricsRow[]): Element {
+  const train = rows.filter((r) => (r.kind ?? 'train') === 'train');
+  const evals = rows.filter((r) => r.kind === 'eval');
+  if (train.length === 0) return empty('run-chart-empty', 'No steps yet.');
+  const [w, hgt, pad] = [560, 180, 28];
+  const all = [...train, ...evals];
+  const maxStep = Math.max(...all.map((r) => r.step), 1);
+  const lo = Math.min(...all.map((r) => r.loss));
+  const hi = Math.max(...all.map((r) => r.loss));
+  const x = (s: number) => pad + ((w - 2 * pad) * s) / maxStep;
+  const y = (l: number) => hgt - pad - ((hgt - 2 * pad) * (l - lo)) / (hi - lo || 1);
+  const chart = svg('svg', { viewBox: `0 0 ${w} ${hgt}`, class: 'chart', role: 'img', 'data-testid': 'run-chart' });
+  chart.append(svg('polyline', { points: train.map((r) => `${x(r.step)},${y(r.loss)}`).join(' '), fill: 'none', stroke: 'currentColor', 'stroke-width': '1.5' }));
+  for (const r of evals) chart.append(svg('circle', { cx: `${x(r.step)}`, cy: `${y(r.loss)}`, r: '3.5', fill: '#c0392b' }));
+  const label = (text: string, lx: number, ly: number) => {
+    const t = svg('text', { x: `${lx}`, y: `${ly}`, 'font-size': '11' });
+    t.textContent = text;
+    chart.append(t);
+  };
+  label(hi.toFixed(2), 0, pad - 4);
+  label(lo.toFixed(2), 0, hgt - 4);
+  label(`step ${maxStep}`, w - pad - 40, hgt - 4);
+  const title = svg('title', {});
+  title.textContent = `Training loss (line) and validation loss (red dots) over ${maxStep} steps`;
+  chart.append(title);
+  return chart;
+}
+
+/** A run with its live curve and buttons; refreshes itself every 2 s while the run is active. */
+function runCard(run: Run): HTMLElement {
+  const card = h('section', { class: 'card', 'data-testid': `run-${run.id}` });
+  const refresh = async (): Promise<void> => {
+    const [r, rows] = await Promise.all([call<Run>('get_run', { id: run.id }), call<MetricsRow[]>('run_metrics', { id: run.id })]);
+    const act = (command: string, label: string) => {
+      const b = h('button', { type: 'button', 'data-testid': `run-${command}` }, label);
+      b.addEventListener('click', () => void call(command, { id: r.id }).then(refresh));
+      return b;
+    };
+    const active = r.status === 'running' || r.status === 'queued';
+    const buttons = active
+      ? [act('pause_run', 'Pause'), act('stop_run', 'Stop')]
+      : ['paused', 'stopped', 'interrupted', 'failed'].includes(r.status)
+        ? [act('resume_run', 'Resume')]
+        : [];
+    card.replaceChildren(
+      h('h3', {}, `Run #${r.id}: ${r.status}`),
+      h('p', { class: 'muted' }, r.total_steps === null ? `${r.step} steps` : `Step ${r.step} of ${r.total_steps}`, r.error ? ` · ${r.error}` : ''),
+      lossChart(rows),
+      h('div', { class: 'actions' }, ...buttons),
+    );
+    if (active) {
+      setTimeout(() => {
+        if (card.isConnected) void refresh();
+      }, 2000);
+    }
+  };
+  void refresh();
+  return card;
 }
 
 export const views: Record<string, View> = {
@@ -172,8 +243,9 @@ export const views: Record<string, View> = {
       return section(
         'Training runs',
         'runs-view',
-        h('p', { class: 'lead' }, 'Each run fine-tunes a model on a dataset.'),
+        h('p', { class: 'lead' }, 'Each run fine-tunes a model on a dataset. Runs keep going when this window closes.'),
         runsTable(runs),
+        ...runs.slice().reverse().slice(0, 5).map(runCard),
       );
     },
   },

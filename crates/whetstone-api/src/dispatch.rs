@@ -17,6 +17,13 @@ pub const COMMANDS: &[&str] = &[
     "get_dataset",
     "list_runs",
     "get_run",
+    "start_run",
+    "pause_run",
+    "resume_run",
+    "stop_run",
+    "run_events",
+    "run_metrics",
+    "run_metrics_csv",
 ];
 
 #[derive(Deserialize)]
@@ -27,6 +34,14 @@ struct NoArgs {}
 #[serde(deny_unknown_fields)]
 struct IdArgs {
     id: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsArgs {
+    id: i64,
+    #[serde(default)]
+    since: u64,
 }
 
 impl Api {
@@ -60,6 +75,16 @@ impl Api {
                 to_json(self.list_runs()?)
             }
             "get_run" => to_json(self.get_run(parse_args::<IdArgs>(command, args)?.id)?),
+            "start_run" => to_json(self.start_run(&parse_args::<crate::StartRun>(command, args)?)?),
+            "pause_run" => to_json(self.pause_run(parse_args::<IdArgs>(command, args)?.id)?),
+            "resume_run" => to_json(self.resume_run(parse_args::<IdArgs>(command, args)?.id)?),
+            "stop_run" => to_json(self.stop_run(parse_args::<IdArgs>(command, args)?.id)?),
+            "run_events" => {
+                let a = parse_args::<EventsArgs>(command, args)?;
+                to_json(self.run_events(a.id, a.since)?)
+            }
+            "run_metrics" => to_json(self.run_metrics(parse_args::<IdArgs>(command, args)?.id)?),
+            "run_metrics_csv" => to_json(self.run_metrics_csv(parse_args::<IdArgs>(command, args)?.id)?),
             _ => Err(Error::UnknownCommand {
                 command: command.to_string(),
             }),

@@ -7,11 +7,15 @@
 mod default_model;
 mod dispatch;
 mod error;
+pub mod export;
+pub mod jobs;
 pub mod training;
+pub mod worker;
 
 pub use default_model::{default_model_path, read_default_model, DefaultModel, DEFAULT_MODEL_FILE};
 pub use dispatch::COMMANDS;
 pub use error::{Error, ErrorBody, Result};
+pub use jobs::{JobSpec, RunEvents, StartRun, WorkerCommand};
 pub use whetstone_hw::{Gpu, Hardware};
 pub use whetstone_store::{Dataset, Model, ModelSource, Run, RunStatus};
 
@@ -26,6 +30,8 @@ pub struct Api {
     home: PathBuf,
     store: Mutex<Store>,
     default_model_path: Option<PathBuf>,
+    /// How this host starts training workers; see [`Api::with_worker`].
+    worker: Option<WorkerCommand>,
 }
 
 /// Everything the start screen shows, in one call.
@@ -51,6 +57,7 @@ impl Api {
             home: home.to_path_buf(),
             store: Mutex::new(store),
             default_model_path: default_model_path(),
+            worker: None,
         })
     }
 
@@ -90,11 +97,28 @@ impl Api {
     }
 
     pub fn list_runs(&self) -> Result<Vec<Run>> {
+        self.reconcile_runs()?;
         Ok(self.store().list_runs()?)
     }
 
     pub fn get_run(&self, id: i64) -> Result<Run> {
+        self.reconcile_runs()?;
         Ok(self.store().get_run(id)?)
+    }
+
+    /// The rows of the run's `metrics.jsonl` (training rows, and evaluation rows with `"kind":"eval"`).
+    pub fn run_metrics(&self, id: i64) -> Result<Vec<serde_json::Value>> {
+        let run = self.get_run(id)?;
+        export::read_metrics(&Path::new(&run.out_dir).join("metrics.jsonl"))
+    }
+
+    pub fn run_metrics_csv(&self, id: i64) -> Result<String> {
+        Ok(export::metrics_csv(&self.run_metrics(id)?))
+    }
+
+    /// Writes the run's metrics as a TensorBoard event file in `dir`; returns its path.
+    pub fn export_run_tensorboard(&self, id: i64, dir: &Path) -> Result<PathBuf> {
+        export::write_tensorboard(&self.run_metrics(id)?, dir)
     }
 
     /// The bundled model, read from its GGUF header; `None` when its file is absent.

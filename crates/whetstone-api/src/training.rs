@@ -46,7 +46,7 @@ pub fn load_model(path: &Path) -> Result<LoadedModel> {
 
 /// Padding id for batches: the model's pad token, else end-of-sequence, else 0. Padded positions
 /// are masked out of attention and loss, so any valid id works.
-fn pad_id(tok: &Tokenizer) -> u32 {
+pub fn pad_id(tok: &Tokenizer) -> u32 {
     tok.pad_id().or(tok.eos_id()).unwrap_or(0)
 }
 

@@ -260,12 +260,58 @@ fn every_listed_command_dispatches() {
         let args = match *command {
             "get_model" => json!({"id": model_id}),
             "get_dataset" => json!({"id": dataset_id}),
-            "get_run" => json!({"id": run_id}),
+            "get_run" | "pause_run" | "resume_run" | "stop_run" | "run_metrics" | "run_metrics_csv" => json!({"id": run_id}),
+            "run_events" => json!({"id": run_id, "since": 0}),
+            "start_run" => json!({"model": "/no/model.gguf", "data": "/no/data.jsonl", "settings": {"steps": 3}}),
             _ => Value::Null,
         };
-        api.dispatch(command, args)
-            .unwrap_or_else(|e| panic!("{command} failed: {e}"));
+        match *command {
+            // The seeded run is completed and this Api has no worker command: refused with a reason,
+            // after the arguments were understood.
+            "start_run" | "pause_run" | "resume_run" | "stop_run" => {
+                let err = api.dispatch(command, args).unwrap_err();
+                assert_eq!(err.code(), "invalid_input", "{command}: {err}");
+                assert!(!err.to_string().contains("arguments for"), "{command}: {err}");
+            }
+            _ => {
+                api.dispatch(command, args).unwrap_or_else(|e| panic!("{command} failed: {e}"));
+            }
+        }
     }
+}
+
+#[test]
+fn run_events_returns_whole_lines_and_the_offset_to_continue_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.jsonl");
+    std::fs::write(&log, "{\"type\":\"started\"}\n{\"type\":\"step\"}\n{\"type\":\"st").unwrap();
+    let (events, next) = whetstone_api::jobs::read_events(&log, 0).unwrap();
+    assert_eq!(events.len(), 2, "the line still being written waits");
+    assert_eq!(next, 35);
+    let (events, next2) = whetstone_api::jobs::read_events(&log, next).unwrap();
+    assert!(events.is_empty());
+    assert_eq!(next2, next);
+    std::fs::OpenOptions::new().append(true).open(&log).and_then(|mut f| std::io::Write::write_all(&mut f, b"ep\"}\n")).unwrap();
+    let (events, _) = whetstone_api::jobs::read_events(&log, next).unwrap();
+    assert_eq!(events, vec![json!({"type": "step"})]);
+}
+
+#[test]
+fn a_running_run_whose_worker_is_gone_is_found_interrupted() {
+    let (_dir, api) = temp_api();
+    let (_, _, run_id) = seed(&api);
+    // A process that has exited: its pid is not alive (once reaped).
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    api.store().claim_run(run_id, pid).unwrap();
+    let run = api.get_run(run_id).unwrap();
+    assert_eq!(run.status, RunStatus::Interrupted);
+    assert!(run.pid.is_none());
+    assert!(run.error.unwrap().contains("ended unexpectedly"));
+    // And this process, which is alive, keeps its run running.
+    api.store().claim_run(run_id, std::process::id()).unwrap();
+    assert_eq!(api.get_run(run_id).unwrap().status, RunStatus::Running);
 }
 
 #[test]

@@ -61,39 +61,12 @@ pub fn datasets(api: &Api, action: &ListAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn runs(api: &Api, action: &ListAction) -> anyhow::Result<()> {
-    let ListAction::List { json } = action;
-    let runs = api.list_runs()?;
-    if *json {
-        return print_json(&runs);
-    }
-    let rows = runs
-        .iter()
-        .map(|r| {
-            vec![
-                r.id.to_string(),
-                r.status.to_string(),
-                r.model_id.to_string(),
-                r.dataset_id.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
-                r.updated_at.clone(),
-                r.out_dir.clone(),
-            ]
-        })
-        .collect();
-    print_table(
-        "runs",
-        &["ID", "STATUS", "MODEL", "DATASET", "UPDATED", "OUTPUT"],
-        rows,
-    );
-    Ok(())
-}
-
-fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
-fn print_table(what: &str, header: &[&str], rows: Vec<Vec<String>>) {
+pub(crate) fn print_table(what: &str, header: &[&str], rows: Vec<Vec<String>>) {
     if rows.is_empty() {
         println!("No {what} yet.");
         return;

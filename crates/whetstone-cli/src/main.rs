@@ -5,6 +5,7 @@ mod eval;
 mod generate;
 mod hw;
 mod list;
+mod runs;
 mod serve;
 mod train;
 
@@ -41,10 +42,10 @@ enum Command {
         #[command(subcommand)]
         action: list::ListAction,
     },
-    /// Training runs
+    /// Training runs: list, show, pause, resume, stop, logs, export
     Runs {
         #[command(subcommand)]
-        action: list::ListAction,
+        action: runs::RunsAction,
     },
     /// Serve the API and the web UI over HTTP on this machine
     Serve(serve::ServeArgs),
@@ -62,6 +63,12 @@ enum Command {
         #[command(subcommand)]
         what: bench::BenchCommand,
     },
+    /// Train the run in DIR (started by `whet train` and the app, not by hand)
+    #[command(hide = true)]
+    Worker {
+        #[arg(long, value_name = "DIR")]
+        run_dir: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,12 +78,13 @@ fn main() -> anyhow::Result<()> {
         Command::Hw(args) => hw::run(&args),
         Command::Models { action } => list::models(&open_api(home)?, &action),
         Command::Datasets { action } => list::datasets(&open_api(home)?, &action),
-        Command::Runs { action } => list::runs(&open_api(home)?, &action),
+        Command::Runs { action } => runs::run(&open_api(home)?, &action),
         Command::Serve(args) => serve::run(open_api(home)?, &args),
-        Command::Train(args) => train::run(&args),
+        Command::Train(args) => train::run(&open_api(home)?, &args),
         Command::Eval { what } => eval::run(&what),
         Command::Generate(args) => generate::run(&args),
         Command::Bench { what } => bench::run(&what),
+        Command::Worker { run_dir } => runs::worker(&run_dir),
     }
 }
 
@@ -86,11 +94,13 @@ pub(crate) fn set_threads(threads: Option<usize>) {
     whetstone_engine::device::configure_cpu(threads);
 }
 
+/// The API, able to start training workers: this same program with its hidden `worker` command.
 fn open_api(home: Option<&Path>) -> anyhow::Result<Api> {
-    Ok(match home {
+    let api = match home {
         Some(dir) => Api::open(dir)?,
         None => Api::open_default()?,
-    })
+    };
+    Ok(api.with_worker(whetstone_api::WorkerCommand::current_exe(&["worker"])?))
 }
 
 /// `1536 MiB`-style sizes people can read at a glance.

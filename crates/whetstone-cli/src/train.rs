@@ -1,25 +1,27 @@
-//! `whet train`: LoRA fine-tuning from a model path and a JSONL file.
+//! `whet train`: LoRA fine-tuning as a run. The training itself happens in a worker process (see
+//! `whet runs`); in the foreground this command follows it and Ctrl-C pauses it cleanly.
 
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use whetstone_api::training::{self, TrainRequest};
-use whetstone_engine::run::{Event, TrainSettings};
+use whetstone_api::{Api, StartRun};
+use whetstone_engine::run::TrainSettings;
 use whetstone_engine::schedule::ScheduleKind;
 
 #[derive(Args)]
 pub struct TrainArgs {
     /// Base model: a GGUF file or a folder with config.json and safetensors
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, required_unless_present = "resume")]
+    model: Option<PathBuf>,
     /// Training data, JSONL: {"prompt","response"}, {"instruction","input","output"}, {"messages":[..]} …
+    #[arg(long, required_unless_present = "resume")]
+    data: Option<PathBuf>,
+    /// Validation data (same formats): evaluated every --eval-every steps, for early stopping and the best adapter
     #[arg(long)]
-    data: PathBuf,
-    /// Output folder: metrics.jsonl, adapter/ (PEFT layout), settings.json
+    val: Option<PathBuf>,
+    /// Run folder: metrics.jsonl, adapter/ (PEFT layout), checkpoints/, events.jsonl [default: a new folder under the home folder's runs/]
     #[arg(long)]
-    out: PathBuf,
+    out: Option<PathBuf>,
     /// A TOML file with any of the settings below (same names); flags override it
     #[arg(long)]
     config: Option<PathBuf>,
@@ -71,6 +73,33 @@ pub struct TrainArgs {
     /// CPU threads
     #[arg(long)]
     threads: Option<usize>,
+    /// Evaluate on --val every N steps (0: only at the end)
+    #[arg(long, value_name = "N")]
+    eval_every: Option<u64>,
+    /// Save a checkpoint every N steps (0: only when pausing or stopping)
+    #[arg(long, value_name = "N")]
+    save_every: Option<u64>,
+    /// Newest checkpoints to keep besides the best one
+    #[arg(long, value_name = "K")]
+    keep_checkpoints: Option<usize>,
+    /// Stop after N evaluations without improvement (0: never stop early)
+    #[arg(long, value_name = "N")]
+    patience: Option<u64>,
+    /// How much the validation loss must fall to count as an improvement
+    #[arg(long)]
+    min_delta: Option<f64>,
+    /// Keep the last step's adapter rather than the best evaluation's
+    #[arg(long)]
+    no_load_best: bool,
+    /// Stop after N steps in a row with a loss or gradient that is not a finite number
+    #[arg(long, value_name = "N")]
+    max_bad_steps: Option<u64>,
+    /// Start the run in the background, print its id and return
+    #[arg(long)]
+    detach: bool,
+    /// Continue run ID from its last good checkpoint
+    #[arg(long, value_name = "ID", conflicts_with_all = ["model", "data", "val", "out", "config"])]
+    resume: Option<i64>,
 }
 
 impl TrainArgs {
@@ -86,6 +115,7 @@ impl TrainArgs {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { s.$f = v; } )* };
         }
         set!(epochs, lr, batch, grad_accum, max_len, lora_r, lora_alpha, lora_dropout, targets, scheduler, warmup, seed, weight_decay, max_grad_norm);
+        set!(eval_every, save_every, keep_checkpoints, patience, min_delta, max_bad_steps);
         if self.steps.is_some() {
             s.steps = self.steps;
         }
@@ -94,38 +124,30 @@ impl TrainArgs {
         }
         s.rslora |= self.rslora;
         s.grad_checkpoint |= self.grad_checkpoint;
+        if self.no_load_best {
+            s.load_best_at_end = false;
+        }
         Ok(s)
     }
 }
 
-pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
-    let settings = args.settings()?;
-    crate::set_threads(settings.threads);
-    let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupt.clone();
-        ctrlc::set_handler(move || {
-            eprintln!("\nstopping after this step; the adapter trained so far will be saved");
-            flag.store(true, Ordering::Relaxed);
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
-    let req = TrainRequest { model: &args.model, data: &args.data, out: &args.out, settings };
-    eprintln!("loading {} …", args.model.display());
-    let mut total = 0;
-    let summary = training::train(&req, &interrupt, |e| match e {
-        Event::Started { total_steps, examples, trainable_parameters } => {
-            total = *total_steps;
-            eprintln!("training {trainable_parameters} adapter parameters on {examples} examples for {total_steps} steps");
+pub fn run(api: &Api, args: &TrainArgs) -> anyhow::Result<()> {
+    let run = match args.resume {
+        Some(id) => api.resume_run(id)?,
+        None => {
+            let (Some(model), Some(data)) = (&args.model, &args.data) else {
+                anyhow::bail!("--model and --data are needed to start a run");
+            };
+            let settings = args.settings()?;
+            settings.validate()?;
+            eprintln!("loading {} …", model.display());
+            api.start_run(&StartRun { model: model.clone(), data: data.clone(), val: args.val.clone(), out: args.out.clone(), settings })?
         }
-        Event::Step(m) => eprintln!(
-            "step {}/{total}  loss {:.4}  lr {:.2e}  grad-norm {:.3}  {:.0} tok/s  {:.0}s",
-            m.step, m.loss, m.lr, m.grad_norm, m.tokens_per_s, m.elapsed_s
-        ),
-        Event::Saved { adapter } => eprintln!("adapter saved to {}", adapter.display()),
-    })?;
-    if let (Some(a), Some(b)) = (summary.first_loss, summary.last_loss) {
-        eprintln!("loss {a:.4} → {b:.4} over {} steps{}", summary.steps, if summary.interrupted { " (stopped early)" } else { "" });
+    };
+    if args.detach {
+        println!("{}", run.id);
+        eprintln!("run {} is training in the background in {}; follow it with `whet runs logs {} --follow`", run.id, run.out_dir, run.id);
+        return Ok(());
     }
-    Ok(())
+    crate::runs::follow_to_end(api, run.id, true)
 }

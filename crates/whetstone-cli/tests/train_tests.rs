@@ -10,8 +10,10 @@ fn bundled_model() -> PathBuf {
     path
 }
 
+/// Runs `whet` with a home folder of its own (runs are recorded in its database).
 fn whet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_whet")).args(args).output().expect("whet runs")
+    let home = std::env::temp_dir().join(format!("whet-train-tests-{}", std::process::id()));
+    Command::new(env!("CARGO_BIN_EXE_whet")).arg("--home").arg(&home).args(args).output().expect("whet runs")
 }
 
 fn text(o: &Output) -> String {

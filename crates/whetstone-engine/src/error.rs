@@ -22,6 +22,8 @@ pub enum Error {
     TensorShape { name: String, expected: Vec<usize>, actual: Vec<usize> },
     #[error("adapter at {path}: {message}")]
     Adapter { path: PathBuf, message: String },
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint { path: PathBuf, message: String },
     #[error("training settings: {0}")]
     Settings(String),
     #[error("tensor computation: {0}")]
@@ -47,6 +49,7 @@ impl Error {
             Error::UnsupportedArchitecture(_) => "unsupported_model",
             Error::Config(_) => "bad_model_config",
             Error::Adapter { .. } => "bad_adapter",
+            Error::Checkpoint { .. } => "bad_checkpoint",
             Error::Settings(_) => "invalid_settings",
             Error::Tensor(_) => "compute",
         }

@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod blas;
+pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod error;

@@ -96,11 +96,17 @@ pub fn global_norm(grads: &[Tensor]) -> Result<f64> {
 /// Scale gradients so that their global norm is at most `max_norm`; returns the norm before clipping.
 pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
     let total = global_norm(grads)?;
+    clip_to(grads, total, max_norm)?;
+    Ok(total)
+}
+
+/// Scale gradients whose global norm is `total` (already measured) down to at most `max_norm`.
+pub fn clip_to(grads: &mut [Tensor], total: f64, max_norm: f64) -> Result<()> {
     let coef = (max_norm / (total + 1e-6)).min(1.0);
     if coef < 1.0 {
         for g in grads.iter_mut() {
             *g = (&*g * coef)?;
         }
     }
-    Ok(total)
+    Ok(())
 }

@@ -1,15 +1,19 @@
-//! The training loop: epochs, shuffling, batching, the step, metrics on disk and the saved adapter.
-//! Progress goes out as events, so a terminal, the desktop app or a worker process can show it as
-//! each sees fit; an interrupt flag stops the loop between steps.
+//! The training loop: epochs, shuffling, batching, the step, evaluation, checkpoints, guards, metrics
+//! on disk and the saved adapter. Progress goes out as events, so a terminal, the desktop app or a
+//! worker process can show it as each sees fit; an interrupt flag stops the loop between steps, after
+//! a checkpoint, and a later call with `resume` continues from the newest good checkpoint with the
+//! same bits as if nothing had happened.
 
 use crate::batch::collate;
+use crate::checkpoint::{self, Best, OrderState, RunState};
 use crate::error::{Error, Result};
 use crate::lora::{Adapter, LoraConfig, Target};
-use crate::model::Decoder;
-use crate::optim::AdamWConfig;
+use crate::model::{Decoder, LoraCtx};
+use crate::optim::{global_norm, AdamWConfig};
 use crate::rng::Rng;
 use crate::schedule::{Schedule, ScheduleKind};
-use crate::train::{StepOptions, Trainer};
+use crate::train::{Gradients, StepOptions, Trainer};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,6 +45,20 @@ pub struct TrainSettings {
     pub weight_decay: f64,
     pub max_grad_norm: f64,
     pub threads: Option<usize>,
+    /// Evaluate on the validation examples every this many steps (and at the last step); 0: only at the end.
+    pub eval_every: u64,
+    /// Save a checkpoint every this many steps; 0: only when pausing or stopping.
+    pub save_every: u64,
+    /// Newest checkpoints kept besides the best one.
+    pub keep_checkpoints: usize,
+    /// Stop after this many evaluations without improvement; 0 turns early stopping off.
+    pub patience: u64,
+    /// How much lower the validation loss must be to count as an improvement.
+    pub min_delta: f64,
+    /// End with the adapter of the best evaluation rather than the last step.
+    pub load_best_at_end: bool,
+    /// Stop after this many steps in a row whose loss or gradient was not a finite number.
+    pub max_bad_steps: u64,
 }
 
 impl Default for TrainSettings {
@@ -64,6 +82,13 @@ impl Default for TrainSettings {
             weight_decay: 0.0,
             max_grad_norm: 1.0,
             threads: None,
+            eval_every: 50,
+            save_every: 50,
+            keep_checkpoints: 2,
+            patience: 3,
+            min_delta: 0.0,
+            load_best_at_end: true,
+            max_bad_steps: 5,
         }
     }
 }
@@ -99,6 +124,12 @@ impl TrainSettings {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("lr must be a positive number");
         }
+        if self.max_bad_steps == 0 {
+            return bad("max-bad-steps must be at least 1");
+        }
+        if !(self.min_delta >= 0.0 && self.min_delta.is_finite()) {
+            return bad("min-delta must be a number of at least 0");
+        }
         if self.steps == Some(0) || (self.steps.is_none() && self.epochs == 0) {
             return bad("nothing to train: steps or epochs must be at least 1");
         }
@@ -124,7 +155,7 @@ pub struct TrainExample {
     pub trained: Vec<bool>,
 }
 
-/// One line of `metrics.jsonl`.
+/// One training row of `metrics.jsonl` (written with `"kind": "train"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
     pub step: u64,
@@ -137,48 +168,129 @@ pub struct StepMetrics {
     pub epoch: u64,
 }
 
-#[derive(Debug, Clone)]
-pub enum Event {
-    Started { total_steps: u64, examples: usize, trainable_parameters: usize },
-    Step(StepMetrics),
-    Saved { adapter: PathBuf },
+/// One evaluation row of `metrics.jsonl` (written with `"kind": "eval"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalMetrics {
+    pub step: u64,
+    /// Mean loss over the validation set's response tokens.
+    pub loss: f64,
+    pub perplexity: f64,
+    pub tokens: usize,
+    pub elapsed_s: f64,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Serialize)]
+struct Row<'a, T: Serialize> {
+    kind: &'static str,
+    #[serde(flatten)]
+    row: &'a T,
+}
+
+/// What the loop reports while it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Started {
+        total_steps: u64,
+        examples: usize,
+        val_examples: usize,
+        trainable_parameters: usize,
+        /// The checkpoint step the run continues from.
+        resumed_from: Option<u64>,
+        micro_batch: usize,
+        grad_accum: usize,
+    },
+    Step {
+        metrics: StepMetrics,
+        total_steps: u64,
+        /// Estimated seconds to the last step, from this session's pace.
+        eta_s: f64,
+        /// Resident memory of the training process.
+        memory_bytes: Option<u64>,
+    },
+    Eval {
+        metrics: EvalMetrics,
+        /// The lowest validation loss so far.
+        best: bool,
+    },
+    Checkpoint {
+        step: u64,
+        path: PathBuf,
+    },
+    /// Something the user should know, in plain words; `code` is stable for programs.
+    Warning {
+        code: String,
+        message: String,
+        step: u64,
+    },
+    Saved {
+        adapter: PathBuf,
+    },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// All steps done.
+    Completed,
+    /// The validation loss stopped improving (patience ran out).
+    EarlyStopped,
+    /// The interrupt flag was raised; a checkpoint of the current step was saved.
+    Interrupted,
+    /// Too many steps in a row had a non-finite loss or gradient.
+    BadSteps,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSummary {
     pub steps: u64,
+    pub total_steps: u64,
     pub first_loss: Option<f64>,
     pub last_loss: Option<f64>,
     pub adapter: PathBuf,
+    pub outcome: Outcome,
+    /// Why the run ended before its last step, in plain words.
+    pub reason: Option<String>,
+    pub best: Option<Best>,
+    /// The final adapter is the best evaluation's rather than the last step's.
+    pub adapter_is_best: bool,
     pub interrupted: bool,
 }
 
-/// Deterministic stream of examples: each epoch a fresh seeded shuffle.
-struct Order {
-    idx: Vec<usize>,
-    pos: usize,
-    epoch: u64,
-    rng: Rng,
+/// Places where a caller can watch or disturb the loop. Tests use them to inject faults (a NaN
+/// gradient, an out-of-memory error, a slow save); the product passes [`NoHooks`].
+pub trait Hooks {
+    /// Before step `step` (1-based) builds its batches of `micro_batch` examples.
+    fn before_step(&mut self, _step: u64, _micro_batch: usize) -> Result<()> {
+        Ok(())
+    }
+    /// After the gradients of step `step` are computed and before they are checked and applied.
+    fn after_gradients(&mut self, _step: u64, _loss: &mut f64, _grads: &mut [Tensor]) -> Result<()> {
+        Ok(())
+    }
+    /// Between the files of a checkpoint being saved.
+    fn between_checkpoint_files(&mut self) {}
 }
 
-impl Order {
-    fn new(n: usize, seed: u64) -> Self {
-        let mut o = Order { idx: (0..n).collect(), pos: 0, epoch: 0, rng: Rng::new(seed ^ 0x5eed_da7a) };
-        o.rng.shuffle(&mut o.idx);
-        o
-    }
-    fn next(&mut self) -> usize {
-        if self.pos == self.idx.len() {
-            self.rng.shuffle(&mut self.idx);
-            self.pos = 0;
-            self.epoch += 1;
-        }
-        self.pos += 1;
-        self.idx[self.pos - 1]
-    }
+pub struct NoHooks;
+impl Hooks for NoHooks {}
+
+/// What to train and where.
+pub struct Job<'a> {
+    pub model: &'a Decoder,
+    pub train: &'a [TrainExample],
+    /// Validation examples; empty for none (no evaluation, early stopping or best checkpoint).
+    pub val: &'a [TrainExample],
+    pub settings: &'a TrainSettings,
+    pub out: &'a Path,
+    pub base_model_name: &'a str,
+    pub pad_id: u32,
 }
 
-/// Train an adapter on `examples` and write `out/metrics.jsonl` and `out/adapter/` (PEFT layout).
+/// Train an adapter on `examples` and write `out/metrics.jsonl` and `out/adapter/` (PEFT layout),
+/// from scratch and without validation.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     model: &Decoder,
     examples: &[TrainExample],
@@ -187,74 +299,388 @@ pub fn train(
     base_model_name: &str,
     pad_id: u32,
     interrupt: &AtomicBool,
-    mut on_event: impl FnMut(&Event),
+    on_event: impl FnMut(&Event),
 ) -> Result<RunSummary> {
-    settings.validate()?;
-    if examples.is_empty() {
+    let job = Job { model, train: examples, val: &[], settings, out, base_model_name, pad_id };
+    run(&job, false, interrupt, &mut NoHooks, on_event)
+}
+
+/// Resident memory of this process, where the OS tells it cheaply.
+pub fn memory_in_use() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Whether an error says the device or the allocator ran out of memory.
+pub fn is_out_of_memory(e: &Error) -> bool {
+    let m = e.to_string().to_lowercase();
+    ["out of memory", "out_of_memory", "outofmemory", "memory allocation of", "failed to allocate"].iter().any(|p| m.contains(p))
+}
+
+/// What identifies a run's computation: settings that change the numbers, and the data sizes.
+fn fingerprint(s: &TrainSettings, train: usize, val: usize) -> String {
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        // Neither changes what is computed, so a resumed run may use others.
+        o.remove("threads");
+        o.remove("keep-checkpoints");
+    }
+    format!("{v}|train={train}|val={val}")
+}
+
+/// Mean loss over the response tokens of `examples`, adapter on and dropout off.
+pub fn evaluate(model: &Decoder, adapter: &Adapter, examples: &[TrainExample], batch: usize, max_len: usize, pad_id: u32) -> Result<(f64, usize)> {
+    let ctx = LoraCtx { adapter, train: false, dropout: None };
+    let (mut sum, mut n) = (0f64, 0usize);
+    for chunk in examples.chunks(batch.max(1)) {
+        let rows: Vec<(&[u32], &[bool])> = chunk
+            .iter()
+            .map(|e| {
+                let k = e.ids.len().min(max_len);
+                (&e.ids[..k], &e.trained[..k])
+            })
+            .collect();
+        let b = collate(&rows, pad_id, &model.device)?;
+        let (ls, k) = model.loss_sum(&b.input_ids, Some(&b.attention_mask), &b.loss_mask, Some(&ctx))?;
+        sum += ls.detach().to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        n += k;
+    }
+    if n == 0 {
+        return Err(Error::Settings("the validation examples have no response tokens to measure".into()));
+    }
+    Ok((sum / n as f64, n))
+}
+
+/// Builds the step's micro-batches from the data stream and computes its gradients.
+fn attempt(job: &Job, trainer: &Trainer, order: &mut OrderState, micro: usize, accum: usize, step: u64, hooks: &mut dyn Hooks) -> Result<Gradients> {
+    hooks.before_step(step, micro)?;
+    let max_len = job.settings.max_len;
+    let mut batches = Vec::with_capacity(accum);
+    for _ in 0..accum {
+        let rows: Vec<(&[u32], &[bool])> = (0..micro)
+            .map(|_| {
+                let e = &job.train[order.next_index()];
+                let n = e.ids.len().min(max_len);
+                (&e.ids[..n], &e.trained[..n])
+            })
+            .collect();
+        batches.push(collate(&rows, job.pad_id, &job.model.device)?);
+    }
+    let mut g = trainer.accumulate(&batches)?;
+    hooks.after_gradients(step, &mut g.loss, &mut g.grads)?;
+    Ok(g)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    crate::lora::write_file_synced(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn all_finite(adapter: &Adapter) -> Result<bool> {
+    for (_, v) in adapter.named_vars() {
+        let s = v.as_tensor().abs()?.sum_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        if !s.is_finite() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Trains, evaluates and checkpoints as `job.settings` say. With `resume`, continues from the newest
+/// checkpoint under `out/checkpoints` that passes its check (skipping damaged ones); without, starts
+/// afresh and removes checkpoints an earlier run left in `out`.
+pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hooks, mut on_event: impl FnMut(&Event)) -> Result<RunSummary> {
+    let s = job.settings;
+    let model = job.model;
+    s.validate()?;
+    if job.train.is_empty() {
         return Err(Error::Settings("the dataset has no examples".into()));
     }
+    let out = job.out;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let mut rng = Rng::new(settings.seed);
-    let adapter = Adapter::init(&model.config, settings.lora()?, &mut rng, &model.device)?;
-    let total_steps = settings.total_steps(examples.len());
-    let schedule = Schedule { kind: settings.scheduler, base_lr: settings.lr, warmup_steps: settings.warmup, total_steps };
-    let adamw = AdamWConfig { weight_decay: settings.weight_decay, ..AdamWConfig::default() };
-    let options = StepOptions {
-        max_grad_norm: (settings.max_grad_norm > 0.0).then_some(settings.max_grad_norm),
-        grad_checkpoint: settings.grad_checkpoint,
+    let root = out.join("checkpoints");
+    let n = job.train.len();
+    let total = s.total_steps(n);
+    let mut rng = Rng::new(s.seed);
+    let adapter = Adapter::init(&model.config, s.lora()?, &mut rng, &model.device)?;
+    let schedule = Schedule { kind: s.scheduler, base_lr: s.lr, warmup_steps: s.warmup, total_steps: total };
+    let adamw = AdamWConfig { weight_decay: s.weight_decay, ..AdamWConfig::default() };
+    let options = StepOptions { max_grad_norm: (s.max_grad_norm > 0.0).then_some(s.max_grad_norm), grad_checkpoint: s.grad_checkpoint };
+    let mut state = RunState {
+        step: 0,
+        optimizer_step: 0,
+        fingerprint: fingerprint(s, n, job.val.len()),
+        dropout_rng: rng.clone(),
+        order: OrderState::new(n, s.seed),
+        micro_batch: s.batch,
+        grad_accum: s.grad_accum,
+        best: None,
+        evals_without_improvement: 0,
+        bad_steps_in_row: 0,
+        evals: Vec::new(),
+        elapsed_s: 0.0,
+        warned: Vec::new(),
+        first_loss: None,
+        last_loss: None,
+        min_loss: None,
     };
     let mut trainer = Trainer::new(model, adapter, adamw, schedule, options, rng)?;
-    on_event(&Event::Started {
-        total_steps,
-        examples: examples.len(),
-        trainable_parameters: trainer.adapter.num_parameters(),
-    });
+    let warn = |state: &mut RunState, on_event: &mut dyn FnMut(&Event), key: String, code: &str, message: String| {
+        if !state.warned.contains(&key) {
+            state.warned.push(key);
+            on_event(&Event::Warning { code: code.into(), message, step: state.step });
+        }
+    };
+    let mut metrics_buf: Vec<u8> = Vec::new();
+    let mut resumed_from = None;
+    if resume {
+        checkpoint::remove_leftovers(&root);
+        let (found, skipped) = checkpoint::latest_good(&root);
+        for (dir, why) in &skipped {
+            on_event(&Event::Warning {
+                code: "checkpoint_skipped".into(),
+                message: format!("The checkpoint {} was not used ({why}); continuing from an earlier one.", dir.display()),
+                step: 0,
+            });
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        match found {
+            Some(l) => {
+                if l.state.fingerprint != state.fingerprint {
+                    return Err(Error::Settings(format!(
+                        "the checkpoints in {} were made with other settings or other data; start a new run instead of resuming",
+                        root.display()
+                    )));
+                }
+                l.restore_adapter(&trainer.adapter)?;
+                l.restore_optimizer(&trainer.adapter, &mut trainer.optimizer)?;
+                *trainer.rng.borrow_mut() = l.state.dropout_rng.clone();
+                metrics_buf = l.metrics.clone();
+                state = l.state.clone();
+                resumed_from = Some(state.step);
+            }
+            None => on_event(&Event::Warning {
+                code: "no_checkpoint".into(),
+                message: "No usable checkpoint was found, so training starts again from the beginning.".into(),
+                step: 0,
+            }),
+        }
+    } else if root.exists() {
+        std::fs::remove_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+    }
+    // Back to the checkpoint's rows, so steps done after it and done again are not listed twice.
     let metrics_path = out.join("metrics.jsonl");
-    let mut metrics = std::fs::File::create(&metrics_path).map_err(|e| Error::io(&metrics_path, e))?;
-    let mut order = Order::new(examples.len(), settings.seed);
-    let start = Instant::now();
-    let (mut first, mut last) = (None, None);
-    let mut done = 0;
-    let mut interrupted = false;
-    for step in 0..total_steps {
+    write_atomic(&metrics_path, &metrics_buf)?;
+    let mut metrics = std::fs::OpenOptions::new().append(true).open(&metrics_path).map_err(|e| Error::io(&metrics_path, e))?;
+    let mut write_row = |buf: &mut Vec<u8>, line: String| -> Result<()> {
+        let line = format!("{line}\n");
+        metrics.write_all(line.as_bytes()).map_err(|e| Error::io(&metrics_path, e))?;
+        metrics.flush().map_err(|e| Error::io(&metrics_path, e))?;
+        buf.extend_from_slice(line.as_bytes());
+        Ok(())
+    };
+    on_event(&Event::Started {
+        total_steps: total,
+        examples: n,
+        val_examples: job.val.len(),
+        trainable_parameters: trainer.adapter.num_parameters(),
+        resumed_from,
+        micro_batch: state.micro_batch,
+        grad_accum: state.grad_accum,
+    });
+    let per_step = s.batch * s.grad_accum;
+    if n < per_step {
+        warn(&mut state, &mut on_event, "few_examples".into(), "too_few_examples", format!(
+            "The data has only {n} examples but each step uses {per_step}, so every step repeats some of them. Add examples or lower the batch size."
+        ));
+    } else {
+        let passes = total as f64 * per_step as f64 / n as f64;
+        if passes > 10.0 {
+            warn(&mut state, &mut on_event, "few_examples".into(), "too_few_examples", format!(
+                "Each of the {n} examples will be seen about {passes:.0} times. With this few examples the model is likely to learn them by heart instead of the task; add examples or train for fewer steps or epochs."
+            ));
+        }
+    }
+    let session = Instant::now();
+    let session_first = state.step;
+    let base_elapsed = state.elapsed_s;
+    let elapsed = |t: &Instant| base_elapsed + t.elapsed().as_secs_f64();
+    let mut outcome = Outcome::Completed;
+    let mut reason = None;
+    let mut last_saved = resumed_from;
+    let save = |state: &mut RunState, trainer: &Trainer, buf: &[u8], hooks: &mut dyn Hooks, on_event: &mut dyn FnMut(&Event)| -> Result<()> {
+        state.elapsed_s = elapsed(&session);
+        state.dropout_rng = trainer.rng.borrow().clone();
+        let path = checkpoint::save(&root, state, &trainer.adapter, &trainer.optimizer, buf, &mut || hooks.between_checkpoint_files())?;
+        checkpoint::prune(&root, s.keep_checkpoints, state.best.map(|b| b.step))?;
+        on_event(&Event::Checkpoint { step: state.step, path });
+        Ok(())
+    };
+    while state.step < total {
         if interrupt.load(Ordering::Relaxed) {
-            interrupted = true;
+            outcome = Outcome::Interrupted;
+            reason = Some(format!("Paused at step {} of {total}.", state.step));
             break;
         }
+        let step = state.step + 1;
         let t0 = Instant::now();
-        let mut micro = Vec::with_capacity(settings.grad_accum);
-        for _ in 0..settings.grad_accum {
-            let rows: Vec<(&[u32], &[bool])> = (0..settings.batch)
-                .map(|_| {
-                    let e = &examples[order.next()];
-                    let n = e.ids.len().min(settings.max_len);
-                    (&e.ids[..n], &e.trained[..n])
-                })
-                .collect();
-            micro.push(collate(&rows, pad_id, &model.device)?);
-        }
-        let r = trainer.step(&micro)?;
-        let dt = t0.elapsed().as_secs_f64();
-        let m = StepMetrics {
-            step: step + 1,
-            loss: r.loss,
-            lr: r.lr,
-            grad_norm: r.grad_norm,
-            tokens: r.tokens,
-            tokens_per_s: r.tokens as f64 / dt.max(1e-9),
-            elapsed_s: start.elapsed().as_secs_f64(),
-            epoch: order.epoch,
+        let lr = trainer.schedule.lr(state.step);
+        let (order0, rng0) = (state.order.clone(), trainer.rng.borrow().clone());
+        let mut g = loop {
+            match attempt(job, &trainer, &mut state.order, state.micro_batch, state.grad_accum, step, hooks) {
+                Ok(g) => break g,
+                Err(e) if is_out_of_memory(&e) && state.micro_batch > 1 => {
+                    // Nothing of the failed attempt reached the adapter: rewind the data and dropout
+                    // streams and split the same examples into smaller micro-batches.
+                    state.order = order0.clone();
+                    *trainer.rng.borrow_mut() = rng0.clone();
+                    let old = state.micro_batch;
+                    let new = (1..=old / 2).rev().find(|d| old.is_multiple_of(*d)).unwrap_or(1);
+                    state.grad_accum *= old / new;
+                    state.micro_batch = new;
+                    on_event(&Event::Warning {
+                        code: "out_of_memory".into(),
+                        message: format!(
+                            "Step {step} ran out of memory. Continuing with {new} examples per micro-batch and {} micro-batches per step, which trains on the same {} examples per step.",
+                            state.grad_accum,
+                            new * state.grad_accum
+                        ),
+                        step,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
         };
-        let line = serde_json::to_string(&m).map_err(|e| Error::Settings(e.to_string()))?;
-        writeln!(metrics, "{line}").map_err(|e| Error::io(&metrics_path, e))?;
-        metrics.flush().map_err(|e| Error::io(&metrics_path, e))?;
-        first.get_or_insert(r.loss);
-        last = Some(r.loss);
-        done = step + 1;
-        on_event(&Event::Step(m));
+        let grad_norm = global_norm(&g.grads)?;
+        state.step = step;
+        let mut need_save = false;
+        let mut stop = false;
+        if !(g.loss.is_finite() && grad_norm.is_finite()) {
+            state.bad_steps_in_row += 1;
+            on_event(&Event::Warning {
+                code: "bad_step".into(),
+                message: format!(
+                    "Step {step}: the loss or the gradient was not a finite number, so the step was skipped and the adapter left as it was ({} in a row).",
+                    state.bad_steps_in_row
+                ),
+                step,
+            });
+            if state.bad_steps_in_row >= s.max_bad_steps {
+                outcome = Outcome::BadSteps;
+                reason = Some(format!(
+                    "Stopped at step {step}: {} steps in a row had a loss or gradient that was not a finite number. The learning rate may be too high, or some examples may be broken. The adapter keeps what was learned before.",
+                    state.bad_steps_in_row
+                ));
+                break;
+            }
+        } else {
+            state.bad_steps_in_row = 0;
+            trainer.apply(&mut g.grads, grad_norm, lr)?;
+            state.optimizer_step = trainer.optimizer.step;
+            let dt = t0.elapsed().as_secs_f64();
+            let m = StepMetrics {
+                step,
+                loss: g.loss,
+                lr,
+                grad_norm,
+                tokens: g.tokens,
+                tokens_per_s: g.tokens as f64 / dt.max(1e-9),
+                elapsed_s: elapsed(&session),
+                epoch: state.order.epoch,
+            };
+            let line = serde_json::to_string(&Row { kind: "train", row: &m }).map_err(|e| Error::Settings(e.to_string()))?;
+            write_row(&mut metrics_buf, line)?;
+            state.first_loss.get_or_insert(g.loss);
+            state.last_loss = Some(g.loss);
+            let min = state.min_loss.map_or(g.loss, |x| x.min(g.loss));
+            state.min_loss = Some(min);
+            if step > 5 && g.loss > 2.0 * min + 1.0 {
+                warn(&mut state, &mut on_event, "diverging".into(), "diverging", format!(
+                    "The training loss is climbing ({:.3} at step {step}, down to {min:.3} before). The learning rate is probably too high; try a lower one.",
+                    g.loss
+                ));
+            }
+            let done = step - session_first;
+            let eta_s = session.elapsed().as_secs_f64() / done as f64 * (total - step) as f64;
+            on_event(&Event::Step { metrics: m, total_steps: total, eta_s, memory_bytes: memory_in_use() });
+        }
+        if !job.val.is_empty() && (step == total || (s.eval_every > 0 && step.is_multiple_of(s.eval_every))) {
+            let (loss, tokens) = evaluate(model, &trainer.adapter, job.val, state.micro_batch, s.max_len, job.pad_id)?;
+            let best_before = state.best;
+            let is_best = best_before.is_none_or(|b| loss < b.eval_loss);
+            if best_before.is_none_or(|b| loss < b.eval_loss - s.min_delta) {
+                state.evals_without_improvement = 0;
+            } else {
+                state.evals_without_improvement += 1;
+            }
+            if is_best {
+                state.best = Some(Best { step, eval_loss: loss });
+                need_save = true;
+            }
+            state.evals.push((step, loss));
+            let m = EvalMetrics { step, loss, perplexity: loss.exp(), tokens, elapsed_s: elapsed(&session) };
+            let line = serde_json::to_string(&Row { kind: "eval", row: &m }).map_err(|e| Error::Settings(e.to_string()))?;
+            write_row(&mut metrics_buf, line)?;
+            on_event(&Event::Eval { metrics: m, best: is_best });
+            let k = state.evals.len();
+            if let (true, Some(b)) = (k >= 4, state.best) {
+                if state.evals[k - 4..].windows(2).all(|w| w[1].1 > w[0].1) {
+                    warn(&mut state, &mut on_event, format!("overfitting-{}", b.step), "overfitting", format!(
+                        "The validation loss has risen for 3 evaluations in a row: the model is starting to learn the training examples by heart (overfitting). The best checkpoint is from step {} (validation loss {:.4}).",
+                        b.step, b.eval_loss
+                    ));
+                }
+            }
+            if s.patience > 0 && state.evals_without_improvement >= s.patience {
+                let b = state.best.expect("an evaluation happened");
+                outcome = Outcome::EarlyStopped;
+                reason = Some(format!(
+                    "Stopped early at step {step}: the validation loss has not improved for {} evaluations. The best was {:.4} at step {}.",
+                    state.evals_without_improvement, b.eval_loss, b.step
+                ));
+                stop = true;
+            }
+        }
+        if need_save || (s.save_every > 0 && step.is_multiple_of(s.save_every)) {
+            save(&mut state, &trainer, &metrics_buf, hooks, &mut on_event)?;
+            last_saved = Some(step);
+        }
+        if stop {
+            break;
+        }
+    }
+    if outcome == Outcome::Interrupted && last_saved != Some(state.step) {
+        save(&mut state, &trainer, &metrics_buf, hooks, &mut on_event)?;
+    }
+    let mut adapter_is_best = false;
+    if let (true, Some(b)) = (s.load_best_at_end, state.best) {
+        match checkpoint::verify(&checkpoint::step_dir(&root, b.step)).and_then(|l| l.restore_adapter(&trainer.adapter)) {
+            Ok(()) => adapter_is_best = true,
+            Err(e) => on_event(&Event::Warning {
+                code: "best_unavailable".into(),
+                message: format!("The best checkpoint (step {}) could not be read ({e}); the final adapter is the last step's.", b.step),
+                step: state.step,
+            }),
+        }
+    }
+    if !all_finite(&trainer.adapter)? {
+        return Err(Error::Settings("the adapter holds values that are not finite numbers, so it was not saved".into()));
     }
     let adapter_dir = out.join("adapter");
-    trainer.adapter.save_peft(&adapter_dir, base_model_name, model.config.architecture.model_type())?;
+    trainer.adapter.save_peft(&adapter_dir, job.base_model_name, model.config.architecture.model_type())?;
     on_event(&Event::Saved { adapter: adapter_dir.clone() });
-    Ok(RunSummary { steps: done, first_loss: first, last_loss: last, adapter: adapter_dir, interrupted })
+    Ok(RunSummary {
+        steps: state.step,
+        total_steps: total,
+        first_loss: state.first_loss,
+        last_loss: state.last_loss,
+        adapter: adapter_dir,
+        outcome,
+        reason,
+        best: state.best,
+        adapter_is_best,
+        interrupted: outcome == Outcome::Interrupted,
+    })
 }

@@ -6,7 +6,7 @@ use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::lora::Adapter;
 use crate::model::{Decoder, LoraCtx};
-use crate::optim::{clip_grad_norm, global_norm, AdamW, AdamWConfig};
+use crate::optim::{clip_to, global_norm, AdamW, AdamWConfig};
 use crate::rng::Rng;
 use crate::schedule::Schedule;
 use candle_core::{Tensor, Var};
@@ -130,6 +130,16 @@ impl<'m> Trainer<'m> {
     /// One optimizer step over `micro_batches` (gradient accumulation). The loss is the mean over all
     /// target tokens of all micro-batches, so accumulation gives the same update as one large batch.
     pub fn step(&mut self, micro_batches: &[Batch]) -> Result<StepResult> {
+        let mut g = self.accumulate(micro_batches)?;
+        let lr = self.schedule.lr(self.optimizer.step);
+        let grad_norm = global_norm(&g.grads)?;
+        self.apply(&mut g.grads, grad_norm, lr)?;
+        Ok(StepResult { loss: g.loss, grad_norm, lr, tokens: g.tokens, targets: g.targets })
+    }
+
+    /// Summed gradients of the mean target-token loss over `micro_batches`, without touching the
+    /// adapter, so that the caller can inspect them (non-finite values) before [`Trainer::apply`].
+    pub fn accumulate(&self, micro_batches: &[Batch]) -> Result<Gradients> {
         let targets: usize = micro_batches.iter().map(|b| b.targets).sum();
         let tokens: usize = micro_batches.iter().map(|b| b.tokens).sum();
         if targets == 0 {
@@ -146,13 +156,23 @@ impl<'m> Trainer<'m> {
                 Some(acc) => acc.iter().zip(g.iter()).map(|(a, b)| a + b).collect::<candle_core::Result<Vec<_>>>()?,
             });
         }
-        let mut grads = sum.unwrap_or_default();
-        let grad_norm = match self.options.max_grad_norm {
-            Some(max) => clip_grad_norm(&mut grads, max)?,
-            None => global_norm(&grads)?,
-        };
-        let lr = self.schedule.lr(self.optimizer.step);
-        self.optimizer.step(&grads, lr)?;
-        Ok(StepResult { loss: loss / denom, grad_norm, lr, tokens, targets })
+        Ok(Gradients { grads: sum.unwrap_or_default(), loss: loss / denom, tokens, targets })
     }
+
+    /// Clip `grads` (whose global norm is `grad_norm`) and take one AdamW step with `lr`.
+    pub fn apply(&mut self, grads: &mut [Tensor], grad_norm: f64, lr: f64) -> Result<()> {
+        if let Some(max) = self.options.max_grad_norm {
+            clip_to(grads, grad_norm, max)?;
+        }
+        self.optimizer.step(grads, lr)
+    }
+}
+
+/// What [`Trainer::accumulate`] returns: one gradient per adapter tensor (in `Adapter::vars` order).
+pub struct Gradients {
+    pub grads: Vec<Tensor>,
+    /// Mean loss over the target tokens.
+    pub loss: f64,
+    pub tokens: usize,
+    pub targets: usize,
 }

@@ -7,7 +7,8 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+Migration {
     version: 1,
     name: "models, datasets and runs",
     sql: r#"
@@ -46,6 +47,21 @@ CREATE TABLE runs (
 CREATE INDEX runs_model_id ON runs(model_id);
 CREATE INDEX runs_dataset_id ON runs(dataset_id);
 "#,
-}];
+},
+Migration {
+    version: 2,
+    name: "runs as worker jobs: pid, progress, heartbeat, error, best evaluation",
+    sql: r#"
+ALTER TABLE runs ADD COLUMN pid            INTEGER;
+ALTER TABLE runs ADD COLUMN step           INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN total_steps    INTEGER;
+ALTER TABLE runs ADD COLUMN last_loss      REAL;
+ALTER TABLE runs ADD COLUMN best_step      INTEGER;
+ALTER TABLE runs ADD COLUMN best_eval_loss REAL;
+ALTER TABLE runs ADD COLUMN heartbeat_at   TEXT;
+ALTER TABLE runs ADD COLUMN error          TEXT;
+"#,
+},
+];
 
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -95,9 +95,15 @@ pub struct NewDataset {
 pub enum RunStatus {
     Queued,
     Running,
+    /// Checkpointed and stopped on request; can be resumed.
+    Paused,
+    /// Stopped on request with its adapter saved; it can still be resumed.
+    Stopped,
     Completed,
     Failed,
     Cancelled,
+    /// Its worker died without saying so (crash, kill, power loss); resumable from its last checkpoint.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -105,10 +111,25 @@ impl RunStatus {
         match self {
             RunStatus::Queued => "queued",
             RunStatus::Running => "running",
+            RunStatus::Paused => "paused",
+            RunStatus::Stopped => "stopped",
+            RunStatus::Interrupted => "interrupted",
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
         }
+    }
+}
+
+impl RunStatus {
+    /// A worker may be at work on the run.
+    pub fn is_active(self) -> bool {
+        matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+
+    /// The run can continue from its last checkpoint.
+    pub fn is_resumable(self) -> bool {
+        matches!(self, RunStatus::Paused | RunStatus::Stopped | RunStatus::Interrupted | RunStatus::Failed)
     }
 }
 
@@ -124,11 +145,14 @@ impl FromStr for RunStatus {
         match s {
             "queued" => Ok(RunStatus::Queued),
             "running" => Ok(RunStatus::Running),
+            "paused" => Ok(RunStatus::Paused),
+            "stopped" => Ok(RunStatus::Stopped),
+            "interrupted" => Ok(RunStatus::Interrupted),
             "completed" => Ok(RunStatus::Completed),
             "failed" => Ok(RunStatus::Failed),
             "cancelled" => Ok(RunStatus::Cancelled),
             other => Err(format!(
-                "unknown run status `{other}` (expected queued, running, completed, failed or cancelled)"
+                "unknown run status `{other}` (expected queued, running, paused, stopped, completed, failed, cancelled or interrupted)"
             )),
         }
     }
@@ -145,6 +169,27 @@ pub struct Run {
     pub out_dir: String,
     pub created_at: String,
     pub updated_at: String,
+    /// The worker process while one is at work.
+    pub pid: Option<u32>,
+    pub step: u64,
+    pub total_steps: Option<u64>,
+    pub last_loss: Option<f64>,
+    pub best_step: Option<u64>,
+    pub best_eval_loss: Option<f64>,
+    /// When the worker last reported.
+    pub heartbeat_at: Option<String>,
+    /// Why the run failed or stopped early, in plain words.
+    pub error: Option<String>,
+}
+
+/// Progress a worker reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunProgress {
+    pub step: u64,
+    pub total_steps: Option<u64>,
+    pub last_loss: Option<f64>,
+    pub best_step: Option<u64>,
+    pub best_eval_loss: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

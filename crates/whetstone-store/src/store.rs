@@ -1,6 +1,6 @@
 use crate::error::{Error, Result};
 use crate::migrations::{LATEST_VERSION, MIGRATIONS};
-use crate::rows::{Dataset, Model, NewDataset, NewModel, NewRun, Run, RunStatus};
+use crate::rows::{Dataset, Model, NewDataset, NewModel, NewRun, Run, RunProgress, RunStatus};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 use std::fs::File;
 use std::io::Read;
@@ -19,8 +19,9 @@ pub struct Store {
 const MODEL_COLUMNS: &str =
     "id, name, source, location, architecture, parameters, license, commercial_use, added_at";
 const DATASET_COLUMNS: &str = "id, name, source_path, source_sha256, rows, created_at";
-const RUN_COLUMNS: &str =
-    "id, model_id, dataset_id, config, status, out_dir, created_at, updated_at";
+const RUN_COLUMNS: &str = "id, model_id, dataset_id, config, status, out_dir, created_at, updated_at, \
+     pid, step, total_steps, last_loss, best_step, best_eval_loss, heartbeat_at, error";
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
@@ -253,6 +254,61 @@ impl Store {
         }
         self.get_run(id)
     }
+
+    /// A worker process `pid` takes the run: it is running from now on, with no error.
+    pub fn claim_run(&self, id: i64, pid: u32) -> Result<Run> {
+        let sql = format!(
+            "UPDATE runs SET status = 'running', pid = ?1, error = NULL, heartbeat_at = {NOW}, updated_at = {NOW} WHERE id = ?2"
+        );
+        self.changed(self.conn.execute(&sql, params![pid, id])?, id)
+    }
+
+    /// Records the worker's pid when the run is still waiting for it (the worker may already have
+    /// claimed it, or even finished, by the time its parent gets here).
+    pub fn set_run_pid_if_queued(&self, id: i64, pid: u32) -> Result<()> {
+        self.conn.execute("UPDATE runs SET pid = ?1 WHERE id = ?2 AND status = 'queued'", params![pid, id])?;
+        Ok(())
+    }
+
+    /// Progress and heartbeat from the worker.
+    pub fn update_run_progress(&self, id: i64, p: &RunProgress) -> Result<()> {
+        let sql = format!(
+            "UPDATE runs SET step = ?1, total_steps = ?2, last_loss = ?3, best_step = ?4, best_eval_loss = ?5, \
+             heartbeat_at = {NOW}, updated_at = {NOW} WHERE id = ?6"
+        );
+        let n = self.conn.execute(
+            &sql,
+            params![p.step as i64, p.total_steps.map(|s| s as i64), p.last_loss, p.best_step.map(|s| s as i64), p.best_eval_loss, id],
+        )?;
+        self.changed(n, id).map(|_| ())
+    }
+
+    /// The run's worker is gone; `status` says how it ended and `error` why, if not as planned.
+    pub fn finish_run(&self, id: i64, status: RunStatus, error: Option<&str>) -> Result<Run> {
+        let sql = format!("UPDATE runs SET status = ?1, pid = NULL, error = ?2, updated_at = {NOW} WHERE id = ?3");
+        self.changed(self.conn.execute(&sql, params![status.as_str(), error, id])?, id)
+    }
+
+    /// Sets `status` only if the run is in one of `from`; returns whether it was.
+    pub fn transition_run(&self, id: i64, from: &[RunStatus], status: RunStatus) -> Result<bool> {
+        let list: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        let sql = format!(
+            "UPDATE runs SET status = ?1, updated_at = {NOW} WHERE id = ?2 AND status IN ({})",
+            list.join(", ")
+        );
+        let n = self.conn.execute(&sql, params![status.as_str(), id])?;
+        if n == 0 {
+            self.get_run(id)?;
+        }
+        Ok(n > 0)
+    }
+
+    fn changed(&self, n: usize, id: i64) -> Result<Run> {
+        if n == 0 {
+            return Err(Error::NotFound { what: "run", id });
+        }
+        self.get_run(id)
+    }
 }
 
 /// Refuses files that are clearly something else before SQLite touches them, so a wrong path
@@ -360,6 +416,14 @@ struct RawRun {
     out_dir: String,
     created_at: String,
     updated_at: String,
+    pid: Option<u32>,
+    step: i64,
+    total_steps: Option<i64>,
+    last_loss: Option<f64>,
+    best_step: Option<i64>,
+    best_eval_loss: Option<f64>,
+    heartbeat_at: Option<String>,
+    error: Option<String>,
 }
 
 impl RawRun {
@@ -373,6 +437,14 @@ impl RawRun {
             out_dir: row.get(5)?,
             created_at: row.get(6)?,
             updated_at: row.get(7)?,
+            pid: row.get(8)?,
+            step: row.get(9)?,
+            total_steps: row.get(10)?,
+            last_loss: row.get(11)?,
+            best_step: row.get(12)?,
+            best_eval_loss: row.get(13)?,
+            heartbeat_at: row.get(14)?,
+            error: row.get(15)?,
         })
     }
 
@@ -394,6 +466,14 @@ impl RawRun {
             out_dir: self.out_dir,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            pid: self.pid,
+            step: self.step.max(0) as u64,
+            total_steps: self.total_steps.map(|s| s.max(0) as u64),
+            last_loss: self.last_loss,
+            best_step: self.best_step.map(|s| s.max(0) as u64),
+            best_eval_loss: self.best_eval_loss,
+            heartbeat_at: self.heartbeat_at,
+            error: self.error,
         })
     }
 }

@@ -1,0 +1,352 @@
+//! Training runs as jobs: each run trains in a worker process of its own, started detached so that
+//! closing the app (or the terminal) does not end it, and a crash or out-of-memory in it cannot take
+//! the app down. The worker reports through files in the run folder and the database; the app reads
+//! them back, also after a restart.
+//!
+//! Run folder: `job.json` (what to train), `events.jsonl` (one JSON event per line, appended),
+//! `metrics.jsonl`, `checkpoints/`, `adapter/`, `control` (a request to pause or stop, which the
+//! worker polls between steps) and `worker.log` (the worker's stderr).
+
+use crate::error::{Error, Result};
+use crate::{Api, Run, RunStatus};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use whetstone_engine::run::TrainSettings;
+use whetstone_engine::ModelFiles;
+use whetstone_store::{ModelSource, NewModel, NewRun};
+
+pub const JOB_FILE: &str = "job.json";
+pub const EVENTS_FILE: &str = "events.jsonl";
+pub const CONTROL_FILE: &str = "control";
+pub const WORKER_LOG: &str = "worker.log";
+
+/// What a worker trains; written to `job.json` in the run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub run_id: i64,
+    /// Whetstone's home folder, whose database the worker updates.
+    pub home: PathBuf,
+    pub model: PathBuf,
+    pub data: PathBuf,
+    pub val: Option<PathBuf>,
+    pub settings: TrainSettings,
+}
+
+/// A new run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRun {
+    pub model: PathBuf,
+    pub data: PathBuf,
+    #[serde(default)]
+    pub val: Option<PathBuf>,
+    /// The run folder; by default a new folder under `<home>/runs`.
+    #[serde(default)]
+    pub out: Option<PathBuf>,
+    #[serde(default)]
+    pub settings: TrainSettings,
+}
+
+/// How to start a worker: `program args… --run-dir DIR`. The CLI passes `whet worker`; the desktop
+/// app passes its own executable with its hidden worker flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl WorkerCommand {
+    /// This executable with `args` (e.g. `["worker"]`).
+    pub fn current_exe(args: &[&str]) -> Result<Self> {
+        let program = std::env::current_exe().map_err(|source| Error::Io { action: "find", path: PathBuf::from("the running program"), source })?;
+        Ok(WorkerCommand { program, args: args.iter().map(|s| s.to_string()).collect() })
+    }
+}
+
+/// A request the worker picks up between steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Control {
+    /// Checkpoint and exit; resumable.
+    Pause,
+    /// Checkpoint, save the adapter and end.
+    Stop,
+}
+
+/// Writes a pause or stop request into a run folder.
+pub fn request(run_dir: &Path, control: Control) -> Result<()> {
+    let p = run_dir.join(CONTROL_FILE);
+    let text = match control {
+        Control::Pause => "pause",
+        Control::Stop => "stop",
+    };
+    write_atomic(&p, text.as_bytes())
+}
+
+/// The request waiting in a run folder, if any.
+pub fn requested(run_dir: &Path) -> Option<Control> {
+    match std::fs::read_to_string(run_dir.join(CONTROL_FILE)).ok()?.trim() {
+        "pause" => Some(Control::Pause),
+        "stop" => Some(Control::Stop),
+        _ => None,
+    }
+}
+
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let io = |source| Error::Io { action: "write", path: path.to_path_buf(), source };
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Whether process `pid` is alive (a zombie is not).
+pub fn pid_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+        let exists = r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !exists {
+            return false;
+        }
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // The state follows the command name in parentheses.
+            Ok(s) => s.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')).unwrap_or(true),
+            Err(_) => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
+    }
+}
+
+/// New events of a run since byte `since` of its event log.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunEvents {
+    pub events: Vec<serde_json::Value>,
+    /// Pass this as `since` next time.
+    pub next: u64,
+    pub run: Run,
+}
+
+/// Reads whole lines of `path` from byte `since`; a line still being written is left for next time.
+pub fn read_events(path: &Path, since: u64) -> Result<(Vec<serde_json::Value>, u64)> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), since)),
+        Err(source) => return Err(Error::Io { action: "read", path: path.to_path_buf(), source }),
+    };
+    let io = |source| Error::Io { action: "read", path: path.to_path_buf(), source };
+    f.seek(SeekFrom::Start(since)).map_err(io)?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).map_err(io)?;
+    let end = buf.iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
+    let events = buf[..end]
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect();
+    Ok((events, since + end as u64))
+}
+
+impl Api {
+    /// Sets how this host starts workers (needed by [`Api::start_run`] through `dispatch`).
+    pub fn with_worker(mut self, worker: WorkerCommand) -> Api {
+        self.worker = Some(worker);
+        self
+    }
+
+    fn worker(&self) -> Result<&WorkerCommand> {
+        self.worker.as_ref().ok_or_else(|| Error::InvalidInput("this program cannot start training workers".into()))
+    }
+
+    /// Creates a run and starts its worker with the configured worker command.
+    pub fn start_run(&self, req: &StartRun) -> Result<Run> {
+        let worker = self.worker()?.clone();
+        self.start_run_with(req, &worker)
+    }
+
+    /// Creates a run for `req` and starts `worker` on it. Inputs are checked first (settings, model
+    /// config, rows of the data files), so that mistakes are reported here and nothing is created.
+    pub fn start_run_with(&self, req: &StartRun, worker: &WorkerCommand) -> Result<Run> {
+        req.settings.validate()?;
+        let files = ModelFiles::detect(&req.model)?;
+        let config = files.config()?;
+        whetstone_data::read_jsonl_rows(&req.data)?;
+        if let Some(v) = &req.val {
+            whetstone_data::read_jsonl_rows(v)?;
+        }
+        let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        let model_path = abs(&req.model);
+        let location = model_path.display().to_string();
+        let model_id = {
+            let store = self.store();
+            match store.find_model_by_location(&location)? {
+                Some(m) => m.id,
+                None => {
+                    let bundled = self.default_model_path.as_deref().map(abs).as_deref() == Some(model_path.as_path());
+                    let name = model_path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| location.clone());
+                    let new = NewModel {
+                        name,
+                        source: if bundled { ModelSource::Bundled } else { ModelSource::Local },
+                        location: location.clone(),
+                        architecture: Some(config.architecture.model_type().to_string()),
+                        parameters: Some(config.num_parameters() as u64),
+                        license: None,
+                        commercial_use: None,
+                    };
+                    match store.insert_model(&new) {
+                        Ok(m) => m.id,
+                        // Another process registered the same model a moment ago.
+                        Err(e) => store.find_model_by_location(&location)?.map(|m| m.id).ok_or(e)?,
+                    }
+                }
+            }
+        };
+        let out = match &req.out {
+            Some(o) => o.clone(),
+            None => {
+                let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+                self.home.join("runs").join(format!("run-{stamp}"))
+            }
+        };
+        std::fs::create_dir_all(&out).map_err(|source| Error::Io { action: "create the run folder", path: out.clone(), source })?;
+        let out = abs(&out);
+        // A new run in this folder: what an earlier one left would be mistaken for this run's.
+        for name in [EVENTS_FILE, CONTROL_FILE, "metrics.jsonl"] {
+            let _ = std::fs::remove_file(out.join(name));
+        }
+        let _ = std::fs::remove_dir_all(out.join("checkpoints"));
+        let data = abs(&req.data);
+        let val = req.val.as_deref().map(abs);
+        let run = self.store().insert_run(&NewRun {
+            model_id,
+            dataset_id: None,
+            config: serde_json::json!({ "model": model_path, "data": data, "val": val, "settings": req.settings }),
+            status: RunStatus::Queued,
+            out_dir: out.display().to_string(),
+        })?;
+        let spec = JobSpec { run_id: run.id, home: self.home.clone(), model: model_path, data, val, settings: req.settings.clone() };
+        let text = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Internal(e.to_string()))?;
+        write_atomic(&out.join(JOB_FILE), &text)?;
+        self.spawn_worker(&run, worker)
+    }
+
+    fn spawn_worker(&self, run: &Run, worker: &WorkerCommand) -> Result<Run> {
+        let dir = PathBuf::from(&run.out_dir);
+        let _ = std::fs::remove_file(dir.join(CONTROL_FILE));
+        let log_path = dir.join(WORKER_LOG);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|source| Error::Io { action: "open", path: log_path.clone(), source })?;
+        let mut cmd = Command::new(&worker.program);
+        cmd.args(&worker.args).arg("--run-dir").arg(&dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            // Its own process group: Ctrl-C in a terminal or the app closing does not reach it.
+            cmd.process_group(0);
+        }
+        let mut child = cmd.spawn().map_err(|source| Error::Io { action: "start the training worker", path: worker.program.clone(), source })?;
+        self.store().set_run_pid_if_queued(run.id, child.id())?;
+        // Reap it when it ends, so that it does not linger as a zombie that looks alive.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        Ok(self.store().get_run(run.id)?)
+    }
+
+    /// Marks runs whose worker is gone as interrupted (resumable). Called whenever runs are read,
+    /// so that a run found after a restart shows what happened to it.
+    pub fn reconcile_runs(&self) -> Result<()> {
+        let store = self.store();
+        for run in store.list_runs()? {
+            if !run.status.is_active() {
+                continue;
+            }
+            let gone = match run.pid {
+                Some(pid) => !pid_alive(pid),
+                // Queued without a worker for over a minute: its start failed.
+                None => run.status == RunStatus::Running || stale(&run.updated_at),
+            };
+            if gone {
+                store.finish_run(run.id, RunStatus::Interrupted, Some("The training process ended unexpectedly; resume continues from the last checkpoint."))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the worker to checkpoint and exit. The run becomes `paused` once it has.
+    pub fn pause_run(&self, id: i64) -> Result<Run> {
+        self.control_run(id, Control::Pause)
+    }
+
+    /// Asks the worker to checkpoint, save the adapter and end. A run without a worker is marked
+    /// stopped at once.
+    pub fn stop_run(&self, id: i64) -> Result<Run> {
+        self.control_run(id, Control::Stop)
+    }
+
+    fn control_run(&self, id: i64, control: Control) -> Result<Run> {
+        self.reconcile_runs()?;
+        let run = self.get_run(id)?;
+        if run.status.is_active() {
+            request(Path::new(&run.out_dir), control)?;
+        } else if control == Control::Stop && matches!(run.status, RunStatus::Paused | RunStatus::Interrupted) {
+            self.store().transition_run(id, &[RunStatus::Paused, RunStatus::Interrupted], RunStatus::Stopped)?;
+        } else {
+            return Err(Error::InvalidInput(format!("run {id} is {}; only a queued or running run can be {}", run.status, if control == Control::Pause { "paused" } else { "stopped" })));
+        }
+        self.get_run(id)
+    }
+
+    /// Starts a worker that continues the run from its last good checkpoint.
+    pub fn resume_run(&self, id: i64) -> Result<Run> {
+        let worker = self.worker()?.clone();
+        self.resume_run_with(id, &worker)
+    }
+
+    pub fn resume_run_with(&self, id: i64, worker: &WorkerCommand) -> Result<Run> {
+        self.reconcile_runs()?;
+        let run = self.get_run(id)?;
+        if !run.status.is_resumable() {
+            return Err(Error::InvalidInput(format!("run {id} is {}; only a paused, stopped, interrupted or failed run can be resumed", run.status)));
+        }
+        if !Path::new(&run.out_dir).join(JOB_FILE).is_file() {
+            return Err(Error::InvalidInput(format!("run {id} has no {JOB_FILE} in {}; it cannot be resumed", run.out_dir)));
+        }
+        let from = [RunStatus::Paused, RunStatus::Stopped, RunStatus::Interrupted, RunStatus::Failed];
+        if !self.store().transition_run(id, &from, RunStatus::Queued)? {
+            return Err(Error::InvalidInput(format!("run {id} changed state meanwhile; try again")));
+        }
+        let run = self.get_run(id)?;
+        self.spawn_worker(&run, worker)
+    }
+
+    /// Events the run's worker wrote since byte `since` of its log.
+    pub fn run_events(&self, id: i64, since: u64) -> Result<RunEvents> {
+        self.reconcile_runs()?;
+        let run = self.get_run(id)?;
+        let (events, next) = read_events(&Path::new(&run.out_dir).join(EVENTS_FILE), since)?;
+        Ok(RunEvents { events, next, run })
+    }
+}
+
+/// Whether an SQLite timestamp is more than a minute old.
+fn stale(updated_at: &str) -> bool {
+    // Compared as text against now minus a minute in the same format, which sorts chronologically.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let then = now.saturating_sub(60);
+    updated_at < crate::export::rfc3339(then).as_str()
+}

@@ -1,0 +1,278 @@
+//! `whet runs …` and the hidden `whet worker`: runs listed, followed, paused, resumed, stopped and
+//! exported.
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use whetstone_api::jobs::{self, Control};
+use whetstone_api::{Api, Run, RunStatus};
+
+#[derive(Subcommand)]
+pub enum RunsAction {
+    /// List them
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run's state, progress and folder
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Checkpoint the run and stop its worker; `resume` continues it
+    Pause { id: i64 },
+    /// Continue a paused, stopped or interrupted run from its last good checkpoint
+    Resume {
+        id: i64,
+        /// Return at once instead of following it
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Checkpoint the run, save its adapter and end it
+    Stop { id: i64 },
+    /// The run's events: progress, evaluations, checkpoints, warnings
+    Logs {
+        id: i64,
+        /// Keep printing new events until the run ends
+        #[arg(long)]
+        follow: bool,
+        /// The events as JSON lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the run's metrics as CSV and/or TensorBoard event files
+    Export {
+        id: i64,
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        tensorboard: Option<PathBuf>,
+    },
+}
+
+pub fn run(api: &Api, action: &RunsAction) -> anyhow::Result<()> {
+    match action {
+        RunsAction::List { json } => list(api, *json),
+        RunsAction::Show { id, json } => {
+            let r = api.get_run(*id)?;
+            if *json {
+                return crate::list::print_json(&r);
+            }
+            println!("run {}: {}", r.id, r.status);
+            println!("step {} of {}", r.step, r.total_steps.map(|t| t.to_string()).unwrap_or_else(|| "?".into()));
+            if let Some(l) = r.last_loss {
+                println!("last loss {l:.4}");
+            }
+            if let (Some(s), Some(l)) = (r.best_step, r.best_eval_loss) {
+                println!("best validation loss {l:.4} at step {s}");
+            }
+            if let Some(e) = &r.error {
+                println!("note: {e}");
+            }
+            println!("folder {}", r.out_dir);
+            Ok(())
+        }
+        RunsAction::Pause { id } => {
+            let r = api.pause_run(*id)?;
+            eprintln!("run {} will pause after its current step (it is {} now)", r.id, r.status);
+            Ok(())
+        }
+        RunsAction::Stop { id } => {
+            let r = api.stop_run(*id)?;
+            eprintln!("run {}: {}", r.id, if r.status.is_active() { "stopping after its current step".to_string() } else { r.status.to_string() });
+            Ok(())
+        }
+        RunsAction::Resume { id, detach } => {
+            let r = api.resume_run(*id)?;
+            if *detach {
+                eprintln!("run {} resumed in the background", r.id);
+                return Ok(());
+            }
+            follow_to_end(api, r.id, true)
+        }
+        RunsAction::Logs { id, follow, json } => {
+            let mut since = 0;
+            let mut p = Printer::default();
+            loop {
+                let ev = api.run_events(*id, since)?;
+                for e in &ev.events {
+                    if *json {
+                        println!("{e}");
+                    } else {
+                        p.print(e, &mut std::io::stdout());
+                    }
+                }
+                let moved = ev.next != since;
+                since = ev.next;
+                if !*follow || (!ev.run.status.is_active() && !moved) {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+        RunsAction::Export { id, csv, tensorboard } => {
+            if csv.is_none() && tensorboard.is_none() {
+                anyhow::bail!("say where to export: --csv FILE and/or --tensorboard DIR");
+            }
+            if let Some(f) = csv {
+                std::fs::write(f, api.run_metrics_csv(*id)?).with_context(|| format!("cannot write {}", f.display()))?;
+                eprintln!("metrics written to {}", f.display());
+            }
+            if let Some(d) = tensorboard {
+                let p = api.export_run_tensorboard(*id, d)?;
+                eprintln!("TensorBoard events written to {}", p.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn list(api: &Api, json: bool) -> anyhow::Result<()> {
+    let runs = api.list_runs()?;
+    if json {
+        return crate::list::print_json(&runs);
+    }
+    let rows = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                r.status.to_string(),
+                format!("{}/{}", r.step, r.total_steps.map(|t| t.to_string()).unwrap_or_else(|| "?".into())),
+                r.last_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "-".into()),
+                r.best_eval_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "-".into()),
+                r.model_id.to_string(),
+                r.updated_at.clone(),
+                r.out_dir.clone(),
+            ]
+        })
+        .collect();
+    crate::list::print_table("runs", &["ID", "STATUS", "STEP", "LOSS", "BEST EVAL", "MODEL", "UPDATED", "OUTPUT"], rows);
+    Ok(())
+}
+
+/// Turns events into progress lines.
+#[derive(Default)]
+struct Printer {
+    total: u64,
+}
+
+fn f(e: &Value, k: &str) -> f64 {
+    e.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
+
+fn u(e: &Value, k: &str) -> u64 {
+    e.get(k).and_then(Value::as_u64).unwrap_or(0)
+}
+
+impl Printer {
+    fn print(&mut self, e: &Value, out: &mut dyn std::io::Write) {
+        let line = match e.get("type").and_then(Value::as_str).unwrap_or("") {
+            "started" => {
+                self.total = u(e, "total_steps");
+                let from = e.get("resumed_from").and_then(Value::as_u64).map(|s| format!(", resuming after step {s}")).unwrap_or_default();
+                format!(
+                    "training {} adapter parameters on {} examples ({} for validation) for {} steps{from}",
+                    u(e, "trainable_parameters"),
+                    u(e, "examples"),
+                    u(e, "val_examples"),
+                    self.total
+                )
+            }
+            "step" => {
+                let m = &e["metrics"];
+                let mem = e.get("memory_bytes").and_then(Value::as_u64).map(|b| format!("  mem {}", crate::human_bytes(b))).unwrap_or_default();
+                format!(
+                    "step {}/{}  loss {:.4}  lr {:.2e}  grad-norm {:.3}  {:.0} tok/s  {:.0}s  eta {:.0}s{mem}",
+                    u(m, "step"),
+                    u(e, "total_steps"),
+                    f(m, "loss"),
+                    f(m, "lr"),
+                    f(m, "grad_norm"),
+                    f(m, "tokens_per_s"),
+                    f(m, "elapsed_s"),
+                    f(e, "eta_s")
+                )
+            }
+            "eval" => {
+                let m = &e["metrics"];
+                let best = if e.get("best").and_then(Value::as_bool) == Some(true) { "  (best so far)" } else { "" };
+                format!("validation at step {}: loss {:.4}  perplexity {:.2}{best}", u(m, "step"), f(m, "loss"), f(m, "perplexity"))
+            }
+            "checkpoint" => format!("checkpoint saved at step {}", u(e, "step")),
+            "warning" => format!("warning: {}", e.get("message").and_then(Value::as_str).unwrap_or("")),
+            "saved" => format!("adapter saved to {}", e.get("adapter").and_then(Value::as_str).unwrap_or("")),
+            "finished" => {
+                let reason = e.pointer("/summary/reason").and_then(Value::as_str).map(|r| format!(": {r}")).unwrap_or_default();
+                format!("finished ({}){reason}", e.get("status").and_then(Value::as_str).unwrap_or("?"))
+            }
+            _ => return,
+        };
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+/// Prints the run's events as they come until it ends; Ctrl-C asks it to pause (when `pause_on_ctrl_c`).
+pub fn follow_to_end(api: &Api, id: i64, pause_on_ctrl_c: bool) -> anyhow::Result<()> {
+    let run = api.get_run(id)?;
+    if pause_on_ctrl_c {
+        let dir = PathBuf::from(&run.out_dir);
+        ctrlc::set_handler(move || {
+            eprintln!("\npausing after this step (a checkpoint is saved) …");
+            let _ = jobs::request(&dir, Control::Pause);
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
+    let mut since = 0;
+    let mut p = Printer::default();
+    let run: Run = loop {
+        let ev = api.run_events(id, since)?;
+        for e in &ev.events {
+            p.print(e, &mut std::io::stderr());
+        }
+        let moved = ev.next != since;
+        since = ev.next;
+        if !ev.run.status.is_active() && !moved {
+            break ev.run;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let folder = Path::new(&run.out_dir);
+    match run.status {
+        RunStatus::Completed => {
+            eprintln!("run {} completed: adapter in {}", run.id, folder.join("adapter").display());
+            Ok(())
+        }
+        RunStatus::Paused => {
+            eprintln!("run {} paused at step {}; continue it with `whet train --resume {}`", run.id, run.step, run.id);
+            Ok(())
+        }
+        RunStatus::Stopped => {
+            eprintln!("run {} stopped at step {}: adapter in {}", run.id, run.step, folder.join("adapter").display());
+            Ok(())
+        }
+        status => anyhow::bail!(
+            "run {} {status}: {}",
+            run.id,
+            run.error.unwrap_or_else(|| format!("see {}", folder.join(jobs::WORKER_LOG).display()))
+        ),
+    }
+}
+
+/// The hidden `whet worker --run-dir DIR`: a signal (Ctrl-C, SIGTERM, SIGHUP) pauses the run after a
+/// checkpoint.
+pub fn worker(run_dir: &Path) -> anyhow::Result<()> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)).context("cannot install the signal handler")?;
+    match whetstone_api::worker::run_worker(run_dir, interrupt)? {
+        RunStatus::Failed => anyhow::bail!("training failed; see {}", run_dir.join(jobs::EVENTS_FILE).display()),
+        _ => Ok(()),
+    }
+}
