@@ -2,14 +2,8 @@ use std::path::Path;
 use std::process::Command;
 
 /// The commands the window may call; each gets `allow-<name>` in the capability of tauri.conf.json.
-const COMMANDS: &[&str] = &[
-    "hardware",
-    "overview",
-    "list_models",
-    "list_datasets",
-    "list_runs",
-    "default_model",
-];
+/// `call` forwards to the API's dispatch, the same contract as `whet serve`'s HTTP routes.
+const COMMANDS: &[&str] = &["call"];
 
 fn main() {
     build_ui();

@@ -1,24 +1,29 @@
-//! The IPC commands: thin wrappers that turn API errors into `{code, message}`.
+//! The window's one IPC command: `call(command, args)`, the same contract as the HTTP server's
+//! `POST /api/<command>`, answered by [`Api::dispatch`] with `{code, message}` on failure.
 
+use serde_json::Value;
+use std::sync::Arc;
 use tauri::State;
-use whetstone_api::{Api, Dataset, DefaultModel, Error, ErrorBody, Hardware, Model, Overview, Run};
+use whetstone_api::{Api, Error, ErrorBody, WorkerCommand};
 
 /// The API, or why it could not be opened. Keeping the failure lets the window start anyway
 /// and show the reason in its error banner instead of the app vanishing.
-pub struct Backend(Result<Api, ErrorBody>);
+pub struct Backend(Result<Arc<Api>, ErrorBody>);
 
 impl Backend {
     pub fn new(api: Api) -> Self {
-        Backend(Ok(api))
+        Backend(Ok(Arc::new(api)))
     }
 
     pub fn failed(error: &Error) -> Self {
         Backend(Err(error.body()))
     }
 
-    /// Opens `$WHETSTONE_HOME` (or the platform data folder) like every other front end.
-    pub fn open_default() -> Self {
-        match Api::open_default() {
+    /// Opens `$WHETSTONE_HOME` (or the platform data folder) like every other front end; training
+    /// runs start this same program as their worker, with `worker_args`.
+    pub fn open_default(worker_args: &[&str]) -> Self {
+        let opened = Api::open_default().and_then(|api| Ok(api.with_worker(WorkerCommand::current_exe(worker_args)?)));
+        match opened {
             Ok(api) => Backend::new(api),
             Err(e) => Backend::failed(&e),
         }
@@ -27,46 +32,14 @@ impl Backend {
     pub fn open_error(&self) -> Option<&ErrorBody> {
         self.0.as_ref().err()
     }
-
-    fn api(&self) -> Result<&Api, ErrorBody> {
-        self.0.as_ref().map_err(Clone::clone)
-    }
 }
 
-type Reply<T> = Result<T, ErrorBody>;
-
-fn body(e: Error) -> ErrorBody {
-    e.body()
-}
-
-// Async so the calls run off the main thread and never stall the window.
-
+/// Runs one API command. Imports, downloads and evaluations can take minutes, so the call runs on
+/// a blocking thread and the window stays responsive.
 #[tauri::command]
-pub async fn hardware(backend: State<'_, Backend>) -> Reply<Hardware> {
-    backend.api()?.hardware().map_err(body)
-}
-
-#[tauri::command]
-pub async fn overview(backend: State<'_, Backend>) -> Reply<Overview> {
-    backend.api()?.overview().map_err(body)
-}
-
-#[tauri::command]
-pub async fn list_models(backend: State<'_, Backend>) -> Reply<Vec<Model>> {
-    backend.api()?.list_models().map_err(body)
-}
-
-#[tauri::command]
-pub async fn list_datasets(backend: State<'_, Backend>) -> Reply<Vec<Dataset>> {
-    backend.api()?.list_datasets().map_err(body)
-}
-
-#[tauri::command]
-pub async fn list_runs(backend: State<'_, Backend>) -> Reply<Vec<Run>> {
-    backend.api()?.list_runs().map_err(body)
-}
-
-#[tauri::command]
-pub async fn default_model(backend: State<'_, Backend>) -> Reply<Option<DefaultModel>> {
-    backend.api()?.default_model().map_err(body)
+pub async fn call(backend: State<'_, Backend>, command: String, args: Option<Value>) -> Result<Value, ErrorBody> {
+    let api = backend.0.clone()?;
+    tauri::async_runtime::spawn_blocking(move || api.dispatch(&command, args.unwrap_or(Value::Null)).map_err(|e| e.body()))
+        .await
+        .map_err(|e| ErrorBody { code: "internal".into(), message: format!("the command stopped unexpectedly: {e}") })?
 }

@@ -1,22 +1,19 @@
-//! Whetstone's desktop shell. Every command is a one-line call into [`whetstone_api::Api`];
-//! the window's UI reaches them through Tauri IPC, gated by the capability in tauri.conf.json.
+//! Whetstone's desktop shell: the window's UI reaches [`whetstone_api::Api`] through one IPC
+//! command, gated by the capability in tauri.conf.json. Training runs in worker processes that are
+//! this same program started with [`WORKER_ARG`], so closing the window never stops a run.
 
 mod commands;
 
 pub use commands::Backend;
 
+/// The hidden first argument that makes this program a training worker instead of a window.
+pub const WORKER_ARG: &str = "--training-worker";
+
 use tauri::{Builder, Context, Runtime};
 
 /// Registers the backend and the commands on `builder` (a real or a mock one in tests).
 pub fn setup<R: Runtime>(builder: Builder<R>, backend: Backend) -> Builder<R> {
-    builder.manage(backend).invoke_handler(tauri::generate_handler![
-        commands::hardware,
-        commands::overview,
-        commands::list_models,
-        commands::list_datasets,
-        commands::list_runs,
-        commands::default_model,
-    ])
+    builder.manage(backend).invoke_handler(tauri::generate_handler![commands::call])
 }
 
 /// The app's configuration, capabilities and embedded UI, compiled in from tauri.conf.json.

@@ -1,4 +1,4 @@
-//! The IPC commands through Tauri's mock runtime, with the app's real context: its
+//! The IPC command through Tauri's mock runtime, with the app's real context: its
 //! capabilities from tauri.conf.json decide what the window may call.
 
 use serde_json::{json, Value};
@@ -19,13 +19,18 @@ fn window(backend: Backend, label: &str) -> WebviewWindow<MockRuntime> {
         .expect("mock window opens")
 }
 
+/// The API command `cmd` through the window's `call` IPC command, as the UI sends it.
 fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str) -> Result<Value, Value> {
+    invoke_ipc(window, "call", json!({ "command": cmd, "args": null }))
+}
+
+fn invoke_ipc(window: &WebviewWindow<MockRuntime>, ipc: &str, body: Value) -> Result<Value, Value> {
     let request = InvokeRequest {
-        cmd: cmd.into(),
+        cmd: ipc.into(),
         callback: CallbackFn(0),
         error: CallbackFn(1),
         url: "tauri://localhost".parse().unwrap(),
-        body: InvokeBody::Json(json!({})),
+        body: InvokeBody::Json(body),
         headers: Default::default(),
         invoke_key: INVOKE_KEY.to_string(),
     };
@@ -122,5 +127,27 @@ fn unknown_commands_are_refused() {
     let home = tempfile::tempdir().unwrap();
     let w = window(Backend::new(api_in(home.path())), "main");
     let err = invoke(&w, "no_such_command").unwrap_err();
-    assert!(err.to_string().contains("no_such_command"), "{err}");
+    assert_eq!(err["code"], "unknown_command", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("no_such_command"), "{err}");
+    let err = invoke_ipc(&w, "no_such_ipc_command", json!({})).unwrap_err();
+    assert!(err.to_string().contains("no_such_ipc_command"), "{err}");
+}
+
+#[test]
+fn every_api_command_is_reachable_with_arguments() {
+    let home = tempfile::tempdir().unwrap();
+    let api = api_in(home.path());
+    let w = window(Backend::new(api_in(home.path())), "main");
+    for cmd in whetstone_api::COMMANDS {
+        // Whatever each answers without arguments, it is the API's own answer, not an IPC refusal.
+        let via_ipc = invoke(&w, cmd);
+        let direct = api.dispatch(cmd, Value::Null).map_err(|e| to_json(e.body()));
+        match (&via_ipc, &direct) {
+            (Ok(_), Ok(_)) => {}
+            (Err(a), Err(b)) => assert_eq!(a["code"], b["code"], "{cmd}"),
+            _ => panic!("{cmd}: IPC gave {via_ipc:?}, the API gave {direct:?}"),
+        }
+    }
+    let err = invoke_ipc(&w, "call", json!({ "command": "get_model", "args": { "id": 12345 } })).unwrap_err();
+    assert_eq!(err["code"], "not_found", "{err}");
 }

@@ -45,7 +45,8 @@ export async function call<T>(cmd: string, args: Args = {}): Promise<T> {
   const tauri = window.__TAURI_INTERNALS__;
   if (tauri && typeof tauri.invoke === 'function') {
     try {
-      return (await tauri.invoke(cmd, args)) as T;
+      // The desktop app has one IPC command, `call`, with the same contract as POST /api/<cmd>.
+      return (await tauri.invoke('call', { command: cmd, args })) as T;
     } catch (raw) {
       // Tauri rejects with the command's serialized error, or a plain string for IPC failures.
       throw toApiError(raw, 'app_error');
