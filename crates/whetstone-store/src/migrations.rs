@@ -46,6 +46,22 @@ CREATE TABLE runs (
 CREATE INDEX runs_model_id ON runs(model_id);
 CREATE INDEX runs_dataset_id ON runs(dataset_id);
 "#,
+}, Migration {
+    version: 2,
+    name: "dataset versions with provenance",
+    sql: r#"
+CREATE TABLE dataset_versions (
+    id          INTEGER PRIMARY KEY,
+    dataset_id  INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    version     INTEGER NOT NULL CHECK (version >= 1),
+    parent      INTEGER CHECK (parent IS NULL OR (parent >= 1 AND parent < version)),
+    steps       TEXT    NOT NULL CHECK (json_valid(steps)),
+    rows_path   TEXT    NOT NULL,
+    rows        INTEGER NOT NULL CHECK (rows >= 0),
+    created_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (dataset_id, version)
+);
+"#,
 }];
 
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
