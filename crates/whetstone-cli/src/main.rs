@@ -1,6 +1,7 @@
 //! `whet`: Whetstone from the command line. Each subcommand lives in its own module.
 
 mod bench;
+mod data;
 mod eval;
 mod generate;
 mod hw;
@@ -41,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         action: list::ListAction,
     },
+    /// Import, clean, split, measure, preview and export datasets
+    Data {
+        #[command(subcommand)]
+        what: data::DataCommand,
+    },
     /// Training runs
     Runs {
         #[command(subcommand)]
@@ -71,9 +77,10 @@ fn main() -> anyhow::Result<()> {
         Command::Hw(args) => hw::run(&args),
         Command::Models { action } => list::models(&open_api(home)?, &action),
         Command::Datasets { action } => list::datasets(&open_api(home)?, &action),
+        Command::Data { what } => data::run(&open_api(home)?, &what),
         Command::Runs { action } => list::runs(&open_api(home)?, &action),
         Command::Serve(args) => serve::run(open_api(home)?, &args),
-        Command::Train(args) => train::run(&args),
+        Command::Train(args) => train::run(&args, home),
         Command::Eval { what } => eval::run(&what),
         Command::Generate(args) => generate::run(&args),
         Command::Bench { what } => bench::run(&what),
@@ -86,7 +93,7 @@ pub(crate) fn set_threads(threads: Option<usize>) {
     whetstone_engine::device::configure_cpu(threads);
 }
 
-fn open_api(home: Option<&Path>) -> anyhow::Result<Api> {
+pub(crate) fn open_api(home: Option<&Path>) -> anyhow::Result<Api> {
     Ok(match home {
         Some(dir) => Api::open(dir)?,
         None => Api::open_default()?,

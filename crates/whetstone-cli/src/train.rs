@@ -14,7 +14,8 @@ pub struct TrainArgs {
     /// Base model: a GGUF file or a folder with config.json and safetensors
     #[arg(long)]
     model: PathBuf,
-    /// Training data, JSONL: {"prompt","response"}, {"instruction","input","output"}, {"messages":[..]} …
+    /// Training data: a JSONL file ({"prompt","response"}, {"instruction","input","output"}, {"messages":[..]} …)
+    /// or the name of an imported dataset (its latest version's train split)
     #[arg(long)]
     data: PathBuf,
     /// Output folder: metrics.jsonl, adapter/ (PEFT layout), settings.json
@@ -98,7 +99,16 @@ impl TrainArgs {
     }
 }
 
-pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+/// `--data` as a file, or a dataset name looked up in the Whetstone home only when no such file exists.
+fn resolve_data(home: Option<&std::path::Path>, data: &std::path::Path) -> anyhow::Result<PathBuf> {
+    if data.is_file() {
+        return Ok(data.to_path_buf());
+    }
+    Ok(training::resolve_training_data(&crate::open_api(home)?, data)?)
+}
+
+pub fn run(args: &TrainArgs, home: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let data = resolve_data(home, &args.data)?;
     let settings = args.settings()?;
     crate::set_threads(settings.threads);
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -110,7 +120,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         })
         .context("cannot install the Ctrl-C handler")?;
     }
-    let req = TrainRequest { model: &args.model, data: &args.data, out: &args.out, settings };
+    let req = TrainRequest { model: &args.model, data: &data, out: &args.out, settings };
     eprintln!("loading {} …", args.model.display());
     let mut total = 0;
     let summary = training::train(&req, &interrupt, |e| match e {
