@@ -14,8 +14,7 @@ use crate::error::{DataError, RowError};
 use crate::template::{Message, Role};
 
 /// The shapes Whetstone recognises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Shape {
     /// `instruction`, optional `input`, `output` (Alpaca)
     Alpaca,
@@ -47,6 +46,13 @@ impl Shape {
             Shape::ShareGpt => "sharegpt",
             Shape::Text => "text",
         }
+    }
+}
+
+/// Written as its [`Shape::name`], the same name reports and errors use.
+impl Serialize for Shape {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
