@@ -45,8 +45,8 @@ pub fn write_synthetic_jsonl(path: &Path, rows: usize, row_bytes: usize, seed: u
                     }
                     s
                 };
-                let ins = make(row_bytes / 5);
-                let out = make(row_bytes * 3 / 5);
+                let ins = make(row_bytes / 4);
+                let out = make(row_bytes * 7 / 10);
                 if kept.len() < 4096 {
                     kept.push((ins.clone(), out.clone()));
                 } else {
