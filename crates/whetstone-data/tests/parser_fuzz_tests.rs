@@ -81,7 +81,15 @@ fn check(path: &std::path::Path, format: SourceFormat, mapping: &Mapping, limit:
     let opts = ImportOptions { format: Some(format), mapping: mapping.clone(), max_row_bytes: limit };
     let mut rows = Vec::new();
     let mut rejected = 0;
-    match import_file(path, &opts, |r| Ok(rows.push(r)), |_| Ok(rejected += 1)) {
+    let on_row = |r| {
+        rows.push(r);
+        Ok(())
+    };
+    let on_reject = |_: &_| {
+        rejected += 1;
+        Ok(())
+    };
+    match import_file(path, &opts, on_row, on_reject) {
         Ok(rep) => {
             assert_eq!(rep.accepted + rep.rejected, rep.rows, "{format:?}: counts do not add up");
             assert_eq!(rep.accepted, rows.len());

@@ -117,6 +117,9 @@ pub struct ImportReport {
     pub source_bytes: u64,
 }
 
+/// A record's line, number, and what became of it.
+type Converted = std::result::Result<(Shape, RowBody), RowError>;
+
 enum Source<R> {
     Jsonl(JsonlReader<R>),
     Array(JsonArrayReader<R>),
@@ -188,7 +191,7 @@ pub fn import_file(
         if batch.is_empty() {
             break;
         }
-        let converted: Vec<(usize, usize, std::result::Result<(Shape, RowBody), RowError>)> = batch
+        let converted: Vec<(usize, usize, Converted)> = batch
             .par_drain(..)
             .map(|raw| (raw.line, raw.record, convert(raw.body, &headers, &opts.mapping)))
             .collect();
