@@ -64,6 +64,7 @@ pub fn read_line_bounded<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, limit: usize)
     buf.clear();
     let mut total = 0usize;
     let mut any = false;
+    let mut last = 0u8;
     loop {
         let avail = r.fill_buf()?;
         if avail.is_empty() {
@@ -77,11 +78,17 @@ pub fn read_line_bounded<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, limit: usize)
         let room = (limit + 1).saturating_sub(buf.len());
         buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
         total += chunk.len();
+        if let Some(&b) = chunk.last() {
+            last = b;
+        }
         match done {
             Some(n) => {
                 r.consume(n);
-                if buf.last() == Some(&b'\r') && total <= limit + 1 {
-                    buf.pop();
+                if last == b'\r' && total > 0 {
+                    // A CRLF line ending is not part of the line.
+                    if buf.len() == total {
+                        buf.pop();
+                    }
                     total -= 1;
                 }
                 return Ok(Some(total));
