@@ -15,6 +15,13 @@ pub const COMMANDS: &[&str] = &[
     "get_model",
     "list_datasets",
     "get_dataset",
+    "data_import",
+    "data_versions",
+    "data_clean",
+    "data_split",
+    "data_stats",
+    "data_preview",
+    "data_export",
     "list_runs",
     "get_run",
     "start_run",
@@ -29,6 +36,12 @@ pub const COMMANDS: &[&str] = &[
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoArgs {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatasetArgs {
+    dataset: String,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +83,13 @@ impl Api {
                 to_json(self.list_datasets()?)
             }
             "get_dataset" => to_json(self.get_dataset(parse_args::<IdArgs>(command, args)?.id)?),
+            "data_import" => to_json(self.data_import(&parse_args(command, args)?)?),
+            "data_versions" => to_json(self.data_versions(&parse_args::<DatasetArgs>(command, args)?.dataset)?),
+            "data_clean" => to_json(self.data_clean(&parse_args(command, args)?)?),
+            "data_split" => to_json(self.data_split(&parse_args(command, args)?)?),
+            "data_stats" => to_json(self.data_stats(&parse_args(command, args)?)?),
+            "data_preview" => to_json(self.data_preview(&parse_args(command, args)?)?),
+            "data_export" => to_json(self.data_export(&parse_args(command, args)?)?),
             "list_runs" => {
                 no_args(command, args)?;
                 to_json(self.list_runs()?)

@@ -11,6 +11,12 @@ pub enum Error {
     #[error("{0}")]
     InvalidInput(String),
 
+    #[error("no {what} named `{name}`; known: {known}")]
+    NotFoundNamed { what: &'static str, name: String, known: String },
+
+    #[error("{0}")]
+    NoModel(String),
+
     #[error("unknown command `{command}`; known commands: {}", crate::COMMANDS.join(", "))]
     UnknownCommand { command: String },
 
@@ -53,6 +59,8 @@ impl Error {
         match self {
             Error::NotFound { .. } => "not_found",
             Error::InvalidInput(_) => "invalid_input",
+            Error::NotFoundNamed { .. } => "not_found",
+            Error::NoModel(_) => "no_model",
             Error::UnknownCommand { .. } => "unknown_command",
             Error::Store(_) => "store",
             Error::Io { .. } => "io",
@@ -61,6 +69,7 @@ impl Error {
             Error::NoHome => "no_home",
             Error::Internal(_) => "internal",
             Error::Engine(e) => e.code(),
+            Error::Data(whetstone_data::DataError::InvalidOption(_)) => "invalid_input",
             Error::Data(_) => "bad_data",
         }
     }

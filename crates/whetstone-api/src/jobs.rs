@@ -181,8 +181,11 @@ impl Api {
         req.settings.validate()?;
         let files = ModelFiles::detect(&req.model)?;
         let config = files.config()?;
-        whetstone_data::read_jsonl_rows(&req.data)?;
-        if let Some(v) = &req.val {
+        // A file, or an imported dataset's name (its latest version's train split).
+        let data = crate::training::resolve_training_data(self, &req.data)?;
+        let val = req.val.as_deref().map(|v| crate::training::resolve_training_data(self, v)).transpose()?;
+        whetstone_data::read_jsonl_rows(&data)?;
+        if let Some(v) = &val {
             whetstone_data::read_jsonl_rows(v)?;
         }
         let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
@@ -226,8 +229,8 @@ impl Api {
             let _ = std::fs::remove_file(out.join(name));
         }
         let _ = std::fs::remove_dir_all(out.join("checkpoints"));
-        let data = abs(&req.data);
-        let val = req.val.as_deref().map(abs);
+        let data = abs(&data);
+        let val = val.as_deref().map(abs);
         let run = self.store().insert_run(&NewRun {
             model_id,
             dataset_id: None,

@@ -4,6 +4,7 @@
 //! arguments onto them for callers that speak JSON. Every error becomes an [`ErrorBody`] with a
 //! stable `code`.
 
+pub mod datasets;
 mod default_model;
 mod dispatch;
 mod error;
@@ -17,7 +18,7 @@ pub use dispatch::COMMANDS;
 pub use error::{Error, ErrorBody, Result};
 pub use jobs::{JobSpec, RunEvents, StartRun, WorkerCommand};
 pub use whetstone_hw::{Gpu, Hardware};
-pub use whetstone_store::{Dataset, Model, ModelSource, Run, RunStatus};
+pub use whetstone_store::{Dataset, DatasetVersion, Model, ModelSource, Run, RunStatus};
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};

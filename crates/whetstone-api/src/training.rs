@@ -50,6 +50,21 @@ pub fn pad_id(tok: &Tokenizer) -> u32 {
     tok.pad_id().or(tok.eos_id()).unwrap_or(0)
 }
 
+/// `--data` for training: a JSONL file as it is, or else the name (or id) of an imported dataset, whose latest
+/// version's training rows are used (see [`crate::Api::dataset_training_file`]).
+pub fn resolve_training_data(api: &crate::Api, name_or_path: &Path) -> Result<PathBuf> {
+    if name_or_path.is_file() {
+        return Ok(name_or_path.to_path_buf());
+    }
+    let name = name_or_path.to_string_lossy();
+    api.dataset_training_file(&name).map_err(|e| match e {
+        Error::NotFoundNamed { known, .. } => Error::InvalidInput(format!(
+            "--data {name}: no such file, and no dataset by that name (datasets: {known})"
+        )),
+        other => other,
+    })
+}
+
 /// Reads a JSONL dataset and turns every row into a tokenized example with its loss mask.
 pub fn load_examples(model: &LoadedModel, data: &Path, max_len: usize) -> Result<Vec<(usize, TrainExample)>> {
     let rows = read_jsonl_rows(data)?;

@@ -254,8 +254,11 @@ fn errors_have_stable_codes_and_plain_messages() {
 
 #[test]
 fn every_listed_command_dispatches() {
-    let (_dir, api) = temp_api();
+    let (dir, api) = temp_api();
     let (model_id, dataset_id, run_id) = seed(&api);
+    let rows = dir.path().join("rows.jsonl");
+    std::fs::write(&rows, "{\"prompt\": \"a b c\", \"response\": \"d e f\"}\n{\"prompt\": \"g\", \"response\": \"h\"}\n").unwrap();
+    let out = dir.path().join("out.jsonl");
     for command in whetstone_api::COMMANDS {
         let args = match *command {
             "get_model" => json!({"id": model_id}),
@@ -263,6 +266,13 @@ fn every_listed_command_dispatches() {
             "get_run" | "pause_run" | "resume_run" | "stop_run" | "run_metrics" | "run_metrics_csv" => json!({"id": run_id}),
             "run_events" => json!({"id": run_id, "since": 0}),
             "start_run" => json!({"model": "/no/model.gguf", "data": "/no/data.jsonl", "settings": {"steps": 3}}),
+            "data_import" => json!({"path": rows, "name": "rows"}),
+            "data_versions" => json!({"dataset": "rows"}),
+            "data_clean" => json!({"dataset": "rows", "options": {"exact": true}}),
+            "data_split" => json!({"dataset": "rows", "val": 0.5, "test": 0.0, "seed": 1}),
+            "data_stats" => json!({"dataset": "rows", "max_len": 64}),
+            "data_preview" => json!({"dataset": "rows", "row": 1}),
+            "data_export" => json!({"dataset": "rows", "out": out}),
             _ => Value::Null,
         };
         match *command {
@@ -272,6 +282,11 @@ fn every_listed_command_dispatches() {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "invalid_input", "{command}: {err}");
                 assert!(!err.to_string().contains("arguments for"), "{command}: {err}");
+            }
+            // This home's default model is absent on purpose; reaching that check shows the command was routed.
+            "data_stats" | "data_preview" => {
+                let err = api.dispatch(command, args).unwrap_err();
+                assert_eq!(err.code(), "no_model", "{command}: {err}");
             }
             _ => {
                 api.dispatch(command, args).unwrap_or_else(|e| panic!("{command} failed: {e}"));
@@ -312,6 +327,51 @@ fn a_running_run_whose_worker_is_gone_is_found_interrupted() {
     // And this process, which is alive, keeps its run running.
     api.store().claim_run(run_id, std::process::id()).unwrap();
     assert_eq!(api.get_run(run_id).unwrap().status, RunStatus::Running);
+}
+
+#[test]
+fn data_clean_takes_per_finding_decisions_and_changes_nothing_until_applied() {
+    let (dir, api) = temp_api();
+    let rows = dir.path().join("pii.jsonl");
+    std::fs::write(
+        &rows,
+        concat!(
+            "{\"prompt\": \"Who?\", \"response\": \"Mail ann@example.com or bob@example.org.\"}\n",
+            "{\"prompt\": \"Card?\", \"response\": \"It is 4111 1111 1111 1111.\"}\n",
+            "{\"prompt\": \"Fine\", \"response\": \"Nothing personal here.\"}\n",
+        ),
+    )
+    .unwrap();
+    api.dispatch("data_import", json!({"path": rows, "name": "pii"})).unwrap();
+    let proposal = api.dispatch("data_clean", json!({"dataset": "pii", "options": {"pii": true}})).unwrap();
+    let listed = proposal["proposal"]["pii"]["listed"].as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(proposal["version"].is_null());
+    let id = |kind: &str, text: &str| {
+        listed.iter().find(|f| f["kind"] == kind && f["text"] == text).unwrap()["id"].as_str().unwrap().to_string()
+    };
+    let (bob, card) = (id("email", "bob@example.org"), id("credit_card", "4111 1111 1111 1111"));
+
+    // Every finding needs a decision.
+    let err = api.dispatch("data_clean", json!({"dataset": "pii", "options": {"pii": true}, "apply": true})).unwrap_err();
+    assert_eq!(err.code(), "invalid_input", "{err}");
+    let bad = json!({"dataset": "pii", "options": {"pii": true}, "apply": true, "decisions": {"default": "redact", "findings": {"9:9:9": "keep"}}});
+    assert_eq!(api.dispatch("data_clean", bad).unwrap_err().code(), "invalid_input");
+    assert_eq!(api.dispatch("data_versions", json!({"dataset": "pii"})).unwrap().as_array().unwrap().len(), 1);
+
+    let args = json!({"dataset": "pii", "options": {"pii": true}, "apply": true,
+                      "decisions": {"default": "redact", "findings": {bob: "keep", card: "drop"}}});
+    let r = api.dispatch("data_clean", args).unwrap();
+    assert_eq!(r["applied"]["pii_redacted"], 1);
+    assert_eq!(r["applied"]["pii_kept"], 1);
+    assert_eq!(r["applied"]["pii_rows_dropped"], 1);
+    assert_eq!(r["version"]["version"], 2);
+    let out = dir.path().join("out.jsonl");
+    api.dispatch("data_export", json!({"dataset": "pii", "out": out})).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert!(text.contains("Mail [EMAIL] or bob@example.org."), "{text}");
+    assert!(!text.contains("4111"), "{text}");
 }
 
 #[test]

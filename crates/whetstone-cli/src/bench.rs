@@ -8,6 +8,19 @@ use whetstone_api::training::{self, BenchRequest};
 pub enum BenchCommand {
     /// Tokens per second and peak RSS of LoRA training steps on random tokens
     Train(TrainBenchArgs),
+    /// Import, exact and near deduplication and personal-data scan of generated ~1 KB rows
+    Data(DataBenchArgs),
+}
+
+#[derive(Args)]
+pub struct DataBenchArgs {
+    #[arg(long, default_value_t = 100_000)]
+    rows: usize,
+    /// Where to write the generated file [default: a temporary folder]
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -36,6 +49,33 @@ pub struct TrainBenchArgs {
 
 pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Data(a) => {
+            let tmp;
+            let dir = match &a.dir {
+                Some(d) => d.clone(),
+                None => {
+                    tmp = std::env::temp_dir().join(format!("whet-bench-data-{}", std::process::id()));
+                    tmp.clone()
+                }
+            };
+            std::fs::create_dir_all(&dir)?;
+            let r = whetstone_api::datasets::bench_data(&dir, a.rows, |phase, s| eprintln!("{phase:<13} {s:.2} s"));
+            if a.dir.is_none() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            let r = r?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!("rows          {} ({:.0} MB, {} threads)", r.rows, r.source_mb, r.threads);
+                println!("import        {:.2} s", r.import_s);
+                println!("exact dedupe  {:.2} s  ({} duplicates)", r.exact_dedupe_s, r.exact_duplicates);
+                println!("near dedupe   {:.2} s  ({} near duplicates)", r.near_dedupe_s, r.near_duplicates);
+                println!("PII scan      {:.2} s  ({} findings)", r.pii_scan_s, r.pii_findings);
+                println!("total         {:.2} s", r.total_s);
+            }
+            Ok(())
+        }
         BenchCommand::Train(a) => {
             crate::set_threads(Some(a.threads));
             let req = BenchRequest {

@@ -1,6 +1,7 @@
 //! `whet`: Whetstone from the command line. Each subcommand lives in its own module.
 
 mod bench;
+mod data;
 mod eval;
 mod generate;
 mod hw;
@@ -42,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         action: list::ListAction,
     },
+    /// Import, clean, split, measure, preview and export datasets
+    Data {
+        #[command(subcommand)]
+        what: data::DataCommand,
+    },
     /// Training runs: list, show, pause, resume, stop, logs, export
     Runs {
         #[command(subcommand)]
@@ -78,6 +84,7 @@ fn main() -> anyhow::Result<()> {
         Command::Hw(args) => hw::run(&args),
         Command::Models { action } => list::models(&open_api(home)?, &action),
         Command::Datasets { action } => list::datasets(&open_api(home)?, &action),
+        Command::Data { what } => data::run(&open_api(home)?, &what),
         Command::Runs { action } => runs::run(&open_api(home)?, &action),
         Command::Serve(args) => serve::run(open_api(home)?, &args),
         Command::Train(args) => train::run(&open_api(home)?, &args),
@@ -95,7 +102,7 @@ pub(crate) fn set_threads(threads: Option<usize>) {
 }
 
 /// The API, able to start training workers: this same program with its hidden `worker` command.
-fn open_api(home: Option<&Path>) -> anyhow::Result<Api> {
+pub(crate) fn open_api(home: Option<&Path>) -> anyhow::Result<Api> {
     let api = match home {
         Some(dir) => Api::open(dir)?,
         None => Api::open_default()?,

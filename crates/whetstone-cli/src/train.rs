@@ -13,7 +13,8 @@ pub struct TrainArgs {
     /// Base model: a GGUF file or a folder with config.json and safetensors
     #[arg(long, required_unless_present = "resume")]
     model: Option<PathBuf>,
-    /// Training data, JSONL: {"prompt","response"}, {"instruction","input","output"}, {"messages":[..]} …
+    /// Training data: a JSONL file ({"prompt","response"}, {"instruction","input","output"}, {"messages":[..]} …)
+    /// or the name of an imported dataset (its latest version's train split)
     #[arg(long, required_unless_present = "resume")]
     data: Option<PathBuf>,
     /// Validation data (same formats): evaluated every --eval-every steps, for early stopping and the best adapter

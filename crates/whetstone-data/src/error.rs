@@ -41,6 +41,20 @@ pub enum RowError {
          {{instruction, response}}, {{instruction, input, output}}, {{messages}}"
     )]
     UnknownShape(String),
+    #[error(
+        "cannot tell what this row holds (fields: [{0}]); expected instruction/input/output, instruction/response, \
+         prompt/completion, prompt/response, question/answer (with optional context), messages, conversations or \
+         text; name the columns with --map, e.g. --map prompt=my_question --map response=my_answer"
+    )]
+    NoShape(String),
+    #[error("over-long: {bytes} bytes, more than the limit of {limit}")]
+    TooLong { bytes: usize, limit: usize },
+    #[error("has {got} fields but the header has {expected}")]
+    WrongFieldCount { got: usize, expected: usize },
+    #[error("the file ends inside this record")]
+    Truncated,
+    #[error("unknown speaker `{value}` in `{field}` (expected human, user, gpt, assistant or system)")]
+    UnknownSpeaker { field: String, value: String },
 }
 
 /// The error type of this crate.
@@ -91,6 +105,14 @@ pub enum DataError {
          rewrites message contents in a way the trainer cannot follow"
     )]
     AssistantNotFound { turn: usize },
+    #[error("{}: {reason}", path.display())]
+    BadSource { path: PathBuf, reason: String },
+    #[error("{}: line {line}: {reason} (the file was changed outside Whetstone)", path.display())]
+    CorruptRows { path: PathBuf, line: usize, reason: String },
+    #[error("{}: no row could be imported out of {rows}; first problems:{first}", path.display())]
+    NoRowsAccepted { path: PathBuf, rows: usize, first: String },
+    #[error("{0}")]
+    InvalidOption(String),
     #[error("row at line {line}: {source}")]
     InRow {
         line: usize,

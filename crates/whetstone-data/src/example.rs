@@ -1,5 +1,6 @@
 //! Conversations turned into token ids with a mask of which tokens are training targets.
 
+use crate::datarow::{DataRow, RowBody};
 use crate::error::{DataError, Result};
 use crate::rows::{Conversation, Row};
 use crate::template::{Message, Role};
@@ -132,6 +133,37 @@ pub fn build_example(
         input_ids: ids,
         loss_mask: mask,
     })
+}
+
+/// Plain text for continued pre-training: the text's tokens (after the beginning-of-sequence token when the
+/// model adds one) and an end-of-sequence token, every one of them trained.
+pub fn build_text_example(tokenizer: &Tokenizer, text: &str, max_len: usize) -> Result<Example> {
+    let mut ids = tokenizer.encode(text, false)?;
+    let mut mask = vec![true; ids.len()];
+    if let (true, Some(bos)) = (tokenizer.adds_bos(), tokenizer.bos_id()) {
+        ids.insert(0, bos);
+        mask.insert(0, false);
+    }
+    if let Some(eos) = tokenizer.eos_id() {
+        ids.push(eos);
+        mask.push(true);
+    }
+    let total_tokens = ids.len();
+    ids.truncate(max_len);
+    mask.truncate(max_len);
+    if !mask.iter().any(|&m| m) {
+        return Err(DataError::NothingToTrain { max_len, total_tokens, first_trained: mask.len() });
+    }
+    Ok(Example { input_ids: ids, loss_mask: mask })
+}
+
+/// A dataset row as a training example: chats through the chat template (every assistant turn trained), plain
+/// text with every token trained.
+pub fn build_row_example(tokenizer: &Tokenizer, row: &DataRow, max_len: usize) -> Result<Example> {
+    match &row.body {
+        RowBody::Chat(messages) => build_example(tokenizer, messages, max_len),
+        RowBody::Text(text) => build_text_example(tokenizer, text, max_len),
+    }
 }
 
 /// [`build_example`] for every row; the first failure names the row's line.

@@ -3,18 +3,28 @@
 //! - [`Tokenizer`] loads the tokenizer and chat template from a GGUF file or a Hugging Face model folder.
 //! - [`ChatTemplate`] renders conversations with the model's own Jinja template (as transformers does), or the
 //!   documented ChatML fallback.
+//! - [`import`] streams JSONL, JSON arrays, CSV/TSV and plain text in every common shape into [`DataRow`]s,
+//!   rejecting bad records one by one with their line numbers; [`clean`] proposes and applies deduplication,
+//!   filters and personal-data handling; [`split`] and [`stats`] split and measure a dataset.
 //! - [`read_jsonl`] reads datasets in the common instruction shapes; [`build_example`] turns a conversation into
 //!   token ids with a loss mask covering what the assistant says.
 
+pub mod clean;
+mod datarow;
 mod error;
 mod example;
 mod hf_compat;
+pub mod import;
 mod rows;
+pub mod split;
+pub mod stats;
+pub mod synthetic;
 mod template;
 mod tokenizer;
 
 pub use error::{BadRow, DataError, Result, RowError, MAX_LISTED_BAD_ROWS};
-pub use example::{build_example, build_examples, loss_mask_preview, Example};
+pub use datarow::{excerpt, read_rows, write_atomically, write_rows, DataRow, RowBody, Split};
+pub use example::{build_example, build_examples, build_row_example, build_text_example, loss_mask_preview, Example};
 pub use rows::{parse_jsonl, read_jsonl, read_jsonl_rows, Conversation, Record, Row};
 pub use template::{ChatTemplate, Message, Role, CHATML_TEMPLATE};
 pub use tokenizer::{ByteRange, TokenStream, Tokenizer};

@@ -62,6 +62,23 @@ ALTER TABLE runs ADD COLUMN heartbeat_at   TEXT;
 ALTER TABLE runs ADD COLUMN error          TEXT;
 "#,
 },
+Migration {
+    version: 3,
+    name: "dataset versions with provenance",
+    sql: r#"
+CREATE TABLE dataset_versions (
+    id          INTEGER PRIMARY KEY,
+    dataset_id  INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    version     INTEGER NOT NULL CHECK (version >= 1),
+    parent      INTEGER CHECK (parent IS NULL OR (parent >= 1 AND parent < version)),
+    steps       TEXT    NOT NULL CHECK (json_valid(steps)),
+    rows_path   TEXT    NOT NULL,
+    rows        INTEGER NOT NULL CHECK (rows >= 0),
+    created_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (dataset_id, version)
+);
+"#,
+},
 ];
 
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;

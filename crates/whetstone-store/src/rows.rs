@@ -200,3 +200,26 @@ pub struct NewRun {
     pub status: RunStatus,
     pub out_dir: String,
 }
+
+/// One version of a dataset: its rows file and how it was made from its parent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetVersion {
+    pub id: i64,
+    pub dataset_id: i64,
+    pub version: u32,
+    pub parent: Option<u32>,
+    /// The steps that made this version from its parent, each with its parameters and counts.
+    pub steps: serde_json::Value,
+    pub rows_path: String,
+    pub rows: u64,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDatasetVersion {
+    pub dataset_id: i64,
+    pub parent: Option<u32>,
+    pub steps: serde_json::Value,
+    pub rows_path: String,
+    pub rows: u64,
+}

@@ -1,6 +1,8 @@
 use crate::error::{Error, Result};
 use crate::migrations::{LATEST_VERSION, MIGRATIONS};
-use crate::rows::{Dataset, Model, NewDataset, NewModel, NewRun, Run, RunProgress, RunStatus};
+use crate::rows::{
+    Dataset, DatasetVersion, Model, NewDataset, NewDatasetVersion, NewModel, NewRun, Run, RunProgress, RunStatus,
+};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 use std::fs::File;
 use std::io::Read;
@@ -201,6 +203,82 @@ impl Store {
         Ok(rows)
     }
 
+    /// Datasets with this exact name, newest first.
+    pub fn find_datasets_by_name(&self, name: &str) -> Result<Vec<Dataset>> {
+        let sql = format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE name = ?1 ORDER BY id DESC");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map([name], dataset_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Adds the next version of a dataset (1 for the first); its number is chosen inside the write transaction
+    /// so two writers cannot take the same one. The dataset's row count follows its latest version.
+    pub fn insert_dataset_version(&mut self, new: &NewDatasetVersion) -> Result<DatasetVersion> {
+        non_empty("dataset version rows path", &new.rows_path)?;
+        let steps = serde_json::to_string(&new.steps).map_err(|e| Error::Invalid {
+            what: "dataset version steps",
+            reason: e.to_string(),
+        })?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: Option<i64> = tx
+            .query_row("SELECT id FROM datasets WHERE id = ?1", [new.dataset_id], |r| r.get(0))
+            .optional()?;
+        if exists.is_none() {
+            return Err(Error::NotFound { what: "dataset", id: new.dataset_id });
+        }
+        let next: u32 = tx.query_row(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE dataset_id = ?1",
+            [new.dataset_id],
+            |r| r.get(0),
+        )?;
+        if let Some(p) = new.parent {
+            if p >= next {
+                return Err(Error::Invalid {
+                    what: "dataset version parent",
+                    reason: format!("version {p} does not exist yet (next is {next})"),
+                });
+            }
+        }
+        tx.execute(
+            "INSERT INTO dataset_versions (dataset_id, version, parent, steps, rows_path, rows)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![new.dataset_id, next, new.parent, steps, new.rows_path, new.rows],
+        )?;
+        tx.execute("UPDATE datasets SET rows = ?1 WHERE id = ?2", params![new.rows, new.dataset_id])?;
+        tx.commit()?;
+        self.get_dataset_version(new.dataset_id, next)
+    }
+
+    pub fn get_dataset_version(&self, dataset_id: i64, version: u32) -> Result<DatasetVersion> {
+        let sql = format!("SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE dataset_id = ?1 AND version = ?2");
+        self.conn
+            .query_row(&sql, params![dataset_id, version], RawVersion::from_row)
+            .optional()?
+            .ok_or(Error::NotFound { what: "dataset version", id: version as i64 })?
+            .into_version()
+    }
+
+    /// Every version of a dataset, oldest first.
+    pub fn list_dataset_versions(&self, dataset_id: i64) -> Result<Vec<DatasetVersion>> {
+        let sql = format!("SELECT {VERSION_COLUMNS} FROM dataset_versions WHERE dataset_id = ?1 ORDER BY version");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let raws = stmt
+            .query_map([dataset_id], RawVersion::from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        raws.into_iter().map(RawVersion::into_version).collect()
+    }
+
+    /// Removes a dataset and its versions (used to undo an import that failed half-way).
+    pub fn delete_dataset(&self, id: i64) -> Result<()> {
+        self.conn.execute("DELETE FROM dataset_versions WHERE dataset_id = ?1", [id])?;
+        self.conn.execute("DELETE FROM datasets WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
     pub fn insert_run(&self, new: &NewRun) -> Result<Run> {
         non_empty("run out_dir", &new.out_dir)?;
         // Checked here so the caller learns which reference is wrong, not just "FOREIGN KEY failed".
@@ -359,6 +437,41 @@ fn non_empty(what: &'static str, value: &str) -> Result<()> {
         });
     }
     Ok(())
+}
+
+const VERSION_COLUMNS: &str = "id, dataset_id, version, parent, steps, rows_path, rows, created_at";
+
+struct RawVersion {
+    version: DatasetVersion,
+    steps: String,
+}
+
+impl RawVersion {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<RawVersion> {
+        Ok(RawVersion {
+            steps: row.get(4)?,
+            version: DatasetVersion {
+                id: row.get(0)?,
+                dataset_id: row.get(1)?,
+                version: row.get(2)?,
+                parent: row.get(3)?,
+                steps: serde_json::Value::Null,
+                rows_path: row.get(5)?,
+                rows: row.get(6)?,
+                created_at: row.get(7)?,
+            },
+        })
+    }
+
+    fn into_version(self) -> Result<DatasetVersion> {
+        let mut v = self.version;
+        v.steps = serde_json::from_str(&self.steps).map_err(|e| Error::Corrupt {
+            what: "dataset version",
+            id: v.id,
+            reason: format!("steps are not JSON: {e}"),
+        })?;
+        Ok(v)
+    }
 }
 
 fn dataset_from_row(row: &Row<'_>) -> rusqlite::Result<Dataset> {

@@ -61,7 +61,7 @@ fn fresh_file_gets_latest_schema_and_wal() {
         .filter(|(t, _, _)| t == "table")
         .map(|(_, n, _)| n)
         .collect();
-    assert_eq!(names, ["datasets", "models", "runs"]);
+    assert_eq!(names, ["dataset_versions", "datasets", "models", "runs"]);
 
     let conn = Connection::open(&path).unwrap();
     let mode: String = conn

@@ -1,5 +1,5 @@
 use serde_json::json;
-use whetstone_store::{Error, ModelSource, NewDataset, NewModel, NewRun, RunStatus, Store};
+use whetstone_store::{Error, ModelSource, NewDataset, NewDatasetVersion, NewModel, NewRun, RunStatus, Store};
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -198,4 +198,31 @@ fn two_handles_see_each_others_writes() {
     let second = Store::open(&path).unwrap();
     let model = first.insert_model(&smol()).unwrap();
     assert_eq!(second.list_models().unwrap(), vec![model]);
+}
+
+#[test]
+fn dataset_versions_number_themselves_and_keep_their_provenance() {
+    let (_dir, mut store) = open();
+    let d = store.insert_dataset(&tickets()).unwrap();
+    let v = |parent, rows, step: &str| NewDatasetVersion {
+        dataset_id: d.id,
+        parent,
+        steps: json!([{"step": step, "removed": 3}]),
+        rows_path: format!("/home/datasets/{}/v.jsonl", d.id),
+        rows,
+    };
+    let v1 = store.insert_dataset_version(&v(None, 1200, "import")).unwrap();
+    let v2 = store.insert_dataset_version(&v(Some(1), 1197, "dedupe")).unwrap();
+    assert_eq!((v1.version, v2.version, v2.parent), (1, 2, Some(1)));
+    assert_eq!(v2.steps[0]["step"], "dedupe");
+    assert_eq!(store.get_dataset(d.id).unwrap().rows, 1197);
+    assert_eq!(store.list_dataset_versions(d.id).unwrap(), vec![v1, v2.clone()]);
+    assert_eq!(store.get_dataset_version(d.id, 2).unwrap(), v2);
+    assert!(matches!(store.insert_dataset_version(&v(Some(5), 1, "x")), Err(Error::Invalid { .. })));
+    let mut missing = v(None, 1, "x");
+    missing.dataset_id = 999;
+    assert!(matches!(store.insert_dataset_version(&missing), Err(Error::NotFound { .. })));
+    assert_eq!(store.find_datasets_by_name("tickets").unwrap().len(), 1);
+    store.delete_dataset(d.id).unwrap();
+    assert!(store.list_dataset_versions(d.id).unwrap().is_empty());
 }

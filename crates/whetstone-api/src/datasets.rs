@@ -1,0 +1,663 @@
+//! Datasets: import, cleaning (proposal, then confirmed application), splits, token statistics, loss-mask
+//! previews and export. Every change makes a new version with its provenance; the user's file is only read,
+//! and each version's rows live in `<home>/datasets/<id>/v<k>.jsonl`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use whetstone_data::clean::{self, Applied, CleanOptions, PiiDecisions, Proposal};
+use whetstone_data::import::{self, ImportOptions, ImportReport, Mapping, Rejection, SourceFormat};
+use whetstone_data::split::{self, LeakageReport, SplitCounts};
+use whetstone_data::stats::{self, TokenStats};
+use whetstone_data::{build_row_example, loss_mask_preview, read_rows, write_atomically, write_rows, DataRow, RowBody, Split, Tokenizer};
+use whetstone_engine::ModelFiles;
+use whetstone_store::{Dataset, DatasetVersion, NewDataset, NewDatasetVersion};
+
+use crate::error::{Error, Result};
+use crate::Api;
+
+pub const DATASETS_DIR: &str = "datasets";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    pub path: PathBuf,
+    /// Defaults to the file name without its extension.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `field=column` renames, e.g. `prompt=question`.
+    #[serde(default)]
+    pub map: Vec<String>,
+    /// jsonl, json, csv, tsv or text; detected from the file when absent.
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub max_row_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportResult {
+    pub dataset: Dataset,
+    pub version: DatasetVersion,
+    pub report: ImportReport,
+    /// Every rejected record (the report lists only the first ones), one JSON object per line.
+    pub rejections_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CleanRequest {
+    /// Dataset name or id.
+    pub dataset: String,
+    /// The version to clean; the latest when absent.
+    #[serde(default)]
+    pub version: Option<u32>,
+    pub options: CleanOptions,
+    /// Without `apply` only the proposal is returned and nothing changes.
+    #[serde(default)]
+    pub apply: bool,
+    #[serde(default)]
+    pub decisions: PiiDecisions,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CleanResult {
+    pub dataset: String,
+    pub base_version: u32,
+    pub proposal: Proposal,
+    /// Present once applied.
+    pub applied: Option<Applied>,
+    pub version: Option<DatasetVersion>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitRequest {
+    pub dataset: String,
+    #[serde(default)]
+    pub version: Option<u32>,
+    pub val: f64,
+    pub test: f64,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub leakage_threshold: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SplitResult {
+    pub version: DatasetVersion,
+    pub counts: SplitCounts,
+    pub leakage: LeakageReport,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsRequest {
+    pub dataset: String,
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// A GGUF file or model folder; the bundled model when absent.
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    pub max_len: usize,
+    /// Only rows of this split (train, val, test).
+    #[serde(default)]
+    pub split: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DataStats {
+    pub dataset: String,
+    pub version: u32,
+    pub model: PathBuf,
+    /// True when the model has no chat template and the documented ChatML fallback was used.
+    pub fallback_template: bool,
+    pub splits: Option<SplitCounts>,
+    pub tokens: TokenStats,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    pub dataset: String,
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// 1-based position of the row in the version.
+    pub row: usize,
+    #[serde(default)]
+    pub model: Option<PathBuf>,
+    #[serde(default)]
+    pub max_len: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewToken {
+    pub text: String,
+    pub trained: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub row: usize,
+    /// The row's line in the imported file.
+    pub line: usize,
+    pub split: Option<Split>,
+    pub fallback_template: bool,
+    /// The row as the model sees it, through its chat template.
+    pub rendered: String,
+    pub tokens: Vec<PreviewToken>,
+    pub trained_tokens: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    pub dataset: String,
+    #[serde(default)]
+    pub version: Option<u32>,
+    pub out: PathBuf,
+    #[serde(default)]
+    pub split: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportResult {
+    pub path: PathBuf,
+    pub rows: usize,
+    pub version: u32,
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Io { action, path, source }
+}
+
+fn parse_split(s: Option<&str>) -> Result<Option<Split>> {
+    s.map(|s| Split::parse(s).ok_or_else(|| Error::InvalidInput(format!("unknown split `{s}`; use train, val or test"))))
+        .transpose()
+}
+
+/// A row in the plain public form: `{"messages": [...]}` or `{"text": ...}`, plus its split when it has one.
+fn export_json(row: &DataRow, with_split: bool) -> String {
+    let mut v = match &row.body {
+        RowBody::Chat(m) => json!({ "messages": m }),
+        RowBody::Text(t) => json!({ "text": t }),
+    };
+    if let (true, Some(s)) = (with_split, row.split) {
+        v["split"] = json!(s);
+    }
+    v.to_string()
+}
+
+impl Api {
+    fn datasets_dir(&self) -> PathBuf {
+        self.home().join(DATASETS_DIR)
+    }
+
+    fn rows_path(&self, v: &DatasetVersion) -> PathBuf {
+        self.home().join(&v.rows_path)
+    }
+
+    /// A dataset by name (the newest of that name) or by numeric id.
+    pub fn resolve_dataset(&self, name_or_id: &str) -> Result<Dataset> {
+        let store = self.store();
+        if let Some(d) = store.find_datasets_by_name(name_or_id)?.into_iter().next() {
+            return Ok(d);
+        }
+        if let Ok(id) = name_or_id.parse::<i64>() {
+            return Ok(store.get_dataset(id)?);
+        }
+        let known: Vec<String> = store.list_datasets()?.into_iter().map(|d| d.name).collect();
+        Err(Error::NotFoundNamed {
+            what: "dataset",
+            name: name_or_id.to_string(),
+            known: if known.is_empty() { "none yet; import one with `whet data import FILE`".into() } else { known.join(", ") },
+        })
+    }
+
+    /// A version of a dataset: the given one, else the latest.
+    pub fn dataset_version(&self, dataset: &Dataset, version: Option<u32>) -> Result<DatasetVersion> {
+        let store = self.store();
+        match version {
+            Some(v) => Ok(store.get_dataset_version(dataset.id, v)?),
+            None => store.list_dataset_versions(dataset.id)?.pop().ok_or_else(|| {
+                Error::InvalidInput(format!("dataset `{}` has no versions (it predates versioned imports); import it again", dataset.name))
+            }),
+        }
+    }
+
+    pub fn data_versions(&self, dataset: &str) -> Result<Vec<DatasetVersion>> {
+        let d = self.resolve_dataset(dataset)?;
+        Ok(self.store().list_dataset_versions(d.id)?)
+    }
+
+    fn load_version(&self, dataset: &str, version: Option<u32>) -> Result<(Dataset, DatasetVersion, Vec<DataRow>)> {
+        let d = self.resolve_dataset(dataset)?;
+        let v = self.dataset_version(&d, version)?;
+        let rows = read_rows(&self.rows_path(&v))?;
+        if rows.len() as u64 != v.rows {
+            return Err(Error::InvalidInput(format!(
+                "{}: holds {} rows but version {} of `{}` recorded {}; the file was changed outside Whetstone",
+                self.rows_path(&v).display(),
+                rows.len(),
+                v.version,
+                d.name,
+                v.rows
+            )));
+        }
+        Ok((d, v, rows))
+    }
+
+    /// Writes `rows` as the next version of `dataset`, recording `steps` as how it was made from `parent`.
+    fn add_version(&self, dataset: &Dataset, parent: u32, steps: serde_json::Value, rows: &[DataRow]) -> Result<DatasetVersion> {
+        let next = self.store().list_dataset_versions(dataset.id)?.last().map(|v| v.version + 1).unwrap_or(1);
+        let rel = format!("{DATASETS_DIR}/{}/v{next}.jsonl", dataset.id);
+        let path = self.home().join(&rel);
+        write_rows(&path, rows)?;
+        let v = self.store().insert_dataset_version(&NewDatasetVersion {
+            dataset_id: dataset.id,
+            parent: Some(parent),
+            steps,
+            rows_path: rel,
+            rows: rows.len() as u64,
+        })?;
+        if v.version != next {
+            return Err(Error::Internal(format!(
+                "another process added version {} of `{}` at the same time; run the command again",
+                v.version, dataset.name
+            )));
+        }
+        Ok(v)
+    }
+
+    /// Imports a file as a new dataset (version 1). Bad records are rejected one by one and reported; the import
+    /// fails only when no record at all could be read.
+    pub fn data_import(&self, req: &ImportRequest) -> Result<ImportResult> {
+        let path = req.path.as_path();
+        if !path.is_file() {
+            return Err(Error::InvalidInput(format!("{}: no such file", path.display())));
+        }
+        let name = match &req.name {
+            Some(n) if n.trim().is_empty() => return Err(Error::InvalidInput("the dataset name is empty".into())),
+            Some(n) => n.trim().to_string(),
+            None => path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "dataset".into()),
+        };
+        if name.parse::<i64>().is_ok() {
+            return Err(Error::InvalidInput(format!("`{name}` looks like a dataset id; give the dataset a name with letters in it")));
+        }
+        if let Some(d) = self.store().find_datasets_by_name(&name)?.first() {
+            return Err(Error::InvalidInput(format!(
+                "a dataset named `{name}` already exists (id {}); choose another name with --name",
+                d.id
+            )));
+        }
+        let pairs = req.map.iter().map(|p| Mapping::parse_pair(p)).collect::<std::result::Result<Vec<_>, _>>()?;
+        let format = match &req.format {
+            Some(f) => Some(SourceFormat::parse(f).ok_or_else(|| {
+                Error::InvalidInput(format!("unknown format `{f}`; use jsonl, json, csv, tsv or text"))
+            })?),
+            None => None,
+        };
+        let opts = ImportOptions {
+            format,
+            mapping: Mapping::new(pairs)?,
+            max_row_bytes: req.max_row_bytes.unwrap_or(import::DEFAULT_MAX_ROW_BYTES),
+        };
+
+        let dir = self.datasets_dir();
+        std::fs::create_dir_all(&dir).map_err(io_err("create the datasets folder", &dir))?;
+        let stamp = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+        let tmp_rows = dir.join(format!(".import-{stamp}.jsonl"));
+        let tmp_rej = dir.join(format!(".import-{stamp}.rejected.jsonl"));
+        let cleanup = || {
+            let _ = std::fs::remove_file(&tmp_rows);
+            let _ = std::fs::remove_file(&tmp_rej);
+        };
+        let result = (|| -> Result<(ImportReport, Dataset, DatasetVersion, Option<PathBuf>)> {
+            let mut rows_out = std::io::BufWriter::new(std::fs::File::create(&tmp_rows).map_err(io_err("create", &tmp_rows))?);
+            let mut rej_out = std::io::BufWriter::new(std::fs::File::create(&tmp_rej).map_err(io_err("create", &tmp_rej))?);
+            let report = import::import_file(
+                path,
+                &opts,
+                |row| {
+                    rows_out.write_all(row.to_json().as_bytes())?;
+                    rows_out.write_all(b"\n")
+                },
+                |rej: &Rejection| {
+                    serde_json::to_writer(&mut rej_out, rej).map_err(std::io::Error::other)?;
+                    rej_out.write_all(b"\n")
+                },
+            )?;
+            let finish = |w: std::io::BufWriter<std::fs::File>, p: &Path| -> Result<()> {
+                let f = w.into_inner().map_err(|e| e.into_error()).map_err(io_err("write", p))?;
+                f.sync_all().map_err(io_err("write", p))
+            };
+            finish(rows_out, &tmp_rows)?;
+            finish(rej_out, &tmp_rej)?;
+            if report.accepted == 0 {
+                let first: String = report.rejections.iter().take(5).map(|r| format!("\n  line {}: {}", r.line, r.reason)).collect();
+                return Err(whetstone_data::DataError::NoRowsAccepted {
+                    path: path.to_path_buf(),
+                    rows: report.rows,
+                    first: if first.is_empty() { " the file has no records".into() } else { first },
+                }
+                .into());
+            }
+            let source = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            let dataset = self.store().insert_dataset(&NewDataset {
+                name: name.clone(),
+                source_path: source.display().to_string(),
+                source_sha256: report.source_sha256.clone(),
+                rows: report.accepted as u64,
+            })?;
+            let placed = (|| -> Result<(DatasetVersion, Option<PathBuf>)> {
+                let ddir = dir.join(dataset.id.to_string());
+                std::fs::create_dir_all(&ddir).map_err(io_err("create", &ddir))?;
+                let rel = format!("{DATASETS_DIR}/{}/v1.jsonl", dataset.id);
+                let final_rows = self.home().join(&rel);
+                std::fs::rename(&tmp_rows, &final_rows).map_err(io_err("move the imported rows to", &final_rows))?;
+                let rej_path = if report.rejected > 0 {
+                    let p = ddir.join("v1.rejected.jsonl");
+                    std::fs::rename(&tmp_rej, &p).map_err(io_err("move the rejected rows to", &p))?;
+                    Some(p)
+                } else {
+                    None
+                };
+                let steps = json!([{
+                    "step": "import",
+                    "source": source,
+                    "source_sha256": report.source_sha256,
+                    "source_bytes": report.source_bytes,
+                    "format": report.format,
+                    "shape": report.shape,
+                    "shapes": report.shapes,
+                    "mapping": opts.mapping.pairs(),
+                    "max_row_bytes": opts.max_row_bytes,
+                    "rows": report.rows,
+                    "accepted": report.accepted,
+                    "rejected": report.rejected,
+                }]);
+                let version = self.store().insert_dataset_version(&NewDatasetVersion {
+                    dataset_id: dataset.id,
+                    parent: None,
+                    steps,
+                    rows_path: rel,
+                    rows: report.accepted as u64,
+                })?;
+                Ok((version, rej_path))
+            })();
+            match placed {
+                Ok((version, rej)) => Ok((report, self.store().get_dataset(dataset.id)?, version, rej)),
+                Err(e) => {
+                    let _ = self.store().delete_dataset(dataset.id);
+                    let _ = std::fs::remove_dir_all(dir.join(dataset.id.to_string()));
+                    Err(e)
+                }
+            }
+        })();
+        cleanup();
+        let (report, dataset, version, rejections_file) = result?;
+        Ok(ImportResult { dataset, version, report, rejections_file })
+    }
+
+    /// Cleaning: returns the proposal; with `apply` also makes the new version.
+    pub fn data_clean(&self, req: &CleanRequest) -> Result<CleanResult> {
+        let (d, v, rows) = self.load_version(&req.dataset, req.version)?;
+        let proposal = clean::propose(&rows, &req.options)?;
+        if !req.apply {
+            return Ok(CleanResult { dataset: d.name, base_version: v.version, proposal, applied: None, version: None });
+        }
+        let (new_rows, applied) = clean::apply(rows, &proposal, &req.decisions)?;
+        let steps = json!([{
+            "step": "clean",
+            "options": req.options,
+            "pii_default": req.decisions.default,
+            "pii_overrides": req.decisions.findings.len(),
+            "counts": applied,
+        }]);
+        let version = self.add_version(&d, v.version, steps, &new_rows)?;
+        Ok(CleanResult { dataset: d.name, base_version: v.version, proposal, applied: Some(applied), version: Some(version) })
+    }
+
+    /// A seeded split of a version into train/val/test, as a new version, with the leakage check.
+    pub fn data_split(&self, req: &SplitRequest) -> Result<SplitResult> {
+        let (d, v, mut rows) = self.load_version(&req.dataset, req.version)?;
+        let threshold = req.leakage_threshold.unwrap_or(split::DEFAULT_LEAKAGE_THRESHOLD);
+        if !(threshold > 0.0 && threshold <= 1.0) {
+            return Err(Error::InvalidInput(format!("leakage threshold {threshold} must be above 0 and at most 1")));
+        }
+        let assigned = split::assign(rows.len(), req.val, req.test, req.seed)?;
+        for (row, s) in rows.iter_mut().zip(assigned) {
+            row.split = Some(s);
+        }
+        let counts = split::counts(&rows);
+        let leakage = split::leakage(&rows, threshold);
+        let steps = json!([{
+            "step": "split",
+            "val": req.val,
+            "test": req.test,
+            "seed": req.seed,
+            "counts": counts,
+            "leakage": {"threshold": threshold, "groups": leakage.groups, "rows": leakage.rows},
+        }]);
+        let version = self.add_version(&d, v.version, steps, &rows)?;
+        Ok(SplitResult { version, counts, leakage })
+    }
+
+    fn tokenizer_for(&self, model: Option<&Path>) -> Result<(PathBuf, Tokenizer)> {
+        let path = match model {
+            Some(p) => p.to_path_buf(),
+            None => match &self.default_model_path {
+                Some(p) if p.is_file() => p.clone(),
+                Some(p) => {
+                    return Err(Error::NoModel(format!(
+                        "the bundled model is not at {}; pass --model or run scripts/setup.sh",
+                        p.display()
+                    )))
+                }
+                None => return Err(Error::NoModel("no model given; pass --model FILE".into())),
+            },
+        };
+        let tok = match ModelFiles::detect(&path)? {
+            ModelFiles::Gguf(p) => Tokenizer::from_gguf_file(p)?,
+            ModelFiles::HfDir(d) => Tokenizer::from_hf_dir(d)?,
+        };
+        Ok((path, tok))
+    }
+
+    /// Token-length histogram with a model's tokenizer and template, and how many rows `max_len` cuts.
+    pub fn data_stats(&self, req: &StatsRequest) -> Result<DataStats> {
+        if req.max_len == 0 {
+            return Err(Error::InvalidInput("--max-len must be at least 1".into()));
+        }
+        let want = parse_split(req.split.as_deref())?;
+        let (d, v, mut rows) = self.load_version(&req.dataset, req.version)?;
+        let (model, tok) = self.tokenizer_for(req.model.as_deref())?;
+        let splits = rows.iter().any(|r| r.split.is_some()).then(|| split::counts(&rows));
+        if let Some(s) = want {
+            rows.retain(|r| r.split == Some(s));
+        }
+        let tokens = stats::token_stats(&tok, &rows, req.max_len);
+        Ok(DataStats { dataset: d.name, version: v.version, model, fallback_template: tok.chat_template().is_fallback(), splits, tokens })
+    }
+
+    /// One row through the model's template, each token marked trained or not.
+    pub fn data_preview(&self, req: &PreviewRequest) -> Result<Preview> {
+        let (d, v, rows) = self.load_version(&req.dataset, req.version)?;
+        if req.row == 0 || req.row > rows.len() {
+            return Err(Error::InvalidInput(format!(
+                "row {} is out of range: version {} of `{}` has rows 1 to {}",
+                req.row,
+                v.version,
+                d.name,
+                rows.len()
+            )));
+        }
+        let row = &rows[req.row - 1];
+        let (_, tok) = self.tokenizer_for(req.model.as_deref())?;
+        let rendered = match &row.body {
+            RowBody::Chat(m) => tok.chat_template().render(m, false)?,
+            RowBody::Text(t) => t.clone(),
+        };
+        let example = build_row_example(&tok, row, req.max_len.unwrap_or(usize::MAX))
+            .map_err(|e| whetstone_data::DataError::InRow { line: row.line, source: Box::new(e) })?;
+        let tokens: Vec<PreviewToken> =
+            loss_mask_preview(&tok, &example).into_iter().map(|(text, trained)| PreviewToken { text, trained }).collect();
+        Ok(Preview {
+            row: req.row,
+            line: row.line,
+            split: row.split,
+            fallback_template: tok.chat_template().is_fallback(),
+            rendered,
+            trained_tokens: example.trained_tokens(),
+            tokens,
+        })
+    }
+
+    /// Writes a version (or one split of it) as JSONL: `{"messages": …}` or `{"text": …}` per row.
+    pub fn data_export(&self, req: &ExportRequest) -> Result<ExportResult> {
+        let want = parse_split(req.split.as_deref())?;
+        let (_, v, rows) = self.load_version(&req.dataset, req.version)?;
+        let n = write_atomically(&req.out, |w| {
+            let mut n = 0;
+            for row in rows.iter().filter(|r| want.is_none() || r.split == want) {
+                w.write_all(export_json(row, want.is_none()).as_bytes())?;
+                w.write_all(b"\n")?;
+                n += 1;
+            }
+            Ok(n)
+        })?;
+        Ok(ExportResult { path: req.out.clone(), rows: n, version: v.version })
+    }
+
+    /// The training rows of a dataset's latest version (its train split, or every row when it is not split),
+    /// written as JSONL beside the version for the trainer to read.
+    pub fn dataset_training_file(&self, name_or_id: &str) -> Result<PathBuf> {
+        let (d, v, rows) = self.load_version(name_or_id, None)?;
+        if let Some(r) = rows.iter().find(|r| matches!(r.body, RowBody::Text(_))) {
+            return Err(Error::InvalidInput(format!(
+                "dataset `{}` holds plain text (line {}); `whet train` trains on conversations only for now",
+                d.name, r.line
+            )));
+        }
+        let split = rows.iter().any(|r| r.split.is_some());
+        let out = self.datasets_dir().join(d.id.to_string()).join(format!("v{}.train.jsonl", v.version));
+        let n = write_atomically(&out, |w| {
+            let mut n = 0;
+            for row in rows.iter().filter(|r| !split || r.split == Some(Split::Train)) {
+                w.write_all(export_json(row, false).as_bytes())?;
+                w.write_all(b"\n")?;
+                n += 1;
+            }
+            Ok(n)
+        })?;
+        if n == 0 {
+            return Err(Error::InvalidInput(format!("dataset `{}` version {} has no training rows", d.name, v.version)));
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DataBenchReport {
+    pub rows: usize,
+    pub source_mb: f64,
+    pub threads: usize,
+    pub generate_s: f64,
+    pub import_s: f64,
+    pub exact_dedupe_s: f64,
+    pub near_dedupe_s: f64,
+    pub pii_scan_s: f64,
+    /// import + exact + near + PII (generation excluded).
+    pub total_s: f64,
+    pub accepted: usize,
+    pub exact_duplicates: usize,
+    pub near_duplicates: usize,
+    pub pii_findings: usize,
+}
+
+/// Generates `rows` synthetic rows of about 1 KB in `dir` (deterministic), then times import, exact and near
+/// deduplication and the personal-data scan.
+pub fn bench_data(dir: &Path, rows: usize, mut on_phase: impl FnMut(&str, f64)) -> Result<DataBenchReport> {
+    if rows == 0 {
+        return Err(Error::InvalidInput("--rows must be at least 1".into()));
+    }
+    let src = dir.join("bench.jsonl");
+    let out = dir.join("bench.rows.jsonl");
+    let t = Instant::now();
+    whetstone_data::synthetic::write_synthetic_jsonl(&src, rows, 1000, 2025)?;
+    let generate_s = t.elapsed().as_secs_f64();
+    on_phase("generate", generate_s);
+    let source_mb = std::fs::metadata(&src).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0);
+
+    let t = Instant::now();
+    let mut data = Vec::with_capacity(rows);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&out).map_err(io_err("create", &out))?);
+    let report = import::import_file(
+        &src,
+        &ImportOptions::default(),
+        |row| {
+            w.write_all(row.to_json().as_bytes())?;
+            w.write_all(b"\n")?;
+            data.push(row);
+            Ok(())
+        },
+        |_| Ok(()),
+    )?;
+    w.flush().map_err(io_err("write", &out))?;
+    let import_s = t.elapsed().as_secs_f64();
+    on_phase("import", import_s);
+
+    let all: Vec<usize> = (0..data.len()).collect();
+    let t = Instant::now();
+    let exact_groups = clean::exact_duplicate_groups(&data, &all);
+    let exact_s = t.elapsed().as_secs_f64();
+    on_phase("exact dedupe", exact_s);
+    let exact: usize = exact_groups.iter().map(|g| g.len() - 1).sum();
+    let mut gone = vec![false; data.len()];
+    for g in &exact_groups {
+        for &i in &g[1..] {
+            gone[i] = true;
+        }
+    }
+    let alive: Vec<usize> = all.iter().copied().filter(|&i| !gone[i]).collect();
+
+    let t = Instant::now();
+    let sigs = clean::signatures(&data, &alive);
+    let near_groups = clean::minhash::near_duplicate_groups(&sigs, 0.8);
+    let near_s = t.elapsed().as_secs_f64();
+    on_phase("near dedupe", near_s);
+    let near: usize = near_groups.iter().map(|g| g.len() - 1).sum();
+
+    let t = Instant::now();
+    let findings = clean::pii_findings(&data, &alive);
+    let pii_s = t.elapsed().as_secs_f64();
+    on_phase("PII scan", pii_s);
+
+    Ok(DataBenchReport {
+        rows,
+        source_mb,
+        threads: rayon_threads(),
+        generate_s,
+        import_s,
+        exact_dedupe_s: exact_s,
+        near_dedupe_s: near_s,
+        pii_scan_s: pii_s,
+        total_s: import_s + exact_s + near_s + pii_s,
+        accepted: report.accepted,
+        exact_duplicates: exact,
+        near_duplicates: near,
+        pii_findings: findings.len(),
+    })
+}
+
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
