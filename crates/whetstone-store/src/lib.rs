@@ -10,5 +10,5 @@ mod store;
 
 pub use error::{Error, Result};
 pub use migrations::{Migration, LATEST_VERSION, MIGRATIONS};
-pub use rows::{Dataset, Model, ModelSource, NewDataset, NewModel, NewRun, Run, RunStatus};
+pub use rows::{Dataset, Model, ModelOrigin, ModelSource, NewDataset, NewModel, NewRun, Run, RunStatus};
 pub use store::Store;

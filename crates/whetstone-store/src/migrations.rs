@@ -7,7 +7,8 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+Migration {
     version: 1,
     name: "models, datasets and runs",
     sql: r#"
@@ -46,6 +47,19 @@ CREATE TABLE runs (
 CREATE INDEX runs_model_id ON runs(model_id);
 CREATE INDEX runs_dataset_id ON runs(dataset_id);
 "#,
-}];
+},
+Migration {
+    version: 2,
+    name: "where each model came from",
+    sql: r#"
+ALTER TABLE models ADD COLUMN path TEXT;
+ALTER TABLE models ADD COLUMN repo_id TEXT;
+ALTER TABLE models ADD COLUMN revision TEXT;
+ALTER TABLE models ADD COLUMN files TEXT CHECK (files IS NULL OR json_valid(files));
+ALTER TABLE models ADD COLUMN sha256 TEXT;
+ALTER TABLE models ADD COLUMN context_length INTEGER;
+"#,
+},
+];
 
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
