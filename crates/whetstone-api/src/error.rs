@@ -45,6 +45,9 @@ pub enum Error {
 
     #[error("{0}")]
     Data(#[from] whetstone_data::DataError),
+
+    #[error("{0}")]
+    Hub(#[from] whetstone_hub::Error),
 }
 
 impl Error {
@@ -62,6 +65,7 @@ impl Error {
             Error::Internal(_) => "internal",
             Error::Engine(e) => e.code(),
             Error::Data(_) => "bad_data",
+            Error::Hub(e) => e.code(),
         }
     }
 

@@ -7,13 +7,16 @@
 mod default_model;
 mod dispatch;
 mod error;
+pub mod models;
+pub mod plan;
 pub mod training;
 
 pub use default_model::{default_model_path, read_default_model, DefaultModel, DEFAULT_MODEL_FILE};
 pub use dispatch::COMMANDS;
 pub use error::{Error, ErrorBody, Result};
 pub use whetstone_hw::{Gpu, Hardware};
-pub use whetstone_store::{Dataset, Model, ModelSource, Run, RunStatus};
+pub use whetstone_store::{Dataset, Model, ModelOrigin, ModelSource, Run, RunStatus};
+pub use whetstone_hub::{CatalogEntry, FileProgress, HubModel};
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};

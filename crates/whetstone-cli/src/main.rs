@@ -5,6 +5,8 @@ mod eval;
 mod generate;
 mod hw;
 mod list;
+mod model;
+mod plan;
 mod serve;
 mod train;
 
@@ -31,11 +33,18 @@ struct Cli {
 enum Command {
     /// Show the CPU, memory and GPUs Whetstone can train with
     Hw(hw::HwArgs),
-    /// Models Whetstone knows about
+    /// Models: list, catalog, hub search, pull, import
+    Model {
+        #[command(subcommand)]
+        action: model::ModelCommand,
+    },
+    /// Models Whetstone knows about (`whet models list` = `whet model list`)
     Models {
         #[command(subcommand)]
         action: list::ListAction,
     },
+    /// Predict a training job's peak memory and whether it fits this machine
+    Plan(plan::PlanArgs),
     /// Imported datasets
     Datasets {
         #[command(subcommand)]
@@ -69,11 +78,13 @@ fn main() -> anyhow::Result<()> {
     let home = cli.home.as_deref();
     match cli.command {
         Command::Hw(args) => hw::run(&args),
+        Command::Model { action } => model::run(&open_api(home)?, &action),
         Command::Models { action } => list::models(&open_api(home)?, &action),
+        Command::Plan(args) => plan::run(&open_api(home)?, &args),
         Command::Datasets { action } => list::datasets(&open_api(home)?, &action),
         Command::Runs { action } => list::runs(&open_api(home)?, &action),
         Command::Serve(args) => serve::run(open_api(home)?, &args),
-        Command::Train(args) => train::run(&args),
+        Command::Train(args) => train::run(home, &args),
         Command::Eval { what } => eval::run(&what),
         Command::Generate(args) => generate::run(&args),
         Command::Bench { what } => bench::run(&what),

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use whetstone_api::training::{self, TrainRequest};
@@ -11,7 +11,8 @@ use whetstone_engine::schedule::ScheduleKind;
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Base model: a GGUF file or a folder with config.json and safetensors
+    /// Base model: a GGUF file, a folder with config.json and safetensors, or an installed model's id,
+    /// name or hub id
     #[arg(long)]
     model: PathBuf,
     /// Training data, JSONL: {"prompt","response"}, {"instruction","input","output"}, {"messages":[..]} …
@@ -98,8 +99,9 @@ impl TrainArgs {
     }
 }
 
-pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+pub fn run(home: Option<&Path>, args: &TrainArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
+    let model = whetstone_api::models::resolve_model_arg(home, &args.model)?;
     crate::set_threads(settings.threads);
     let interrupt = Arc::new(AtomicBool::new(false));
     {
@@ -110,8 +112,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         })
         .context("cannot install the Ctrl-C handler")?;
     }
-    let req = TrainRequest { model: &args.model, data: &args.data, out: &args.out, settings };
-    eprintln!("loading {} …", args.model.display());
+    let req = TrainRequest { model: &model, data: &args.data, out: &args.out, settings };
+    eprintln!("loading {} …", model.display());
     let mut total = 0;
     let summary = training::train(&req, &interrupt, |e| match e {
         Event::Started { total_steps, examples, trainable_parameters } => {

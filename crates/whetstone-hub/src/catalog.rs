@@ -64,3 +64,31 @@ pub fn find(repo_or_name: &str) -> Option<&'static CatalogEntry> {
         .iter()
         .find(|e| e.repo.eq_ignore_ascii_case(repo_or_name) || e.name.eq_ignore_ascii_case(repo_or_name))
 }
+
+/// Whether a license allows commercial use, for the licenses models commonly carry.
+pub fn commercial_use_of(license: &str) -> Option<bool> {
+    let l = license.to_ascii_lowercase();
+    if l.contains("-nc") || l.contains("non-commercial") || l.contains("noncommercial") || l == "qwen-research" || l.starts_with("cc-by-nc") {
+        return Some(false);
+    }
+    match l.as_str() {
+        "apache-2.0" | "mit" | "bsd-3-clause" | "bsd-2-clause" | "openrail" | "bigscience-openrail-m" | "creativeml-openrail-m"
+        | "cc-by-4.0" | "cc-by-sa-4.0" | "cc0-1.0" | "llama2" | "llama3" | "llama3.1" | "llama3.2" | "llama3.3" | "gemma" | "qwen" => Some(true),
+        _ => None,
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn licenses_map_to_commercial_use() {
+        assert_eq!(commercial_use_of("apache-2.0"), Some(true));
+        assert_eq!(commercial_use_of("qwen-research"), Some(false));
+        assert_eq!(commercial_use_of("cc-by-nc-4.0"), Some(false));
+        assert_eq!(commercial_use_of("llama3.2"), Some(true));
+        assert_eq!(commercial_use_of("other"), None);
+    }
+}

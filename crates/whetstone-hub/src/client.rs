@@ -807,19 +807,6 @@ fn license_of(v: &serde_json::Value) -> Option<String> {
         })
 }
 
-/// Whether a license allows commercial use, for the licenses models commonly carry.
-pub fn commercial_use_of(license: &str) -> Option<bool> {
-    let l = license.to_ascii_lowercase();
-    if l.contains("-nc") || l.contains("non-commercial") || l.contains("noncommercial") || l == "qwen-research" || l.starts_with("cc-by-nc") {
-        return Some(false);
-    }
-    match l.as_str() {
-        "apache-2.0" | "mit" | "bsd-3-clause" | "bsd-2-clause" | "openrail" | "bigscience-openrail-m" | "creativeml-openrail-m"
-        | "cc-by-4.0" | "cc-by-sa-4.0" | "cc0-1.0" | "llama2" | "llama3" | "llama3.1" | "llama3.2" | "llama3.3" | "gemma" | "qwen" => Some(true),
-        _ => None,
-    }
-}
-
 fn parse_hub_model(v: &serde_json::Value) -> Option<HubModel> {
     let id = v.get("id").or_else(|| v.get("modelId"))?.as_str()?.to_string();
     let license = license_of(v);
@@ -831,7 +818,7 @@ fn parse_hub_model(v: &serde_json::Value) -> Option<HubModel> {
         .unwrap_or(None);
     Some(HubModel {
         in_catalog: crate::catalog::find(&id).is_some(),
-        commercial_use: license.as_deref().and_then(commercial_use_of),
+        commercial_use: license.as_deref().and_then(crate::catalog::commercial_use_of),
         license,
         downloads: v.get("downloads").and_then(|d| d.as_u64()),
         likes: v.get("likes").and_then(|d| d.as_u64()),
@@ -860,14 +847,5 @@ mod tests {
         assert!(check_repo_id("../etc").is_err());
         assert!(check_repo_id("a/b/c").is_err());
         assert!(check_repo_id("").is_err());
-    }
-
-    #[test]
-    fn licenses_map_to_commercial_use() {
-        assert_eq!(commercial_use_of("apache-2.0"), Some(true));
-        assert_eq!(commercial_use_of("qwen-research"), Some(false));
-        assert_eq!(commercial_use_of("cc-by-nc-4.0"), Some(false));
-        assert_eq!(commercial_use_of("llama3.2"), Some(true));
-        assert_eq!(commercial_use_of("other"), None);
     }
 }
