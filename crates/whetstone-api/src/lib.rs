@@ -9,6 +9,8 @@ mod dispatch;
 mod error;
 pub mod models;
 pub mod plan;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod training;
 
 pub use default_model::{default_model_path, read_default_model, DefaultModel, DEFAULT_MODEL_FILE};
