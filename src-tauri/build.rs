@@ -6,6 +6,7 @@ const COMMANDS: &[&str] = &[
     "hardware",
     "overview",
     "list_models",
+    "catalog",
     "list_datasets",
     "list_runs",
     "default_model",

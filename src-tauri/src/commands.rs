@@ -56,6 +56,12 @@ pub async fn list_models(backend: State<'_, Backend>) -> Reply<Vec<Model>> {
     backend.api()?.list_models().map_err(body)
 }
 
+/// The curated models with their license terms, for the Models page.
+#[tauri::command]
+pub async fn catalog(backend: State<'_, Backend>) -> Reply<Vec<whetstone_api::models::CatalogItem>> {
+    backend.api()?.catalog().map_err(body)
+}
+
 #[tauri::command]
 pub async fn list_datasets(backend: State<'_, Backend>) -> Reply<Vec<Dataset>> {
     backend.api()?.list_datasets().map_err(body)

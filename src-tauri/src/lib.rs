@@ -13,6 +13,7 @@ pub fn setup<R: Runtime>(builder: Builder<R>, backend: Backend) -> Builder<R> {
         commands::hardware,
         commands::overview,
         commands::list_models,
+        commands::catalog,
         commands::list_datasets,
         commands::list_runs,
         commands::default_model,

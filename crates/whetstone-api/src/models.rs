@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use whetstone_engine::ModelFiles;
-use whetstone_hub::{CatalogEntry, DownloadOptions, FileProgress, HubClient, HubModel};
+use whetstone_hub::{CatalogEntry, DownloadOptions, HubClient, HubModel};
 use whetstone_store::{Model, ModelOrigin, ModelSource, NewModel};
 
 /// A catalog entry and, when it is installed, its model id.
@@ -83,7 +83,7 @@ impl Api {
         &self,
         req: &PullRequest,
         cancel: Option<Arc<AtomicBool>>,
-        progress: Option<Arc<dyn Fn(&FileProgress) + Send + Sync>>,
+        progress: Option<Arc<whetstone_hub::ProgressFn>>,
     ) -> Result<Model> {
         let revision = req.revision.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| "main".into());
         let mut client = HubClient::from_env(req.token.clone())?;

@@ -11,7 +11,7 @@ pub mod testing;
 pub use cache::HfCache;
 pub use catalog::{catalog, CatalogEntry, CatalogShape};
 pub use client::{
-    default_files, DownloadOptions, FileProgress, HubClient, HubModel, PulledFile, RepoInfo, Snapshot,
+    default_files, DownloadOptions, FileProgress, HubClient, ProgressFn, HubModel, PulledFile, RepoInfo, Snapshot,
     DEFAULT_ENDPOINT,
 };
 pub use error::{Error, Result};

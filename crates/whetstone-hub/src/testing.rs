@@ -177,6 +177,7 @@ impl Hub {
     }
 
     /// The repo, or the response the hub gives when it is absent or locked.
+    #[allow(clippy::result_large_err)]
     fn lookup(&self, id: &str, headers: &HeaderMap) -> Result<TestRepo, Response> {
         let repo = self.repos.lock().unwrap().get(id).cloned();
         match repo {

@@ -114,12 +114,14 @@ async fn pull_fills_the_hf_cache_layout_and_reports_progress() {
     assert_eq!(std::fs::read(&weights).unwrap(), repo.files[2].bytes);
     let pulled = snap.files.iter().find(|f| f.name == WEIGHTS).unwrap();
     assert_eq!(pulled.sha256.as_deref(), Some(sha.as_str()));
-    let events = events.lock().unwrap();
-    let last = events.last().unwrap();
-    assert_eq!(last.phase, "done");
-    assert_eq!(last.bytes, last.total_bytes);
-    assert!(last.total_bytes >= SIZE as u64);
-    assert!(events.iter().any(|e| e.phase == "download" && e.rate > 0.0 && e.eta_s.is_some()), "no rate or ETA reported");
+    {
+        let events = events.lock().unwrap();
+        let last = events.last().unwrap();
+        assert_eq!(last.phase, "done");
+        assert_eq!(last.bytes, last.total_bytes);
+        assert!(last.total_bytes >= SIZE as u64);
+        assert!(events.iter().any(|e| e.phase == "download" && e.rate > 0.0 && e.eta_s.is_some()), "no rate or ETA reported");
+    }
 
     // A second pull finds every blob in the cache and downloads nothing.
     hub.clear_log();
