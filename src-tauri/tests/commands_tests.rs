@@ -52,6 +52,7 @@ fn commands_return_what_the_api_returns() {
     let w = window(Backend::new(api_in(home.path())), "main");
 
     assert_eq!(invoke(&w, "list_models").unwrap(), to_json(expected.list_models().unwrap()));
+    assert_eq!(invoke(&w, "catalog").unwrap(), to_json(expected.catalog().unwrap()));
     assert_eq!(invoke(&w, "list_datasets").unwrap(), to_json(expected.list_datasets().unwrap()));
     assert_eq!(invoke(&w, "list_runs").unwrap(), to_json(expected.list_runs().unwrap()));
     assert_eq!(invoke(&w, "default_model").unwrap(), to_json(expected.default_model().unwrap()));
@@ -106,7 +107,7 @@ fn a_backend_that_could_not_open_reports_why_on_every_command() {
     let error = Api::open(&file.join("home")).err().expect("a home under a file cannot be created");
     let w = window(Backend::failed(&error), "main");
 
-    for cmd in ["hardware", "overview", "list_models", "list_datasets", "list_runs", "default_model"] {
+    for cmd in ["hardware", "overview", "list_models", "catalog", "list_datasets", "list_runs", "default_model"] {
         let err = invoke(&w, cmd).unwrap_err();
         assert_eq!(err["code"], error.code(), "{cmd}");
         assert_eq!(err["message"], error.to_string(), "{cmd}");

@@ -38,6 +38,25 @@ export interface Model {
   license: string | null;
   commercial_use: boolean | null;
   added_at: string;
+  path: string | null;
+  repo_id: string | null;
+  revision: string | null;
+  context_length: number | null;
+}
+
+/** One entry of the curated catalog (`catalog` command). */
+export interface CatalogItem {
+  name: string;
+  repo: string;
+  parameters: number;
+  architecture: string;
+  context_length: number;
+  license: string;
+  commercial_use: boolean;
+  gated: boolean;
+  lora_targets: string;
+  license_note?: string;
+  installed_model_id: number | null;
 }
 
 export interface Dataset {

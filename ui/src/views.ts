@@ -3,7 +3,7 @@
 import { call } from './transport.js';
 import { h, table, facts } from './dom.js';
 import * as fmt from './format.js';
-import type { Dataset, DefaultModel, Hardware, MetricsRow, Model, Overview, Run } from './types.js';
+import type { CatalogItem, Dataset, DefaultModel, Hardware, MetricsRow, Model, Overview, Run } from './types.js';
 
 export interface View {
   title: string;
@@ -90,14 +90,44 @@ function defaultModelCard(model: DefaultModel | null): HTMLElement {
   );
 }
 
+/** Whether a business may use the model, in words: shown wherever a model is picked. */
+function commercialBadge(allowed: boolean | null): HTMLElement {
+  const [text, kind] =
+    allowed === true ? ['Commercial use allowed', 'ok'] : allowed === false ? ['Not for commercial use', 'no'] : ['Read the license', 'unknown'];
+  return h('span', { class: `badge badge-${kind}`, 'data-testid': 'commercial-use' }, text);
+}
+
 function modelsTable(models: Model[]): HTMLElement {
   if (models.length === 0) {
     return empty('models-empty', 'No models added yet.');
   }
   return table(
-    ['Name', 'Source', 'Size', 'License', 'Added'],
-    models.map((m) => [m.name, m.source, fmt.parameters(m.parameters), m.license ?? 'unknown', fmt.when(m.added_at)]),
+    ['Name', 'Source', 'Size', 'License', 'Commercial use', 'Added'],
+    models.map((m) => [
+      m.name,
+      m.source,
+      fmt.parameters(m.parameters),
+      m.license ?? 'unknown',
+      commercialBadge(m.commercial_use),
+      fmt.when(m.added_at),
+    ]),
     'models-table',
+  );
+}
+
+function catalogTable(items: CatalogItem[]): HTMLElement {
+  return table(
+    ['Model', 'Size', 'Context', 'License', 'Commercial use', 'Download', 'Installed'],
+    items.map((c) => [
+      h('span', { title: c.repo }, c.name),
+      fmt.parameters(c.parameters),
+      fmt.count(c.context_length, 'token'),
+      c.license_note ? h('span', { title: c.license_note }, c.license) : c.license,
+      commercialBadge(c.commercial_use),
+      c.gated ? 'accept the license on the hub first' : 'open',
+      c.installed_model_id === null ? 'no' : `yes (#${c.installed_model_id})`,
+    ]),
+    'catalog-table',
   );
 }
 
@@ -220,8 +250,18 @@ export const views: Record<string, View> = {
   models: {
     title: 'Models',
     async render() {
-      const models = await call<Model[]>('list_models');
-      return section('Models', 'models-view', h('p', { class: 'lead' }, 'Language models Whetstone knows about.'), modelsTable(models));
+      const [models, catalog] = await Promise.all([call<Model[]>('list_models'), call<CatalogItem[]>('catalog')]);
+      return h(
+        'div',
+        { class: 'grid' },
+        section('Models', 'models-view', h('p', { class: 'lead' }, 'Language models Whetstone knows about.'), modelsTable(models)),
+        section(
+          'Models you can add',
+          'catalog-view',
+          h('p', { class: 'lead' }, 'Open models Whetstone can fine-tune. Check the license before you use one for work.'),
+          catalogTable(catalog),
+        ),
+      );
     },
   },
   datasets: {

@@ -13,6 +13,11 @@ pub const COMMANDS: &[&str] = &[
     "default_model",
     "list_models",
     "get_model",
+    "catalog",
+    "search_models",
+    "pull_model",
+    "import_model",
+    "plan",
     "list_datasets",
     "get_dataset",
     "data_import",
@@ -57,6 +62,24 @@ struct EventsArgs {
     since: u64,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchArgs {
+    query: String,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    20
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathArgs {
+    path: std::path::PathBuf,
+}
+
 impl Api {
     /// Runs `command` with `args` (a JSON object, or `null` for none) and returns its result as JSON.
     pub fn dispatch(&self, command: &str, args: Value) -> Result<Value> {
@@ -78,6 +101,17 @@ impl Api {
                 to_json(self.list_models()?)
             }
             "get_model" => to_json(self.get_model(parse_args::<IdArgs>(command, args)?.id)?),
+            "catalog" => {
+                no_args(command, args)?;
+                to_json(self.catalog()?)
+            }
+            "search_models" => {
+                let a = parse_args::<SearchArgs>(command, args)?;
+                to_json(self.search_models(&a.query, a.limit)?)
+            }
+            "pull_model" => to_json(self.pull_model(&parse_args::<crate::models::PullRequest>(command, args)?, None, None)?),
+            "import_model" => to_json(self.import_model(&parse_args::<PathArgs>(command, args)?.path)?),
+            "plan" => to_json(self.plan(&parse_args::<crate::plan::PlanRequest>(command, args)?)?),
             "list_datasets" => {
                 no_args(command, args)?;
                 to_json(self.list_datasets()?)

@@ -51,6 +51,9 @@ pub enum Error {
 
     #[error("{0}")]
     Data(#[from] whetstone_data::DataError),
+
+    #[error("{0}")]
+    Hub(#[from] whetstone_hub::Error),
 }
 
 impl Error {
@@ -71,6 +74,7 @@ impl Error {
             Error::Engine(e) => e.code(),
             Error::Data(whetstone_data::DataError::InvalidOption(_)) => "invalid_input",
             Error::Data(_) => "bad_data",
+            Error::Hub(e) => e.code(),
         }
     }
 

@@ -179,7 +179,9 @@ impl Api {
     /// config, rows of the data files), so that mistakes are reported here and nothing is created.
     pub fn start_run_with(&self, req: &StartRun, worker: &WorkerCommand) -> Result<Run> {
         req.settings.validate()?;
-        let files = ModelFiles::detect(&req.model)?;
+        // A path, or an installed model's id, name or hub id.
+        let model = self.resolve_model_path(&req.model.to_string_lossy())?;
+        let files = ModelFiles::detect(&model)?;
         let config = files.config()?;
         // A file, or an imported dataset's name (its latest version's train split).
         let data = crate::training::resolve_training_data(self, &req.data)?;
@@ -189,7 +191,7 @@ impl Api {
             whetstone_data::read_jsonl_rows(v)?;
         }
         let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-        let model_path = abs(&req.model);
+        let model_path = abs(&model);
         let location = model_path.display().to_string();
         let model_id = {
             let store = self.store();

@@ -10,6 +10,10 @@ mod dispatch;
 mod error;
 pub mod export;
 pub mod jobs;
+pub mod models;
+pub mod plan;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod training;
 pub mod worker;
 
@@ -18,7 +22,8 @@ pub use dispatch::COMMANDS;
 pub use error::{Error, ErrorBody, Result};
 pub use jobs::{JobSpec, RunEvents, StartRun, WorkerCommand};
 pub use whetstone_hw::{Gpu, Hardware};
-pub use whetstone_store::{Dataset, DatasetVersion, Model, ModelSource, Run, RunStatus};
+pub use whetstone_hub::{CatalogEntry, FileProgress, HubModel};
+pub use whetstone_store::{Dataset, DatasetVersion, Model, ModelOrigin, ModelSource, Run, RunStatus};
 
 use serde::Serialize;
 use std::path::{Path, PathBuf};

@@ -1,13 +1,26 @@
 //! `whet bench train`: training throughput and peak memory on a fixed configuration.
+//! `whet bench plan`: the memory planner's predictions against measured peaks.
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use whetstone_api::plan::{self, MeasureRequest};
 use whetstone_api::training::{self, BenchRequest};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Tokens per second and peak RSS of LoRA training steps on random tokens
     Train(TrainBenchArgs),
+    /// Predicted against measured peak memory over several training configurations, each run in a
+    /// fresh process
+    Plan(PlanBenchArgs),
+    /// One configuration of `bench plan` (runs in the child process)
+    #[command(hide = true)]
+    PlanChild {
+        /// The configuration as JSON
+        #[arg(long)]
+        config: String,
+    },
     /// Import, exact and near deduplication and personal-data scan of generated ~1 KB rows
     Data(DataBenchArgs),
 }
@@ -19,6 +32,24 @@ pub struct DataBenchArgs {
     /// Where to write the generated file [default: a temporary folder]
     #[arg(long)]
     dir: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct PlanBenchArgs {
+    /// A GGUF model to include [default: the bundled SmolLM2-135M when present]
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Optimizer steps per configuration
+    #[arg(long, default_value_t = 2)]
+    steps: usize,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Only the configurations on the small random model (fast)
+    #[arg(long)]
+    quick: bool,
+    /// JSON lines instead of a table
     #[arg(long)]
     json: bool,
 }
@@ -76,6 +107,14 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        BenchCommand::Plan(a) => bench_plan(a),
+        BenchCommand::PlanChild { config } => {
+            let req: MeasureRequest = serde_json::from_str(config).context("bad configuration")?;
+            crate::set_threads(None);
+            let peak = plan::measure_peak(&req)?;
+            println!("{peak}");
+            Ok(())
+        }
         BenchCommand::Train(a) => {
             crate::set_threads(Some(a.threads));
             let req = BenchRequest {
@@ -100,4 +139,85 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// (model, batch, seq-len, r, targets, dropout, checkpointing)
+type Config = (&'static str, usize, usize, usize, &'static str, f64, bool);
+
+const ALL: &str = "q,k,v,o,gate,up,down";
+
+const GGUF_CONFIGS: &[Config] = &[
+    ("gguf", 1, 256, 8, ALL, 0.0, false),
+    ("gguf", 2, 256, 8, ALL, 0.05, false),
+    ("gguf", 2, 256, 8, ALL, 0.0, true),
+    ("gguf", 2, 128, 16, "q,v", 0.0, false),
+];
+
+const RANDOM_CONFIGS: &[Config] = &[
+    ("random", 4, 256, 8, ALL, 0.05, false),
+    ("random", 8, 512, 32, "q,k,v,o", 0.0, true),
+    ("random", 2, 1024, 8, ALL, 0.0, false),
+    ("random", 16, 128, 64, ALL, 0.0, false),
+    ("random", 4, 256, 16, "gate,up,down", 0.1, false),
+];
+
+/// A 40M-parameter Llama shape: big enough that activations, not the process, set the peak.
+fn random_config() -> whetstone_engine::ModelConfig {
+    let mut c = whetstone_engine::ModelConfig::tiny(whetstone_engine::Architecture::Llama);
+    c.vocab_size = 16384;
+    c.hidden_size = 512;
+    c.intermediate_size = 1376;
+    c.num_layers = 8;
+    c.num_heads = 8;
+    c.num_kv_heads = 4;
+    c.head_dim = 64;
+    c.max_position_embeddings = 2048;
+    c.tie_word_embeddings = false;
+    c
+}
+
+fn bench_plan(a: &PlanBenchArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("cannot find the whet binary to run configurations in")?;
+    let tmp = tempfile::tempdir()?;
+    let random = tmp.path().join("random-40m");
+    plan::write_random_model(&random, &random_config(), 0)?;
+    let gguf = a.model.clone().or_else(whetstone_api::default_model_path).filter(|p| p.is_file());
+    let mut configs: Vec<Config> = RANDOM_CONFIGS.to_vec();
+    match (&gguf, a.quick) {
+        (Some(_), false) => configs.splice(0..0, GGUF_CONFIGS.iter().copied()).for_each(drop),
+        (None, false) => eprintln!("the bundled model is missing; measuring the random model only"),
+        _ => {}
+    }
+    if !a.json {
+        println!("{:<8} {:>5} {:>6} {:>4} {:<20} {:>5} {:>5} | {:>10} {:>10} {:>7}  {}", "model", "batch", "len", "r", "targets", "drop", "ckpt", "predicted", "measured", "error", "peak at");
+    }
+    let mut worst = 0f64;
+    for &(which, batch, seq_len, r, targets, dropout, ckpt) in &configs {
+        let model = if which == "gguf" { gguf.clone().unwrap_or_default() } else { random.clone() };
+        let req = MeasureRequest { model, batch, seq_len, lora_r: r, targets: targets.into(), lora_dropout: dropout, grad_checkpoint: ckpt, steps: a.steps };
+        let predicted = plan::predict_peak(&req)?;
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "plan-child", "--config", &serde_json::to_string(&req)?])
+            .env("RAYON_NUM_THREADS", a.threads.to_string())
+            .env("WHETSTONE_DEVICE", "cpu")
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("cannot run a configuration")?;
+        if !out.status.success() {
+            anyhow::bail!("configuration {req:?} failed");
+        }
+        let measured: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().context("the child printed no peak")?;
+        let err = (predicted.peak as f64 - measured as f64) / measured as f64 * 100.0;
+        worst = worst.max(err.abs());
+        if a.json {
+            println!("{}", serde_json::json!({"config": req, "predicted_bytes": predicted.peak, "measured_bytes": measured, "error_pct": err, "breakdown": predicted}));
+        } else {
+            let mib = |b: u64| format!("{:.0} MiB", b as f64 / 1048576.0);
+            println!("{which:<8} {batch:>5} {seq_len:>6} {r:>4} {targets:<20} {dropout:>5} {:>5} | {:>10} {:>10} {err:>+6.1}%  {}", if ckpt { "yes" } else { "no" }, mib(predicted.peak), mib(measured), predicted.peak_phase);
+        }
+    }
+    if !a.json {
+        println!("largest error {worst:.1}% over {} configurations (CPU, f32, {} threads)", configs.len(), a.threads);
+    }
+    Ok(())
 }

@@ -92,7 +92,7 @@ pub(crate) fn print_table(what: &str, header: &[&str], rows: Vec<Vec<String>>) {
 }
 
 /// Parameter counts as people say them: 135M, 1.5B.
-fn human_count(n: u64) -> String {
+pub(crate) fn human_count(n: u64) -> String {
     match n {
         n if n >= 1_000_000_000 => format!("{:.1}B", n as f64 / 1e9),
         n if n >= 1_000_000 => format!("{:.0}M", n as f64 / 1e6),

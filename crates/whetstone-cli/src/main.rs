@@ -7,6 +7,8 @@ mod generate;
 mod hw;
 mod list;
 mod runs;
+mod model;
+mod plan;
 mod serve;
 mod train;
 
@@ -33,11 +35,18 @@ struct Cli {
 enum Command {
     /// Show the CPU, memory and GPUs Whetstone can train with
     Hw(hw::HwArgs),
-    /// Models Whetstone knows about
+    /// Models: list, catalog, hub search, pull, import
+    Model {
+        #[command(subcommand)]
+        action: model::ModelCommand,
+    },
+    /// Models Whetstone knows about (`whet models list` = `whet model list`)
     Models {
         #[command(subcommand)]
         action: list::ListAction,
     },
+    /// Predict a training job's peak memory and whether it fits this machine
+    Plan(plan::PlanArgs),
     /// Imported datasets
     Datasets {
         #[command(subcommand)]
@@ -82,7 +91,9 @@ fn main() -> anyhow::Result<()> {
     let home = cli.home.as_deref();
     match cli.command {
         Command::Hw(args) => hw::run(&args),
+        Command::Model { action } => model::run(&open_api(home)?, &action),
         Command::Models { action } => list::models(&open_api(home)?, &action),
+        Command::Plan(args) => plan::run(&open_api(home)?, &args),
         Command::Datasets { action } => list::datasets(&open_api(home)?, &action),
         Command::Data { what } => data::run(&open_api(home)?, &what),
         Command::Runs { action } => runs::run(&open_api(home)?, &action),

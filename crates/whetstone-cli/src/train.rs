@@ -10,7 +10,8 @@ use whetstone_engine::schedule::ScheduleKind;
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Base model: a GGUF file or a folder with config.json and safetensors
+    /// Base model: a GGUF file, a folder with config.json and safetensors, or an installed model's id,
+    /// name or hub id
     #[arg(long, required_unless_present = "resume")]
     model: Option<PathBuf>,
     /// Training data: a JSONL file ({"prompt","response"}, {"instruction","input","output"}, {"messages":[..]} …)

@@ -16,6 +16,7 @@ pub mod lora;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod plan;
 pub mod rng;
 pub mod run;
 pub mod schedule;

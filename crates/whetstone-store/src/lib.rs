@@ -11,6 +11,7 @@ mod store;
 pub use error::{Error, Result};
 pub use migrations::{Migration, LATEST_VERSION, MIGRATIONS};
 pub use rows::{
-    Dataset, DatasetVersion, Model, ModelSource, NewDataset, NewDatasetVersion, NewModel, NewRun, Run, RunProgress, RunStatus,
+    Dataset, DatasetVersion, Model, ModelOrigin, ModelSource, NewDataset, NewDatasetVersion, NewModel, NewRun, Run, RunProgress,
+    RunStatus,
 };
 pub use store::Store;

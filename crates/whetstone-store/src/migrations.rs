@@ -79,6 +79,18 @@ CREATE TABLE dataset_versions (
 );
 "#,
 },
+Migration {
+    version: 4,
+    name: "where each model came from",
+    sql: r#"
+ALTER TABLE models ADD COLUMN path TEXT;
+ALTER TABLE models ADD COLUMN repo_id TEXT;
+ALTER TABLE models ADD COLUMN revision TEXT;
+ALTER TABLE models ADD COLUMN files TEXT CHECK (files IS NULL OR json_valid(files));
+ALTER TABLE models ADD COLUMN sha256 TEXT;
+ALTER TABLE models ADD COLUMN context_length INTEGER;
+"#,
+},
 ];
 
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -58,6 +58,24 @@ pub struct Model {
     /// `None` when the license terms are not known.
     pub commercial_use: Option<bool>,
     pub added_at: String,
+    #[serde(flatten)]
+    pub origin: ModelOrigin,
+}
+
+/// Where a model's files are and where they came from (schema version 2).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelOrigin {
+    /// The model folder or GGUF file on this machine.
+    pub path: Option<String>,
+    /// Hub repo id, for models pulled from the hub (or imported from a hub cache folder).
+    pub repo_id: Option<String>,
+    /// The commit the files were pulled at.
+    pub revision: Option<String>,
+    /// `[{name, size, etag?, sha256?}]` of the files the model is made of.
+    pub files: Option<serde_json::Value>,
+    /// SHA-256 of a single-file model (GGUF).
+    pub sha256: Option<String>,
+    pub context_length: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

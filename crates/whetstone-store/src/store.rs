@@ -1,7 +1,7 @@
 use crate::error::{Error, Result};
 use crate::migrations::{LATEST_VERSION, MIGRATIONS};
 use crate::rows::{
-    Dataset, DatasetVersion, Model, NewDataset, NewDatasetVersion, NewModel, NewRun, Run, RunProgress, RunStatus,
+    Dataset, DatasetVersion, Model, ModelOrigin, NewDataset, NewDatasetVersion, NewModel, NewRun, Run, RunProgress, RunStatus,
 };
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 use std::fs::File;
@@ -18,8 +18,8 @@ pub struct Store {
     path: PathBuf,
 }
 
-const MODEL_COLUMNS: &str =
-    "id, name, source, location, architecture, parameters, license, commercial_use, added_at";
+const MODEL_COLUMNS: &str = "id, name, source, location, architecture, parameters, license, commercial_use, added_at, \
+     path, repo_id, revision, files, sha256, context_length";
 const DATASET_COLUMNS: &str = "id, name, source_path, source_sha256, rows, created_at";
 const RUN_COLUMNS: &str = "id, model_id, dataset_id, config, status, out_dir, created_at, updated_at, \
      pid, step, total_steps, last_loss, best_step, best_eval_loss, heartbeat_at, error";
@@ -129,6 +129,35 @@ impl Store {
             ],
         )?;
         self.get_model(self.conn.last_insert_rowid())
+    }
+
+    /// Records where a model's files are and where they came from, and refreshes what is known of
+    /// it (a second pull of a repo updates its row).
+    pub fn set_model_origin(&self, id: i64, origin: &ModelOrigin) -> Result<Model> {
+        let files = origin.files.as_ref().map(|f| f.to_string());
+        let changed = self.conn.execute(
+            "UPDATE models SET path = ?2, repo_id = ?3, revision = ?4, files = ?5, sha256 = ?6, context_length = ?7
+             WHERE id = ?1",
+            params![id, origin.path, origin.repo_id, origin.revision, files, origin.sha256, origin.context_length],
+        )?;
+        if changed == 0 {
+            return Err(Error::NotFound { what: "model", id });
+        }
+        self.get_model(id)
+    }
+
+    /// Updates what describes a model (name, architecture, size, license) in place.
+    pub fn update_model(&self, id: i64, new: &NewModel) -> Result<Model> {
+        non_empty("model name", &new.name)?;
+        let changed = self.conn.execute(
+            "UPDATE models SET name = ?2, source = ?3, architecture = ?4, parameters = ?5, license = ?6, commercial_use = ?7
+             WHERE id = ?1",
+            params![id, new.name, new.source.as_str(), new.architecture, new.parameters, new.license, new.commercial_use],
+        )?;
+        if changed == 0 {
+            return Err(Error::NotFound { what: "model", id });
+        }
+        self.get_model(id)
     }
 
     pub fn get_model(&self, id: i64) -> Result<Model> {
@@ -489,6 +518,7 @@ fn dataset_from_row(row: &Row<'_>) -> rusqlite::Result<Dataset> {
 struct RawModel {
     model: Model,
     source: String,
+    files: Option<String>,
 }
 
 impl RawModel {
@@ -505,7 +535,16 @@ impl RawModel {
                 license: row.get(6)?,
                 commercial_use: row.get(7)?,
                 added_at: row.get(8)?,
+                origin: ModelOrigin {
+                    path: row.get(9)?,
+                    repo_id: row.get(10)?,
+                    revision: row.get(11)?,
+                    files: None,
+                    sha256: row.get(13)?,
+                    context_length: row.get(14)?,
+                },
             },
+            files: row.get(12)?,
         })
     }
 
@@ -516,6 +555,13 @@ impl RawModel {
             id: model.id,
             reason,
         })?;
+        if let Some(files) = self.files {
+            model.origin.files = Some(serde_json::from_str(&files).map_err(|e| Error::Corrupt {
+                what: "model",
+                id: model.id,
+                reason: format!("files column: {e}"),
+            })?);
+        }
         Ok(model)
     }
 }

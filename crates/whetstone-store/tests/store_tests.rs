@@ -226,3 +226,30 @@ fn dataset_versions_number_themselves_and_keep_their_provenance() {
     store.delete_dataset(d.id).unwrap();
     assert!(store.list_dataset_versions(d.id).unwrap().is_empty());
 }
+
+#[test]
+fn model_origin_is_recorded_and_updated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("w.db")).unwrap();
+    let m = store.insert_model(&smol()).unwrap();
+    assert_eq!(m.origin, whetstone_store::ModelOrigin::default());
+    let origin = whetstone_store::ModelOrigin {
+        path: Some("/cache/models--a--b/snapshots/abc".into()),
+        repo_id: Some("a/b".into()),
+        revision: Some("abc".into()),
+        files: Some(serde_json::json!([{"name": "model.safetensors", "size": 3, "sha256": "00"}])),
+        sha256: None,
+        context_length: Some(8192),
+    };
+    let m = store.set_model_origin(m.id, &origin).unwrap();
+    assert_eq!(m.origin, origin);
+    assert_eq!(store.get_model(m.id).unwrap().origin, origin);
+    let json = serde_json::to_value(&m).unwrap();
+    assert_eq!(json["repo_id"], "a/b", "origin fields sit beside the others: {json}");
+    let mut renamed = smol();
+    renamed.name = "renamed".into();
+    renamed.commercial_use = Some(false);
+    let m = store.update_model(m.id, &renamed).unwrap();
+    assert_eq!((m.name.as_str(), m.commercial_use), ("renamed", Some(false)));
+    assert!(store.set_model_origin(9999, &origin).is_err());
+}

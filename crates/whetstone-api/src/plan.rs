@@ -1,0 +1,449 @@
+//! Memory plans: will a training job fit on this machine, and what to change when it will not.
+//! The arithmetic is the engine's (`whetstone_engine::plan`); this module finds the model's shape,
+//! the dataset's real token lengths and the device's free memory.
+
+use crate::error::{Error, Result};
+use crate::Api;
+use candle_core::quantized::gguf_file;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use whetstone_engine::plan::{self, BaseFormat, JobShape, MemoryBreakdown};
+use whetstone_engine::run::TrainSettings;
+use whetstone_engine::{Architecture, ModelConfig, ModelFiles, Target};
+
+/// Used memory above this share of what is free is "tight": other programs and the allocator's
+/// slack need the rest.
+const TIGHT_SHARE: f64 = 0.85;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// A model path, an installed model (id, name, hub id) or a catalog repo id.
+    pub model: String,
+    /// A JSONL dataset: its real token lengths replace `max-len` as the sequence length.
+    #[serde(default)]
+    pub data: Option<PathBuf>,
+    #[serde(default)]
+    pub settings: TrainSettings,
+    /// `cpu` or `gpu` / `gpu:N`; the device training would use when absent.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// How the base is held (`f32`, `bf16`, `nf4`, `q4_k`…); what the engine does on the device
+    /// when absent.
+    #[serde(default)]
+    pub base: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fit {
+    Fits,
+    Tight,
+    DoesNotFit,
+}
+
+impl Fit {
+    pub fn label(self) -> &'static str {
+        match self {
+            Fit::Fits => "fits",
+            Fit::Tight => "tight",
+            Fit::DoesNotFit => "does not fit",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetLengths {
+    pub examples: usize,
+    pub mean_tokens: f64,
+    pub p95_tokens: usize,
+    pub max_tokens: usize,
+    /// Examples longer than `max-len`, which training cuts.
+    pub truncated: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendation {
+    /// In plain words.
+    pub change: String,
+    /// The settings with the change applied (kebab-case keys, as `whet train --config` reads).
+    pub settings: TrainSettings,
+    pub base: BaseFormat,
+    pub peak_bytes: u64,
+    pub fit: Fit,
+    /// False where the engine cannot train this way yet (a 4-bit base).
+    pub engine_supported: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub model: String,
+    pub architecture: String,
+    pub parameters: u64,
+    pub device: String,
+    pub device_free_bytes: u64,
+    pub device_total_bytes: u64,
+    pub base: BaseFormat,
+    pub seq_len: u64,
+    pub batch: u64,
+    pub grad_accum: u64,
+    pub dataset: Option<DatasetLengths>,
+    pub memory: MemoryBreakdown,
+    pub fit: Fit,
+    pub fit_label: &'static str,
+    pub recommendations: Vec<Recommendation>,
+    pub notes: Vec<String>,
+}
+
+/// Where the shape comes from, and what loading it costs on top of the weights.
+pub struct ModelShape {
+    pub name: String,
+    pub config: ModelConfig,
+    pub load_transient_bytes: Option<u64>,
+    pub files: Option<ModelFiles>,
+}
+
+/// Shape and loading cost of a model on disk.
+pub fn shape_of_files(path: &Path) -> Result<ModelShape> {
+    let files = ModelFiles::detect(path)?;
+    let config = files.config()?;
+    let load = match &files {
+        ModelFiles::Gguf(p) => {
+            // Tensors are read one at a time, quantized, then dequantized to f32.
+            let mut f = std::fs::File::open(p).map_err(|source| Error::Io { action: "read", path: p.clone(), source })?;
+            let ct = gguf_file::Content::read(&mut f).map_err(|e| Error::InvalidModelFile { path: p.clone(), reason: e.to_string() })?;
+            ct.tensor_infos
+                .values()
+                .map(|t| {
+                    let n = t.shape.elem_count() as u64;
+                    n * 4 + (n / t.ggml_dtype.block_size() as u64) * t.ggml_dtype.type_size() as u64
+                })
+                .max()
+        }
+        ModelFiles::HfDir(d) => std::fs::read_dir(d)
+            .map_err(|source| Error::Io { action: "list", path: d.clone(), source })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+            .filter_map(|p| std::fs::metadata(p).ok().map(|m| m.len()))
+            .max(),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| path.display().to_string());
+    Ok(ModelShape { name, config, load_transient_bytes: load, files: Some(files) })
+}
+
+fn shape_of_catalog(entry: &whetstone_hub::CatalogEntry) -> Result<ModelShape> {
+    let s = entry.shape;
+    let architecture = Architecture::parse(&entry.architecture)?;
+    let config = ModelConfig {
+        architecture,
+        vocab_size: s.vocab as usize,
+        hidden_size: s.hidden as usize,
+        intermediate_size: s.intermediate as usize,
+        num_layers: s.layers as usize,
+        num_heads: s.heads as usize,
+        num_kv_heads: s.kv_heads as usize,
+        head_dim: (s.hidden / s.heads) as usize,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10_000.0,
+        rope_scaling: None,
+        max_position_embeddings: entry.context_length as usize,
+        tie_word_embeddings: s.tied_embeddings,
+        attention_bias: architecture == Architecture::Qwen2,
+        bos_token_id: None,
+        eos_token_ids: vec![],
+    };
+    // Safetensors shards of the hub's size (5 GB at most) are mapped one at a time.
+    let shard = (config.num_parameters() as u64 * 2).min(5_000_000_000);
+    Ok(ModelShape { name: entry.name.clone(), config, load_transient_bytes: Some(shard), files: None })
+}
+
+/// The job's shape for the engine's estimate.
+pub fn job_shape(settings: &TrainSettings, base: BaseFormat, compute_bytes: u64, seq_len: u64, trained: u64, load: Option<u64>) -> Result<JobShape> {
+    Ok(JobShape {
+        batch: settings.batch as u64,
+        seq_len,
+        trained_tokens: trained,
+        lora_r: settings.lora_r as u64,
+        targets: Target::parse_list(&settings.targets)?,
+        lora_dropout: settings.lora_dropout,
+        grad_checkpoint: settings.grad_checkpoint,
+        compute_bytes,
+        base,
+        load_transient_bytes: load,
+    })
+}
+
+fn fit_of(peak: u64, free: u64) -> Fit {
+    let p = peak as f64;
+    let f = free as f64;
+    if p <= f * TIGHT_SHARE {
+        Fit::Fits
+    } else if p <= f {
+        Fit::Tight
+    } else {
+        Fit::DoesNotFit
+    }
+}
+
+impl Api {
+    /// Predicts the peak memory of a training job and whether it fits the device.
+    pub fn plan(&self, req: &PlanRequest) -> Result<Plan> {
+        req.settings.validate()?;
+        let shape = match self.resolve_model_path(&req.model) {
+            Ok(path) => shape_of_files(&path)?,
+            Err(not_installed) => match whetstone_hub::catalog::find(&req.model) {
+                Some(entry) => shape_of_catalog(entry)?,
+                None => return Err(not_installed),
+            },
+        };
+        let hw = crate::hardware()?;
+        let want_gpu = match req.device.as_deref() {
+            None | Some("") => cfg!(any(feature = "cuda", feature = "metal")) && !hw.gpus.is_empty(),
+            Some("cpu") => false,
+            Some(d) if d.starts_with("gpu") || d.starts_with("cuda") || d.starts_with("metal") => true,
+            Some(other) => return Err(Error::InvalidInput(format!("unknown device `{other}` (cpu, gpu or gpu:N)"))),
+        };
+        let gpu_index: usize = req.device.as_deref().and_then(|d| d.split(':').nth(1)).and_then(|i| i.parse().ok()).unwrap_or(0);
+        let mut notes = Vec::new();
+        let (device, free, total, compute_bytes) = if want_gpu {
+            let g = hw.gpus.get(gpu_index).ok_or_else(|| {
+                Error::InvalidInput(format!("no GPU {gpu_index} on this machine ({} found)", hw.gpus.len()))
+            })?;
+            let bytes = if g.backend == "cuda" { 2 } else { 4 };
+            (format!("{} ({})", g.name, g.backend), g.vram_free_bytes, g.vram_total_bytes, bytes)
+        } else {
+            ("cpu".to_string(), hw.ram_available_bytes, hw.ram_total_bytes, 4)
+        };
+        let engine_base = if compute_bytes == 2 { BaseFormat::Bf16 } else { BaseFormat::F32 };
+        let base = match req.base.as_deref() {
+            None | Some("") => engine_base,
+            Some(b) => BaseFormat::parse(b).ok_or_else(|| Error::InvalidInput(format!("unknown base precision `{b}` (f32, bf16, f16, nf4, q8_0, q6_k, q5_k, q4_k, q4_1, q4_0)")))?,
+        };
+        if !base.engine_holds() {
+            notes.push(format!("the engine cannot train on a {base:?} base yet: it holds GGUF and 4-bit models dequantized"));
+        }
+        if matches!(shape.files, Some(ModelFiles::Gguf(_))) && req.base.is_none() {
+            notes.push("this GGUF file is dequantized when loaded, so its weights take full precision in memory".into());
+        }
+        let (seq_len, trained, dataset) = match &req.data {
+            Some(data) => {
+                let files = shape.files.as_ref().ok_or_else(|| {
+                    Error::InvalidInput(format!("{} is not downloaded: pull it to measure the dataset with its tokenizer", req.model))
+                })?;
+                let lengths = dataset_lengths(files, data, req.settings.max_len, req.settings.batch)?;
+                (lengths.0, lengths.1, Some(lengths.2))
+            }
+            None => {
+                let t = req.settings.max_len as u64;
+                (t, req.settings.batch as u64 * (t - 1), None)
+            }
+        };
+        let estimate = |s: &TrainSettings, base: BaseFormat, seq: u64, trained: u64| -> Result<MemoryBreakdown> {
+            Ok(plan::estimate(&shape.config, &job_shape(s, base, compute_bytes, seq, trained, shape.load_transient_bytes)?))
+        };
+        let memory = estimate(&req.settings, base, seq_len, trained)?;
+        let fit = fit_of(memory.peak, free);
+        let mut recommendations = Vec::new();
+        if fit != Fit::Fits {
+            let per_row = trained as f64 / req.settings.batch as f64;
+            let mut s = req.settings.clone();
+            let push = |change: String, s: &TrainSettings, base: BaseFormat, seq: u64, recs: &mut Vec<Recommendation>| -> Result<Fit> {
+                let trained = (per_row * s.batch as f64).round() as u64;
+                let m = estimate(s, base, seq.min(s.max_len as u64), trained.min(s.batch as u64 * seq))?;
+                let fit = fit_of(m.peak, free);
+                recs.push(Recommendation { change, settings: s.clone(), base, peak_bytes: m.peak, fit, engine_supported: base.engine_holds() });
+                Ok(fit)
+            };
+            let mut current = fit;
+            if !s.grad_checkpoint {
+                s.grad_checkpoint = true;
+                current = push("turn on gradient checkpointing (slower steps, much less memory)".into(), &s, base, seq_len, &mut recommendations)?;
+            }
+            while current != Fit::Fits && s.batch > 1 {
+                s.batch /= 2;
+                s.grad_accum *= 2;
+                current = push(
+                    format!("micro-batch {} with gradient accumulation {} (same examples per step)", s.batch, s.grad_accum),
+                    &s,
+                    base,
+                    seq_len,
+                    &mut recommendations,
+                )?;
+            }
+            if current != Fit::Fits {
+                if let Some(d) = &dataset {
+                    if (d.p95_tokens as u64) < seq_len {
+                        s.max_len = d.p95_tokens.max(2);
+                        current = push(format!("max length {} (cuts the longest 5% of examples)", s.max_len), &s, base, seq_len, &mut recommendations)?;
+                    }
+                }
+            }
+            if current != Fit::Fits && base == BaseFormat::F32 && want_gpu {
+                current = push("hold the base in bf16".into(), &s, BaseFormat::Bf16, seq_len, &mut recommendations)?;
+            }
+            if current != Fit::Fits && base != BaseFormat::Nf4 {
+                push("a 4-bit (NF4, QLoRA) base".into(), &s, BaseFormat::Nf4, seq_len, &mut recommendations)?;
+            }
+        }
+        if fit == Fit::DoesNotFit && !recommendations.iter().any(|r| r.fit == Fit::Fits && r.engine_supported) {
+            notes.push("nothing Whetstone can change makes this job fit; pick a smaller model".into());
+        }
+        Ok(Plan {
+            model: shape.name.clone(),
+            architecture: shape.config.architecture.model_type().to_string(),
+            parameters: shape.config.num_parameters() as u64,
+            device,
+            device_free_bytes: free,
+            device_total_bytes: total,
+            base,
+            seq_len,
+            batch: req.settings.batch as u64,
+            grad_accum: req.settings.grad_accum as u64,
+            dataset,
+            memory,
+            fit,
+            fit_label: fit.label(),
+            recommendations,
+            notes,
+        })
+    }
+}
+
+/// Padded length of the longest batch, most trained tokens in one batch, and the length figures.
+fn dataset_lengths(files: &ModelFiles, data: &Path, max_len: usize, batch: usize) -> Result<(u64, u64, DatasetLengths)> {
+    let tokenizer = match files {
+        ModelFiles::Gguf(p) => whetstone_data::Tokenizer::from_gguf_file(p)?,
+        ModelFiles::HfDir(d) => whetstone_data::Tokenizer::from_hf_dir(d)?,
+    };
+    let rows = whetstone_data::read_jsonl_rows(data)?;
+    // Lengths before the cut, to count what training will truncate.
+    let full = whetstone_data::build_examples(&tokenizer, &rows, usize::MAX / 2)?;
+    if full.is_empty() {
+        return Err(Error::InvalidInput(format!("{}: no examples", data.display())));
+    }
+    let mut lens: Vec<usize> = full.iter().map(|e| e.input_ids.len()).collect();
+    let truncated = lens.iter().filter(|&&l| l > max_len).count();
+    let mut trained: Vec<u64> = full
+        .iter()
+        .map(|e| e.loss_mask.iter().take(max_len).skip(1).filter(|&&m| m).count() as u64)
+        .collect();
+    lens.sort_unstable();
+    trained.sort_unstable_by(|a, b| b.cmp(a));
+    let max = *lens.last().unwrap_or(&0);
+    let p95 = lens[((lens.len() as f64 * 0.95).ceil() as usize).saturating_sub(1).min(lens.len() - 1)];
+    let mean = lens.iter().sum::<usize>() as f64 / lens.len() as f64;
+    // Batches are shuffled, so some batch holds the longest example: plan for it, and for the
+    // `batch` examples with the most trained tokens together.
+    let seq = max.min(max_len) as u64;
+    let most_trained: u64 = trained.iter().take(batch).sum();
+    Ok((seq, most_trained, DatasetLengths { examples: lens.len(), mean_tokens: mean, p95_tokens: p95.min(max_len), max_tokens: max, truncated }))
+}
+
+/// One training configuration for [`measure_peak`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MeasureRequest {
+    pub model: PathBuf,
+    pub batch: usize,
+    pub seq_len: usize,
+    pub lora_r: usize,
+    pub targets: String,
+    pub lora_dropout: f64,
+    pub grad_checkpoint: bool,
+    pub steps: usize,
+}
+
+/// The peak this process reached: run it in a fresh process per configuration, since the
+/// high-water mark never goes down.
+pub fn measure_peak(req: &MeasureRequest) -> Result<u64> {
+    use candle_core::{DType, Tensor};
+    use whetstone_engine::lora::LoraConfig;
+    use whetstone_engine::optim::AdamWConfig;
+    use whetstone_engine::rng::Rng;
+    use whetstone_engine::schedule::{Schedule, ScheduleKind};
+    use whetstone_engine::train::{StepOptions, Trainer};
+    use whetstone_engine::{Adapter, Decoder};
+    let files = ModelFiles::detect(&req.model)?;
+    let (device, dtype) = whetstone_engine::device::best();
+    let decoder = Decoder::load(&files, dtype, &device)?;
+    let mut rng = Rng::new(0);
+    let lora = LoraConfig {
+        r: req.lora_r,
+        alpha: 2.0 * req.lora_r as f64,
+        dropout: req.lora_dropout,
+        targets: Target::parse_list(&req.targets)?,
+        use_rslora: false,
+    };
+    let adapter = Adapter::init(&decoder.config, lora, &mut rng, &decoder.device)?;
+    let schedule = Schedule { kind: ScheduleKind::Constant, base_lr: 1e-4, warmup_steps: 0, total_steps: req.steps as u64 };
+    let opts = StepOptions { max_grad_norm: Some(1.0), grad_checkpoint: req.grad_checkpoint };
+    let mut trainer = Trainer::new(&decoder, adapter, AdamWConfig::default(), schedule, opts, Rng::new(1))?;
+    let n = req.batch * req.seq_len;
+    let ids: Vec<u32> = (0..n).map(|_| rng.below(decoder.config.vocab_size) as u32).collect();
+    let dev = &decoder.device;
+    let t = |r: candle_core::Result<Tensor>| r.map_err(whetstone_engine::Error::from);
+    let batch = whetstone_engine::batch::Batch {
+        input_ids: t(Tensor::from_vec(ids, (req.batch, req.seq_len), dev))?,
+        attention_mask: t(Tensor::ones((req.batch, req.seq_len), DType::U32, dev))?,
+        loss_mask: t(Tensor::ones((req.batch, req.seq_len), DType::U32, dev))?,
+        tokens: n,
+        targets: req.batch * (req.seq_len - 1),
+    };
+    for _ in 0..req.steps.max(1) {
+        trainer.step(std::slice::from_ref(&batch))?;
+    }
+    crate::training::peak_rss_mb()
+        .map(|mb| (mb * 1024.0 * 1024.0) as u64)
+        .ok_or_else(|| Error::Internal("this system does not report peak memory (/proc/self/status)".into()))
+}
+
+/// The engine's prediction for a [`MeasureRequest`], through the same path as `whet plan`.
+pub fn predict_peak(req: &MeasureRequest) -> Result<MemoryBreakdown> {
+    let shape = shape_of_files(&req.model)?;
+    let settings = TrainSettings {
+        batch: req.batch,
+        max_len: req.seq_len,
+        lora_r: req.lora_r,
+        targets: req.targets.clone(),
+        lora_dropout: req.lora_dropout,
+        grad_checkpoint: req.grad_checkpoint,
+        ..TrainSettings::default()
+    };
+    let (_, dtype) = whetstone_engine::device::best();
+    let bytes = dtype.size_in_bytes() as u64;
+    let base = if bytes == 2 { BaseFormat::Bf16 } else { BaseFormat::F32 };
+    let job = job_shape(&settings, base, bytes, req.seq_len as u64, (req.batch * (req.seq_len - 1)) as u64, shape.load_transient_bytes)?;
+    Ok(plan::estimate(&shape.config, &job))
+}
+
+/// Writes a model with random weights for `config` as an HF folder (`config.json`,
+/// `model.safetensors`): for benches and tests that need a real model folder of a chosen shape.
+pub fn write_random_model(dir: &Path, config: &ModelConfig, seed: u64) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io { action: "create", path: dir.to_path_buf(), source })?;
+    let w = whetstone_engine::weights::BaseWeights::random(config, seed, &candle_core::Device::Cpu)?;
+    let c = config;
+    let json = serde_json::json!({
+        "model_type": c.architecture.model_type(),
+        "architectures": [match c.architecture { Architecture::Llama => "LlamaForCausalLM", Architecture::Mistral => "MistralForCausalLM", Architecture::Qwen2 => "Qwen2ForCausalLM" }],
+        "vocab_size": c.vocab_size,
+        "hidden_size": c.hidden_size,
+        "intermediate_size": c.intermediate_size,
+        "num_hidden_layers": c.num_layers,
+        "num_attention_heads": c.num_heads,
+        "num_key_value_heads": c.num_kv_heads,
+        "head_dim": c.head_dim,
+        "rms_norm_eps": c.rms_norm_eps,
+        "rope_theta": c.rope_theta,
+        "max_position_embeddings": c.max_position_embeddings,
+        "tie_word_embeddings": c.tie_word_embeddings,
+        "attention_bias": c.attention_bias,
+        "bos_token_id": c.bos_token_id,
+        "eos_token_id": c.eos_token_ids.first(),
+        "hidden_act": "silu",
+        "torch_dtype": "float32",
+    });
+    let path = dir.join("config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap_or_default()).map_err(|source| Error::Io { action: "write", path, source })?;
+    let path = dir.join("model.safetensors");
+    candle_core::safetensors::save(&w.tensors, &path).map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))?;
+    Ok(())
+}

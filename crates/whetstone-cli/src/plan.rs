@@ -1,0 +1,91 @@
+//! `whet plan`: will a training job fit in memory, and what to change when it will not.
+
+use crate::human_bytes;
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+use whetstone_api::plan::PlanRequest;
+use whetstone_api::Api;
+use whetstone_engine::run::TrainSettings;
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// A model path, an installed model (id, name or hub id) or a catalog repo id
+    #[arg(long)]
+    model: String,
+    /// Training data (JSONL): plan with its real token lengths
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// cpu, gpu or gpu:N [default: the device training would use]
+    #[arg(long)]
+    device: Option<String>,
+    /// How the base is held: f32, bf16, nf4, q4_k … [default: what the engine does]
+    #[arg(long)]
+    base: Option<String>,
+    /// A TOML file of training settings (as `whet train --config`); flags override it
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long)]
+    batch: Option<usize>,
+    #[arg(long)]
+    grad_accum: Option<usize>,
+    #[arg(long)]
+    max_len: Option<usize>,
+    #[arg(long)]
+    lora_r: Option<usize>,
+    #[arg(long)]
+    lora_dropout: Option<f64>,
+    /// Layers that get adapters, e.g. q,k,v,o,gate,up,down
+    #[arg(long)]
+    targets: Option<String>,
+    #[arg(long)]
+    grad_checkpoint: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(api: &Api, a: &PlanArgs) -> anyhow::Result<()> {
+    let mut s = match &a.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+            TrainSettings::from_toml(&text, p)?
+        }
+        None => TrainSettings::default(),
+    };
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f.clone() { s.$f = v; } )* };
+    }
+    set!(batch, grad_accum, max_len, lora_r, lora_dropout, targets);
+    s.grad_checkpoint |= a.grad_checkpoint;
+    let req = PlanRequest { model: a.model.clone(), data: a.data.clone(), settings: s, device: a.device.clone(), base: a.base.clone() };
+    let plan = api.plan(&req)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(());
+    }
+    let m = &plan.memory;
+    println!("{} ({}, {} parameters) on {}", plan.model, plan.architecture, crate::list::human_count(plan.parameters), plan.device);
+    println!("batch {} × {} tokens, base held as {:?}", plan.batch, plan.seq_len, plan.base);
+    if let Some(d) = &plan.dataset {
+        println!("dataset: {} examples, {:.0} tokens on average, 95% within {}, longest {}{}", d.examples, d.mean_tokens, d.p95_tokens, d.max_tokens,
+            if d.truncated > 0 { format!(", {} cut at max-len", d.truncated) } else { String::new() });
+    }
+    for (what, b) in [
+        ("base weights", m.base_weights),
+        ("adapters + optimizer", m.adapters_and_optimizer),
+        ("activations", m.activations),
+        ("logits", m.logits),
+        ("workspace", m.workspace),
+    ] {
+        println!("  {what:<22} {:>10}", human_bytes(b));
+    }
+    println!("  {:<22} {:>10}   (at {})", "peak", human_bytes(m.peak), m.peak_phase);
+    println!("{}: {} free of {} on {}", plan.fit_label.to_uppercase(), human_bytes(plan.device_free_bytes), human_bytes(plan.device_total_bytes), plan.device);
+    for r in &plan.recommendations {
+        println!("  try: {:<60} → {:>10}  {}{}", r.change, human_bytes(r.peak_bytes), r.fit.label(), if r.engine_supported { "" } else { " (not trainable by Whetstone yet)" });
+    }
+    for n in &plan.notes {
+        println!("note: {n}");
+    }
+    Ok(())
+}
