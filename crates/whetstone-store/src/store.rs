@@ -58,9 +58,7 @@ impl Store {
         }
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_err)?;
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(open_err)?;
+        let mode = enable_wal(&conn).map_err(open_err)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::Invalid {
                 what: "journal mode",
@@ -634,5 +632,26 @@ impl RawRun {
             heartbeat_at: self.heartbeat_at,
             error: self.error,
         })
+    }
+}
+
+/// Switches the database to WAL (a persistent setting, so only the first open of a new file changes
+/// it). SQLite answers a mode change that races another connection with "database is locked" at once,
+/// without waiting on the busy timeout, so the change is retried for as long as that timeout.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let current: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+    if current.eq_ignore_ascii_case("wal") {
+        return Ok(current);
+    }
+    let started = std::time::Instant::now();
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => return r,
+        }
     }
 }

@@ -253,3 +253,21 @@ fn model_origin_is_recorded_and_updated() {
     assert_eq!((m.name.as_str(), m.commercial_use), ("renamed", Some(false)));
     assert!(store.set_model_origin(9999, &origin).is_err());
 }
+
+#[test]
+fn many_processes_opening_a_new_database_at_once_all_succeed() {
+    // The CLI, a training worker and the app can all open a fresh home at the same moment.
+    for _ in 0..25 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || Store::open(&path).map(|s| s.schema_version().unwrap()))
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap().unwrap(), whetstone_store::LATEST_VERSION);
+        }
+    }
+}
