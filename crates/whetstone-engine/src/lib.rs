@@ -11,6 +11,7 @@ pub mod error;
 pub mod generate;
 pub mod lora;
 pub mod model;
+pub mod nf4;
 pub mod ops;
 pub mod optim;
 pub mod rng;
