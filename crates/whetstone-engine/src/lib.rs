@@ -14,6 +14,7 @@ pub mod model;
 pub mod nf4;
 pub mod ops;
 pub mod optim;
+pub mod quant;
 pub mod rng;
 pub mod run;
 pub mod schedule;

@@ -7,6 +7,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D};
+use crate::quant::{FrozenWeight, QuantWeight};
 use std::sync::Mutex;
 
 type Bwd1 = dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync;
@@ -230,18 +231,35 @@ fn attach3(
     a.apply_op3(b, c, Attach3 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
 }
 
-/// A weight that never trains. Its backward returns the input gradient only, so no gradient for the
-/// weight is ever computed or stored.
+/// A weight that never trains, dense or quantized. Its backward returns the input gradient only, so no
+/// gradient for the weight is ever computed or stored; a quantized weight is dequantized for the
+/// product and again for the backward pass, and the dense copy is dropped in between.
 #[derive(Clone, Debug)]
 pub struct FrozenLinear {
     /// `[out, in]`, as in PyTorch.
-    pub weight: Tensor,
+    pub weight: FrozenWeight,
     pub bias: Option<Tensor>,
 }
 
 impl FrozenLinear {
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias }
+        Self { weight: FrozenWeight::Dense(weight), bias }
+    }
+
+    pub fn quantized(weight: QuantWeight, bias: Option<Tensor>) -> Self {
+        Self { weight: FrozenWeight::Quantized(std::sync::Arc::new(weight)), bias }
+    }
+
+    /// The weight tensor when it is held dense.
+    pub fn dense(&self) -> Option<&Tensor> {
+        match &self.weight {
+            FrozenWeight::Dense(t) => Some(t),
+            FrozenWeight::Quantized(_) => None,
+        }
+    }
+
+    pub fn dims(&self) -> Vec<usize> {
+        self.weight.dims()
     }
 
     pub fn out_features(&self) -> usize {
@@ -257,7 +275,9 @@ impl FrozenLinear {
         let in_f = *dims.last().unwrap_or(&0);
         let rows = x.elem_count() / in_f.max(1);
         let x2 = x.detach().reshape((rows, in_f))?;
-        let mut y = x2.matmul(&self.weight.t()?)?;
+        let w = self.weight.materialize(x.dtype())?;
+        let mut y = x2.matmul(&w.t()?)?;
+        drop(w);
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }
@@ -269,7 +289,7 @@ impl FrozenLinear {
             let g_dims = g.dims().to_vec();
             let out_f = *g_dims.last().unwrap_or(&0);
             let rows = g.elem_count() / out_f.max(1);
-            let gx = g.reshape((rows, out_f))?.matmul(&w)?;
+            let gx = g.reshape((rows, out_f))?.matmul(&w.materialize(g.dtype())?)?;
             gx.reshape(dims.as_slice())
         })
     }
@@ -295,7 +315,9 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
         Some(m) => (&xd * m)?,
         None => xd.clone(),
     };
-    let mut y = xd.matmul(&base.weight.t()?)?;
+    let w = base.weight.materialize(xd.dtype())?;
+    let mut y = xd.matmul(&w.t()?)?;
+    drop(w);
     if let Some(bias) = &base.bias {
         y = y.broadcast_add(bias)?;
     }
@@ -317,7 +339,7 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
             if let Some(m) = &mask {
                 dx_lora = (dx_lora * m)?;
             }
-            Some((g.matmul(&w)? + dx_lora)?.reshape(dims.as_slice())?)
+            Some((g.matmul(&w.materialize(g.dtype())?)? + dx_lora)?.reshape(dims.as_slice())?)
         } else {
             None
         };
