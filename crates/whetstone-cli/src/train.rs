@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use whetstone_api::training::{self, TrainRequest};
 use whetstone_engine::run::{Event, TrainSettings};
+use whetstone_engine::quant::QuantMode;
 use whetstone_engine::schedule::ScheduleKind;
 
 #[derive(Args)]
@@ -71,6 +72,9 @@ pub struct TrainArgs {
     /// CPU threads
     #[arg(long)]
     threads: Option<usize>,
+    /// Base weights: native (a GGUF's own quantization), none (dense) or nf4 (QLoRA)
+    #[arg(long)]
+    quant: Option<QuantMode>,
 }
 
 impl TrainArgs {
@@ -85,7 +89,7 @@ impl TrainArgs {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { s.$f = v; } )* };
         }
-        set!(epochs, lr, batch, grad_accum, max_len, lora_r, lora_alpha, lora_dropout, targets, scheduler, warmup, seed, weight_decay, max_grad_norm);
+        set!(epochs, lr, batch, grad_accum, max_len, lora_r, lora_alpha, lora_dropout, targets, scheduler, warmup, seed, weight_decay, max_grad_norm, quant);
         if self.steps.is_some() {
             s.steps = self.steps;
         }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::lora::{Adapter, LoraConfig, Target};
 use crate::model::Decoder;
 use crate::optim::AdamWConfig;
+use crate::quant::QuantMode;
 use crate::rng::Rng;
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::train::{StepOptions, Trainer};
@@ -41,6 +42,9 @@ pub struct TrainSettings {
     pub weight_decay: f64,
     pub max_grad_norm: f64,
     pub threads: Option<usize>,
+    /// How the base's linear layers are held: `native` (a GGUF's own quantization; dense for
+    /// safetensors), `none` (dense) or `nf4` (QLoRA).
+    pub quant: QuantMode,
 }
 
 impl Default for TrainSettings {
@@ -64,6 +68,7 @@ impl Default for TrainSettings {
             weight_decay: 0.0,
             max_grad_norm: 1.0,
             threads: None,
+            quant: QuantMode::default(),
         }
     }
 }

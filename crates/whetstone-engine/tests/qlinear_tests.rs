@@ -187,3 +187,41 @@ fn adapters_on_a_quantized_base_train_like_on_its_dequantized_weights() {
         }
     }
 }
+
+#[test]
+fn nf4_on_load_from_safetensors() {
+    use whetstone_engine::quant::QuantMode;
+    use whetstone_engine::weights::{is_block_linear, ModelFiles};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity/llama");
+    let files = ModelFiles::detect(&dir).unwrap();
+    let dense = BaseWeights::load(&files, DType::F32, &Device::Cpu).unwrap();
+    let q = BaseWeights::load_quant(&files, DType::F32, &Device::Cpu, QuantMode::Nf4).unwrap();
+    let linears: Vec<&String> = dense.tensors.keys().filter(|n| is_block_linear(n)).collect();
+    assert_eq!(linears.len(), 7 * dense.config.num_layers);
+    assert_eq!(q.quantized.len(), linears.len());
+    for name in linears {
+        assert!(!q.tensors.contains_key(name), "{name} is also held dense");
+        let want = Nf4::quantize_tensor(&dense.tensors[name], true).unwrap().dequantize_cpu().unwrap();
+        assert_same(&q.quantized[name].dequantize(DType::F32).unwrap(), &want, name);
+    }
+    // Embeddings, norms and the LM head stay dense and unchanged.
+    for (name, t) in &q.tensors {
+        assert_same(t, &dense.tensors[name], name);
+    }
+    let model = Decoder::from_weights(q).unwrap();
+    assert_eq!(model.base_memory().kinds.iter().cloned().collect::<Vec<_>>(), vec!["nf4".to_string()]);
+}
+
+#[test]
+fn quant_setting_reads_from_toml_and_flags() {
+    use whetstone_engine::quant::QuantMode;
+    use whetstone_engine::run::TrainSettings;
+    let p = std::path::Path::new("run.toml");
+    assert_eq!(TrainSettings::default().quant, QuantMode::Native);
+    assert_eq!(TrainSettings::from_toml("quant = \"nf4\"", p).unwrap().quant, QuantMode::Nf4);
+    assert_eq!(TrainSettings::from_toml("quant = \"none\"", p).unwrap().quant, QuantMode::None);
+    assert!(TrainSettings::from_toml("quant = \"int3\"", p).is_err());
+    assert_eq!("NF4".parse::<QuantMode>().unwrap(), QuantMode::Nf4);
+    let e = "int3".parse::<QuantMode>().unwrap_err().to_string();
+    assert!(e.contains("int3") && e.contains("nf4"), "{e}");
+}
