@@ -275,9 +275,12 @@ impl FrozenLinear {
         let in_f = *dims.last().unwrap_or(&0);
         let rows = x.elem_count() / in_f.max(1);
         let x2 = x.detach().reshape((rows, in_f))?;
-        let w = self.weight.materialize(x.dtype())?;
-        let mut y = x2.matmul(&w.t()?)?;
-        drop(w);
+        let mut y = if x.track_op() {
+            let w = self.weight.materialize(x.dtype())?;
+            x2.matmul(&w.t()?)?
+        } else {
+            self.weight.matmul_t(&x2)?
+        };
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }
@@ -315,9 +318,13 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
         Some(m) => (&xd * m)?,
         None => xd.clone(),
     };
-    let w = base.weight.materialize(xd.dtype())?;
-    let mut y = xd.matmul(&w.t()?)?;
-    drop(w);
+    let tracked = x.track_op() || a.track_op() || b.track_op();
+    let mut y = if tracked {
+        let w = base.weight.materialize(xd.dtype())?;
+        xd.matmul(&w.t()?)?
+    } else {
+        base.weight.matmul_t(&xd)?
+    };
     if let Some(bias) = &base.bias {
         y = y.broadcast_add(bias)?;
     }

@@ -126,6 +126,23 @@ impl FrozenWeight {
         }
     }
 
+    /// `x Wᵀ` for a 2-D `x` outside any graph. A GGUF weight on the CPU multiplies a few rows (token by
+    /// token generation) with candle's quantized kernel, which rounds `x` to 8 bits per block but does
+    /// not dequantize the whole layer for every token; larger products, and every product that may
+    /// need a gradient, dequantize and multiply, so training sees exactly the dequantized weight.
+    pub fn matmul_t(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        const QUANTIZED_KERNEL_MAX_ROWS: usize = 8;
+        if let FrozenWeight::Quantized(q) = self {
+            if let QuantWeight::Gguf(qt) = q.as_ref() {
+                if x.device().is_cpu() && x.dtype() == DType::F32 && x.dim(0)? <= QUANTIZED_KERNEL_MAX_ROWS {
+                    return x.contiguous()?.apply_op1_no_bwd(qt);
+                }
+            }
+        }
+        let w = self.materialize(x.dtype())?;
+        x.matmul(&w.t()?)
+    }
+
     pub fn storage_bytes(&self) -> usize {
         match self {
             FrozenWeight::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),

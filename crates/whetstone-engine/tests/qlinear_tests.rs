@@ -225,3 +225,27 @@ fn quant_setting_reads_from_toml_and_flags() {
     let e = "int3".parse::<QuantMode>().unwrap_err().to_string();
     assert!(e.contains("int3") && e.contains("nf4"), "{e}");
 }
+
+#[test]
+fn token_by_token_products_use_the_quantized_kernel_within_its_rounding() {
+    // Outside a graph, a GGUF weight multiplies up to 8 rows with candle's quantized kernel, which
+    // rounds the input to 8 bits per block of 32 (Q8_0/Q8_K): close to, not equal to, the dense product.
+    let (out, inp) = (48, 512);
+    let x = rand(&[1, 2, inp], 31, 1.0);
+    for (name, q, dense) in quantized_weights(out, inp, 30) {
+        let ql = FrozenLinear::quantized(q, None);
+        let y = ql.forward(&x).unwrap();
+        let want = x.broadcast_matmul(&dense.t().unwrap()).unwrap();
+        let scale: f32 = want.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap();
+        let err: f32 = (&y - &want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap();
+        assert!(err / scale < 2e-2, "{name}: relative error {}", err / scale);
+        if name == "nf4" {
+            assert_same(&y, &want, "nf4 has no quantized kernel: dequantize and multiply");
+        } else {
+            assert!(err > 0.0, "{name}: expected the quantized kernel's rounding");
+        }
+        // Past 8 rows the product is exact again.
+        let x9 = rand(&[9, inp], 32, 1.0);
+        assert_same(&ql.forward(&x9).unwrap(), &x9.matmul(&dense.t().unwrap()).unwrap(), &format!("{name}: 9 rows"));
+    }
+}
