@@ -18,7 +18,8 @@ pub const BLOCK: usize = 64;
 /// Absmax constants per block of the second quantization.
 pub const ABSMAX_BLOCK: usize = 256;
 
-/// The 16 NF4 levels, bitsandbytes' float32 constants.
+/// The 16 NF4 levels, bitsandbytes' float32 constants as Python prints them (the tests check the bits).
+#[allow(clippy::excessive_precision)]
 pub const NF4_LEVELS: [f32; 16] = [
     -1.0,
     -0.696_192_800_998_687_7,

@@ -103,7 +103,7 @@ fn dequantize_from_stored_parts_matches_bitsandbytes() {
                 scale: fx[&format!("{case}.dq.absmax2")].to_vec1().unwrap(),
             },
         };
-        same(&f32s(&q.dequantize_values()), &bits(&fx[&format!("{case}.dq.dequant")]), &format!("{case}"));
+        same(&f32s(&q.dequantize_values()), &bits(&fx[&format!("{case}.dq.dequant")]), case);
     }
 }
 
