@@ -10,6 +10,7 @@ use whetstone_data::{build_examples, read_jsonl_rows, Message, Tokenizer};
 use whetstone_engine::batch::collate;
 use whetstone_engine::generate::SamplingOptions;
 use whetstone_engine::run::{Event, RunSummary, TrainExample, TrainSettings};
+use whetstone_engine::quant::QuantMode;
 use whetstone_engine::{Adapter, Decoder, LoraCtx, ModelFiles};
 
 /// A base model ready to run, with its tokenizer and chat template.
@@ -22,8 +23,9 @@ pub struct LoadedModel {
 }
 
 /// Loads a model folder or GGUF file on the best device this build can use (see
-/// [`whetstone_engine::device::best`]), with its own tokenizer.
-pub fn load_model(path: &Path) -> Result<LoadedModel> {
+/// [`whetstone_engine::device::best`]), with its own tokenizer; the base's linear layers are held as
+/// `quant` says.
+pub fn load_model(path: &Path, quant: QuantMode) -> Result<LoadedModel> {
     let files = ModelFiles::detect(path)?;
     files.config()?;
     let tokenizer = match &files {
@@ -31,7 +33,7 @@ pub fn load_model(path: &Path) -> Result<LoadedModel> {
         ModelFiles::HfDir(d) => Tokenizer::from_hf_dir(d)?,
     };
     let (device, dtype) = whetstone_engine::device::best();
-    let decoder = Decoder::load(&files, dtype, &device)?;
+    let decoder = Decoder::load_quant(&files, dtype, &device, quant)?;
     if tokenizer.vocab_size() > decoder.config.vocab_size {
         return Err(Error::InvalidInput(format!(
             "{}: the tokenizer has {} tokens but the model only {}",
@@ -86,7 +88,7 @@ pub struct TrainRequest<'a> {
 /// Trains a LoRA adapter; writes `out/metrics.jsonl`, `out/adapter/` and `out/settings.json`.
 pub fn train(req: &TrainRequest, interrupt: &AtomicBool, on_event: impl FnMut(&Event)) -> Result<RunSummary> {
     req.settings.validate()?;
-    let model = load_model(req.model)?;
+    let model = load_model(req.model, req.settings.quant)?;
     let examples: Vec<TrainExample> = load_examples(&model, req.data, req.settings.max_len)?.into_iter().map(|(_, e)| e).collect();
     std::fs::create_dir_all(req.out).map_err(|source| Error::Io { action: "create the output folder", path: req.out.to_path_buf(), source })?;
     let settings_json = serde_json::to_vec_pretty(&serde_json::json!({
@@ -214,6 +216,13 @@ pub struct BenchReport {
     pub step_s_min: f64,
     pub peak_rss_mb: f64,
     pub trainable_parameters: usize,
+    pub quant: QuantMode,
+    /// Quantized formats of the base's linear layers (empty when dense).
+    pub quant_kinds: Vec<String>,
+    /// Bytes per parameter of the loaded base, and of its quantized linear layers alone.
+    pub base_bytes_per_param: f64,
+    pub linear_bytes_per_param: Option<f64>,
+    pub base_mb: f64,
 }
 
 pub struct BenchRequest<'a> {
@@ -224,6 +233,7 @@ pub struct BenchRequest<'a> {
     pub steps: usize,
     pub warmup_steps: usize,
     pub grad_checkpoint: bool,
+    pub quant: QuantMode,
 }
 
 /// Peak resident memory of this process so far, from the kernel's high-water mark.
@@ -247,7 +257,8 @@ pub fn bench_train(req: &BenchRequest, mut on_step: impl FnMut(usize, f64)) -> R
     }
     let files = ModelFiles::detect(req.model)?;
     let (device, dtype) = whetstone_engine::device::best();
-    let decoder = Decoder::load(&files, dtype, &device)?;
+    let decoder = Decoder::load_quant(&files, dtype, &device, req.quant)?;
+    let mem = decoder.base_memory();
     let mut rng = Rng::new(0);
     let lora = LoraConfig { r: req.lora_r, alpha: 2.0 * req.lora_r as f64, dropout: 0.0, targets: Target::ALL.to_vec(), use_rslora: false };
     let adapter = Adapter::init(&decoder.config, lora, &mut rng, &decoder.device)?;
@@ -297,5 +308,10 @@ pub fn bench_train(req: &BenchRequest, mut on_step: impl FnMut(usize, f64)) -> R
         step_s_min: min,
         peak_rss_mb: peak_rss_mb().unwrap_or(f64::NAN),
         trainable_parameters: params,
+        quant: req.quant,
+        quant_kinds: mem.kinds.iter().cloned().collect(),
+        base_bytes_per_param: mem.bytes_per_param(),
+        linear_bytes_per_param: (mem.linear_params > 0).then(|| mem.linear_bytes_per_param()),
+        base_mb: (mem.linear_bytes + mem.dense_bytes) as f64 / (1024.0 * 1024.0),
     })
 }

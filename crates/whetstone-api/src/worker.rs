@@ -105,7 +105,7 @@ pub fn run_worker(run_dir: &Path, interrupt: Arc<AtomicBool>) -> Result<RunStatu
 
 fn train(spec: &JobSpec, run_dir: &Path, interrupt: &AtomicBool, store: &Store, log: &mut EventLog) -> Result<run::RunSummary> {
     let s = &spec.settings;
-    let model = load_model(&spec.model)?;
+    let model = load_model(&spec.model, s.quant)?;
     let examples = |p: &Path| -> Result<Vec<TrainExample>> { Ok(load_examples(&model, p, s.max_len)?.into_iter().map(|(_, e)| e).collect()) };
     let train = examples(&spec.data)?;
     let val = match &spec.val {

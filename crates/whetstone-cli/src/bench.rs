@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use whetstone_api::plan::{self, MeasureRequest};
 use whetstone_api::training::{self, BenchRequest};
+use whetstone_engine::quant::QuantMode;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -73,6 +74,9 @@ pub struct TrainBenchArgs {
     warmup: usize,
     #[arg(long)]
     grad_checkpoint: bool,
+    /// Base weights: native (a GGUF's own quantization), none (dense) or nf4 (QLoRA)
+    #[arg(long, default_value_t = QuantMode::Native)]
+    quant: QuantMode,
     /// One JSON line instead of a table
     #[arg(long)]
     json: bool,
@@ -125,6 +129,7 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
                 steps: a.steps,
                 warmup_steps: a.warmup,
                 grad_checkpoint: a.grad_checkpoint,
+                quant: a.quant,
             };
             let r = training::bench_train(&req, |i, dt| eprintln!("step {} took {dt:.2}s{}", i + 1, if i < a.warmup { " (warm-up)" } else { "" }))?;
             if a.json {
@@ -134,7 +139,12 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
                 println!("step (mean)   {:.2} s", r.step_s_mean);
                 println!("step (best)   {:.2} s", r.step_s_min);
                 println!("peak RSS      {:.0} MiB", r.peak_rss_mb);
-                println!("config        batch {} × {} tokens, r={}, {} threads, checkpointing {}", r.batch, r.seq_len, r.lora_r, r.threads, if r.grad_checkpoint { "on" } else { "off" });
+                let kinds = if r.quant_kinds.is_empty() { "dense".to_string() } else { r.quant_kinds.join(", ") };
+                println!("base          {:.1} MiB, {:.3} bytes/param ({kinds})", r.base_mb, r.base_bytes_per_param);
+                if let Some(b) = r.linear_bytes_per_param {
+                    println!("linear layers {b:.4} bytes/param ({:.3} bits)", b * 8.0);
+                }
+                println!("config        batch {} × {} tokens, r={}, {} threads, checkpointing {}, quant {}", r.batch, r.seq_len, r.lora_r, r.threads, if r.grad_checkpoint { "on" } else { "off" }, r.quant);
             }
             Ok(())
         }

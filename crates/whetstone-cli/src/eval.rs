@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use whetstone_api::training;
+use whetstone_engine::quant::QuantMode;
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -24,6 +25,9 @@ pub struct LossArgs {
     max_len: usize,
     #[arg(long)]
     threads: Option<usize>,
+    /// Base weights: native (a GGUF's own quantization), none (dense) or nf4 (QLoRA)
+    #[arg(long, default_value_t = QuantMode::Native)]
+    quant: QuantMode,
     /// Print the full report as JSON
     #[arg(long)]
     json: bool,
@@ -33,7 +37,7 @@ pub fn run(cmd: &EvalCommand) -> anyhow::Result<()> {
     match cmd {
         EvalCommand::Loss(a) => {
             crate::set_threads(a.threads);
-            let model = training::load_model(&a.model)?;
+            let model = training::load_model(&a.model, a.quant)?;
             let adapter = a.adapter.as_deref().map(|d| training::load_adapter(&model, d)).transpose()?;
             let report = training::eval_loss(&model, adapter.as_ref(), &a.data, a.max_len)?;
             if a.json {

@@ -4,6 +4,7 @@ use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
 use whetstone_api::training;
+use whetstone_engine::quant::QuantMode;
 use whetstone_engine::generate::SamplingOptions;
 
 #[derive(Args)]
@@ -25,11 +26,14 @@ pub struct GenerateArgs {
     seed: u64,
     #[arg(long)]
     threads: Option<usize>,
+    /// Base weights: native (a GGUF's own quantization), none (dense) or nf4 (QLoRA)
+    #[arg(long, default_value_t = QuantMode::Native)]
+    quant: QuantMode,
 }
 
 pub fn run(a: &GenerateArgs) -> anyhow::Result<()> {
     crate::set_threads(a.threads);
-    let model = training::load_model(&a.model)?;
+    let model = training::load_model(&a.model, a.quant)?;
     let adapter = a.adapter.as_deref().map(|d| training::load_adapter(&model, d)).transpose()?;
     let opts = SamplingOptions { temperature: a.temperature, top_p: a.top_p, max_new_tokens: a.max_new, seed: a.seed };
     let mut stdout = std::io::stdout();

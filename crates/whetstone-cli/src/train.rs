@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use whetstone_api::{Api, StartRun};
+use whetstone_engine::quant::QuantMode;
 use whetstone_engine::run::TrainSettings;
 use whetstone_engine::schedule::ScheduleKind;
 
@@ -75,6 +76,9 @@ pub struct TrainArgs {
     /// CPU threads
     #[arg(long)]
     threads: Option<usize>,
+    /// Base weights: native (a GGUF's own quantization), none (dense) or nf4 (QLoRA)
+    #[arg(long)]
+    quant: Option<QuantMode>,
     /// Evaluate on --val every N steps (0: only at the end)
     #[arg(long, value_name = "N")]
     eval_every: Option<u64>,
@@ -116,7 +120,7 @@ impl TrainArgs {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { s.$f = v; } )* };
         }
-        set!(epochs, lr, batch, grad_accum, max_len, lora_r, lora_alpha, lora_dropout, targets, scheduler, warmup, seed, weight_decay, max_grad_norm);
+        set!(epochs, lr, batch, grad_accum, max_len, lora_r, lora_alpha, lora_dropout, targets, scheduler, warmup, seed, weight_decay, max_grad_norm, quant);
         set!(eval_every, save_every, keep_checkpoints, patience, min_delta, max_bad_steps);
         if self.steps.is_some() {
             s.steps = self.steps;

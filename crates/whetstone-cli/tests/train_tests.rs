@@ -75,6 +75,34 @@ fn train_writes_metrics_and_a_peft_adapter_that_eval_and_generate_use() {
 }
 
 #[test]
+fn qlora_trains_on_an_nf4_base_and_eval_uses_it() {
+    let model = bundled_model();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = write(tmp.path(), "rows.jsonl", ROWS);
+    let out = tmp.path().join("run");
+    let m = model.to_str().unwrap();
+    let o = whet(&[
+        "train", "--model", m, "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(),
+        "--steps", "1", "--batch", "2", "--lora-r", "2", "--targets", "q,down", "--threads", "2", "--quant", "nf4",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let settings: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("settings.json")).unwrap()).unwrap();
+    assert_eq!(settings["settings"]["quant"], "nf4");
+    // The adapter keeps PEFT's layout whatever the base was held in.
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("adapter/adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["target_modules"], serde_json::json!(["q_proj", "down_proj"]));
+    let adapter = out.join("adapter");
+    let o = whet(&["eval", "loss", "--model", m, "--adapter", adapter.to_str().unwrap(), "--data", data.to_str().unwrap(), "--quant", "nf4", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(report["loss"].as_f64().unwrap().is_finite());
+
+    let o = whet(&["train", "--model", m, "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quant", "int3"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("int3") && text(&o).contains("nf4"), "{}", text(&o));
+}
+
+#[test]
 fn training_settings_come_from_a_toml_file_and_unknown_keys_are_refused() {
     let model = bundled_model();
     let tmp = tempfile::tempdir().unwrap();

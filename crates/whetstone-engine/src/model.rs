@@ -5,6 +5,7 @@ use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::lora::{Adapter, Target};
 use crate::ops::{self, FrozenLinear, RopeTable};
+use crate::quant::{FrozenWeight, QuantMode};
 use crate::rng::Rng;
 use crate::weights::{BaseWeights, ModelFiles};
 use candle_core::{DType, Device, Tensor};
@@ -32,6 +33,28 @@ impl Block {
             Target::Up => &self.up,
             Target::Down => &self.down,
         }
+    }
+}
+
+/// Memory of the base weights: quantized linear layers apart from everything held dense.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BaseMemory {
+    pub linear_params: usize,
+    pub linear_bytes: usize,
+    pub dense_params: usize,
+    pub dense_bytes: usize,
+    /// Quantized formats in use (`nf4`, `q4_1`...).
+    pub kinds: std::collections::BTreeSet<String>,
+}
+
+impl BaseMemory {
+    pub fn bytes_per_param(&self) -> f64 {
+        (self.linear_bytes + self.dense_bytes) as f64 / (self.linear_params + self.dense_params).max(1) as f64
+    }
+
+    /// Bytes per parameter of the quantized linear layers alone.
+    pub fn linear_bytes_per_param(&self) -> f64 {
+        self.linear_bytes as f64 / self.linear_params.max(1) as f64
     }
 }
 
@@ -71,14 +94,17 @@ impl KvCache {
 }
 
 fn lin(w: &mut BaseWeights, name: &str, bias: bool) -> Result<FrozenLinear> {
-    let weight = w.take(&format!("{name}.weight"))?;
+    let key = format!("{name}.weight");
     let b = if bias { w.take_opt(&format!("{name}.bias")) } else { None };
-    Ok(FrozenLinear::new(weight, b))
+    if let Some(q) = w.quantized.remove(&key) {
+        return Ok(FrozenLinear::quantized(q, b));
+    }
+    Ok(FrozenLinear::new(w.take(&key)?, b))
 }
 
-fn check(name: &str, t: &Tensor, expected: &[usize]) -> Result<()> {
-    if t.dims() != expected {
-        return Err(Error::TensorShape { name: name.into(), expected: expected.to_vec(), actual: t.dims().to_vec() });
+fn check(name: &str, dims: &[usize], expected: &[usize]) -> Result<()> {
+    if dims != expected {
+        return Err(Error::TensorShape { name: name.into(), expected: expected.to_vec(), actual: dims.to_vec() });
     }
     Ok(())
 }
@@ -89,10 +115,51 @@ impl Decoder {
         Self::from_weights(w)
     }
 
+    /// Loads with the blocks' linear weights held as `quant` says (see [`BaseWeights::load_quant`]).
+    pub fn load_quant(files: &ModelFiles, dtype: DType, device: &Device, quant: QuantMode) -> Result<Self> {
+        Self::from_weights(BaseWeights::load_quant(files, dtype, device, quant)?)
+    }
+
+    /// What the base weights take in memory.
+    pub fn base_memory(&self) -> BaseMemory {
+        let mut m = BaseMemory::default();
+        let dense = |t: &Tensor, m: &mut BaseMemory| {
+            m.dense_params += t.elem_count();
+            m.dense_bytes += t.elem_count() * t.dtype().size_in_bytes();
+        };
+        dense(&self.embed, &mut m);
+        dense(&self.norm, &mut m);
+        if !self.config.tie_word_embeddings {
+            if let Some(t) = self.lm_head.dense() {
+                dense(t, &mut m);
+            }
+        }
+        for b in &self.blocks {
+            dense(&b.input_norm, &mut m);
+            dense(&b.post_norm, &mut m);
+            for t in Target::ALL {
+                let lin = b.linear(t);
+                let n: usize = lin.dims().iter().product();
+                match &lin.weight {
+                    FrozenWeight::Dense(w) => dense(w, &mut m),
+                    FrozenWeight::Quantized(q) => {
+                        m.linear_params += n;
+                        m.linear_bytes += q.storage_bytes();
+                        m.kinds.insert(q.kind());
+                    }
+                }
+                if let Some(bias) = &lin.bias {
+                    dense(bias, &mut m);
+                }
+            }
+        }
+        m
+    }
+
     pub fn from_weights(mut w: BaseWeights) -> Result<Self> {
         let cfg = w.config.clone();
         let embed = w.take("model.embed_tokens.weight")?;
-        check("model.embed_tokens.weight", &embed, &[cfg.vocab_size, cfg.hidden_size])?;
+        check("model.embed_tokens.weight", embed.dims(), &[cfg.vocab_size, cfg.hidden_size])?;
         let dtype = embed.dtype();
         let device = embed.device().clone();
         let mut blocks = Vec::with_capacity(cfg.num_layers);
@@ -111,13 +178,13 @@ impl Decoder {
                 up: lin(&mut w, &format!("{p}.mlp.up_proj"), false)?,
                 down: lin(&mut w, &format!("{p}.mlp.down_proj"), false)?,
             };
-            check(&format!("{p}.self_attn.q_proj.weight"), &b.q.weight, &[q_dim, cfg.hidden_size])?;
-            check(&format!("{p}.self_attn.k_proj.weight"), &b.k.weight, &[kv_dim, cfg.hidden_size])?;
-            check(&format!("{p}.self_attn.v_proj.weight"), &b.v.weight, &[kv_dim, cfg.hidden_size])?;
-            check(&format!("{p}.self_attn.o_proj.weight"), &b.o.weight, &[cfg.hidden_size, q_dim])?;
-            check(&format!("{p}.mlp.gate_proj.weight"), &b.gate.weight, &[cfg.intermediate_size, cfg.hidden_size])?;
-            check(&format!("{p}.mlp.up_proj.weight"), &b.up.weight, &[cfg.intermediate_size, cfg.hidden_size])?;
-            check(&format!("{p}.mlp.down_proj.weight"), &b.down.weight, &[cfg.hidden_size, cfg.intermediate_size])?;
+            check(&format!("{p}.self_attn.q_proj.weight"), &b.q.dims(), &[q_dim, cfg.hidden_size])?;
+            check(&format!("{p}.self_attn.k_proj.weight"), &b.k.dims(), &[kv_dim, cfg.hidden_size])?;
+            check(&format!("{p}.self_attn.v_proj.weight"), &b.v.dims(), &[kv_dim, cfg.hidden_size])?;
+            check(&format!("{p}.self_attn.o_proj.weight"), &b.o.dims(), &[cfg.hidden_size, q_dim])?;
+            check(&format!("{p}.mlp.gate_proj.weight"), &b.gate.dims(), &[cfg.intermediate_size, cfg.hidden_size])?;
+            check(&format!("{p}.mlp.up_proj.weight"), &b.up.dims(), &[cfg.intermediate_size, cfg.hidden_size])?;
+            check(&format!("{p}.mlp.down_proj.weight"), &b.down.dims(), &[cfg.hidden_size, cfg.intermediate_size])?;
             blocks.push(b);
         }
         let norm = w.take("model.norm.weight")?;
@@ -125,7 +192,7 @@ impl Decoder {
             Some(t) if !cfg.tie_word_embeddings => t,
             _ => embed.clone(),
         };
-        check("lm_head.weight", &lm_head, &[cfg.vocab_size, cfg.hidden_size])?;
+        check("lm_head.weight", lm_head.dims(), &[cfg.vocab_size, cfg.hidden_size])?;
         let inv_freq = cfg.inv_freq();
         Ok(Self { config: cfg, embed, blocks, norm, lm_head: FrozenLinear::new(lm_head, None), dtype, device, inv_freq })
     }
@@ -294,7 +361,8 @@ impl Decoder {
         let rows = Tensor::from_vec(rows, n, &self.device)?;
         let targets = Tensor::from_vec(targets, n, &self.device)?;
         let hs = h.reshape((b * t, self.config.hidden_size))?.index_select(&rows, 0)?;
-        Ok((ops::linear_cross_entropy_sum(&hs, &self.lm_head.weight, &targets)?, n))
+        let w = self.lm_head.weight.materialize(hs.dtype())?;
+        Ok((ops::linear_cross_entropy_sum(&hs, &w, &targets)?, n))
     }
 
     /// Per-row mean losses and token counts, without a graph. Only target positions go through the

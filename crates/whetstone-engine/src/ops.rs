@@ -8,6 +8,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D};
 use crate::blas::matmul as mm;
+use crate::quant::{FrozenWeight, QuantWeight};
 use std::sync::Mutex;
 
 type Bwd1 = dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync;
@@ -231,18 +232,35 @@ fn attach3(
     a.apply_op3(b, c, Attach3 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
 }
 
-/// A weight that never trains. Its backward returns the input gradient only, so no gradient for the
-/// weight is ever computed or stored.
+/// A weight that never trains, dense or quantized. Its backward returns the input gradient only, so no
+/// gradient for the weight is ever computed or stored; a quantized weight is dequantized for the
+/// product and again for the backward pass, and the dense copy is dropped in between.
 #[derive(Clone, Debug)]
 pub struct FrozenLinear {
     /// `[out, in]`, as in PyTorch.
-    pub weight: Tensor,
+    pub weight: FrozenWeight,
     pub bias: Option<Tensor>,
 }
 
 impl FrozenLinear {
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias }
+        Self { weight: FrozenWeight::Dense(weight), bias }
+    }
+
+    pub fn quantized(weight: QuantWeight, bias: Option<Tensor>) -> Self {
+        Self { weight: FrozenWeight::Quantized(std::sync::Arc::new(weight)), bias }
+    }
+
+    /// The weight tensor when it is held dense.
+    pub fn dense(&self) -> Option<&Tensor> {
+        match &self.weight {
+            FrozenWeight::Dense(t) => Some(t),
+            FrozenWeight::Quantized(_) => None,
+        }
+    }
+
+    pub fn dims(&self) -> Vec<usize> {
+        self.weight.dims()
     }
 
     pub fn out_features(&self) -> usize {
@@ -258,7 +276,12 @@ impl FrozenLinear {
         let in_f = *dims.last().unwrap_or(&0);
         let rows = x.elem_count() / in_f.max(1);
         let x2 = x.detach().reshape((rows, in_f))?;
-        let mut y = mm(&x2, &self.weight.t()?)?;
+        let mut y = if x.track_op() {
+            let w = self.weight.materialize(x.dtype())?;
+            mm(&x2, &w.t()?)?
+        } else {
+            self.weight.matmul_t(&x2)?
+        };
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }
@@ -270,7 +293,7 @@ impl FrozenLinear {
             let g_dims = g.dims().to_vec();
             let out_f = *g_dims.last().unwrap_or(&0);
             let rows = g.elem_count() / out_f.max(1);
-            let gx = mm(&g.reshape((rows, out_f))?, &w)?;
+            let gx = mm(&g.reshape((rows, out_f))?, &w.materialize(g.dtype())?)?;
             gx.reshape(dims.as_slice())
         })
     }
@@ -296,7 +319,13 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
         Some(m) => (&xd * m)?,
         None => xd.clone(),
     };
-    let mut y = mm(&xd, &base.weight.t()?)?;
+    let tracked = x.track_op() || a.track_op() || b.track_op();
+    let mut y = if tracked {
+        let w = base.weight.materialize(xd.dtype())?;
+        mm(&xd, &w.t()?)?
+    } else {
+        base.weight.matmul_t(&xd)?
+    };
     if let Some(bias) = &base.bias {
         y = y.broadcast_add(bias)?;
     }
@@ -318,7 +347,7 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
             if let Some(m) = &mask {
                 dx_lora = (dx_lora * m)?;
             }
-            Some((mm(&g, &w)? + dx_lora)?.reshape(dims.as_slice())?)
+            Some((mm(&g, &w.materialize(g.dtype())?)? + dx_lora)?.reshape(dims.as_slice())?)
         } else {
             None
         };

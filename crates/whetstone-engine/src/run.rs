@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::lora::{Adapter, LoraConfig, Target};
 use crate::model::{Decoder, LoraCtx};
 use crate::optim::{global_norm, AdamWConfig};
+use crate::quant::QuantMode;
 use crate::rng::Rng;
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::train::{Gradients, StepOptions, Trainer};
@@ -45,6 +46,9 @@ pub struct TrainSettings {
     pub weight_decay: f64,
     pub max_grad_norm: f64,
     pub threads: Option<usize>,
+    /// How the base's linear layers are held: `native` (a GGUF's own quantization; dense for
+    /// safetensors), `none` (dense) or `nf4` (QLoRA).
+    pub quant: QuantMode,
     /// Evaluate on the validation examples every this many steps (and at the last step); 0: only at the end.
     pub eval_every: u64,
     /// Save a checkpoint every this many steps; 0: only when pausing or stopping.
@@ -82,6 +86,7 @@ impl Default for TrainSettings {
             weight_decay: 0.0,
             max_grad_norm: 1.0,
             threads: None,
+            quant: QuantMode::default(),
             eval_every: 50,
             save_every: 50,
             keep_checkpoints: 2,

@@ -4,7 +4,9 @@
 
 use crate::config::{Architecture, ModelConfig};
 use crate::error::{Error, Result};
-use candle_core::quantized::gguf_file;
+use crate::nf4::Nf4;
+use crate::quant::{QuantMode, QuantWeight};
+use candle_core::quantized::{gguf_file, QStorage, QTensor};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -73,20 +75,33 @@ impl ModelFiles {
     }
 }
 
-/// All tensors of a base model, in `dtype` on `device`, under HF names.
+/// All tensors of a base model, in `dtype` on `device`, under HF names; with quantization, the
+/// decoder blocks' linear weights are in `quantized` instead of `tensors`.
 pub struct BaseWeights {
     pub config: ModelConfig,
     pub tensors: HashMap<String, Tensor>,
+    pub quantized: HashMap<String, QuantWeight>,
     pub source: ModelFiles,
 }
 
+type Loaded = (ModelConfig, HashMap<String, Tensor>, HashMap<String, QuantWeight>);
+
 impl BaseWeights {
+    /// Every tensor dense (GGUF blocks dequantized), as [`QuantMode::None`].
     pub fn load(files: &ModelFiles, dtype: DType, device: &Device) -> Result<Self> {
+        Self::load_quant(files, dtype, device, QuantMode::None)
+    }
+
+    /// Loads with the decoder blocks' linear weights held as `quant` says. Embeddings, norms and the LM
+    /// head always stay dense, as in QLoRA: they are a small share of a large model and the LM head's
+    /// output is the loss itself. Quantizing to NF4 happens one tensor at a time, so memory while
+    /// loading stays near the quantized size plus one layer.
+    pub fn load_quant(files: &ModelFiles, dtype: DType, device: &Device, quant: QuantMode) -> Result<Self> {
         match files {
-            ModelFiles::HfDir(dir) => load_hf(dir, dtype, device),
-            ModelFiles::Gguf(path) => load_gguf(path, dtype, device),
+            ModelFiles::HfDir(dir) => load_hf(dir, dtype, device, quant),
+            ModelFiles::Gguf(path) => load_gguf(path, dtype, device, quant),
         }
-        .map(|(config, tensors)| BaseWeights { config, tensors, source: files.clone() })
+        .map(|(config, tensors, quantized)| BaseWeights { config, tensors, quantized, source: files.clone() })
     }
 
     pub fn take(&mut self, name: &str) -> Result<Tensor> {
@@ -98,9 +113,42 @@ impl BaseWeights {
     pub fn take_opt(&mut self, name: &str) -> Option<Tensor> {
         self.tensors.remove(name)
     }
+
+    /// Moves the decoder blocks' dense linear weights into `quantized`, each through `f`.
+    pub fn quantize_linears(&mut self, mut f: impl FnMut(&str, &Tensor) -> Result<QuantWeight>) -> Result<()> {
+        let mut names: Vec<String> = self.tensors.keys().filter(|n| is_block_linear(n)).cloned().collect();
+        names.sort();
+        for name in names {
+            if let Some(t) = self.tensors.remove(&name) {
+                let q = f(&name, &t)?;
+                self.quantized.insert(name, q);
+            }
+        }
+        Ok(())
+    }
 }
 
-fn load_hf(dir: &Path, dtype: DType, device: &Device) -> Result<(ModelConfig, HashMap<String, Tensor>)> {
+/// Whether an HF tensor name is one of a decoder block's linear weights, the ones quantization applies to.
+pub fn is_block_linear(name: &str) -> bool {
+    const PROJ: [&str; 7] = [
+        "self_attn.q_proj.weight",
+        "self_attn.k_proj.weight",
+        "self_attn.v_proj.weight",
+        "self_attn.o_proj.weight",
+        "mlp.gate_proj.weight",
+        "mlp.up_proj.weight",
+        "mlp.down_proj.weight",
+    ];
+    name.strip_prefix("model.layers.")
+        .and_then(|r| r.split_once('.'))
+        .is_some_and(|(layer, tail)| layer.parse::<usize>().is_ok() && PROJ.contains(&tail))
+}
+
+fn nf4_weight(t: &Tensor, device: &Device) -> Result<QuantWeight> {
+    Ok(QuantWeight::Nf4(Nf4::quantize_tensor(t, true)?.to_device(device)?))
+}
+
+fn load_hf(dir: &Path, dtype: DType, device: &Device, quant: QuantMode) -> Result<Loaded> {
     let config = ModelConfig::from_hf_json(&dir.join("config.json"))?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
@@ -112,17 +160,23 @@ fn load_hf(dir: &Path, dtype: DType, device: &Device) -> Result<(ModelConfig, Ha
         return Err(Error::model(dir, "no .safetensors weights in the folder"));
     }
     let mut tensors = HashMap::new();
+    let mut quantized = HashMap::new();
     for f in &files {
         // SAFETY: the file is mapped read-only and not modified while the engine runs; a model folder
         // being rewritten under a running job is outside what the engine can guard against.
         let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(f) }
             .map_err(|e| Error::model(f, format!("cannot read safetensors: {e}")))?;
         for (name, _) in st.tensors() {
+            if quant == QuantMode::Nf4 && is_block_linear(&name) {
+                let t = st.load(&name, &Device::Cpu).map_err(|e| Error::model(f, format!("tensor {name}: {e}")))?;
+                quantized.insert(name, nf4_weight(&t, device)?);
+                continue;
+            }
             let t = st.load(&name, device).map_err(|e| Error::model(f, format!("tensor {name}: {e}")))?;
             tensors.insert(name, t.to_dtype(dtype)?);
         }
     }
-    Ok((config, tensors))
+    Ok((config, tensors, quantized))
 }
 
 /// GGUF tensor name → HF name, for the tensors of the Llama family.
@@ -166,7 +220,39 @@ pub fn unpermute_qk(w: &Tensor, heads: usize) -> Result<Tensor> {
     Ok(t.reshape(dims)?)
 }
 
-fn load_gguf(path: &Path, dtype: DType, device: &Device) -> Result<(ModelConfig, HashMap<String, Tensor>)> {
+/// [`unpermute_qk`] on a GGUF tensor's raw blocks. Quantization blocks run along rows, so moving whole
+/// rows' bytes is exact: the result dequantizes to the un-permuted dense weight bit for bit.
+pub fn unpermute_qk_quantized(q: &QTensor, heads: usize, device: &Device) -> Result<QTensor> {
+    let dims = q.shape().dims().to_vec();
+    let rows = dims[0];
+    let data = q.data()?;
+    let row_bytes = data.len() / rows.max(1);
+    let half = rows / heads / 2;
+    let mut out = vec![0u8; data.len()];
+    for h in 0..heads {
+        for i in 0..half {
+            for j in 0..2 {
+                let src = h * 2 * half + i * 2 + j;
+                let dst = h * 2 * half + j * half + i;
+                out[dst * row_bytes..(dst + 1) * row_bytes].copy_from_slice(&data[src * row_bytes..(src + 1) * row_bytes]);
+            }
+        }
+    }
+    let storage = QStorage::from_data(std::borrow::Cow::Owned(out), device, q.dtype())?;
+    Ok(QTensor::new(storage, dims)?)
+}
+
+/// A GGUF tensor's blocks on `device`.
+fn qtensor_to(q: QTensor, device: &Device) -> Result<QTensor> {
+    if device.is_cpu() {
+        return Ok(q);
+    }
+    let dims = q.shape().dims().to_vec();
+    let storage = QStorage::from_data(q.data()?, device, q.dtype())?;
+    Ok(QTensor::new(storage, dims)?)
+}
+
+fn load_gguf(path: &Path, dtype: DType, device: &Device, quant: QuantMode) -> Result<Loaded> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let ct = gguf_file::Content::read(&mut file).map_err(|e| Error::model(path, format!("cannot read GGUF: {e}")))?;
     let config = ModelConfig::from_gguf(&ct).map_err(|e| match e {
@@ -174,24 +260,48 @@ fn load_gguf(path: &Path, dtype: DType, device: &Device) -> Result<(ModelConfig,
         other => other,
     })?;
     let mut tensors = HashMap::new();
+    let mut quantized = HashMap::new();
     let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
     names.sort();
     for name in names {
         let Some(hf) = hf_name_for_gguf(name) else { continue };
-        let q = ct
-            .tensor(&mut file, name, device)
-            .map_err(|e| Error::model(path, format!("tensor {name}: {e}")))?;
-        let mut t = q.dequantize(device)?;
-        if config.architecture != Architecture::Qwen2 {
-            if name.ends_with("attn_q.weight") || name.ends_with("attn_q.bias") {
-                t = unpermute_qk(&t, config.num_heads)?;
-            } else if name.ends_with("attn_k.weight") || name.ends_with("attn_k.bias") {
-                t = unpermute_qk(&t, config.num_kv_heads)?;
+        let read_err = |e: candle_core::Error| Error::model(path, format!("tensor {name}: {e}"));
+        // llama.cpp interleaves Llama's q and k rows per head; these are the heads to undo it with.
+        let permuted_heads = match config.architecture {
+            Architecture::Qwen2 => None,
+            _ if name.ends_with("attn_q.weight") || name.ends_with("attn_q.bias") => Some(config.num_heads),
+            _ if name.ends_with("attn_k.weight") || name.ends_with("attn_k.bias") => Some(config.num_kv_heads),
+            _ => None,
+        };
+        let linear = is_block_linear(&hf);
+        let info_dtype = ct.tensor_infos[name].ggml_dtype;
+        if linear && quant == QuantMode::Native && QuantWeight::keeps_quantized(info_dtype) {
+            let q = ct.tensor(&mut file, name, &Device::Cpu).map_err(read_err)?;
+            let q = match permuted_heads {
+                Some(heads) => unpermute_qk_quantized(&q, heads, device)?,
+                None => qtensor_to(q, device)?,
+            };
+            quantized.insert(hf, QuantWeight::Gguf(q));
+            continue;
+        }
+        if linear && quant == QuantMode::Nf4 {
+            // GGUF blocks to float32, then to NF4: a second, lossy quantization of the file's weights.
+            let q = ct.tensor(&mut file, name, &Device::Cpu).map_err(read_err)?;
+            let mut t = q.dequantize(&Device::Cpu)?;
+            if let Some(heads) = permuted_heads {
+                t = unpermute_qk(&t, heads)?;
             }
+            quantized.insert(hf, nf4_weight(&t, device)?);
+            continue;
+        }
+        let q = ct.tensor(&mut file, name, device).map_err(read_err)?;
+        let mut t = q.dequantize(device)?;
+        if let Some(heads) = permuted_heads {
+            t = unpermute_qk(&t, heads)?;
         }
         tensors.insert(hf, t.to_dtype(dtype)?);
     }
-    Ok((config, tensors))
+    Ok((config, tensors, quantized))
 }
 
 impl BaseWeights {
@@ -232,7 +342,12 @@ impl BaseWeights {
         if !c.tie_word_embeddings {
             t.insert("lm_head.weight".to_string(), normal(&[c.vocab_size, h], 0.02, 0.0)?);
         }
-        Ok(BaseWeights { config: c.clone(), tensors: t, source: ModelFiles::HfDir(PathBuf::from("<random>")) })
+        Ok(BaseWeights {
+            config: c.clone(),
+            tensors: t,
+            quantized: HashMap::new(),
+            source: ModelFiles::HfDir(PathBuf::from("<random>")),
+        })
     }
 }
 

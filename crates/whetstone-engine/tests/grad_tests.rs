@@ -42,12 +42,14 @@ fn schedule() -> Schedule {
 
 fn frozen_tensors(m: &Decoder) -> Vec<(String, Tensor)> {
     let mut v = vec![("embed".to_string(), m.embed.clone()), ("norm".to_string(), m.norm.clone())];
-    v.push(("lm_head".into(), m.lm_head.weight.clone()));
+    v.push(("lm_head".into(), m.lm_head.dense().expect("dense lm head").clone()));
     for (i, b) in m.blocks.iter().enumerate() {
         v.push((format!("{i}.input_norm"), b.input_norm.clone()));
         v.push((format!("{i}.post_norm"), b.post_norm.clone()));
         for t in Target::ALL {
-            v.push((format!("{i}.{t:?}.weight"), b.linear(t).weight.clone()));
+            if let Some(w) = b.linear(t).dense() {
+                v.push((format!("{i}.{t:?}.weight"), w.clone()));
+            }
             if let Some(bias) = &b.linear(t).bias {
                 v.push((format!("{i}.{t:?}.bias"), bias.clone()));
             }

@@ -80,3 +80,35 @@ fn smollm2_gguf_matches_transformers() {
     eprintln!("smollm2: worst relative gradient difference over {compared} adapter tensors = {worst:e}");
     assert_eq!(compared, 28);
 }
+
+#[test]
+fn smollm2_trains_on_its_own_quantization() {
+    use whetstone_engine::quant::QuantMode;
+    let path = common::bundled_model();
+    let io = fixture();
+    let files = ModelFiles::detect(&path).unwrap();
+    let native = Decoder::load_quant(&files, DType::F32, &Device::Cpu, QuantMode::Native).unwrap();
+    let mem = native.base_memory();
+    eprintln!(
+        "smollm2 native: {} quantized linear params in {} bytes ({:.4} B/param, {:?}); {:.4} B/param overall",
+        mem.linear_params,
+        mem.linear_bytes,
+        mem.linear_bytes_per_param(),
+        mem.kinds,
+        mem.bytes_per_param()
+    );
+    assert!(!mem.kinds.is_empty() && mem.linear_bytes_per_param() < 1.0);
+    let ids = io["input_ids"].to_dtype(DType::U32).unwrap();
+    let t = ids.dim(1).unwrap();
+    // q and k rows were reordered block by block; the logits must be those of the dense load.
+    let logits = native.forward(&ids, None, None).unwrap();
+    let last4 = logits.squeeze(0).unwrap().narrow(0, t - 4, 4).unwrap();
+    let d = max_abs(&last4, &io["logits_rows"]);
+    eprintln!("smollm2 native: max |logit difference| over the last 4 positions = {d:e}");
+    assert!(d < 1e-3, "logits differ by {d}");
+    drop(native);
+    let dense = Decoder::load_quant(&files, DType::F32, &Device::Cpu, QuantMode::None).unwrap();
+    let want = dense.forward(&ids, None, None).unwrap();
+    assert_eq!(max_abs(&logits, &want), 0.0, "quantized and dequantized bases disagree");
+    assert!(dense.base_memory().kinds.is_empty());
+}
