@@ -86,8 +86,9 @@ fn qlora_trains_on_an_nf4_base_and_eval_uses_it() {
         "--steps", "1", "--batch", "2", "--lora-r", "2", "--targets", "q,down", "--threads", "2", "--quant", "nf4",
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let settings: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("settings.json")).unwrap()).unwrap();
-    assert_eq!(settings["settings"]["quant"], "nf4");
+    // The run folder's job spec records how the base was held.
+    let job: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("job.json")).unwrap()).unwrap();
+    assert_eq!(job["settings"]["quant"], "nf4", "{job}");
     // The adapter keeps PEFT's layout whatever the base was held in.
     let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("adapter/adapter_config.json")).unwrap()).unwrap();
     assert_eq!(cfg["target_modules"], serde_json::json!(["q_proj", "down_proj"]));
