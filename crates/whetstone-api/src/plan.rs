@@ -8,6 +8,7 @@ use candle_core::quantized::gguf_file;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use whetstone_engine::plan::{self, BaseFormat, JobShape, MemoryBreakdown};
+use whetstone_engine::quant::QuantMode;
 use whetstone_engine::run::TrainSettings;
 use whetstone_engine::{Architecture, ModelConfig, ModelFiles, Target};
 
@@ -158,7 +159,7 @@ fn shape_of_catalog(entry: &whetstone_hub::CatalogEntry) -> Result<ModelShape> {
 }
 
 /// The job's shape for the engine's estimate.
-pub fn job_shape(settings: &TrainSettings, base: BaseFormat, compute_bytes: u64, seq_len: u64, trained: u64, load: Option<u64>) -> Result<JobShape> {
+pub fn job_shape(settings: &TrainSettings, base: BaseFormat, compute_bytes: u64, on_cpu: bool, seq_len: u64, trained: u64, load: Option<u64>) -> Result<JobShape> {
     Ok(JobShape {
         batch: settings.batch as u64,
         seq_len,
@@ -169,6 +170,7 @@ pub fn job_shape(settings: &TrainSettings, base: BaseFormat, compute_bytes: u64,
         grad_checkpoint: settings.grad_checkpoint,
         compute_bytes,
         base,
+        fused_loss: on_cpu && compute_bytes == 4,
         load_transient_bytes: load,
     })
 }
@@ -215,15 +217,20 @@ impl Api {
             ("cpu".to_string(), hw.ram_available_bytes, hw.ram_total_bytes, 4)
         };
         let engine_base = if compute_bytes == 2 { BaseFormat::Bf16 } else { BaseFormat::F32 };
+        // What `whet train` would do with the same settings: NF4 when asked, a GGUF file's own
+        // block type by default, dense otherwise.
         let base = match req.base.as_deref() {
-            None | Some("") => engine_base,
+            None | Some("") => match (req.settings.quant, &shape.files) {
+                (QuantMode::Nf4, _) => BaseFormat::Nf4,
+                (QuantMode::Native, Some(ModelFiles::Gguf(path))) => gguf_linear_format(path)?.unwrap_or(engine_base),
+                _ => engine_base,
+            },
             Some(b) => BaseFormat::parse(b).ok_or_else(|| Error::InvalidInput(format!("unknown base precision `{b}` (f32, bf16, f16, nf4, q8_0, q6_k, q5_k, q4_k, q4_1, q4_0)")))?,
         };
-        if !base.engine_holds() {
-            notes.push(format!("the engine cannot train on a {base:?} base yet: it holds GGUF and 4-bit models dequantized"));
-        }
-        if matches!(shape.files, Some(ModelFiles::Gguf(_))) && req.base.is_none() {
-            notes.push("this GGUF file is dequantized when loaded, so its weights take full precision in memory".into());
+        if base.is_quantized() {
+            notes.push(format!("the decoder's linear layers stay in {base:?} blocks; embeddings and norms are kept at full precision"));
+        } else if matches!(shape.files, Some(ModelFiles::Gguf(_))) {
+            notes.push("this GGUF file is dequantized when loaded (--quant none), so its weights take full precision in memory".into());
         }
         let (seq_len, trained, dataset) = match &req.data {
             Some(data) => {
@@ -239,7 +246,7 @@ impl Api {
             }
         };
         let estimate = |s: &TrainSettings, base: BaseFormat, seq: u64, trained: u64| -> Result<MemoryBreakdown> {
-            Ok(plan::estimate(&shape.config, &job_shape(s, base, compute_bytes, seq, trained, shape.load_transient_bytes)?))
+            Ok(plan::estimate(&shape.config, &job_shape(s, base, compute_bytes, !want_gpu, seq, trained, shape.load_transient_bytes)?))
         };
         let memory = estimate(&req.settings, base, seq_len, trained)?;
         let fit = fit_of(memory.peak, free);
@@ -350,6 +357,8 @@ pub struct MeasureRequest {
     pub lora_dropout: f64,
     pub grad_checkpoint: bool,
     pub steps: usize,
+    /// How the base's linear layers are held, as `--quant` says.
+    pub quant: QuantMode,
 }
 
 /// The peak this process reached: run it in a fresh process per configuration, since the
@@ -364,7 +373,7 @@ pub fn measure_peak(req: &MeasureRequest) -> Result<u64> {
     use whetstone_engine::{Adapter, Decoder};
     let files = ModelFiles::detect(&req.model)?;
     let (device, dtype) = whetstone_engine::device::best();
-    let decoder = Decoder::load(&files, dtype, &device)?;
+    let decoder = Decoder::load_quant(&files, dtype, &device, req.quant)?;
     let mut rng = Rng::new(0);
     let lora = LoraConfig {
         r: req.lora_r,
@@ -408,10 +417,16 @@ pub fn predict_peak(req: &MeasureRequest) -> Result<MemoryBreakdown> {
         grad_checkpoint: req.grad_checkpoint,
         ..TrainSettings::default()
     };
-    let (_, dtype) = whetstone_engine::device::best();
+    let (device, dtype) = whetstone_engine::device::best();
     let bytes = dtype.size_in_bytes() as u64;
-    let base = if bytes == 2 { BaseFormat::Bf16 } else { BaseFormat::F32 };
-    let job = job_shape(&settings, base, bytes, req.seq_len as u64, (req.batch * (req.seq_len - 1)) as u64, shape.load_transient_bytes)?;
+    let on_cpu = device.is_cpu();
+    let dense = if bytes == 2 { BaseFormat::Bf16 } else { BaseFormat::F32 };
+    let base = match (req.quant, &shape.files) {
+        (QuantMode::Nf4, _) => BaseFormat::Nf4,
+        (QuantMode::Native, Some(ModelFiles::Gguf(path))) => gguf_linear_format(path)?.unwrap_or(dense),
+        _ => dense,
+    };
+    let job = job_shape(&settings, base, bytes, on_cpu, req.seq_len as u64, (req.batch * (req.seq_len - 1)) as u64, shape.load_transient_bytes)?;
     Ok(plan::estimate(&shape.config, &job))
 }
 
@@ -446,4 +461,32 @@ pub fn write_random_model(dir: &Path, config: &ModelConfig, seed: u64) -> Result
     let path = dir.join("model.safetensors");
     candle_core::safetensors::save(&w.tensors, &path).map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))?;
     Ok(())
+}
+
+/// The block type holding most of a GGUF file's decoder linear weights, when the planner knows it.
+fn gguf_linear_format(path: &Path) -> Result<Option<BaseFormat>> {
+    use candle_core::quantized::GgmlDType;
+    let mut file = std::fs::File::open(path).map_err(|source| Error::Io { action: "open", path: path.to_path_buf(), source })?;
+    let content = gguf_file::Content::read(&mut file)
+        .map_err(|e| Error::InvalidInput(format!("{}: not a readable GGUF file: {e}", path.display())))?;
+    let mut by_type: std::collections::HashMap<GgmlDType, usize> = std::collections::HashMap::new();
+    for (name, info) in &content.tensor_infos {
+        if name.starts_with("blk.") && info.shape.dims().len() == 2 {
+            *by_type.entry(info.ggml_dtype).or_default() += info.shape.elem_count();
+        }
+    }
+    let Some((dtype, _)) = by_type.into_iter().max_by_key(|&(_, n)| n) else { return Ok(None) };
+    Ok(match dtype {
+        GgmlDType::Q4_0 => Some(BaseFormat::Q4_0),
+        GgmlDType::Q4_1 => Some(BaseFormat::Q4_1),
+        GgmlDType::Q4K => Some(BaseFormat::Q4K),
+        GgmlDType::Q5K => Some(BaseFormat::Q5K),
+        GgmlDType::Q6K => Some(BaseFormat::Q6K),
+        GgmlDType::Q8_0 => Some(BaseFormat::Q8_0),
+        GgmlDType::F16 => Some(BaseFormat::F16),
+        GgmlDType::BF16 => Some(BaseFormat::Bf16),
+        GgmlDType::F32 => Some(BaseFormat::F32),
+        // Block types without a planner entry: planned as dense, an over-estimate.
+        _ => None,
+    })
 }

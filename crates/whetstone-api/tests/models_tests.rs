@@ -160,7 +160,7 @@ fn plan_measures_the_dataset_and_recommends_when_a_job_does_not_fit() {
     let halved = plan.recommendations.iter().find(|r| r.settings.batch == 32).unwrap();
     assert_eq!(halved.settings.grad_accum, 2, "accumulation keeps the examples per step");
     let nf4 = plan.recommendations.last().unwrap();
-    assert!(!nf4.engine_supported && nf4.peak_bytes < halved.peak_bytes);
+    assert!(nf4.engine_supported && nf4.peak_bytes < halved.peak_bytes);
 
     let err = api.plan(&PlanRequest { model: "nobody/nothing".into(), ..Default::default() }).unwrap_err();
     assert!(err.to_string().contains("nobody/nothing"), "{err}");

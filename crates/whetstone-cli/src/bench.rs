@@ -152,23 +152,26 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
 }
 
 /// (model, batch, seq-len, r, targets, dropout, checkpointing)
-type Config = (&'static str, usize, usize, usize, &'static str, f64, bool);
+type Config = (&'static str, usize, usize, usize, &'static str, f64, bool, QuantMode);
 
 const ALL: &str = "q,k,v,o,gate,up,down";
 
 const GGUF_CONFIGS: &[Config] = &[
-    ("gguf", 1, 256, 8, ALL, 0.0, false),
-    ("gguf", 2, 256, 8, ALL, 0.05, false),
-    ("gguf", 2, 256, 8, ALL, 0.0, true),
-    ("gguf", 2, 128, 16, "q,v", 0.0, false),
+    ("gguf", 1, 256, 8, ALL, 0.0, false, QuantMode::None),
+    ("gguf", 2, 256, 8, ALL, 0.05, false, QuantMode::None),
+    ("gguf", 2, 256, 8, ALL, 0.0, true, QuantMode::None),
+    ("gguf", 2, 128, 16, "q,v", 0.0, false, QuantMode::None),
+    ("gguf", 2, 256, 8, ALL, 0.0, false, QuantMode::Native),
+    ("gguf", 2, 256, 8, ALL, 0.0, false, QuantMode::Nf4),
 ];
 
 const RANDOM_CONFIGS: &[Config] = &[
-    ("random", 4, 256, 8, ALL, 0.05, false),
-    ("random", 8, 512, 32, "q,k,v,o", 0.0, true),
-    ("random", 2, 1024, 8, ALL, 0.0, false),
-    ("random", 16, 128, 64, ALL, 0.0, false),
-    ("random", 4, 256, 16, "gate,up,down", 0.1, false),
+    ("random", 4, 256, 8, ALL, 0.05, false, QuantMode::None),
+    ("random", 8, 512, 32, "q,k,v,o", 0.0, true, QuantMode::None),
+    ("random", 2, 1024, 8, ALL, 0.0, false, QuantMode::None),
+    ("random", 16, 128, 64, ALL, 0.0, false, QuantMode::None),
+    ("random", 4, 256, 16, "gate,up,down", 0.1, false, QuantMode::None),
+    ("random", 4, 256, 8, ALL, 0.0, false, QuantMode::Nf4),
 ];
 
 /// A 40M-parameter Llama shape: big enough that activations, not the process, set the peak.
@@ -199,12 +202,12 @@ fn bench_plan(a: &PlanBenchArgs) -> anyhow::Result<()> {
         _ => {}
     }
     if !a.json {
-        println!("{:<8} {:>5} {:>6} {:>4} {:<20} {:>5} {:>5} | {:>10} {:>10} {:>7}  {}", "model", "batch", "len", "r", "targets", "drop", "ckpt", "predicted", "measured", "error", "peak at");
+        println!("{:<8} {:>6} {:>5} {:>6} {:>4} {:<20} {:>5} {:>5} | {:>10} {:>10} {:>7}  {}", "model", "quant", "batch", "len", "r", "targets", "drop", "ckpt", "predicted", "measured", "error", "peak at");
     }
     let mut worst = 0f64;
-    for &(which, batch, seq_len, r, targets, dropout, ckpt) in &configs {
+    for &(which, batch, seq_len, r, targets, dropout, ckpt, quant) in &configs {
         let model = if which == "gguf" { gguf.clone().unwrap_or_default() } else { random.clone() };
-        let req = MeasureRequest { model, batch, seq_len, lora_r: r, targets: targets.into(), lora_dropout: dropout, grad_checkpoint: ckpt, steps: a.steps };
+        let req = MeasureRequest { model, batch, seq_len, lora_r: r, targets: targets.into(), lora_dropout: dropout, grad_checkpoint: ckpt, steps: a.steps, quant };
         let predicted = plan::predict_peak(&req)?;
         let out = std::process::Command::new(&exe)
             .args(["bench", "plan-child", "--config", &serde_json::to_string(&req)?])
@@ -223,7 +226,8 @@ fn bench_plan(a: &PlanBenchArgs) -> anyhow::Result<()> {
             println!("{}", serde_json::json!({"config": req, "predicted_bytes": predicted.peak, "measured_bytes": measured, "error_pct": err, "breakdown": predicted}));
         } else {
             let mib = |b: u64| format!("{:.0} MiB", b as f64 / 1048576.0);
-            println!("{which:<8} {batch:>5} {seq_len:>6} {r:>4} {targets:<20} {dropout:>5} {:>5} | {:>10} {:>10} {err:>+6.1}%  {}", if ckpt { "yes" } else { "no" }, mib(predicted.peak), mib(measured), predicted.peak_phase);
+            let quant = serde_json::to_value(quant)?.as_str().unwrap_or_default().to_string();
+            println!("{which:<8} {quant:>6} {batch:>5} {seq_len:>6} {r:>4} {targets:<20} {dropout:>5} {:>5} | {:>10} {:>10} {err:>+6.1}%  {}", if ckpt { "yes" } else { "no" }, mib(predicted.peak), mib(measured), predicted.peak_phase);
         }
     }
     if !a.json {

@@ -35,8 +35,11 @@ pub const MLP_BACKWARD_TEMPS: f64 = 6.0;
 /// `[heads, t, t]` temporaries alive at once in attention's backward pass (probabilities, their
 /// gradient, the softmax product and difference, the scores gradient).
 pub const ATTENTION_BACKWARD_TEMPS: f64 = 5.0;
-/// `[chunk, vocab]` f32 temporaries alive at once in the loss's backward pass.
+/// `[chunk, vocab]` f32 temporaries alive at once in the loss's backward pass, composed from tensor
+/// ops (GPU): logits, softmax, the one-hot subtraction, the scaled gradient.
 pub const LOSS_BACKWARD_TEMPS: f64 = 4.0;
+/// The same with the CPU's single-pass kernel, which turns one logits buffer into its gradient in place.
+pub const FUSED_LOSS_BACKWARD_TEMPS: f64 = 1.0;
 /// Rows of logits the loss makes at once (`ops::CE_CHUNK_ROWS`).
 pub const LOSS_CHUNK_ROWS: u64 = 256;
 
@@ -90,9 +93,15 @@ impl BaseFormat {
         })
     }
 
-    /// Whether the engine can train with the base held this way (today: unquantized only).
+    /// Whether the engine can train with the base held this way: dense, NF4 (`--quant nf4`) and the
+    /// GGUF block types it trains on as they are (`--quant native`).
     pub fn engine_holds(self) -> bool {
-        matches!(self, BaseFormat::F32 | BaseFormat::Bf16 | BaseFormat::F16)
+        true
+    }
+
+    /// Whether only the decoder's linear layers are held this way (embeddings and norms stay dense).
+    pub fn is_quantized(self) -> bool {
+        !matches!(self, BaseFormat::F32 | BaseFormat::Bf16 | BaseFormat::F16)
     }
 }
 
@@ -110,6 +119,8 @@ pub struct JobShape {
     /// Bytes of one activation element: 4 for f32 (CPU), 2 for bf16 (CUDA).
     pub compute_bytes: u64,
     pub base: BaseFormat,
+    /// f32 on the CPU: the loss runs as one fused kernel (see `fused.rs`), with fewer temporaries.
+    pub fused_loss: bool,
     /// Largest single file read while loading (a safetensors shard is mapped whole, a GGUF tensor is
     /// read and dequantized one at a time); `None` to leave loading out.
     pub load_transient_bytes: Option<u64>,
@@ -151,6 +162,12 @@ pub fn adapter_parameters(c: &ModelConfig, r: u64, targets: &[Target]) -> u64 {
     r * per_layer * c.num_layers as u64
 }
 
+/// Parameters of the decoder blocks' seven linear layers, the ones a quantized base holds in blocks.
+pub fn linear_parameters(c: &ModelConfig) -> u64 {
+    let (h, q, kv, i) = dims(c);
+    (2 * h * q + 2 * h * kv + 3 * h * i) * c.num_layers as u64
+}
+
 fn dims(c: &ModelConfig) -> (u64, u64, u64, u64) {
     (
         c.hidden_size as u64,
@@ -168,7 +185,15 @@ pub fn estimate(c: &ModelConfig, job: &JobShape) -> MemoryBreakdown {
     let heads = c.num_heads as f64;
     let vocab = c.vocab_size as f64;
 
-    let base_weights = (c.num_parameters() as f64 * job.base.bytes_per_param()) as u64;
+    // A quantized base keeps embeddings, norms and an untied head dense, and dequantizes one
+    // linear layer at a time for each product.
+    let (base_weights, dequantized_layer) = if job.base.is_quantized() {
+        let linear = linear_parameters(c);
+        let dense = c.num_parameters() as u64 - linear;
+        ((linear as f64 * job.base.bytes_per_param() + dense as f64 * e) as u64, (h.max(q) * i.max(q)) as f64 * e)
+    } else {
+        ((c.num_parameters() as f64 * job.base.bytes_per_param()) as u64, 0.0)
+    };
     let adapter_parameters = adapter_parameters(c, job.lora_r, &job.targets);
     // Weights, two AdamW moments and the gradient, all f32.
     let adapters_and_optimizer = adapter_parameters * 16;
@@ -191,7 +216,8 @@ pub fn estimate(c: &ModelConfig, job: &JobShape) -> MemoryBreakdown {
     // Final norm's input and output, the gathered loss rows, and the residual gradient in flight.
     let top = (3.0 * n * h as f64 + trained * h as f64) * e;
     let chunk = (LOSS_CHUNK_ROWS as f64).min(trained);
-    let loss_temps = LOSS_BACKWARD_TEMPS * chunk * vocab * 4.0;
+    let temps = if job.fused_loss { FUSED_LOSS_BACKWARD_TEMPS } else { LOSS_BACKWARD_TEMPS };
+    let loss_temps = temps * chunk * vocab * 4.0;
     let mlp = MLP_BACKWARD_TEMPS * n * i as f64 * e;
     let attention = ATTENTION_BACKWARD_TEMPS * job.batch as f64 * heads * (job.seq_len as f64).powi(2) * e;
     let block_temps = mlp.max(attention);
@@ -208,7 +234,7 @@ pub fn estimate(c: &ModelConfig, job: &JobShape) -> MemoryBreakdown {
     let loss_phase = kept_at_loss + loss_temps >= kept_at_block + block_temps;
     let (activations, logits, op_temps) =
         if loss_phase { (kept_at_loss, loss_temps, 0.0) } else { (kept_at_block, 0.0, block_temps) };
-    let workspace = RUNTIME_BYTES as f64 + op_temps;
+    let workspace = RUNTIME_BYTES as f64 + op_temps + dequantized_layer;
     let activations = activations as u64;
     let logits = logits as u64;
     let total = base_weights + adapters_and_optimizer + activations + logits + workspace as u64;
@@ -258,6 +284,7 @@ mod tests {
             grad_checkpoint: false,
             compute_bytes: 4,
             base: BaseFormat::F32,
+            fused_loss: true,
             load_transient_bytes: None,
         }
     }
@@ -279,7 +306,11 @@ mod tests {
         assert!(with(&|j| j.lora_dropout = 0.1).activations > base.activations);
         assert!(with(&|j| j.batch = 4).activations > base.activations * 19 / 10);
         let nf4 = with(&|j| j.base = BaseFormat::Nf4);
-        assert!((nf4.base_weights as f64 / c.num_parameters() as f64 - 0.516).abs() < 0.01);
+        // NF4 holds the blocks' linear layers at about 0.516 bytes a parameter; the embedding stays f32.
+        let linear = linear_parameters(&c);
+        let dense = (c.num_parameters() as u64 - linear) * 4;
+        assert!(((nf4.base_weights - dense) as f64 / linear as f64 - 0.516).abs() < 0.01);
+        assert!(nf4.workspace > base.workspace, "one dequantized layer at a time");
         assert_eq!(with(&|j| j.compute_bytes = 2).activations * 2, base.activations);
         let loading = with(&|j| j.load_transient_bytes = Some(10 << 30));
         assert_eq!((loading.peak, loading.peak_phase.as_str()), (loading.load_peak, "loading the model"));
