@@ -538,10 +538,13 @@ impl Api {
     /// written as JSONL beside the version for the trainer to read.
     pub fn dataset_training_file(&self, name_or_id: &str) -> Result<PathBuf> {
         let (d, v, rows) = self.load_version(name_or_id, None)?;
-        if let Some(r) = rows.iter().find(|r| matches!(r.body, RowBody::Text(_))) {
+        // One training file holds one kind of row: conversations, or plain text trained on every token.
+        let text = rows.iter().filter(|r| matches!(r.body, RowBody::Text(_))).count();
+        if text > 0 && text < rows.len() {
             return Err(Error::InvalidInput(format!(
-                "dataset `{}` holds plain text (line {}); `whet train` trains on conversations only for now",
-                d.name, r.line
+                "dataset `{}` mixes plain text and conversations ({text} of {} rows are plain text); split them into two datasets to train",
+                d.name,
+                rows.len()
             )));
         }
         let split = rows.iter().any(|r| r.split.is_some());

@@ -186,9 +186,9 @@ impl Api {
         // A file, or an imported dataset's name (its latest version's train split).
         let data = crate::training::resolve_training_data(self, &req.data)?;
         let val = req.val.as_deref().map(|v| crate::training::resolve_training_data(self, v)).transpose()?;
-        whetstone_data::read_jsonl_rows(&data)?;
+        crate::training::read_training_rows(&data)?;
         if let Some(v) = &val {
-            whetstone_data::read_jsonl_rows(v)?;
+            crate::training::read_training_rows(v)?;
         }
         let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
         let model_path = abs(&model);

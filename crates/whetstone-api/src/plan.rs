@@ -322,9 +322,14 @@ fn dataset_lengths(files: &ModelFiles, data: &Path, max_len: usize, batch: usize
         ModelFiles::Gguf(p) => whetstone_data::Tokenizer::from_gguf_file(p)?,
         ModelFiles::HfDir(d) => whetstone_data::Tokenizer::from_hf_dir(d)?,
     };
-    let rows = whetstone_data::read_jsonl_rows(data)?;
     // Lengths before the cut, to count what training will truncate.
-    let full = whetstone_data::build_examples(&tokenizer, &rows, usize::MAX / 2)?;
+    let full = match crate::training::read_training_rows(data)? {
+        crate::training::TrainingRows::Chat(rows) => whetstone_data::build_examples(&tokenizer, &rows, usize::MAX / 2)?,
+        crate::training::TrainingRows::Text(rows) => rows
+            .iter()
+            .map(|(_, t)| whetstone_data::build_text_example(&tokenizer, t, usize::MAX / 2))
+            .collect::<std::result::Result<Vec<_>, _>>()?,
+    };
     if full.is_empty() {
         return Err(Error::InvalidInput(format!("{}: no examples", data.display())));
     }

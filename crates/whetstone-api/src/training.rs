@@ -69,13 +69,122 @@ pub fn resolve_training_data(api: &crate::Api, name_or_path: &Path) -> Result<Pa
 
 /// Reads a JSONL dataset and turns every row into a tokenized example with its loss mask.
 pub fn load_examples(model: &LoadedModel, data: &Path, max_len: usize) -> Result<Vec<(usize, TrainExample)>> {
-    let rows = read_jsonl_rows(data)?;
-    let examples = build_examples(&model.tokenizer, &rows, max_len)?;
-    Ok(rows
-        .iter()
-        .zip(examples)
-        .map(|(r, e)| (r.line, TrainExample { ids: e.input_ids, trained: e.loss_mask }))
-        .collect())
+    match read_training_rows(data)? {
+        TrainingRows::Chat(rows) => {
+            let examples = build_examples(&model.tokenizer, &rows, max_len)?;
+            Ok(rows
+                .iter()
+                .zip(examples)
+                .map(|(r, e)| (r.line, TrainExample { ids: e.input_ids, trained: e.loss_mask }))
+                .collect())
+        }
+        TrainingRows::Text(rows) => rows
+            .iter()
+            .map(|(line, text)| {
+                let e = whetstone_data::build_text_example(&model.tokenizer, text, max_len)?;
+                Ok((*line, TrainExample { ids: e.input_ids, trained: e.loss_mask }))
+            })
+            .collect(),
+    }
+}
+
+/// What a training file holds: conversations, or plain text for continued pre-training (`{"text": …}`
+/// on every line, every token trained).
+pub enum TrainingRows {
+    Chat(Vec<whetstone_data::Row>),
+    Text(Vec<(usize, String)>),
+}
+
+impl TrainingRows {
+    pub fn len(&self) -> usize {
+        match self {
+            TrainingRows::Chat(r) => r.len(),
+            TrainingRows::Text(r) => r.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Reads a training file, with every bad row reported by line. A file whose first row is
+/// `{"text": …}` alone is plain text, and then every row must be.
+pub fn read_training_rows(data: &Path) -> Result<TrainingRows> {
+    match read_text_rows(data)? {
+        Some(rows) => Ok(TrainingRows::Text(rows)),
+        None => Ok(TrainingRows::Chat(read_jsonl_rows(data)?)),
+    }
+}
+
+fn read_text_rows(path: &Path) -> Result<Option<Vec<(usize, String)>>> {
+    use std::io::BufRead;
+    use whetstone_data::{BadRow, DataError, RowError};
+    // Anything unreadable is left to the conversation reader, whose errors name the file.
+    let Ok(file) = std::fs::File::open(path) else { return Ok(None) };
+    let is_text_row = |v: &serde_json::Value| v.as_object().is_some_and(|o| o.len() == 1 && o.contains_key("text"));
+    let (mut rows, mut bad, mut total) = (Vec::new(), Vec::new(), 0);
+    let mut reader = std::io::BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut line = 0;
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(_) => return Ok(None),
+        }
+        line += 1;
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            if total == 0 {
+                return Ok(None);
+            }
+            total += 1;
+            bad.push(BadRow { line, reason: RowError::NotUtf8 });
+            continue;
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(_) if total == 0 => return Ok(None),
+            Err(e) => {
+                total += 1;
+                bad.push(BadRow { line, reason: RowError::InvalidJson(e.to_string()) });
+                continue;
+            }
+        };
+        if total == 0 && !is_text_row(&value) {
+            return Ok(None);
+        }
+        total += 1;
+        match value.get("text") {
+            _ if !is_text_row(&value) => bad.push(BadRow { line, reason: RowError::MissingField("text".into()) }),
+            Some(serde_json::Value::String(t)) if !t.trim().is_empty() => rows.push((line, t.clone())),
+            Some(serde_json::Value::String(_)) => bad.push(BadRow { line, reason: RowError::EmptyField("text".into()) }),
+            Some(other) => bad.push(BadRow {
+                line,
+                reason: RowError::WrongType { field: "text".into(), expected: "a string", got: json_kind(other) },
+            }),
+            None => bad.push(BadRow { line, reason: RowError::MissingField("text".into()) }),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(DataError::BadRows { path: path.to_path_buf(), total_rows: total, bad }.into());
+    }
+    Ok(if total == 0 { None } else { Some(rows) })
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 pub struct TrainRequest<'a> {

@@ -199,3 +199,30 @@ fn stats_without_a_model_says_what_is_missing() {
     assert!(!o.status.success());
     assert!(text(&o).contains("/nonexistent/model.gguf"), "{}", text(&o));
 }
+
+#[test]
+fn a_plain_text_dataset_trains_on_every_token() {
+    let model = bundled_model();
+    let m = model.to_str().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let plain = samples().join("plain.txt");
+    json(h, &["data", "import", plain.to_str().unwrap(), "--name", "notes", "--json"]);
+    let run = h.join("run");
+    let o = whet(h, &[
+        "train", "--model", m, "--data", "notes", "--out", run.to_str().unwrap(), "--steps", "1", "--batch", "3",
+        "--lora-r", "2", "--targets", "q", "--threads", "2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("on 3 examples"), "{}", text(&o));
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let step: Value = serde_json::from_str(metrics.lines().find(|l| l.contains("\"train\"")).unwrap()).unwrap();
+    assert!(step["loss"].as_f64().unwrap().is_finite(), "{step}");
+
+    // A text file given directly works the same way, and a bad line in it is reported by number.
+    let file = h.join("notes.jsonl");
+    std::fs::write(&file, "{\"text\": \"Rivers shape valleys.\"}\n{\"text\": 3}\n{\"text\": \"Bread rises slowly.\"}\n").unwrap();
+    let o = whet(h, &["train", "--model", m, "--data", file.to_str().unwrap(), "--out", h.join("run2").to_str().unwrap(), "--steps", "1"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("line 2") && text(&o).contains("text"), "{}", text(&o));
+}
