@@ -202,7 +202,7 @@ fn bench_plan(a: &PlanBenchArgs) -> anyhow::Result<()> {
         _ => {}
     }
     if !a.json {
-        println!("{:<8} {:>6} {:>5} {:>6} {:>4} {:<20} {:>5} {:>5} | {:>10} {:>10} {:>7}  {}", "model", "quant", "batch", "len", "r", "targets", "drop", "ckpt", "predicted", "measured", "error", "peak at");
+        println!("{:<8} {:>6} {:>5} {:>6} {:>4} {:<20} {:>5} {:>5} | {:>10} {:>10} {:>7}  peak at", "model", "quant", "batch", "len", "r", "targets", "drop", "ckpt", "predicted", "measured", "error");
     }
     let mut worst = 0f64;
     for &(which, batch, seq_len, r, targets, dropout, ckpt, quant) in &configs {

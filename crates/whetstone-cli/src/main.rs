@@ -65,7 +65,7 @@ enum Command {
     /// Serve the API and the web UI over HTTP on this machine
     Serve(serve::ServeArgs),
     /// Fine-tune a model with LoRA on a JSONL dataset
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Measure a model on a dataset
     Eval {
         #[command(subcommand)]

@@ -239,7 +239,7 @@ impl Adapter {
             Some(serde_json::Value::Array(a)) => {
                 let mut t = a
                     .iter()
-                    .map(|x| x.as_str().ok_or_else(|| bad("target_modules must be strings".into())).and_then(|s| Target::parse(s)))
+                    .map(|x| x.as_str().ok_or_else(|| bad("target_modules must be strings".into())).and_then(Target::parse))
                     .collect::<Result<Vec<_>>>()?;
                 t.sort();
                 t.dedup();

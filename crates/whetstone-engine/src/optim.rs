@@ -66,6 +66,8 @@ impl AdamW {
         let bc2 = 1.0 - c.beta2.powi(self.step as i32);
         let step_size = lr / bc1;
         let bc2_sqrt = bc2.sqrt();
+        // One index walks four parallel lists: parameters, gradients and both moments.
+        #[allow(clippy::needless_range_loop)]
         for i in 0..self.vars.len() {
             let p = self.vars[i].as_tensor().detach();
             let g = grads[i].to_dtype(DType::F32)?;
