@@ -9,6 +9,8 @@
 #                            (default ~/.cache/whetstone/refenv/bin/python)
 #   WHET                     whet binary (default: target/release/whet, built with cargo if missing)
 #
+# Both sides train on the GGUF dequantized to f32 (`--quant none`), as the reference configuration says.
+#
 # Prints the two JSON lines and the ratios ours/theirs for tokens/s (higher is better) and peak RSS
 # (lower is better). Run it on an otherwise idle machine: both sides use 2 threads.
 set -euo pipefail
@@ -41,7 +43,7 @@ last_json() { grep -E '^\{' | tail -n 1; }
 theirs="$("$py" "$root/scripts/bench/torch_train.py" --model "$model" --steps "$steps" | last_json)"
 [ -n "$theirs" ] || { echo "compare.sh: torch_train.py printed no JSON line" >&2; exit 1; }
 
-ours="$("$whet" bench train --model "$model" --batch 4 --seq-len 256 --lora-r 8 --threads 2 \
+ours="$("$whet" bench train --model "$model" --quant none --batch 4 --seq-len 256 --lora-r 8 --threads 2 \
   --steps "$steps" --json | last_json)"
 [ -n "$ours" ] || { echo "compare.sh: whet bench train printed no JSON line" >&2; exit 1; }
 
