@@ -165,7 +165,7 @@ fn parse_args<T: DeserializeOwned>(command: &str, args: Value) -> Result<T> {
         .map_err(|e| Error::InvalidInput(format!("arguments for `{command}`: {e}")))
 }
 
-fn json_kind(v: &Value) -> &'static str {
+pub(crate) fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -165,7 +165,7 @@ fn read_text_rows(path: &Path) -> Result<Option<Vec<(usize, String)>>> {
             Some(serde_json::Value::String(_)) => bad.push(BadRow { line, reason: RowError::EmptyField("text".into()) }),
             Some(other) => bad.push(BadRow {
                 line,
-                reason: RowError::WrongType { field: "text".into(), expected: "a string", got: json_kind(other) },
+                reason: RowError::WrongType { field: "text".into(), expected: "a string", got: crate::dispatch::json_kind(other) },
             }),
             None => bad.push(BadRow { line, reason: RowError::MissingField("text".into()) }),
         }
@@ -174,17 +174,6 @@ fn read_text_rows(path: &Path) -> Result<Option<Vec<(usize, String)>>> {
         return Err(DataError::BadRows { path: path.to_path_buf(), total_rows: total, bad }.into());
     }
     Ok(if total == 0 { None } else { Some(rows) })
-}
-
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 pub struct TrainRequest<'a> {
