@@ -46,7 +46,7 @@ enum Command {
         action: list::ListAction,
     },
     /// Predict a training job's peak memory and whether it fits this machine
-    Plan(plan::PlanArgs),
+    Plan(Box<plan::PlanArgs>),
     /// Imported datasets
     Datasets {
         #[command(subcommand)]

@@ -1,12 +1,10 @@
 //! `whet plan`: will a training job fit in memory, and what to change when it will not.
 
 use crate::human_bytes;
-use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use whetstone_api::plan::PlanRequest;
 use whetstone_api::Api;
-use whetstone_engine::run::TrainSettings;
 
 #[derive(Args)]
 pub struct PlanArgs {
@@ -22,41 +20,15 @@ pub struct PlanArgs {
     /// How the base is held: f32, bf16, nf4, q4_k … [default: what the engine does]
     #[arg(long)]
     base: Option<String>,
-    /// A TOML file of training settings (as `whet train --config`); flags override it
-    #[arg(long)]
-    config: Option<PathBuf>,
-    #[arg(long)]
-    batch: Option<usize>,
-    #[arg(long)]
-    grad_accum: Option<usize>,
-    #[arg(long)]
-    max_len: Option<usize>,
-    #[arg(long)]
-    lora_r: Option<usize>,
-    #[arg(long)]
-    lora_dropout: Option<f64>,
-    /// Layers that get adapters, e.g. q,k,v,o,gate,up,down
-    #[arg(long)]
-    targets: Option<String>,
-    #[arg(long)]
-    grad_checkpoint: bool,
+    /// Every `whet train` setting (batch, max-len, lora-r, targets, quant, …), as `whet train` takes it
+    #[command(flatten)]
+    settings: crate::train::SettingsArgs,
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(api: &Api, a: &PlanArgs) -> anyhow::Result<()> {
-    let mut s = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-            TrainSettings::from_toml(&text, p)?
-        }
-        None => TrainSettings::default(),
-    };
-    macro_rules! set {
-        ($($f:ident),*) => { $( if let Some(v) = a.$f.clone() { s.$f = v; } )* };
-    }
-    set!(batch, grad_accum, max_len, lora_r, lora_dropout, targets);
-    s.grad_checkpoint |= a.grad_checkpoint;
+    let s = a.settings.settings()?;
     let req = PlanRequest { model: a.model.clone(), data: a.data.clone(), settings: s, device: a.device.clone(), base: a.base.clone() };
     let plan = api.plan(&req)?;
     if a.json {

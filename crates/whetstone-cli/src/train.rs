@@ -25,6 +25,20 @@ pub struct TrainArgs {
     /// Run folder: metrics.jsonl, adapter/ (PEFT layout), checkpoints/, events.jsonl [default: a new folder under the home folder's runs/]
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    settings: SettingsArgs,
+    /// Start the run in the background, print its id and return
+    #[arg(long)]
+    detach: bool,
+    /// Continue run ID from its last good checkpoint
+    #[arg(long, value_name = "ID", conflicts_with_all = ["model", "data", "val", "out", "config"])]
+    resume: Option<i64>,
+}
+
+/// The training settings as flags, shared by `whet train` and `whet plan`: the keys of
+/// [`TrainSettings`], each overriding `--config`.
+#[derive(Args)]
+pub struct SettingsArgs {
     /// A TOML file with any of the settings below (same names); flags override it
     #[arg(long)]
     config: Option<PathBuf>,
@@ -100,16 +114,11 @@ pub struct TrainArgs {
     /// Stop after N steps in a row with a loss or gradient that is not a finite number
     #[arg(long, value_name = "N")]
     max_bad_steps: Option<u64>,
-    /// Start the run in the background, print its id and return
-    #[arg(long)]
-    detach: bool,
-    /// Continue run ID from its last good checkpoint
-    #[arg(long, value_name = "ID", conflicts_with_all = ["model", "data", "val", "out", "config"])]
-    resume: Option<i64>,
 }
 
-impl TrainArgs {
-    fn settings(&self) -> anyhow::Result<TrainSettings> {
+impl SettingsArgs {
+    /// The settings file, if any, with every flag given on top.
+    pub fn settings(&self) -> anyhow::Result<TrainSettings> {
         let mut s = match &self.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
@@ -144,7 +153,7 @@ pub fn run(api: &Api, args: &TrainArgs) -> anyhow::Result<()> {
             let (Some(model), Some(data)) = (&args.model, &args.data) else {
                 anyhow::bail!("--model and --data are needed to start a run");
             };
-            let settings = args.settings()?;
+            let settings = args.settings.settings()?;
             settings.validate()?;
             eprintln!("loading {} …", model.display());
             api.start_run(&StartRun { model: model.clone(), data: data.clone(), val: args.val.clone(), out: args.out.clone(), settings })?
