@@ -16,7 +16,7 @@ use whetstone_engine::{Architecture, ModelConfig, ModelFiles, Target};
 /// slack need the rest.
 const TIGHT_SHARE: f64 = 0.85;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct PlanRequest {
     /// A model path, an installed model (id, name, hub id) or a catalog repo id.
@@ -35,7 +35,7 @@ pub struct PlanRequest {
     pub base: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Fit {
     Fits,
@@ -53,7 +53,7 @@ impl Fit {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct DatasetLengths {
     pub examples: usize,
     pub mean_tokens: f64,
@@ -61,9 +61,13 @@ pub struct DatasetLengths {
     pub max_tokens: usize,
     /// Examples longer than `max-len`, which training cuts.
     pub truncated: usize,
+    /// Examples with no answer token within `max-len`, which training leaves out (and reports).
+    pub dropped: usize,
+    /// The smallest `max-len` at which no example is left out.
+    pub length_keeping_all: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Recommendation {
     /// In plain words.
     pub change: String,
@@ -76,7 +80,7 @@ pub struct Recommendation {
     pub engine_supported: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Plan {
     pub model: String,
     pub architecture: String,
@@ -323,18 +327,18 @@ fn dataset_lengths(files: &ModelFiles, data: &Path, max_len: usize, batch: usize
         ModelFiles::HfDir(d) => whetstone_data::Tokenizer::from_hf_dir(d)?,
     };
     // Lengths before the cut, to count what training will truncate.
-    let full = match crate::training::read_training_rows(data)? {
-        crate::training::TrainingRows::Chat(rows) => whetstone_data::build_examples(&tokenizer, &rows, usize::MAX / 2)?,
-        crate::training::TrainingRows::Text(rows) => rows
-            .iter()
-            .map(|(_, t)| whetstone_data::build_text_example(&tokenizer, t, usize::MAX / 2))
-            .collect::<std::result::Result<Vec<_>, _>>()?,
-    };
+    let full = whetstone_data::read_training_rows(data)?
+        .iter()
+        .map(|row| whetstone_data::render_row_example(&tokenizer, row))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     if full.is_empty() {
         return Err(Error::InvalidInput(format!("{}: no examples", data.display())));
     }
     let mut lens: Vec<usize> = full.iter().map(|e| e.input_ids.len()).collect();
     let truncated = lens.iter().filter(|&&l| l > max_len).count();
+    let firsts: Vec<usize> = full.iter().map(|e| e.first_trained().unwrap_or(e.len())).collect();
+    let dropped = firsts.iter().filter(|&&f| f >= max_len).count();
+    let length_keeping_all = firsts.iter().map(|f| f + 1).max().unwrap_or(0);
     let mut trained: Vec<u64> = full
         .iter()
         .map(|e| e.loss_mask.iter().take(max_len).skip(1).filter(|&&m| m).count() as u64)
@@ -348,70 +352,11 @@ fn dataset_lengths(files: &ModelFiles, data: &Path, max_len: usize, batch: usize
     // `batch` examples with the most trained tokens together.
     let seq = max.min(max_len) as u64;
     let most_trained: u64 = trained.iter().take(batch).sum();
-    Ok((seq, most_trained, DatasetLengths { examples: lens.len(), mean_tokens: mean, p95_tokens: p95.min(max_len), max_tokens: max, truncated }))
+    Ok((seq, most_trained, DatasetLengths { examples: lens.len(), mean_tokens: mean, p95_tokens: p95.min(max_len), max_tokens: max, truncated, dropped, length_keeping_all }))
 }
 
-/// One training configuration for [`measure_peak`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MeasureRequest {
-    pub model: PathBuf,
-    pub batch: usize,
-    pub seq_len: usize,
-    pub lora_r: usize,
-    pub targets: String,
-    pub lora_dropout: f64,
-    pub grad_checkpoint: bool,
-    pub steps: usize,
-    /// How the base's linear layers are held, as `--quant` says.
-    pub quant: QuantMode,
-}
-
-/// The peak this process reached: run it in a fresh process per configuration, since the
-/// high-water mark never goes down.
-pub fn measure_peak(req: &MeasureRequest) -> Result<u64> {
-    use candle_core::{DType, Tensor};
-    use whetstone_engine::lora::LoraConfig;
-    use whetstone_engine::optim::AdamWConfig;
-    use whetstone_engine::rng::Rng;
-    use whetstone_engine::schedule::{Schedule, ScheduleKind};
-    use whetstone_engine::train::{StepOptions, Trainer};
-    use whetstone_engine::{Adapter, Decoder};
-    let files = ModelFiles::detect(&req.model)?;
-    let (device, dtype) = whetstone_engine::device::best();
-    let decoder = Decoder::load_quant(&files, dtype, &device, req.quant)?;
-    let mut rng = Rng::new(0);
-    let lora = LoraConfig {
-        r: req.lora_r,
-        alpha: 2.0 * req.lora_r as f64,
-        dropout: req.lora_dropout,
-        targets: Target::parse_list(&req.targets)?,
-        use_rslora: false,
-    };
-    let adapter = Adapter::init(&decoder.config, lora, &mut rng, &decoder.device)?;
-    let schedule = Schedule { kind: ScheduleKind::Constant, base_lr: 1e-4, warmup_steps: 0, total_steps: req.steps as u64 };
-    let opts = StepOptions { max_grad_norm: Some(1.0), grad_checkpoint: req.grad_checkpoint };
-    let mut trainer = Trainer::new(&decoder, adapter, AdamWConfig::default(), schedule, opts, Rng::new(1))?;
-    let n = req.batch * req.seq_len;
-    let ids: Vec<u32> = (0..n).map(|_| rng.below(decoder.config.vocab_size) as u32).collect();
-    let dev = &decoder.device;
-    let t = |r: candle_core::Result<Tensor>| r.map_err(whetstone_engine::Error::from);
-    let batch = whetstone_engine::batch::Batch {
-        input_ids: t(Tensor::from_vec(ids, (req.batch, req.seq_len), dev))?,
-        attention_mask: t(Tensor::ones((req.batch, req.seq_len), DType::U32, dev))?,
-        loss_mask: t(Tensor::ones((req.batch, req.seq_len), DType::U32, dev))?,
-        tokens: n,
-        targets: req.batch * (req.seq_len - 1),
-    };
-    for _ in 0..req.steps.max(1) {
-        trainer.step(std::slice::from_ref(&batch))?;
-    }
-    crate::training::peak_rss_mb()
-        .map(|mb| (mb * 1024.0 * 1024.0) as u64)
-        .ok_or_else(|| Error::Internal("this system does not report peak memory (/proc/self/status)".into()))
-}
-
-/// The engine's prediction for a [`MeasureRequest`], through the same path as `whet plan`.
-pub fn predict_peak(req: &MeasureRequest) -> Result<MemoryBreakdown> {
+/// The engine's prediction for a [`crate::bench::MeasureRequest`], through the same path as `whet plan`.
+pub fn predict_peak(req: &crate::bench::MeasureRequest) -> Result<MemoryBreakdown> {
     let shape = shape_of_files(&req.model)?;
     let settings = TrainSettings {
         batch: req.batch,

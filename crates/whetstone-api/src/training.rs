@@ -2,14 +2,12 @@
 //! together, so that the CLI and the desktop app translate arguments and nothing more.
 
 use crate::error::{Error, Result};
-use candle_core::{DType, Tensor};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use whetstone_data::{build_examples, read_jsonl_rows, Message, Tokenizer};
+use whetstone_data::{build_training_examples, read_training_rows, DroppedRow, Examples, Message, Tokenizer};
 use whetstone_engine::batch::collate;
 use whetstone_engine::generate::SamplingOptions;
-use whetstone_engine::run::{Event, RunSummary, TrainExample, TrainSettings};
+use whetstone_engine::run::{TrainExample, TrainSettings};
 use whetstone_engine::quant::QuantMode;
 use whetstone_engine::{Adapter, Decoder, LoraCtx, ModelFiles};
 
@@ -52,6 +50,10 @@ pub fn pad_id(tok: &Tokenizer) -> u32 {
     tok.pad_id().or(tok.eos_id()).unwrap_or(0)
 }
 
+pub fn to_train(e: whetstone_data::Example) -> TrainExample {
+    TrainExample { ids: e.input_ids, trained: e.loss_mask }
+}
+
 /// `--data` for training: a JSONL file as it is, or else the name (or id) of an imported dataset, whose latest
 /// version's training rows are used (see [`crate::Api::dataset_training_file`]).
 pub fn resolve_training_data(api: &crate::Api, name_or_path: &Path) -> Result<PathBuf> {
@@ -67,138 +69,63 @@ pub fn resolve_training_data(api: &crate::Api, name_or_path: &Path) -> Result<Pa
     })
 }
 
-/// Reads a JSONL dataset and turns every row into a tokenized example with its loss mask.
-pub fn load_examples(model: &LoadedModel, data: &Path, max_len: usize) -> Result<Vec<(usize, TrainExample)>> {
-    match read_training_rows(data)? {
-        TrainingRows::Chat(rows) => {
-            let examples = build_examples(&model.tokenizer, &rows, max_len)?;
-            Ok(rows
-                .iter()
-                .zip(examples)
-                .map(|(r, e)| (r.line, TrainExample { ids: e.input_ids, trained: e.loss_mask }))
-                .collect())
-        }
-        TrainingRows::Text(rows) => rows
-            .iter()
-            .map(|(line, text)| {
-                let e = whetstone_data::build_text_example(&model.tokenizer, text, max_len)?;
-                Ok((*line, TrainExample { ids: e.input_ids, trained: e.loss_mask }))
-            })
-            .collect(),
-    }
+/// The rows of a training file as examples fitted to `max_len` (see [`whetstone_data::fit`]), with
+/// the rows the limit leaves out. Any file the one reader accepts will do.
+pub fn load_examples(model: &LoadedModel, data: &Path, max_len: usize, truncate_prompt: bool) -> Result<Examples> {
+    let rows = read_training_rows(data)?;
+    Ok(build_training_examples(&model.tokenizer, &rows, max_len, truncate_prompt)?)
 }
 
-/// What a training file holds: conversations, or plain text for continued pre-training (`{"text": …}`
-/// on every line, every token trained).
-pub enum TrainingRows {
-    Chat(Vec<whetstone_data::Row>),
-    Text(Vec<(usize, String)>),
+/// The examples a run trains on: rows that do not fit are reported, or with `strict` refused; a
+/// file left with no row at all is an error that says which length would keep them.
+pub fn training_examples(model: &LoadedModel, data: &Path, settings: &TrainSettings) -> Result<Examples> {
+    let built = load_examples(model, data, settings.max_len, settings.truncate_prompt)?;
+    if built.dropped.is_empty() {
+        return Ok(built);
+    }
+    let keep_all = built.length_keeping_all().unwrap_or(settings.max_len);
+    if settings.strict_rows || built.kept.is_empty() {
+        return Err(Error::RowsTooLong {
+            path: data.to_path_buf(),
+            max_len: settings.max_len,
+            rows: built.kept.len() + built.dropped.len(),
+            dropped: built.dropped,
+            keep_all,
+        });
+    }
+    Ok(built)
 }
 
-impl TrainingRows {
-    pub fn len(&self) -> usize {
-        match self {
-            TrainingRows::Chat(r) => r.len(),
-            TrainingRows::Text(r) => r.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+/// What a run says about rows that do not fit, in plain words: which, how long, and what would keep them.
+pub fn dropped_rows_message(data: &Path, dropped: &[DroppedRow], max_len: usize) -> String {
+    let keep_all = dropped.iter().map(|d| d.first_trained + 1).max().unwrap_or(max_len);
+    format!(
+        "{} of {}: {}. {} left out of training. {}",
+        count_rows(dropped.len()),
+        data.display(),
+        too_long(dropped, max_len),
+        if dropped.len() == 1 { "It is" } else { "They are" },
+        keep_them(keep_all),
+    )
 }
 
-/// Reads a training file, with every bad row reported by line. A file whose first row is
-/// `{"text": …}` alone is plain text, and then every row must be.
-pub fn read_training_rows(data: &Path) -> Result<TrainingRows> {
-    match read_text_rows(data)? {
-        Some(rows) => Ok(TrainingRows::Text(rows)),
-        None => Ok(TrainingRows::Chat(read_jsonl_rows(data)?)),
-    }
+pub(crate) fn rows_too_long_message(data: &Path, rows: usize, dropped: &[DroppedRow], max_len: usize, keep_all: usize) -> String {
+    let what = if dropped.len() == rows { "no row is left to train on".to_string() } else { "the run was refused (strict-rows)".to_string() };
+    format!("{}: {} of {rows}: {}; {what}. {}", data.display(), count_rows(dropped.len()), too_long(dropped, max_len), keep_them(keep_all))
 }
 
-fn read_text_rows(path: &Path) -> Result<Option<Vec<(usize, String)>>> {
-    use std::io::BufRead;
-    use whetstone_data::{BadRow, DataError, RowError};
-    // Anything unreadable is left to the conversation reader, whose errors name the file.
-    let Ok(file) = std::fs::File::open(path) else { return Ok(None) };
-    let is_text_row = |v: &serde_json::Value| v.as_object().is_some_and(|o| o.len() == 1 && o.contains_key("text"));
-    let (mut rows, mut bad, mut total) = (Vec::new(), Vec::new(), 0);
-    let mut reader = std::io::BufReader::new(file);
-    let mut buf = Vec::new();
-    let mut line = 0;
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(_) => return Ok(None),
-        }
-        line += 1;
-        let Ok(text) = std::str::from_utf8(&buf) else {
-            if total == 0 {
-                return Ok(None);
-            }
-            total += 1;
-            bad.push(BadRow { line, reason: RowError::NotUtf8 });
-            continue;
-        };
-        if text.trim().is_empty() {
-            continue;
-        }
-        let value: serde_json::Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(_) if total == 0 => return Ok(None),
-            Err(e) => {
-                total += 1;
-                bad.push(BadRow { line, reason: RowError::InvalidJson(e.to_string()) });
-                continue;
-            }
-        };
-        if total == 0 && !is_text_row(&value) {
-            return Ok(None);
-        }
-        total += 1;
-        match value.get("text") {
-            _ if !is_text_row(&value) => bad.push(BadRow { line, reason: RowError::MissingField("text".into()) }),
-            Some(serde_json::Value::String(t)) if !t.trim().is_empty() => rows.push((line, t.clone())),
-            Some(serde_json::Value::String(_)) => bad.push(BadRow { line, reason: RowError::EmptyField("text".into()) }),
-            Some(other) => bad.push(BadRow {
-                line,
-                reason: RowError::WrongType { field: "text".into(), expected: "a string", got: crate::dispatch::json_kind(other) },
-            }),
-            None => bad.push(BadRow { line, reason: RowError::MissingField("text".into()) }),
-        }
-    }
-    if !bad.is_empty() {
-        return Err(DataError::BadRows { path: path.to_path_buf(), total_rows: total, bad }.into());
-    }
-    Ok(if total == 0 { None } else { Some(rows) })
+fn count_rows(n: usize) -> String {
+    format!("{n} row{}", if n == 1 { "" } else { "s" })
 }
 
-pub struct TrainRequest<'a> {
-    pub model: &'a Path,
-    pub data: &'a Path,
-    pub out: &'a Path,
-    pub settings: TrainSettings,
+fn too_long(dropped: &[DroppedRow], max_len: usize) -> String {
+    let listed: Vec<String> = dropped.iter().take(10).map(|d| format!("line {} ({} tokens)", d.line, d.tokens)).collect();
+    let more = if dropped.len() > 10 { format!(" and {} more", dropped.len() - 10) } else { String::new() };
+    format!("no answer token within the maximum length of {max_len} tokens: {}{more}", listed.join(", "))
 }
 
-/// Trains a LoRA adapter; writes `out/metrics.jsonl`, `out/adapter/` and `out/settings.json`.
-pub fn train(req: &TrainRequest, interrupt: &AtomicBool, on_event: impl FnMut(&Event)) -> Result<RunSummary> {
-    req.settings.validate()?;
-    let model = load_model(req.model, req.settings.quant)?;
-    let examples: Vec<TrainExample> = load_examples(&model, req.data, req.settings.max_len)?.into_iter().map(|(_, e)| e).collect();
-    std::fs::create_dir_all(req.out).map_err(|source| Error::Io { action: "create the output folder", path: req.out.to_path_buf(), source })?;
-    let settings_json = serde_json::to_vec_pretty(&serde_json::json!({
-        "model": model.path,
-        "data": req.data,
-        "settings": req.settings,
-    }))
-    .map_err(|e| Error::Internal(e.to_string()))?;
-    let sp = req.out.join("settings.json");
-    std::fs::write(&sp, settings_json).map_err(|source| Error::Io { action: "write", path: sp, source })?;
-    let pad = pad_id(&model.tokenizer);
-    Ok(whetstone_engine::run::train(&model.decoder, &examples, &req.settings, req.out, &model.name, pad, interrupt, on_event)?)
+fn keep_them(keep_all: usize) -> String {
+    format!("A maximum length of {keep_all} tokens keeps every row; or cut long prompts from their start (truncate-prompt).")
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -216,11 +143,14 @@ pub struct EvalReport {
     pub tokens: usize,
     pub perplexity: f64,
     pub rows: Vec<RowLoss>,
+    /// Rows with no answer token within the maximum length, which are not measured.
+    pub dropped: Vec<DroppedRow>,
 }
 
 /// Mean loss over response tokens, with and without an adapter; no gradients are recorded.
 pub fn eval_loss(model: &LoadedModel, adapter: Option<&Adapter>, data: &Path, max_len: usize) -> Result<EvalReport> {
-    let examples = load_examples(model, data, max_len)?;
+    let Examples { kept, dropped } = load_examples(model, data, max_len, false)?;
+    let examples: Vec<(usize, TrainExample)> = kept.into_iter().map(|(l, e)| (l, to_train(e))).collect();
     let ctx = adapter.map(|a| LoraCtx { adapter: a, train: false, dropout: None });
     let pad = pad_id(&model.tokenizer);
     let mut rows = Vec::with_capacity(examples.len());
@@ -241,7 +171,7 @@ pub fn eval_loss(model: &LoadedModel, adapter: Option<&Adapter>, data: &Path, ma
         return Err(Error::InvalidInput(format!("{}: no response tokens to evaluate", data.display())));
     }
     let loss = sum / tokens as f64;
-    Ok(EvalReport { loss, tokens, perplexity: loss.exp(), rows })
+    Ok(EvalReport { loss, tokens, perplexity: loss.exp(), rows, dropped })
 }
 
 pub fn load_adapter(model: &LoadedModel, dir: &Path) -> Result<Adapter> {
@@ -298,118 +228,3 @@ pub fn generate(
     Ok(out)
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct BenchReport {
-    #[serde(rename = "impl")]
-    pub implementation: &'static str,
-    pub model: String,
-    pub batch: usize,
-    pub seq_len: usize,
-    pub lora_r: usize,
-    pub grad_checkpoint: bool,
-    pub threads: usize,
-    pub steps: usize,
-    pub tokens_per_s: f64,
-    pub step_s_mean: f64,
-    pub step_s_min: f64,
-    pub peak_rss_mb: f64,
-    pub trainable_parameters: usize,
-    pub quant: QuantMode,
-    /// Quantized formats of the base's linear layers (empty when dense).
-    pub quant_kinds: Vec<String>,
-    /// Bytes per parameter of the loaded base, and of its quantized linear layers alone.
-    pub base_bytes_per_param: f64,
-    pub linear_bytes_per_param: Option<f64>,
-    pub base_mb: f64,
-}
-
-pub struct BenchRequest<'a> {
-    pub model: &'a Path,
-    pub batch: usize,
-    pub seq_len: usize,
-    pub lora_r: usize,
-    pub steps: usize,
-    pub warmup_steps: usize,
-    pub grad_checkpoint: bool,
-    pub quant: QuantMode,
-}
-
-/// Peak resident memory of this process so far, from the kernel's high-water mark.
-pub fn peak_rss_mb() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// Training speed and memory on fixed random tokens (every token trained), the configuration of
-/// `scripts/bench/torch_train.py`.
-pub fn bench_train(req: &BenchRequest, mut on_step: impl FnMut(usize, f64)) -> Result<BenchReport> {
-    use whetstone_engine::lora::{LoraConfig, Target};
-    use whetstone_engine::optim::AdamWConfig;
-    use whetstone_engine::rng::Rng;
-    use whetstone_engine::schedule::{Schedule, ScheduleKind};
-    use whetstone_engine::train::{StepOptions, Trainer};
-    if req.steps == 0 || req.batch == 0 || req.seq_len < 2 {
-        return Err(Error::InvalidInput("bench needs at least 1 step, batch 1 and 2 tokens".into()));
-    }
-    let files = ModelFiles::detect(req.model)?;
-    let (device, dtype) = whetstone_engine::device::best();
-    let decoder = Decoder::load_quant(&files, dtype, &device, req.quant)?;
-    let mem = decoder.base_memory();
-    let mut rng = Rng::new(0);
-    let lora = LoraConfig { r: req.lora_r, alpha: 2.0 * req.lora_r as f64, dropout: 0.0, targets: Target::ALL.to_vec(), use_rslora: false };
-    let adapter = Adapter::init(&decoder.config, lora, &mut rng, &decoder.device)?;
-    let params = adapter.num_parameters();
-    let total = (req.steps + req.warmup_steps) as u64;
-    let schedule = Schedule { kind: ScheduleKind::Constant, base_lr: 1e-4, warmup_steps: 0, total_steps: total };
-    let opts = StepOptions { max_grad_norm: Some(1.0), grad_checkpoint: req.grad_checkpoint };
-    let adamw = AdamWConfig { weight_decay: 0.0, ..AdamWConfig::default() };
-    let mut trainer = Trainer::new(&decoder, adapter, adamw, schedule, opts, Rng::new(1))?;
-    let vocab = decoder.config.vocab_size;
-    let n = req.batch * req.seq_len;
-    let ids: Vec<u32> = (0..n).map(|_| rng.below(vocab) as u32).collect();
-    let dev = &decoder.device;
-    let tensor = |r: candle_core::Result<Tensor>| r.map_err(whetstone_engine::Error::from);
-    let batch = whetstone_engine::batch::Batch {
-        input_ids: tensor(Tensor::from_vec(ids, (req.batch, req.seq_len), dev))?,
-        attention_mask: tensor(Tensor::ones((req.batch, req.seq_len), DType::U32, dev))?,
-        loss_mask: tensor(Tensor::ones((req.batch, req.seq_len), DType::U32, dev))?,
-        tokens: n,
-        targets: req.batch * (req.seq_len - 1),
-    };
-    let mut times = Vec::with_capacity(req.steps);
-    for i in 0..(req.warmup_steps + req.steps) {
-        let t0 = std::time::Instant::now();
-        trainer.step(std::slice::from_ref(&batch))?;
-        let dt = t0.elapsed().as_secs_f64();
-        on_step(i, dt);
-        if i >= req.warmup_steps {
-            times.push(dt);
-        }
-    }
-    let mean = times.iter().sum::<f64>() / times.len() as f64;
-    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
-    Ok(BenchReport {
-        implementation: "whetstone",
-        model: req.model.display().to_string(),
-        batch: req.batch,
-        seq_len: req.seq_len,
-        lora_r: req.lora_r,
-        grad_checkpoint: req.grad_checkpoint,
-        threads: std::env::var("RAYON_NUM_THREADS").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        }),
-        steps: req.steps,
-        tokens_per_s: n as f64 / mean,
-        step_s_mean: mean,
-        step_s_min: min,
-        peak_rss_mb: peak_rss_mb().unwrap_or(f64::NAN),
-        trainable_parameters: params,
-        quant: req.quant,
-        quant_kinds: mem.kinds.iter().cloned().collect(),
-        base_bytes_per_param: mem.bytes_per_param(),
-        linear_bytes_per_param: (mem.linear_params > 0).then(|| mem.linear_bytes_per_param()),
-        base_mb: (mem.linear_bytes + mem.dense_bytes) as f64 / (1024.0 * 1024.0),
-    })
-}

@@ -3,10 +3,10 @@
 //! CLI's hidden `whet worker`, the desktop app's own executable).
 
 use crate::error::{Error, Result};
+use crate::events::{LoggedEvent, RunEvent, WorkerEvent};
 use crate::jobs::{self, Control, JobSpec, EVENTS_FILE, JOB_FILE};
-use crate::training::{load_examples, load_model, pad_id};
+use crate::training::{dropped_rows_message, load_model, pad_id, to_train, training_examples};
 use crate::RunStatus;
-use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,14 +43,14 @@ impl EventLog {
         Ok(EventLog { file })
     }
 
-    fn write(&mut self, mut v: Value) {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-        if let Some(o) = v.as_object_mut() {
-            o.insert("time".into(), json!(t));
-        }
+    fn write(&mut self, event: impl Into<RunEvent>) {
+        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let line = LoggedEvent { time, event: event.into() };
         // A full disk must not end training; the metrics file and checkpoints still record it.
-        let _ = writeln!(self.file, "{v}");
-        let _ = self.file.flush();
+        if let Ok(text) = serde_json::to_string(&line) {
+            let _ = writeln!(self.file, "{text}");
+            let _ = self.file.flush();
+        }
     }
 }
 
@@ -65,7 +65,7 @@ pub fn run_worker(run_dir: &Path, interrupt: Arc<AtomicBool>) -> Result<RunStatu
     let store = Store::open(spec.home.join(crate::DATABASE_FILE))?;
     store.claim_run(spec.run_id, std::process::id())?;
     let mut log = EventLog::open(run_dir)?;
-    log.write(json!({"type": "status", "status": "running", "pid": std::process::id()}));
+    log.write(WorkerEvent::Status { status: RunStatus::Running, pid: std::process::id() });
 
     let done = Arc::new(AtomicBool::new(false));
     let poller = {
@@ -94,10 +94,11 @@ pub fn run_worker(run_dir: &Path, interrupt: Arc<AtomicBool>) -> Result<RunStatu
         },
         Err(e) => (RunStatus::Failed, Some(e.to_string())),
     };
-    match &result {
-        Ok(summary) => log.write(json!({"type": "finished", "status": status, "summary": summary})),
-        Err(e) => log.write(json!({"type": "finished", "status": status, "error": e.body()})),
-    }
+    let (summary, error_body) = match &result {
+        Ok(summary) => (Some(summary.clone()), None),
+        Err(e) => (None, Some(e.body())),
+    };
+    log.write(WorkerEvent::Finished { status, summary, error: error_body });
     let _ = std::fs::remove_file(run_dir.join(jobs::CONTROL_FILE));
     store.finish_run(spec.run_id, status, error.as_deref())?;
     result.map(|_| status)
@@ -106,7 +107,14 @@ pub fn run_worker(run_dir: &Path, interrupt: Arc<AtomicBool>) -> Result<RunStatu
 fn train(spec: &JobSpec, run_dir: &Path, interrupt: &AtomicBool, store: &Store, log: &mut EventLog) -> Result<run::RunSummary> {
     let s = &spec.settings;
     let model = load_model(&spec.model, s.quant)?;
-    let examples = |p: &Path| -> Result<Vec<TrainExample>> { Ok(load_examples(&model, p, s.max_len)?.into_iter().map(|(_, e)| e).collect()) };
+    let mut examples = |p: &Path| -> Result<Vec<TrainExample>> {
+        let built = training_examples(&model, p, s)?;
+        if !built.dropped.is_empty() {
+            let message = dropped_rows_message(p, &built.dropped, s.max_len);
+            log.write(WorkerEvent::RowsDropped { data: p.to_path_buf(), max_len: s.max_len, rows: built.dropped, message });
+        }
+        Ok(built.kept.into_iter().map(|(_, e)| to_train(e)).collect())
+    };
     let train = examples(&spec.data)?;
     let val = match &spec.val {
         Some(v) => examples(v)?,
@@ -142,7 +150,7 @@ fn train(spec: &JobSpec, run_dir: &Path, interrupt: &AtomicBool, store: &Store, 
             }
             _ => {}
         }
-        log.write(serde_json::to_value(e).unwrap_or(Value::Null));
+        log.write(e.clone());
         if beat || last_beat.elapsed() >= Duration::from_secs(1) {
             last_beat = Instant::now();
             // The heartbeat is best effort: a busy database must not stop training.

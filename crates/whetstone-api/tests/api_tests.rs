@@ -198,12 +198,8 @@ fn bundled_default_model_matches_its_file() {
     };
     let (_dir, api) = temp_api();
     let api = api.with_default_model_path(Some(path.clone()));
-    let found = api.default_model().unwrap();
-    if !path.exists() {
-        assert!(found.is_none());
-        return;
-    }
-    let model = found.expect("the file exists");
+    assert!(path.is_file(), "the bundled model {} is missing; scripts/setup.sh installs it", path.display());
+    let model = api.default_model().unwrap().expect("the file exists");
     assert_eq!(model.architecture, "llama");
     assert_eq!(model.file_bytes, std::fs::metadata(&path).unwrap().len());
     if path.file_name().unwrap() == whetstone_api::DEFAULT_MODEL_FILE {
@@ -259,8 +255,8 @@ fn every_listed_command_dispatches() {
     let rows = dir.path().join("rows.jsonl");
     std::fs::write(&rows, "{\"prompt\": \"a b c\", \"response\": \"d e f\"}\n{\"prompt\": \"g\", \"response\": \"h\"}\n").unwrap();
     let out = dir.path().join("out.jsonl");
-    for command in whetstone_api::COMMANDS {
-        let args = match *command {
+    for command in whetstone_api::COMMANDS.iter().map(|c| c.name) {
+        let args = match command {
             "get_model" => json!({"id": model_id}),
             "get_dataset" => json!({"id": dataset_id}),
             "get_run" | "pause_run" | "resume_run" | "stop_run" | "run_metrics" | "run_metrics_csv" => json!({"id": run_id}),
@@ -277,7 +273,7 @@ fn every_listed_command_dispatches() {
             "search_models" | "pull_model" | "import_model" | "plan" => continue,
             _ => Value::Null,
         };
-        match *command {
+        match command {
             // The seeded run is completed and this Api has no worker command: refused with a reason,
             // after the arguments were understood.
             "start_run" | "pause_run" | "resume_run" | "stop_run" => {
@@ -299,18 +295,30 @@ fn every_listed_command_dispatches() {
 
 #[test]
 fn run_events_returns_whole_lines_and_the_offset_to_continue_from() {
+    use whetstone_api::events::{LoggedEvent, RunEvent, WorkerEvent};
+    use whetstone_engine::run::Event;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("events.jsonl");
-    std::fs::write(&log, "{\"type\":\"started\"}\n{\"type\":\"step\"}\n{\"type\":\"st").unwrap();
+    let first = "{\"time\":1.5,\"type\":\"checkpoint\",\"step\":4,\"path\":\"/r/checkpoints/step-4\"}\n{\"time\":2.0,\"type\":\"status\",\"status\":\"running\",\"pid\":7}\n";
+    std::fs::write(&log, format!("{first}{{\"time\":3.0,\"type\":\"sa")).unwrap();
     let (events, next) = whetstone_api::jobs::read_events(&log, 0).unwrap();
-    assert_eq!(events.len(), 2, "the line still being written waits");
-    assert_eq!(next, 35);
+    assert_eq!(
+        events,
+        vec![
+            LoggedEvent { time: 1.5, event: RunEvent::Train(Event::Checkpoint { step: 4, path: "/r/checkpoints/step-4".into() }) },
+            LoggedEvent { time: 2.0, event: RunEvent::Worker(WorkerEvent::Status { status: whetstone_api::RunStatus::Running, pid: 7 }) },
+        ],
+        "the line still being written waits"
+    );
+    assert_eq!(next, first.len() as u64);
     let (events, next2) = whetstone_api::jobs::read_events(&log, next).unwrap();
     assert!(events.is_empty());
     assert_eq!(next2, next);
-    std::fs::OpenOptions::new().append(true).open(&log).and_then(|mut f| std::io::Write::write_all(&mut f, b"ep\"}\n")).unwrap();
+    std::fs::OpenOptions::new().append(true).open(&log).and_then(|mut f| std::io::Write::write_all(&mut f, b"ved\",\"adapter\":\"/r/adapter\"}\n")).unwrap();
     let (events, _) = whetstone_api::jobs::read_events(&log, next).unwrap();
-    assert_eq!(events, vec![json!({"type": "step"})]);
+    assert_eq!(events, vec![LoggedEvent { time: 3.0, event: RunEvent::Train(Event::Saved { adapter: "/r/adapter".into() }) }]);
+    // Events keep their shape on the wire: one object, the type tag beside the time.
+    assert_eq!(serde_json::to_value(&events[0]).unwrap(), json!({"time": 3.0, "type": "saved", "adapter": "/r/adapter"}));
 }
 
 #[test]

@@ -18,7 +18,7 @@ pub struct LossArgs {
     /// A LoRA adapter folder (PEFT layout)
     #[arg(long)]
     adapter: Option<PathBuf>,
-    /// JSONL rows to evaluate
+    /// Rows to evaluate (any format and shape `whet data import` reads)
     #[arg(long)]
     data: PathBuf,
     #[arg(long, default_value_t = 1024)]
@@ -44,6 +44,9 @@ pub fn run(cmd: &EvalCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!("loss {:.4}  perplexity {:.2}  over {} response tokens in {} rows", report.loss, report.perplexity, report.tokens, report.rows.len());
+                if !report.dropped.is_empty() {
+                    eprintln!("warning: {}", training::dropped_rows_message(&a.data, &report.dropped, a.max_len));
+                }
             }
             Ok(())
         }

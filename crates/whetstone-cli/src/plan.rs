@@ -11,7 +11,7 @@ pub struct PlanArgs {
     /// A model path, an installed model (id, name or hub id) or a catalog repo id
     #[arg(long)]
     model: String,
-    /// Training data (JSONL): plan with its real token lengths
+    /// Training data (any file `whet data import` reads): plan with its real token lengths
     #[arg(long)]
     data: Option<PathBuf>,
     /// cpu, gpu or gpu:N [default: the device training would use]
@@ -41,6 +41,14 @@ pub fn run(api: &Api, a: &PlanArgs) -> anyhow::Result<()> {
     if let Some(d) = &plan.dataset {
         println!("dataset: {} examples, {:.0} tokens on average, 95% within {}, longest {}{}", d.examples, d.mean_tokens, d.p95_tokens, d.max_tokens,
             if d.truncated > 0 { format!(", {} cut at max-len", d.truncated) } else { String::new() });
+        if d.dropped > 0 {
+            println!(
+                "  {} example{} no answer token within max-len and will be left out; --max-len {} keeps every one",
+                d.dropped,
+                if d.dropped == 1 { " has" } else { "s have" },
+                d.length_keeping_all
+            );
+        }
     }
     for (what, b) in [
         ("base weights", m.base_weights),

@@ -3,13 +3,14 @@
 
 use anyhow::Context;
 use clap::Subcommand;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use whetstone_api::jobs::{self, Control};
+use whetstone_api::events::{LoggedEvent, RunEvent, WorkerEvent};
 use whetstone_api::{Api, Run, RunStatus};
+use whetstone_engine::run::Event;
 
 #[derive(Subcommand)]
 pub enum RunsAction {
@@ -103,7 +104,7 @@ pub fn run(api: &Api, action: &RunsAction) -> anyhow::Result<()> {
                 let ev = api.run_events(*id, since)?;
                 for e in &ev.events {
                     if *json {
-                        println!("{e}");
+                        println!("{}", serde_json::to_string(e)?);
                     } else {
                         p.print(e, &mut std::io::stdout());
                     }
@@ -159,60 +160,35 @@ fn list(api: &Api, json: bool) -> anyhow::Result<()> {
 
 /// Turns events into progress lines.
 #[derive(Default)]
-struct Printer {
-    total: u64,
-}
-
-fn f(e: &Value, k: &str) -> f64 {
-    e.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN)
-}
-
-fn u(e: &Value, k: &str) -> u64 {
-    e.get(k).and_then(Value::as_u64).unwrap_or(0)
-}
+struct Printer;
 
 impl Printer {
-    fn print(&mut self, e: &Value, out: &mut dyn std::io::Write) {
-        let line = match e.get("type").and_then(Value::as_str).unwrap_or("") {
-            "started" => {
-                self.total = u(e, "total_steps");
-                let from = e.get("resumed_from").and_then(Value::as_u64).map(|s| format!(", resuming after step {s}")).unwrap_or_default();
+    fn print(&mut self, e: &LoggedEvent, out: &mut dyn std::io::Write) {
+        let line = match &e.event {
+            RunEvent::Train(Event::Started { total_steps, examples, val_examples, trainable_parameters, resumed_from, .. }) => {
+                let from = resumed_from.map(|s| format!(", resuming after step {s}")).unwrap_or_default();
+                format!("training {trainable_parameters} adapter parameters on {examples} examples ({val_examples} for validation) for {total_steps} steps{from}")
+            }
+            RunEvent::Train(Event::Step { metrics: m, total_steps, eta_s, memory_bytes }) => {
+                let mem = memory_bytes.map(|b| format!("  mem {}", crate::human_bytes(b))).unwrap_or_default();
                 format!(
-                    "training {} adapter parameters on {} examples ({} for validation) for {} steps{from}",
-                    u(e, "trainable_parameters"),
-                    u(e, "examples"),
-                    u(e, "val_examples"),
-                    self.total
+                    "step {}/{total_steps}  loss {:.4}  lr {:.2e}  grad-norm {:.3}  {:.0} tok/s  {:.0}s  eta {eta_s:.0}s{mem}",
+                    m.step, m.loss, m.lr, m.grad_norm, m.tokens_per_s, m.elapsed_s
                 )
             }
-            "step" => {
-                let m = &e["metrics"];
-                let mem = e.get("memory_bytes").and_then(Value::as_u64).map(|b| format!("  mem {}", crate::human_bytes(b))).unwrap_or_default();
-                format!(
-                    "step {}/{}  loss {:.4}  lr {:.2e}  grad-norm {:.3}  {:.0} tok/s  {:.0}s  eta {:.0}s{mem}",
-                    u(m, "step"),
-                    u(e, "total_steps"),
-                    f(m, "loss"),
-                    f(m, "lr"),
-                    f(m, "grad_norm"),
-                    f(m, "tokens_per_s"),
-                    f(m, "elapsed_s"),
-                    f(e, "eta_s")
-                )
+            RunEvent::Train(Event::Eval { metrics: m, best }) => {
+                let best = if *best { "  (best so far)" } else { "" };
+                format!("validation at step {}: loss {:.4}  perplexity {:.2}{best}", m.step, m.loss, m.perplexity)
             }
-            "eval" => {
-                let m = &e["metrics"];
-                let best = if e.get("best").and_then(Value::as_bool) == Some(true) { "  (best so far)" } else { "" };
-                format!("validation at step {}: loss {:.4}  perplexity {:.2}{best}", u(m, "step"), f(m, "loss"), f(m, "perplexity"))
+            RunEvent::Train(Event::Checkpoint { step, .. }) => format!("checkpoint saved at step {step}"),
+            RunEvent::Train(Event::Warning { message, .. }) => format!("warning: {message}"),
+            RunEvent::Train(Event::Saved { adapter }) => format!("adapter saved to {}", adapter.display()),
+            RunEvent::Worker(WorkerEvent::RowsDropped { message, .. }) => format!("warning: {message}"),
+            RunEvent::Worker(WorkerEvent::Status { .. }) => return,
+            RunEvent::Worker(WorkerEvent::Finished { status, summary, error }) => {
+                let reason = summary.as_ref().and_then(|s| s.reason.as_deref()).or(error.as_ref().map(|e| e.message.as_str()));
+                format!("finished ({status}){}", reason.map(|r| format!(": {r}")).unwrap_or_default())
             }
-            "checkpoint" => format!("checkpoint saved at step {}", u(e, "step")),
-            "warning" => format!("warning: {}", e.get("message").and_then(Value::as_str).unwrap_or("")),
-            "saved" => format!("adapter saved to {}", e.get("adapter").and_then(Value::as_str).unwrap_or("")),
-            "finished" => {
-                let reason = e.pointer("/summary/reason").and_then(Value::as_str).map(|r| format!(": {r}")).unwrap_or_default();
-                format!("finished ({}){reason}", e.get("status").and_then(Value::as_str).unwrap_or("?"))
-            }
-            _ => return,
         };
         let _ = writeln!(out, "{line}");
     }

@@ -15,7 +15,7 @@ pub struct TrainArgs {
     /// name or hub id
     #[arg(long, required_unless_present = "resume")]
     model: Option<PathBuf>,
-    /// Training data: a JSONL file ({"prompt","response"}, {"instruction","input","output"}, {"messages":[..]} …)
+    /// Training data: a file in any format and shape `whet data import` reads (JSONL, JSON, CSV/TSV, text)
     /// or the name of an imported dataset (its latest version's train split)
     #[arg(long, required_unless_present = "resume")]
     data: Option<PathBuf>,
@@ -27,6 +27,9 @@ pub struct TrainArgs {
     out: Option<PathBuf>,
     #[command(flatten)]
     settings: SettingsArgs,
+    /// Replace an earlier run's files in --out (a folder holding anything is refused without it)
+    #[arg(long)]
+    overwrite: bool,
     /// Start the run in the background, print its id and return
     #[arg(long)]
     detach: bool,
@@ -114,6 +117,12 @@ pub struct SettingsArgs {
     /// Stop after N steps in a row with a loss or gradient that is not a finite number
     #[arg(long, value_name = "N")]
     max_bad_steps: Option<u64>,
+    /// Refuse data with rows that have no answer token within --max-len (by default they are left out and listed)
+    #[arg(long)]
+    strict_rows: bool,
+    /// Fit long rows by cutting their prompt from the start instead of cutting the end
+    #[arg(long)]
+    truncate_prompt: bool,
 }
 
 impl SettingsArgs {
@@ -139,6 +148,8 @@ impl SettingsArgs {
         }
         s.rslora |= self.rslora;
         s.grad_checkpoint |= self.grad_checkpoint;
+        s.strict_rows |= self.strict_rows;
+        s.truncate_prompt |= self.truncate_prompt;
         if self.no_load_best {
             s.load_best_at_end = false;
         }
@@ -156,7 +167,7 @@ pub fn run(api: &Api, args: &TrainArgs) -> anyhow::Result<()> {
             let settings = args.settings.settings()?;
             settings.validate()?;
             eprintln!("loading {} …", model.display());
-            api.start_run(&StartRun { model: model.clone(), data: data.clone(), val: args.val.clone(), out: args.out.clone(), settings })?
+            api.start_run(&StartRun { model: model.clone(), data: data.clone(), val: args.val.clone(), out: args.out.clone(), overwrite: args.overwrite, settings })?
         }
     };
     if args.detach {

@@ -21,7 +21,7 @@ pub enum RowBody {
 }
 
 /// Which part of a split dataset a row belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
     Train,
@@ -202,30 +202,12 @@ pub fn write_rows<'a>(path: &Path, rows: impl IntoIterator<Item = &'a DataRow>) 
     })
 }
 
-/// Runs `fill` on a buffered temporary file beside `path`, then syncs it and renames it into place, so readers
-/// see the old file or the whole new one.
+/// [`whetstone_files::write_atomic_with`], with this crate's error.
 pub fn write_atomically<T>(
     path: &Path,
     fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<T>,
 ) -> Result<T> {
-    let io = |source| DataError::Io { path: path.to_path_buf(), source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::new(file);
-        let value = fill(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        Ok(value)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    whetstone_files::write_atomic_with(path, fill).map_err(|source| DataError::Io { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]

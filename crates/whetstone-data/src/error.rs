@@ -4,14 +4,24 @@ use std::path::PathBuf;
 /// How many bad rows a dataset error spells out before summarising the rest.
 pub const MAX_LISTED_BAD_ROWS: usize = 10;
 
-/// One rejected JSONL row: its 1-based line number and why it was rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRow {
+/// One rejected record: its 1-based line (where it starts), its number among the file's records, and
+/// why it was rejected. Reports and errors carry the reason as text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+pub struct Rejection {
     pub line: usize,
+    pub record: usize,
+    #[ts(as = "String")]
     pub reason: RowError,
 }
 
-/// Why a single JSONL row could not be turned into a conversation.
+/// Written as its message, the way reports and the UI show it.
+impl serde::Serialize for RowError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Why a single record could not be turned into a row.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RowError {
     #[error("not valid UTF-8")]
@@ -36,11 +46,6 @@ pub enum RowError {
     NoAssistantMessage,
     #[error("ambiguous row: has both `{0}` and `{1}`")]
     Ambiguous(String, String),
-    #[error(
-        "unknown row shape with keys [{0}]; expected one of {{prompt, response}}, {{prompt, completion}}, \
-         {{instruction, response}}, {{instruction, input, output}}, {{messages}}"
-    )]
-    UnknownShape(String),
     #[error(
         "cannot tell what this row holds (fields: [{0}]); expected instruction/input/output, instruction/response, \
          prompt/completion, prompt/response, question/answer (with optional context), messages, conversations or \
@@ -79,7 +84,7 @@ pub enum DataError {
         path: PathBuf,
         total_rows: usize,
         /// Every bad row, in file order; the message lists the first few.
-        bad: Vec<BadRow>,
+        bad: Vec<Rejection>,
     },
     #[error("{}: no rows (the file is empty or has only blank lines)", path.display())]
     EmptyDataset { path: PathBuf },
@@ -121,10 +126,30 @@ pub enum DataError {
     },
 }
 
+impl DataError {
+    /// Stable machine-readable code, as the API reports it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DataError::Io { .. } => "io",
+            DataError::Gguf { .. } | DataError::Tokenizer(_) | DataError::HfConfig { .. } => "invalid_model_file",
+            DataError::Template(_) | DataError::TemplateNotIncremental { .. } | DataError::AssistantNotFound { .. } => "chat_template",
+            DataError::BadRows { .. }
+            | DataError::EmptyDataset { .. }
+            | DataError::NothingToTrain { .. }
+            | DataError::NoAssistantTurn
+            | DataError::BadSource { .. }
+            | DataError::CorruptRows { .. }
+            | DataError::NoRowsAccepted { .. } => "bad_data",
+            DataError::InvalidOption(_) => "invalid_input",
+            DataError::InRow { source, .. } => source.code(),
+        }
+    }
+}
+
 struct BadRowsDisplay<'a> {
     path: &'a PathBuf,
     total_rows: usize,
-    bad: &'a [BadRow],
+    bad: &'a [Rejection],
 }
 
 impl fmt::Display for BadRowsDisplay<'_> {

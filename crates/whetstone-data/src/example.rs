@@ -1,10 +1,14 @@
 //! Conversations turned into token ids with a mask of which tokens are training targets.
 
+use serde::{Deserialize, Serialize};
+
 use crate::datarow::{DataRow, RowBody};
 use crate::error::{DataError, Result};
-use crate::rows::{Conversation, Row};
 use crate::template::{Message, Role};
 use crate::tokenizer::Tokenizer;
+
+/// A conversation in order, as the chat template receives it.
+pub type Conversation = Vec<Message>;
 
 /// One training sequence. `loss_mask[i]` is true when token `i` is a target: the model is trained to predict it
 /// from the tokens before it (the trainer does the shift).
@@ -26,6 +30,11 @@ impl Example {
     /// How many tokens are trained.
     pub fn trained_tokens(&self) -> usize {
         self.loss_mask.iter().filter(|&&m| m).count()
+    }
+
+    /// Position of the first trained token.
+    pub fn first_trained(&self) -> Option<usize> {
+        self.loss_mask.iter().position(|&m| m)
     }
 }
 
@@ -63,6 +72,11 @@ pub fn build_example(
     conversation: &Conversation,
     max_len: usize,
 ) -> Result<Example> {
+    cut(render_example(tokenizer, conversation)?, max_len)
+}
+
+/// [`build_example`] without any length limit.
+pub fn render_example(tokenizer: &Tokenizer, conversation: &Conversation) -> Result<Example> {
     let template = tokenizer.chat_template();
     let full = template.render(conversation, false)?;
 
@@ -118,26 +132,27 @@ pub fn build_example(
         }
     }
 
-    let total_tokens = ids.len();
-    let first_trained = mask.iter().position(|&m| m).unwrap_or(total_tokens);
-    ids.truncate(max_len);
-    mask.truncate(max_len);
-    if !mask.iter().any(|&m| m) {
-        return Err(DataError::NothingToTrain {
-            max_len,
-            total_tokens,
-            first_trained,
-        });
-    }
     Ok(Example {
         input_ids: ids,
         loss_mask: mask,
     })
 }
 
+/// The first `max_len` tokens, or [`DataError::NothingToTrain`] when no trained token is among them.
+fn cut(example: Example, max_len: usize) -> Result<Example> {
+    let total_tokens = example.len();
+    let first_trained = example.first_trained().unwrap_or(total_tokens);
+    fit(example, max_len, false, false).ok_or(DataError::NothingToTrain { max_len, total_tokens, first_trained })
+}
+
 /// Plain text for continued pre-training: the text's tokens (after the beginning-of-sequence token when the
 /// model adds one) and an end-of-sequence token, every one of them trained.
 pub fn build_text_example(tokenizer: &Tokenizer, text: &str, max_len: usize) -> Result<Example> {
+    cut(render_text_example(tokenizer, text)?, max_len)
+}
+
+/// [`build_text_example`] without any length limit.
+pub fn render_text_example(tokenizer: &Tokenizer, text: &str) -> Result<Example> {
     let mut ids = tokenizer.encode(text, false)?;
     let mut mask = vec![true; ids.len()];
     if let (true, Some(bos)) = (tokenizer.adds_bos(), tokenizer.bos_id()) {
@@ -148,34 +163,85 @@ pub fn build_text_example(tokenizer: &Tokenizer, text: &str, max_len: usize) -> 
         ids.push(eos);
         mask.push(true);
     }
-    let total_tokens = ids.len();
-    ids.truncate(max_len);
-    mask.truncate(max_len);
-    if !mask.iter().any(|&m| m) {
-        return Err(DataError::NothingToTrain { max_len, total_tokens, first_trained: mask.len() });
-    }
     Ok(Example { input_ids: ids, loss_mask: mask })
 }
 
 /// A dataset row as a training example: chats through the chat template (every assistant turn trained), plain
 /// text with every token trained.
 pub fn build_row_example(tokenizer: &Tokenizer, row: &DataRow, max_len: usize) -> Result<Example> {
+    cut(render_row_example(tokenizer, row)?, max_len)
+}
+
+/// [`build_row_example`] without any length limit; the error names the row's line.
+pub fn render_row_example(tokenizer: &Tokenizer, row: &DataRow) -> Result<Example> {
     match &row.body {
-        RowBody::Chat(messages) => build_example(tokenizer, messages, max_len),
-        RowBody::Text(text) => build_text_example(tokenizer, text, max_len),
+        RowBody::Chat(messages) => render_example(tokenizer, messages),
+        RowBody::Text(text) => render_text_example(tokenizer, text),
+    }
+    .map_err(|e| DataError::InRow { line: row.line, source: Box::new(e) })
+}
+
+/// Fits an example into `max_len` tokens. Without `truncate_prompt` the end is cut; with it, tokens
+/// are first taken from the start of the prompt (after the beginning-of-sequence token when
+/// `keep_first`), always leaving the token before the first trained one, which predicts it. `None`
+/// when no trained token would be left.
+pub fn fit(mut example: Example, max_len: usize, truncate_prompt: bool, keep_first: bool) -> Option<Example> {
+    let len = example.len();
+    if len > max_len && truncate_prompt {
+        if let Some(first) = example.first_trained() {
+            let from = usize::from(keep_first).min(len);
+            let available = first.saturating_sub(1).saturating_sub(from);
+            let drop = (len - max_len).min(available);
+            example.input_ids.drain(from..from + drop);
+            example.loss_mask.drain(from..from + drop);
+        }
+    }
+    example.input_ids.truncate(max_len);
+    example.loss_mask.truncate(max_len);
+    example.loss_mask.iter().any(|&m| m).then_some(example)
+}
+
+/// A row that cannot be trained at the chosen length: every token it trains on lies past it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct DroppedRow {
+    /// Line of the row in its file.
+    pub line: usize,
+    /// The row's length in tokens.
+    pub tokens: usize,
+    /// Position of its first trained token: a maximum length above this keeps the row.
+    pub first_trained: usize,
+}
+
+/// Training examples of a file's rows, with the rows the length limit leaves out.
+#[derive(Debug, Clone, Default)]
+pub struct Examples {
+    /// `(line, example)` in file order.
+    pub kept: Vec<(usize, Example)>,
+    pub dropped: Vec<DroppedRow>,
+}
+
+impl Examples {
+    /// The smallest maximum length at which no row is dropped.
+    pub fn length_keeping_all(&self) -> Option<usize> {
+        self.dropped.iter().map(|d| d.first_trained + 1).max()
     }
 }
 
-/// [`build_example`] for every row; the first failure names the row's line.
-pub fn build_examples(tokenizer: &Tokenizer, rows: &[Row], max_len: usize) -> Result<Vec<Example>> {
-    rows.iter()
-        .map(|row| {
-            build_example(tokenizer, &row.conversation, max_len).map_err(|e| DataError::InRow {
-                line: row.line,
-                source: Box::new(e),
-            })
-        })
-        .collect()
+/// Every row as an example fitted into `max_len` (see [`fit`]); rows left without a trained token
+/// are listed in [`Examples::dropped`], never silently lost. A row the template cannot render fails
+/// the whole call with its line.
+pub fn build_training_examples(tokenizer: &Tokenizer, rows: &[DataRow], max_len: usize, truncate_prompt: bool) -> Result<Examples> {
+    let mut out = Examples::default();
+    for row in rows {
+        let full = render_row_example(tokenizer, row)?;
+        let keep_first = tokenizer.adds_bos() && tokenizer.bos_id().is_some() && full.input_ids.first() == tokenizer.bos_id().as_ref();
+        let (tokens, first_trained) = (full.len(), full.first_trained().unwrap_or(full.len()));
+        match fit(full, max_len, truncate_prompt, keep_first) {
+            Some(e) => out.kept.push((row.line, e)),
+            None => out.dropped.push(DroppedRow { line: row.line, tokens, first_trained }),
+        }
+    }
+    Ok(out)
 }
 
 /// Each token's text with whether it is trained, for showing users what the model learns from.

@@ -11,7 +11,7 @@ use crate::error::{DataError, Result};
 /// Default similarity above which rows in different splits count as leaked.
 pub const DEFAULT_LEAKAGE_THRESHOLD: f64 = 0.8;
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, ts_rs::TS)]
 pub struct SplitCounts {
     pub train: usize,
     pub val: usize,
@@ -70,7 +70,7 @@ pub fn counts(rows: &[DataRow]) -> SplitCounts {
     c
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct LeakedPair {
     pub line: usize,
     pub split: Split,
@@ -79,7 +79,7 @@ pub struct LeakedPair {
     pub similarity: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct LeakageReport {
     pub threshold: f64,
     /// Groups of near-duplicate rows that fall in more than one split.

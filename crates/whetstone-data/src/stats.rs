@@ -8,7 +8,7 @@ use crate::datarow::DataRow;
 use crate::example::build_row_example;
 use crate::tokenizer::Tokenizer;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Bin {
     /// Inclusive lower bound in tokens.
     pub from: usize,
@@ -17,13 +17,13 @@ pub struct Bin {
     pub rows: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct RowFailure {
     pub line: usize,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct TokenStats {
     pub rows: usize,
     /// Rows whose template rendering or tokenization failed (listed in `failures`).

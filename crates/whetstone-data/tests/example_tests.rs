@@ -3,7 +3,7 @@ mod common;
 use common::smollm2;
 use serde_json::json;
 use whetstone_data::{
-    build_example, build_examples, loss_mask_preview, DataError, Example, Message, Row, Tokenizer,
+    build_example, build_training_examples, fit, loss_mask_preview, render_row_example, DataError, DataRow, Example, Message, Tokenizer,
 };
 
 /// Decodes each maximal run of trained tokens.
@@ -151,31 +151,54 @@ fn truncation_keeps_the_start() {
 }
 
 #[test]
-fn errors_name_the_row() {
+fn rows_too_long_for_the_limit_are_dropped_and_listed() {
     let tok = smollm2();
     let rows = vec![
-        Row {
-            line: 1,
-            conversation: vec![Message::user("hi"), Message::assistant("hello")],
-        },
-        Row {
-            line: 4,
-            conversation: vec![
-                Message::user("long prompt ".repeat(50)),
-                Message::assistant("ok"),
-            ],
-        },
+        DataRow::chat(1, vec![Message::user("hi"), Message::assistant("hello")]),
+        DataRow::chat(4, vec![Message::user("long prompt ".repeat(50)), Message::assistant("ok, short answer")]),
+        DataRow::text(6, "a plain text row".into()),
     ];
-    let err = build_examples(tok, &rows, 64).unwrap_err();
-    let text = err.to_string();
-    assert!(
-        text.starts_with("row at line 4: nothing to train"),
-        "{text}"
-    );
-    assert_eq!(build_examples(tok, &rows[..1], 64).unwrap().len(), 1);
+    let built = build_training_examples(tok, &rows, 64, false).unwrap();
+    assert_eq!(built.kept.iter().map(|(l, _)| *l).collect::<Vec<_>>(), vec![1, 6]);
+    assert_eq!(built.dropped.len(), 1);
+    let d = &built.dropped[0];
+    assert_eq!(d.line, 4);
+    assert!(d.first_trained >= 64 && d.tokens > d.first_trained, "{d:?}");
+    assert_eq!(built.length_keeping_all(), Some(d.first_trained + 1));
+    // At exactly that length the row is kept, with one trained token.
+    let at = build_training_examples(tok, &rows, d.first_trained + 1, false).unwrap();
+    assert!(at.dropped.is_empty());
+    assert_eq!(at.kept[1].1.trained_tokens(), 1);
+
+    // Cutting the prompt from its start keeps the row, the whole answer and the BOS rule.
+    let full = render_row_example(tok, &rows[1]).unwrap();
+    let cut = build_training_examples(tok, &rows, 64, true).unwrap();
+    assert!(cut.dropped.is_empty());
+    let (line, e) = &cut.kept[1];
+    assert_eq!(*line, 4);
+    assert_eq!(e.len(), 64);
+    assert_eq!(e.trained_tokens(), full.trained_tokens(), "the answer survives whole");
+    assert_eq!(&e.input_ids[64 - full.trained_tokens()..], &full.input_ids[full.len() - full.trained_tokens()..]);
+    assert_eq!(e.input_ids[0], full.input_ids[0], "the sequence still starts where the template starts it");
 
     let err = build_example(tok, &vec![Message::user("only a question")], 64).unwrap_err();
     assert!(matches!(err, DataError::NoAssistantTurn), "{err}");
+}
+
+#[test]
+fn fit_cuts_the_prompt_but_keeps_the_token_before_the_answer() {
+    let e = Example { input_ids: (0..10).collect(), loss_mask: [false; 6].into_iter().chain([true; 4]).collect() };
+    // Right cut at 5: no trained token left.
+    assert_eq!(fit(e.clone(), 5, false, false), None);
+    // From the start: drop 5 prompt tokens, keeping token 5 which predicts token 6.
+    let f = fit(e.clone(), 5, true, false).unwrap();
+    assert_eq!(f.input_ids, vec![5, 6, 7, 8, 9]);
+    // Keeping the first token (BOS): drop from position 1; only 4 prompt tokens can go, the end is cut.
+    let f = fit(e.clone(), 5, true, true).unwrap();
+    assert_eq!(f.input_ids, vec![0, 5, 6, 7, 8]);
+    assert_eq!(f.loss_mask, vec![false, false, true, true, true]);
+    // Short enough: untouched.
+    assert_eq!(fit(e.clone(), 10, true, true).unwrap(), e);
 }
 
 #[test]

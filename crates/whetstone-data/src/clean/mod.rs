@@ -26,7 +26,7 @@ pub const EXAMPLES: usize = 5;
 pub const MAX_LISTED_FINDINGS: usize = 1000;
 const EXCERPT: usize = 160;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ts_rs::TS)]
 #[serde(default, deny_unknown_fields)]
 pub struct CleanOptions {
     /// Remove exact duplicates (same text after whitespace and case normalisation).
@@ -65,7 +65,7 @@ impl CleanOptions {
 }
 
 /// A group of duplicates: the row kept and those that would go.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct DuplicateExample {
     pub kept_line: usize,
     pub removed_lines: Vec<usize>,
@@ -73,7 +73,7 @@ pub struct DuplicateExample {
     pub removed: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct DuplicateStep {
     pub groups: usize,
     pub removed: usize,
@@ -84,14 +84,14 @@ pub struct DuplicateStep {
     remove: Vec<usize>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct FilteredRow {
     pub line: usize,
     pub reason: String,
     pub excerpt: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct FilterStep {
     pub removed: usize,
     pub examples: Vec<FilteredRow>,
@@ -100,7 +100,7 @@ pub struct FilterStep {
 }
 
 /// One piece of personal data, with a stable id for per-finding decisions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct PiiFinding {
     /// `line:field:byte` — the row's source line, which text of the row (message index), and where in it.
     pub id: String,
@@ -118,7 +118,7 @@ pub struct PiiFinding {
     span: (usize, usize),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct PiiStep {
     pub findings: usize,
     pub rows: usize,
@@ -129,7 +129,7 @@ pub struct PiiStep {
     all: Vec<PiiFinding>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Proposal {
     pub rows_before: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,7 +147,7 @@ pub struct Proposal {
 }
 
 /// What to do with a piece of personal data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum PiiDecision {
     /// Replace it with a typed placeholder such as `[EMAIL]`.
@@ -170,7 +170,7 @@ impl PiiDecision {
 }
 
 /// The user's decisions on personal data: one for everything, overridden per finding id.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ts_rs::TS)]
 #[serde(default, deny_unknown_fields)]
 pub struct PiiDecisions {
     pub default: Option<PiiDecision>,
@@ -178,7 +178,7 @@ pub struct PiiDecisions {
 }
 
 /// What applying a proposal did, step by step.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ts_rs::TS)]
 pub struct Applied {
     pub rows_before: usize,
     pub exact_duplicates_removed: usize,

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use crate::datarow::{DataRow, RowBody};
 use crate::error::{DataError, Result, RowError};
 use readers::{ArrayError, HashingReader, JsonArrayReader, JsonlReader, RawBody, RawRecord, TextReader};
+pub use crate::error::Rejection;
 pub use shapes::{Mapping, Shape, FIELDS};
 
 /// Default limit on one record's size; longer records are rejected as over-long without being buffered.
@@ -29,7 +30,7 @@ pub const MAX_REPORTED_REJECTIONS: usize = 1000;
 /// Records are parsed in parallel in batches this large, keeping memory bounded.
 const BATCH: usize = 4096;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceFormat {
     Jsonl,
@@ -92,19 +93,12 @@ impl Default for ImportOptions {
     }
 }
 
-/// One rejected record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rejection {
-    pub line: usize,
-    pub record: usize,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ImportReport {
     pub path: PathBuf,
     pub format: SourceFormat,
     /// The most common shape among accepted rows.
+    #[ts(as = "Option<String>")]
     pub shape: Option<Shape>,
     pub shapes: BTreeMap<String, usize>,
     /// Records read (blank lines are not records).
@@ -205,7 +199,7 @@ pub fn import_file(
                 }
                 Err(reason) => {
                     report.rejected += 1;
-                    let rej = Rejection { line, record, reason: reason.to_string() };
+                    let rej = Rejection { line, record, reason };
                     on_reject(&rej).map_err(io)?;
                     if report.rejections.len() < MAX_REPORTED_REJECTIONS {
                         report.rejections.push(rej);
