@@ -4,8 +4,8 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
-use whetstone_api::plan::{self, MeasureRequest};
-use whetstone_api::training::{self, BenchRequest};
+use whetstone_api::bench::{self, BenchRequest, MeasureRequest};
+use whetstone_api::plan;
 use whetstone_engine::quant::QuantMode;
 
 #[derive(Subcommand)]
@@ -94,7 +94,7 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
                 }
             };
             std::fs::create_dir_all(&dir)?;
-            let r = whetstone_api::datasets::bench_data(&dir, a.rows, |phase, s| eprintln!("{phase:<13} {s:.2} s"));
+            let r = bench::bench_data(&dir, a.rows, |phase, s| eprintln!("{phase:<13} {s:.2} s"));
             if a.dir.is_none() {
                 let _ = std::fs::remove_dir_all(&dir);
             }
@@ -115,7 +115,7 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::PlanChild { config } => {
             let req: MeasureRequest = serde_json::from_str(config).context("bad configuration")?;
             crate::set_threads(None);
-            let peak = plan::measure_peak(&req)?;
+            let peak = bench::measure_peak(&req)?;
             println!("{peak}");
             Ok(())
         }
@@ -131,7 +131,7 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
                 grad_checkpoint: a.grad_checkpoint,
                 quant: a.quant,
             };
-            let r = training::bench_train(&req, |i, dt| eprintln!("step {} took {dt:.2}s{}", i + 1, if i < a.warmup { " (warm-up)" } else { "" }))?;
+            let r = bench::bench_train(&req, |i, dt| eprintln!("step {} took {dt:.2}s{}", i + 1, if i < a.warmup { " (warm-up)" } else { "" }))?;
             if a.json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
