@@ -4,7 +4,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -21,7 +20,7 @@ use crate::Api;
 
 pub const DATASETS_DIR: &str = "datasets";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
     pub path: PathBuf,
@@ -38,7 +37,7 @@ pub struct ImportRequest {
     pub max_row_bytes: Option<usize>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ImportResult {
     pub dataset: Dataset,
     pub version: DatasetVersion,
@@ -47,7 +46,7 @@ pub struct ImportResult {
     pub rejections_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct CleanRequest {
     /// Dataset name or id.
@@ -63,7 +62,7 @@ pub struct CleanRequest {
     pub decisions: PiiDecisions,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct CleanResult {
     pub dataset: String,
     pub base_version: u32,
@@ -73,7 +72,7 @@ pub struct CleanResult {
     pub version: Option<DatasetVersion>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct SplitRequest {
     pub dataset: String,
@@ -87,14 +86,14 @@ pub struct SplitRequest {
     pub leakage_threshold: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SplitResult {
     pub version: DatasetVersion,
     pub counts: SplitCounts,
     pub leakage: LeakageReport,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct StatsRequest {
     pub dataset: String,
@@ -109,7 +108,7 @@ pub struct StatsRequest {
     pub split: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct DataStats {
     pub dataset: String,
     pub version: u32,
@@ -120,7 +119,7 @@ pub struct DataStats {
     pub tokens: TokenStats,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
     pub dataset: String,
@@ -134,13 +133,13 @@ pub struct PreviewRequest {
     pub max_len: Option<usize>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct PreviewToken {
     pub text: String,
     pub trained: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Preview {
     pub row: usize,
     /// The row's line in the imported file.
@@ -153,7 +152,7 @@ pub struct Preview {
     pub trained_tokens: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     pub dataset: String,
@@ -162,9 +161,12 @@ pub struct ExportRequest {
     pub out: PathBuf,
     #[serde(default)]
     pub split: Option<String>,
+    /// Replace `out` when it exists; without it an existing file is refused.
+    #[serde(default)]
+    pub overwrite: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ExportResult {
     pub path: PathBuf,
     pub rows: usize,
@@ -348,25 +350,33 @@ impl Api {
                 .into());
             }
             let source = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-            let dataset = self.store().insert_dataset(&NewDataset {
+            let new = NewDataset {
                 name: name.clone(),
                 source_path: source.display().to_string(),
                 source_sha256: report.source_sha256.clone(),
                 rows: report.accepted as u64,
-            })?;
-            let placed = (|| -> Result<(DatasetVersion, Option<PathBuf>)> {
-                let ddir = dir.join(dataset.id.to_string());
-                std::fs::create_dir_all(&ddir).map_err(io_err("create", &ddir))?;
-                let rel = format!("{DATASETS_DIR}/{}/v1.jsonl", dataset.id);
-                let final_rows = self.home().join(&rel);
-                std::fs::rename(&tmp_rows, &final_rows).map_err(io_err("move the imported rows to", &final_rows))?;
-                let rej_path = if report.rejected > 0 {
-                    let p = ddir.join("v1.rejected.jsonl");
-                    std::fs::rename(&tmp_rej, &p).map_err(io_err("move the rejected rows to", &p))?;
-                    Some(p)
-                } else {
-                    None
-                };
+            };
+            let mut rej_path = None;
+            let mut placed_dir = None;
+            // The rows are moved into place inside the store's transaction: a failure anywhere leaves
+            // no dataset behind, and no folder of one.
+            let placed = self.store().insert_dataset_with_first_version(&new, |id| -> Result<(String, serde_json::Value)> {
+                let ddir = dir.join(id.to_string());
+                placed_dir = Some(ddir.clone());
+                let moved = (|| -> Result<String> {
+                    std::fs::create_dir_all(&ddir).map_err(io_err("create", &ddir))?;
+                    let rel = format!("{DATASETS_DIR}/{id}/v1.jsonl");
+                    let final_rows = self.home().join(&rel);
+                    std::fs::rename(&tmp_rows, &final_rows).map_err(io_err("move the imported rows to", &final_rows))?;
+                    if report.rejected > 0 {
+                        let p = ddir.join("v1.rejected.jsonl");
+                        std::fs::rename(&tmp_rej, &p).map_err(io_err("move the rejected rows to", &p))?;
+                        rej_path = Some(p);
+                    }
+                    whetstone_files::sync_dir(&ddir).map_err(io_err("write", &ddir))?;
+                    Ok(rel)
+                })();
+                let rel = moved?;
                 let steps = json!([{
                     "step": "import",
                     "source": source,
@@ -381,20 +391,16 @@ impl Api {
                     "accepted": report.accepted,
                     "rejected": report.rejected,
                 }]);
-                let version = self.store().insert_dataset_version(&NewDatasetVersion {
-                    dataset_id: dataset.id,
-                    parent: None,
-                    steps,
-                    rows_path: rel,
-                    rows: report.accepted as u64,
-                })?;
-                Ok((version, rej_path))
-            })();
+                Ok((rel, steps))
+            });
             match placed {
-                Ok((version, rej)) => Ok((report, self.store().get_dataset(dataset.id)?, version, rej)),
+                Ok((dataset, version)) => Ok((report, dataset, version, rej_path)),
                 Err(e) => {
-                    let _ = self.store().delete_dataset(dataset.id);
-                    let _ = std::fs::remove_dir_all(dir.join(dataset.id.to_string()));
+                    // The transaction was rolled back, so its id is free again: the folder it had
+                    // filled must go too, or the next dataset would find it.
+                    if let Some(d) = placed_dir {
+                        let _ = std::fs::remove_dir_all(d);
+                    }
                     Err(e)
                 }
             }
@@ -522,6 +528,9 @@ impl Api {
     pub fn data_export(&self, req: &ExportRequest) -> Result<ExportResult> {
         let want = parse_split(req.split.as_deref())?;
         let (_, v, rows) = self.load_version(&req.dataset, req.version)?;
+        if req.out.exists() && !req.overwrite {
+            return Err(Error::FileExists { path: req.out.clone() });
+        }
         let n = write_atomically(&req.out, |w| {
             let mut n = 0;
             for row in rows.iter().filter(|r| want.is_none() || r.split == want) {
@@ -565,102 +574,3 @@ impl Api {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct DataBenchReport {
-    pub rows: usize,
-    pub source_mb: f64,
-    pub threads: usize,
-    pub generate_s: f64,
-    pub import_s: f64,
-    pub exact_dedupe_s: f64,
-    pub near_dedupe_s: f64,
-    pub pii_scan_s: f64,
-    /// import + exact + near + PII (generation excluded).
-    pub total_s: f64,
-    pub accepted: usize,
-    pub exact_duplicates: usize,
-    pub near_duplicates: usize,
-    pub pii_findings: usize,
-}
-
-/// Generates `rows` synthetic rows of about 1 KB in `dir` (deterministic), then times import, exact and near
-/// deduplication and the personal-data scan.
-pub fn bench_data(dir: &Path, rows: usize, mut on_phase: impl FnMut(&str, f64)) -> Result<DataBenchReport> {
-    if rows == 0 {
-        return Err(Error::InvalidInput("--rows must be at least 1".into()));
-    }
-    let src = dir.join("bench.jsonl");
-    let out = dir.join("bench.rows.jsonl");
-    let t = Instant::now();
-    whetstone_data::synthetic::write_synthetic_jsonl(&src, rows, 1000, 2025)?;
-    let generate_s = t.elapsed().as_secs_f64();
-    on_phase("generate", generate_s);
-    let source_mb = std::fs::metadata(&src).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0);
-
-    let t = Instant::now();
-    let mut data = Vec::with_capacity(rows);
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&out).map_err(io_err("create", &out))?);
-    let report = import::import_file(
-        &src,
-        &ImportOptions::default(),
-        |row| {
-            w.write_all(row.to_json().as_bytes())?;
-            w.write_all(b"\n")?;
-            data.push(row);
-            Ok(())
-        },
-        |_| Ok(()),
-    )?;
-    w.flush().map_err(io_err("write", &out))?;
-    let import_s = t.elapsed().as_secs_f64();
-    on_phase("import", import_s);
-
-    let all: Vec<usize> = (0..data.len()).collect();
-    let t = Instant::now();
-    let exact_groups = clean::exact_duplicate_groups(&data, &all);
-    let exact_s = t.elapsed().as_secs_f64();
-    on_phase("exact dedupe", exact_s);
-    let exact: usize = exact_groups.iter().map(|g| g.len() - 1).sum();
-    let mut gone = vec![false; data.len()];
-    for g in &exact_groups {
-        for &i in &g[1..] {
-            gone[i] = true;
-        }
-    }
-    let alive: Vec<usize> = all.iter().copied().filter(|&i| !gone[i]).collect();
-
-    let t = Instant::now();
-    let sigs = clean::signatures(&data, &alive);
-    let near_groups = clean::minhash::near_duplicate_groups(&sigs, 0.8);
-    let near_s = t.elapsed().as_secs_f64();
-    on_phase("near dedupe", near_s);
-    let near: usize = near_groups.iter().map(|g| g.len() - 1).sum();
-
-    let t = Instant::now();
-    let findings = clean::pii_findings(&data, &alive);
-    let pii_s = t.elapsed().as_secs_f64();
-    on_phase("PII scan", pii_s);
-
-    Ok(DataBenchReport {
-        rows,
-        source_mb,
-        threads: rayon_threads(),
-        generate_s,
-        import_s,
-        exact_dedupe_s: exact_s,
-        near_dedupe_s: near_s,
-        pii_scan_s: pii_s,
-        total_s: import_s + exact_s + near_s + pii_s,
-        accepted: report.accepted,
-        exact_duplicates: exact,
-        near_duplicates: near,
-        pii_findings: findings.len(),
-    })
-}
-
-fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
-}

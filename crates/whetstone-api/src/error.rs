@@ -17,7 +17,7 @@ pub enum Error {
     #[error("{0}")]
     NoModel(String),
 
-    #[error("unknown command `{command}`; known commands: {}", crate::COMMANDS.join(", "))]
+    #[error("unknown command `{command}`; known commands: {}", crate::COMMANDS.iter().map(|c| c.name).collect::<Vec<_>>().join(", "))]
     UnknownCommand { command: String },
 
     #[error("{0}")]
@@ -54,6 +54,30 @@ pub enum Error {
 
     #[error("{0}")]
     Hub(#[from] whetstone_hub::Error),
+
+    #[error(
+        "{} already holds files; choose an empty or new folder for the run, or ask to replace the earlier run there \
+         (--overwrite, or confirm in the app)",
+        path.display()
+    )]
+    FolderNotEmpty { path: PathBuf },
+
+    #[error("{} already exists; choose another file name, or ask to replace it (--overwrite)", path.display())]
+    FileExists { path: PathBuf },
+
+    #[error("run {run} is training in {}; pause or stop it before starting another run there", path.display())]
+    RunFolderBusy { path: PathBuf, run: i64 },
+
+    #[error("{}", crate::training::rows_too_long_message(path, *rows, dropped, *max_len, *keep_all))]
+    RowsTooLong {
+        path: PathBuf,
+        max_len: usize,
+        /// Rows in the file.
+        rows: usize,
+        dropped: Vec<whetstone_data::DroppedRow>,
+        /// The smallest maximum length that keeps every row.
+        keep_all: usize,
+    },
 }
 
 impl Error {
@@ -72,9 +96,12 @@ impl Error {
             Error::NoHome => "no_home",
             Error::Internal(_) => "internal",
             Error::Engine(e) => e.code(),
-            Error::Data(whetstone_data::DataError::InvalidOption(_)) => "invalid_input",
-            Error::Data(_) => "bad_data",
+            Error::Data(e) => e.code(),
             Error::Hub(e) => e.code(),
+            Error::RowsTooLong { .. } => "rows_too_long",
+            Error::FolderNotEmpty { .. } => "folder_not_empty",
+            Error::FileExists { .. } => "file_exists",
+            Error::RunFolderBusy { .. } => "run_active",
         }
     }
 
@@ -97,7 +124,7 @@ impl From<whetstone_store::Error> for Error {
 }
 
 /// What every caller (Tauri IPC, HTTP, CLI `--json`) sees of an error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
@@ -114,4 +141,9 @@ impl Serialize for Error {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         self.body().serialize(serializer)
     }
+}
+
+/// Writes `bytes` to `path` through [`whetstone_files::write_atomic`], with the path in the error.
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    whetstone_files::write_atomic(path, bytes).map_err(|source| Error::Io { action: "write", path: path.to_path_buf(), source })
 }

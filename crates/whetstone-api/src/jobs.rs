@@ -7,7 +7,8 @@
 //! `metrics.jsonl`, `checkpoints/`, `adapter/`, `control` (a request to pause or stop, which the
 //! worker polls between steps) and `worker.log` (the worker's stderr).
 
-use crate::error::{Error, Result};
+use crate::error::{write_atomic, Error, Result};
+use crate::events::LoggedEvent;
 use crate::{Api, Run, RunStatus};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom};
@@ -22,6 +23,9 @@ pub const EVENTS_FILE: &str = "events.jsonl";
 pub const CONTROL_FILE: &str = "control";
 pub const WORKER_LOG: &str = "worker.log";
 
+/// Everything a run writes into its folder; `overwrite` removes these and nothing else.
+pub const RUN_FILES: &[&str] = &[JOB_FILE, EVENTS_FILE, CONTROL_FILE, WORKER_LOG, "metrics.jsonl", "settings.json", "checkpoints", "adapter"];
+
 /// What a worker trains; written to `job.json` in the run folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
@@ -35,16 +39,20 @@ pub struct JobSpec {
 }
 
 /// A new run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
     pub model: PathBuf,
     pub data: PathBuf,
     #[serde(default)]
     pub val: Option<PathBuf>,
-    /// The run folder; by default a new folder under `<home>/runs`.
+    /// The run folder; by default a new folder under `<home>/runs`. A folder that holds anything is
+    /// refused unless `overwrite` is set.
     #[serde(default)]
     pub out: Option<PathBuf>,
+    /// Replace an earlier run's files in `out` (never a live run's; other files are left alone).
+    #[serde(default)]
+    pub overwrite: bool,
     #[serde(default)]
     pub settings: TrainSettings,
 }
@@ -94,17 +102,6 @@ pub fn requested(run_dir: &Path) -> Option<Control> {
     }
 }
 
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let io = |source| Error::Io { action: "write", path: path.to_path_buf(), source };
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
-    std::fs::rename(&tmp, path).map_err(io)
-}
 
 /// Whether process `pid` is alive (a zombie is not).
 pub fn pid_alive(pid: u32) -> bool {
@@ -130,16 +127,16 @@ pub fn pid_alive(pid: u32) -> bool {
 }
 
 /// New events of a run since byte `since` of its event log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct RunEvents {
-    pub events: Vec<serde_json::Value>,
+    pub events: Vec<LoggedEvent>,
     /// Pass this as `since` next time.
     pub next: u64,
     pub run: Run,
 }
 
 /// Reads whole lines of `path` from byte `since`; a line still being written is left for next time.
-pub fn read_events(path: &Path, since: u64) -> Result<(Vec<serde_json::Value>, u64)> {
+pub fn read_events(path: &Path, since: u64) -> Result<(Vec<LoggedEvent>, u64)> {
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), since)),
@@ -186,9 +183,9 @@ impl Api {
         // A file, or an imported dataset's name (its latest version's train split).
         let data = crate::training::resolve_training_data(self, &req.data)?;
         let val = req.val.as_deref().map(|v| crate::training::resolve_training_data(self, v)).transpose()?;
-        crate::training::read_training_rows(&data)?;
+        whetstone_data::read_training_rows(&data)?;
         if let Some(v) = &val {
-            crate::training::read_training_rows(v)?;
+            whetstone_data::read_training_rows(v)?;
         }
         let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
         let model_path = abs(&model);
@@ -218,19 +215,9 @@ impl Api {
             }
         };
         let out = match &req.out {
-            Some(o) => o.clone(),
-            None => {
-                let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-                self.home.join("runs").join(format!("run-{stamp}"))
-            }
+            Some(o) => self.prepare_run_folder(o, req.overwrite)?,
+            None => self.new_run_folder()?,
         };
-        std::fs::create_dir_all(&out).map_err(|source| Error::Io { action: "create the run folder", path: out.clone(), source })?;
-        let out = abs(&out);
-        // A new run in this folder: what an earlier one left would be mistaken for this run's.
-        for name in [EVENTS_FILE, CONTROL_FILE, "metrics.jsonl"] {
-            let _ = std::fs::remove_file(out.join(name));
-        }
-        let _ = std::fs::remove_dir_all(out.join("checkpoints"));
         let data = abs(&data);
         let val = val.as_deref().map(abs);
         let run = self.store().insert_run(&NewRun {
@@ -244,6 +231,50 @@ impl Api {
         let text = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Internal(e.to_string()))?;
         write_atomic(&out.join(JOB_FILE), &text)?;
         self.spawn_worker(&run, worker)
+    }
+
+    /// A new, empty folder under `<home>/runs`, created here so two runs started at once never share one.
+    fn new_run_folder(&self) -> Result<PathBuf> {
+        let root = self.home.join("runs");
+        std::fs::create_dir_all(&root).map_err(|source| Error::Io { action: "create the runs folder", path: root.clone(), source })?;
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        for n in 0.. {
+            let dir = root.join(if n == 0 { format!("run-{stamp}") } else { format!("run-{stamp}-{n}") });
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(std::fs::canonicalize(&dir).unwrap_or(dir)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(source) => return Err(Error::Io { action: "create the run folder", path: dir, source }),
+            }
+        }
+        unreachable!("an unbounded range always yields")
+    }
+
+    /// The folder the user named for a run. Nothing the user has is lost: a folder holding anything
+    /// is refused unless `overwrite` asks to replace an earlier run there, and even then only that
+    /// run's own files go; a folder in which a run is live is never touched.
+    fn prepare_run_folder(&self, out: &Path, overwrite: bool) -> Result<PathBuf> {
+        std::fs::create_dir_all(out).map_err(|source| Error::Io { action: "create the run folder", path: out.to_path_buf(), source })?;
+        let out = std::fs::canonicalize(out).map_err(|source| Error::Io { action: "find the run folder", path: out.to_path_buf(), source })?;
+        self.reconcile_runs()?;
+        if let Some(live) = self.store().list_runs()?.into_iter().find(|r| r.status.is_active() && Path::new(&r.out_dir) == out) {
+            return Err(Error::RunFolderBusy { path: out, run: live.id });
+        }
+        let empty = whetstone_files::is_empty_dir(&out).map_err(|source| Error::Io { action: "read the run folder", path: out.clone(), source })?;
+        if !empty && !overwrite {
+            return Err(Error::FolderNotEmpty { path: out });
+        }
+        if !empty {
+            for name in RUN_FILES {
+                let p = out.join(name);
+                let gone = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                match gone {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(Error::Io { action: "replace the earlier run's files in", path: p, source }),
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn spawn_worker(&self, run: &Run, worker: &WorkerCommand) -> Result<Run> {
@@ -353,5 +384,5 @@ fn stale(updated_at: &str) -> bool {
     // Compared as text against now minus a minute in the same format, which sorts chronologically.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let then = now.saturating_sub(60);
-    updated_at < crate::export::rfc3339(then).as_str()
+    updated_at < crate::time::rfc3339(then).as_str()
 }

@@ -145,6 +145,9 @@ pub struct ExportArgs {
     /// Only this split: train, val or test
     #[arg(long)]
     split: Option<String>,
+    /// Replace --out when it exists
+    #[arg(long)]
+    overwrite: bool,
     #[arg(long)]
     json: bool,
 }
@@ -349,6 +352,7 @@ pub fn run(api: &Api, cmd: &DataCommand) -> anyhow::Result<()> {
                 version: a.version,
                 out: a.out.clone(),
                 split: a.split.clone(),
+                overwrite: a.overwrite,
             })?;
             if a.json {
                 return print_json(&r);

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum ModelSource {
     /// Shipped with Whetstone (the default model).
@@ -45,7 +45,7 @@ impl FromStr for ModelSource {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct Model {
     pub id: i64,
     pub name: String,
@@ -63,7 +63,7 @@ pub struct Model {
 }
 
 /// Where a model's files are and where they came from (schema version 2).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ModelOrigin {
     /// The model folder or GGUF file on this machine.
     pub path: Option<String>,
@@ -89,7 +89,7 @@ pub struct NewModel {
     pub commercial_use: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct Dataset {
     pub id: i64,
     pub name: String,
@@ -108,7 +108,7 @@ pub struct NewDataset {
     pub rows: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     Queued,
@@ -176,7 +176,7 @@ impl FromStr for RunStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct Run {
     pub id: i64,
     pub model_id: i64,
@@ -220,7 +220,7 @@ pub struct NewRun {
 }
 
 /// One version of a dataset: its rows file and how it was made from its parent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct DatasetVersion {
     pub id: i64,
     pub dataset_id: i64,

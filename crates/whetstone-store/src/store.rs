@@ -187,27 +187,40 @@ impl Store {
     }
 
     pub fn insert_dataset(&self, new: &NewDataset) -> Result<Dataset> {
-        non_empty("dataset name", &new.name)?;
-        non_empty("dataset source path", &new.source_path)?;
-        let sha_ok = new.source_sha256.len() == 64
-            && new
-                .source_sha256
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !sha_ok {
-            return Err(Error::Invalid {
-                what: "dataset source_sha256",
-                reason: format!(
-                    "`{}` is not 64 lowercase hex digits",
-                    new.source_sha256
-                ),
-            });
-        }
+        check_new_dataset(new)?;
         self.conn.execute(
             "INSERT INTO datasets (name, source_path, source_sha256, rows) VALUES (?1, ?2, ?3, ?4)",
             params![new.name, new.source_path, new.source_sha256, new.rows],
         )?;
         self.get_dataset(self.conn.last_insert_rowid())
+    }
+
+    /// Inserts a dataset and its first version in one transaction. `place` runs inside it with the new
+    /// dataset's id (to put the rows file where the version will point) and returns the version's rows
+    /// path and steps; when it fails, or anything else does, nothing is recorded.
+    pub fn insert_dataset_with_first_version<E: From<Error>>(
+        &mut self,
+        new: &NewDataset,
+        place: impl FnOnce(i64) -> std::result::Result<(String, serde_json::Value), E>,
+    ) -> std::result::Result<(Dataset, DatasetVersion), E> {
+        check_new_dataset(new)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(Error::from)?;
+        tx.execute(
+            "INSERT INTO datasets (name, source_path, source_sha256, rows) VALUES (?1, ?2, ?3, ?4)",
+            params![new.name, new.source_path, new.source_sha256, new.rows],
+        )
+        .map_err(Error::from)?;
+        let id = tx.last_insert_rowid();
+        let (rows_path, steps) = place(id)?;
+        non_empty("dataset version rows path", &rows_path)?;
+        let steps = serde_json::to_string(&steps).map_err(|e| Error::Invalid { what: "dataset version steps", reason: e.to_string() })?;
+        tx.execute(
+            "INSERT INTO dataset_versions (dataset_id, version, parent, steps, rows_path, rows) VALUES (?1, 1, NULL, ?2, ?3, ?4)",
+            params![id, steps, rows_path, new.rows],
+        )
+        .map_err(Error::from)?;
+        tx.commit().map_err(Error::from)?;
+        Ok((self.get_dataset(id)?, self.get_dataset_version(id, 1)?))
     }
 
     pub fn get_dataset(&self, id: i64) -> Result<Dataset> {
@@ -297,13 +310,6 @@ impl Store {
             .query_map([dataset_id], RawVersion::from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         raws.into_iter().map(RawVersion::into_version).collect()
-    }
-
-    /// Removes a dataset and its versions (used to undo an import that failed half-way).
-    pub fn delete_dataset(&self, id: i64) -> Result<()> {
-        self.conn.execute("DELETE FROM dataset_versions WHERE dataset_id = ?1", [id])?;
-        self.conn.execute("DELETE FROM datasets WHERE id = ?1", [id])?;
-        Ok(())
     }
 
     pub fn insert_run(&self, new: &NewRun) -> Result<Run> {
@@ -654,4 +660,17 @@ fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
             r => return r,
         }
     }
+}
+
+fn check_new_dataset(new: &NewDataset) -> Result<()> {
+    non_empty("dataset name", &new.name)?;
+    non_empty("dataset source path", &new.source_path)?;
+    let sha_ok = new.source_sha256.len() == 64 && new.source_sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !sha_ok {
+        return Err(Error::Invalid {
+            what: "dataset source_sha256",
+            reason: format!("`{}` is not 64 lowercase hex digits", new.source_sha256),
+        });
+    }
+    Ok(())
 }

@@ -223,8 +223,37 @@ fn dataset_versions_number_themselves_and_keep_their_provenance() {
     missing.dataset_id = 999;
     assert!(matches!(store.insert_dataset_version(&missing), Err(Error::NotFound { .. })));
     assert_eq!(store.find_datasets_by_name("tickets").unwrap().len(), 1);
-    store.delete_dataset(d.id).unwrap();
-    assert!(store.list_dataset_versions(d.id).unwrap().is_empty());
+}
+
+#[test]
+fn a_dataset_and_its_first_version_are_recorded_together_or_not_at_all() {
+    let (_dir, mut store) = open();
+    let (d, v) = store
+        .insert_dataset_with_first_version::<Error>(&tickets(), |id| Ok((format!("datasets/{id}/v1.jsonl"), json!([{"step": "import"}]))))
+        .unwrap();
+    assert_eq!((v.dataset_id, v.version, v.parent, v.rows), (d.id, 1, None, d.rows));
+    assert_eq!(v.rows_path, format!("datasets/{}/v1.jsonl", d.id));
+
+    // Placing the rows fails: neither the dataset nor a version is left behind.
+    let mut other = tickets();
+    other.name = "other".into();
+    let err = store
+        .insert_dataset_with_first_version(&other, |_| Err::<(String, serde_json::Value), _>(Error::Invalid { what: "rows file", reason: "disk full".into() }))
+        .unwrap_err();
+    assert!(err.to_string().contains("disk full"), "{err}");
+    assert!(store.find_datasets_by_name("other").unwrap().is_empty());
+    assert_eq!(store.list_datasets().unwrap(), vec![store.get_dataset(d.id).unwrap()]);
+    // An invalid dataset never reaches `place`.
+    let mut bad = tickets();
+    bad.source_sha256 = "xyz".into();
+    let called = std::cell::Cell::new(false);
+    assert!(store
+        .insert_dataset_with_first_version::<Error>(&bad, |_| {
+            called.set(true);
+            Ok(("p".into(), json!([])))
+        })
+        .is_err());
+    assert!(!called.get());
 }
 
 #[test]
