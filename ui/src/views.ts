@@ -1,9 +1,16 @@
 // The screens. Each one fetches its own data and returns the element to show.
 
-import { call } from './transport.js';
+import { api } from './api.js';
 import { h, table, facts } from './dom.js';
 import * as fmt from './format.js';
-import type { CatalogItem, Dataset, DefaultModel, Hardware, MetricsRow, Model, Overview, Run } from './types.js';
+import type { CatalogItem, Dataset, DefaultModel, Hardware, Model, Run } from './api.js';
+
+/** One line of a run's metrics.jsonl. */
+interface MetricsRow {
+  kind?: 'train' | 'eval';
+  step: number;
+  loss: number;
+}
 
 export interface View {
   title: string;
@@ -203,10 +210,10 @@ function lossChart(rows: MetricsRow[]): Element {
 function runCard(run: Run): HTMLElement {
   const card = h('section', { class: 'card', 'data-testid': `run-${run.id}` });
   const refresh = async (): Promise<void> => {
-    const [r, rows] = await Promise.all([call<Run>('get_run', { id: run.id }), call<MetricsRow[]>('run_metrics', { id: run.id })]);
-    const act = (command: string, label: string) => {
+    const [r, rows] = await Promise.all([api.get_run({ id: run.id }), api.run_metrics({ id: run.id }) as Promise<unknown> as Promise<MetricsRow[]>]);
+    const act = (command: 'pause_run' | 'stop_run' | 'resume_run', label: string) => {
       const b = h('button', { type: 'button', 'data-testid': `run-${command}` }, label);
-      b.addEventListener('click', () => void call(command, { id: r.id }).then(refresh));
+      b.addEventListener('click', () => void api[command]({ id: r.id }).then(refresh));
       return b;
     };
     const active = r.status === 'running' || r.status === 'queued';
@@ -235,7 +242,7 @@ export const views: Record<string, View> = {
   home: {
     title: 'Home',
     async render() {
-      const o = await call<Overview>('overview');
+      const o = await api.overview();
       return h(
         'div',
         { class: 'grid', 'data-testid': 'home' },
@@ -250,7 +257,7 @@ export const views: Record<string, View> = {
   models: {
     title: 'Models',
     async render() {
-      const [models, catalog] = await Promise.all([call<Model[]>('list_models'), call<CatalogItem[]>('catalog')]);
+      const [models, catalog] = await Promise.all([api.list_models(), api.catalog()]);
       return h(
         'div',
         { class: 'grid' },
@@ -267,7 +274,7 @@ export const views: Record<string, View> = {
   datasets: {
     title: 'Datasets',
     async render() {
-      const datasets = await call<Dataset[]>('list_datasets');
+      const datasets = await api.list_datasets();
       return section(
         'Datasets',
         'datasets-view',
@@ -279,7 +286,7 @@ export const views: Record<string, View> = {
   runs: {
     title: 'Runs',
     async render() {
-      const runs = await call<Run[]>('list_runs');
+      const runs = await api.list_runs();
       return section(
         'Training runs',
         'runs-view',

@@ -1,153 +1,190 @@
-//! Command names and JSON arguments → typed [`Api`] methods, for the HTTP server and tests.
+//! The command table: every command the app, the HTTP server and the UI can call, declared once.
+//! From the one list below come [`COMMANDS`], the dispatcher that parses JSON arguments into typed
+//! requests and calls the typed [`Api`] methods, and the UI's typed client functions
+//! ([`crate::bindings`]). A command cannot be listed but not dispatched, or the other way round.
 
 use crate::error::{Error, Result};
 use crate::Api;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::path::PathBuf;
+use ts_rs::{TypeVisitor, TS};
 
-/// Every command [`Api::dispatch`] knows, in the order a reader would look for them.
-pub const COMMANDS: &[&str] = &[
-    "hardware",
-    "overview",
-    "default_model",
-    "list_models",
-    "get_model",
-    "catalog",
-    "search_models",
-    "pull_model",
-    "import_model",
-    "plan",
-    "list_datasets",
-    "get_dataset",
-    "data_import",
-    "data_versions",
-    "data_clean",
-    "data_split",
-    "data_stats",
-    "data_preview",
-    "data_export",
-    "list_runs",
-    "get_run",
-    "start_run",
-    "pause_run",
-    "resume_run",
-    "stop_run",
-    "run_events",
-    "run_metrics",
-    "run_metrics_csv",
-];
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoArgs {}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DatasetArgs {
-    dataset: String,
+/// Who can reach a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reach {
+    /// The app's screens, in the window and through `whet serve`.
+    App,
+    /// The desktop window only: what a web page must never do (allow a folder, say).
+    Window,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IdArgs {
-    id: i64,
+/// One entry of the command table.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Command {
+    pub name: &'static str,
+    pub reach: Reach,
+    /// What it does, in the words of its declaration.
+    pub doc: &'static str,
+    /// TypeScript types of its arguments and its result (for the generated client).
+    #[serde(skip)]
+    pub(crate) ts: fn(&ts_rs::Config) -> (String, String),
+    #[serde(skip)]
+    pub(crate) visit: fn(&mut crate::bindings::Collector),
 }
 
-#[derive(Deserialize)]
+/// Arguments of a command that takes none.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
-struct EventsArgs {
-    id: i64,
+pub struct NoArgs {}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct IdArgs {
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetArgs {
+    /// A dataset's name or id.
+    pub dataset: String,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct EventsArgs {
+    pub id: i64,
+    /// Byte offset in the run's event log: the `next` of the previous answer, 0 at first.
     #[serde(default)]
-    since: u64,
+    #[ts(optional)]
+    pub since: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
-struct SearchArgs {
-    query: String,
-    #[serde(default = "default_limit")]
-    limit: usize,
+pub struct SearchArgs {
+    pub query: String,
+    #[serde(default)]
+    #[ts(optional)]
+    pub limit: Option<usize>,
 }
 
-fn default_limit() -> usize {
-    20
-}
-
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
-struct PathArgs {
-    path: std::path::PathBuf,
+pub struct PathArgs {
+    pub path: PathBuf,
+}
+
+/// Declares the commands. Each line: `name(Args) -> Result, reach, |api, args| call;` with a doc
+/// comment that says what it does.
+macro_rules! commands {
+    ($( #[doc = $doc:literal] $name:ident ( $args:ty ) -> $ret:ty, $reach:ident, |$api:ident, $a:ident| $body:expr; )*) => {
+        /// Every command, in the order a reader would look for them.
+        pub const COMMANDS: &[Command] = &[$(
+            Command {
+                name: stringify!($name),
+                reach: Reach::$reach,
+                doc: $doc,
+                ts: |cfg| (<$args as TS>::name(cfg), <$ret as TS>::name(cfg)),
+                visit: |c| {
+                    c.visit::<$args>();
+                    c.visit::<$ret>();
+                },
+            },
+        )*];
+
+        impl Api {
+            /// Runs the command named `name` with its JSON arguments. Callers have checked that the
+            /// command is within their reach.
+            fn run_command(&self, name: &str, args: Value) -> Result<Value> {
+                match name {
+                    $(stringify!($name) => {
+                        #[allow(unused_variables)]
+                        let $a: $args = parse_args(name, args)?;
+                        let $api = self;
+                        let result: Result<$ret> = $body;
+                        to_json(result?)
+                    })*
+                    _ => Err(Error::UnknownCommand { command: name.to_string() }),
+                }
+            }
+        }
+    };
+}
+
+commands! {
+    /// CPU, memory and GPUs of this machine.
+    hardware(NoArgs) -> crate::Hardware, App, |api, a| api.hardware();
+    /// Everything the start screen shows.
+    overview(NoArgs) -> crate::Overview, App, |api, a| api.overview();
+    /// The bundled starter model, when its file is present.
+    default_model(NoArgs) -> Option<crate::DefaultModel>, App, |api, a| api.default_model();
+    /// Installed models.
+    list_models(NoArgs) -> Vec<crate::Model>, App, |api, a| api.list_models();
+    /// One installed model.
+    get_model(IdArgs) -> crate::Model, App, |api, a| api.get_model(a.id);
+    /// Suggested models with license and commercial-use flag.
+    catalog(NoArgs) -> Vec<crate::models::CatalogItem>, App, |api, a| api.catalog();
+    /// Hub search.
+    search_models(SearchArgs) -> Vec<crate::HubModel>, App, |api, a| api.search_models(&a.query, a.limit.unwrap_or(20));
+    /// Downloads a hub model into the shared cache and adds it.
+    pull_model(crate::models::PullRequest) -> crate::Model, App, |api, a| api.pull_model(&a, None, None);
+    /// Adds a local model folder or GGUF file.
+    import_model(PathArgs) -> crate::Model, App, |api, a| api.import_model(&a.path);
+    /// Predicts a job's peak memory and whether it fits.
+    plan(crate::plan::PlanRequest) -> crate::plan::Plan, App, |api, a| api.plan(&a);
+    /// Imported datasets.
+    list_datasets(NoArgs) -> Vec<crate::Dataset>, App, |api, a| api.list_datasets();
+    /// One dataset.
+    get_dataset(IdArgs) -> crate::Dataset, App, |api, a| api.get_dataset(a.id);
+    /// Imports a file as a new dataset.
+    data_import(crate::datasets::ImportRequest) -> crate::datasets::ImportResult, App, |api, a| api.data_import(&a);
+    /// Every version of a dataset and the steps that made it.
+    data_versions(DatasetArgs) -> Vec<crate::DatasetVersion>, App, |api, a| api.data_versions(&a.dataset);
+    /// Proposes a cleaning, or applies it as a new version.
+    data_clean(crate::datasets::CleanRequest) -> crate::datasets::CleanResult, App, |api, a| api.data_clean(&a);
+    /// Splits a version into train, validation and test.
+    data_split(crate::datasets::SplitRequest) -> crate::datasets::SplitResult, App, |api, a| api.data_split(&a);
+    /// Token lengths of a version's rows.
+    data_stats(crate::datasets::StatsRequest) -> crate::datasets::DataStats, App, |api, a| api.data_stats(&a);
+    /// One row's tokens, with the trained ones marked.
+    data_preview(crate::datasets::PreviewRequest) -> crate::datasets::Preview, App, |api, a| api.data_preview(&a);
+    /// Writes a version (or a split) as JSONL.
+    data_export(crate::datasets::ExportRequest) -> crate::datasets::ExportResult, App, |api, a| api.data_export(&a);
+    /// Training runs.
+    list_runs(NoArgs) -> Vec<crate::Run>, App, |api, a| api.list_runs();
+    /// One run.
+    get_run(IdArgs) -> crate::Run, App, |api, a| api.get_run(a.id);
+    /// Starts a training run in a worker process.
+    start_run(crate::StartRun) -> crate::Run, App, |api, a| api.start_run(&a);
+    /// Checkpoints a run and stops its worker.
+    pause_run(IdArgs) -> crate::Run, App, |api, a| api.pause_run(a.id);
+    /// Continues a run from its last good checkpoint.
+    resume_run(IdArgs) -> crate::Run, App, |api, a| api.resume_run(a.id);
+    /// Checkpoints a run, saves its adapter and ends it.
+    stop_run(IdArgs) -> crate::Run, App, |api, a| api.stop_run(a.id);
+    /// A run's events since a byte offset of its log.
+    run_events(EventsArgs) -> crate::RunEvents, App, |api, a| api.run_events(a.id, a.since.unwrap_or(0));
+    /// A run's metrics, one row per step and evaluation.
+    run_metrics(IdArgs) -> Vec<serde_json::Value>, App, |api, a| api.run_metrics(a.id);
+    /// A run's metrics as CSV text.
+    run_metrics_csv(IdArgs) -> String, App, |api, a| api.run_metrics_csv(a.id);
+}
+
+/// The command named `name`, if there is one.
+pub fn command(name: &str) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name == name)
 }
 
 impl Api {
-    /// Runs `command` with `args` (a JSON object, or `null` for none) and returns its result as JSON.
+    /// Runs `command` with `args` (a JSON object, or `null` for none) for code in this process (the
+    /// CLI, tests), which may call every command with paths as given.
     pub fn dispatch(&self, command: &str, args: Value) -> Result<Value> {
-        match command {
-            "hardware" => {
-                no_args(command, args)?;
-                to_json(self.hardware()?)
-            }
-            "overview" => {
-                no_args(command, args)?;
-                to_json(self.overview()?)
-            }
-            "default_model" => {
-                no_args(command, args)?;
-                to_json(self.default_model()?)
-            }
-            "list_models" => {
-                no_args(command, args)?;
-                to_json(self.list_models()?)
-            }
-            "get_model" => to_json(self.get_model(parse_args::<IdArgs>(command, args)?.id)?),
-            "catalog" => {
-                no_args(command, args)?;
-                to_json(self.catalog()?)
-            }
-            "search_models" => {
-                let a = parse_args::<SearchArgs>(command, args)?;
-                to_json(self.search_models(&a.query, a.limit)?)
-            }
-            "pull_model" => to_json(self.pull_model(&parse_args::<crate::models::PullRequest>(command, args)?, None, None)?),
-            "import_model" => to_json(self.import_model(&parse_args::<PathArgs>(command, args)?.path)?),
-            "plan" => to_json(self.plan(&parse_args::<crate::plan::PlanRequest>(command, args)?)?),
-            "list_datasets" => {
-                no_args(command, args)?;
-                to_json(self.list_datasets()?)
-            }
-            "get_dataset" => to_json(self.get_dataset(parse_args::<IdArgs>(command, args)?.id)?),
-            "data_import" => to_json(self.data_import(&parse_args(command, args)?)?),
-            "data_versions" => to_json(self.data_versions(&parse_args::<DatasetArgs>(command, args)?.dataset)?),
-            "data_clean" => to_json(self.data_clean(&parse_args(command, args)?)?),
-            "data_split" => to_json(self.data_split(&parse_args(command, args)?)?),
-            "data_stats" => to_json(self.data_stats(&parse_args(command, args)?)?),
-            "data_preview" => to_json(self.data_preview(&parse_args(command, args)?)?),
-            "data_export" => to_json(self.data_export(&parse_args(command, args)?)?),
-            "list_runs" => {
-                no_args(command, args)?;
-                to_json(self.list_runs()?)
-            }
-            "get_run" => to_json(self.get_run(parse_args::<IdArgs>(command, args)?.id)?),
-            "start_run" => to_json(self.start_run(&parse_args::<crate::StartRun>(command, args)?)?),
-            "pause_run" => to_json(self.pause_run(parse_args::<IdArgs>(command, args)?.id)?),
-            "resume_run" => to_json(self.resume_run(parse_args::<IdArgs>(command, args)?.id)?),
-            "stop_run" => to_json(self.stop_run(parse_args::<IdArgs>(command, args)?.id)?),
-            "run_events" => {
-                let a = parse_args::<EventsArgs>(command, args)?;
-                to_json(self.run_events(a.id, a.since)?)
-            }
-            "run_metrics" => to_json(self.run_metrics(parse_args::<IdArgs>(command, args)?.id)?),
-            "run_metrics_csv" => to_json(self.run_metrics_csv(parse_args::<IdArgs>(command, args)?.id)?),
-            _ => Err(Error::UnknownCommand {
-                command: command.to_string(),
-            }),
-        }
+        self.run_command(command, args)
     }
-}
-
-fn no_args(command: &str, args: Value) -> Result<()> {
-    parse_args::<NoArgs>(command, args).map(|_| ())
 }
 
 fn parse_args<T: DeserializeOwned>(command: &str, args: Value) -> Result<T> {
@@ -161,11 +198,10 @@ fn parse_args<T: DeserializeOwned>(command: &str, args: Value) -> Result<T> {
             )))
         }
     };
-    serde_json::from_value(args)
-        .map_err(|e| Error::InvalidInput(format!("arguments for `{command}`: {e}")))
+    serde_json::from_value(args).map_err(|e| Error::InvalidInput(format!("arguments for `{command}`: {e}")))
 }
 
-pub(crate) fn json_kind(v: &Value) -> &'static str {
+fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -177,6 +213,5 @@ pub(crate) fn json_kind(v: &Value) -> &'static str {
 }
 
 fn to_json<T: Serialize>(value: T) -> Result<Value> {
-    serde_json::to_value(value)
-        .map_err(|e| Error::Internal(format!("the result could not be encoded as JSON: {e}")))
+    serde_json::to_value(value).map_err(|e| Error::Internal(format!("the result could not be encoded as JSON: {e}")))
 }

@@ -4,21 +4,25 @@
 //! arguments onto them for callers that speak JSON. Every error becomes an [`ErrorBody`] with a
 //! stable `code`.
 
+pub mod bench;
+pub mod bindings;
 pub mod datasets;
 mod default_model;
-mod dispatch;
+pub mod dispatch;
 mod error;
+pub mod events;
 pub mod export;
 pub mod jobs;
 pub mod models;
 pub mod plan;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod time;
 pub mod training;
 pub mod worker;
 
 pub use default_model::{default_model_path, read_default_model, DefaultModel, DEFAULT_MODEL_FILE};
-pub use dispatch::COMMANDS;
+pub use dispatch::{Command, Reach, COMMANDS};
 pub use error::{Error, ErrorBody, Result};
 pub use jobs::{JobSpec, RunEvents, StartRun, WorkerCommand};
 pub use whetstone_hw::{Gpu, Hardware};
@@ -41,7 +45,7 @@ pub struct Api {
 }
 
 /// Everything the start screen shows, in one call.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Overview {
     pub hardware: Hardware,
     pub models: Vec<Model>,

@@ -11,14 +11,14 @@ use whetstone_hub::{CatalogEntry, DownloadOptions, HubClient, HubModel};
 use whetstone_store::{Model, ModelOrigin, ModelSource, NewModel};
 
 /// A catalog entry and, when it is installed, its model id.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct CatalogItem {
     #[serde(flatten)]
     pub entry: CatalogEntry,
     pub installed_model_id: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct PullRequest {
     /// Hub repo id, `org/name`.

@@ -54,10 +54,8 @@ fn import_checks_a_model_folder_and_records_where_it_is() {
 
 #[test]
 fn import_reads_a_gguf_file_with_its_tokenizer_and_license() {
-    let Some(gguf) = whetstone_api::default_model_path().filter(|p| p.is_file()) else {
-        eprintln!("skipped: the bundled model is not installed (scripts/setup.sh)");
-        return;
-    };
+    let gguf = whetstone_api::default_model_path().expect("HOME or XDG_CACHE_HOME is set");
+    assert!(gguf.is_file(), "the bundled model {} is missing; scripts/setup.sh installs it", gguf.display());
     let (_dir, api) = temp_api();
     let m = api.import_model(&gguf).unwrap();
     assert_eq!(m.name, "SmolLM2-135M-Instruct.Q4_1");

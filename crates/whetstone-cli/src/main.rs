@@ -64,7 +64,7 @@ enum Command {
     },
     /// Serve the API and the web UI over HTTP on this machine
     Serve(serve::ServeArgs),
-    /// Fine-tune a model with LoRA on a JSONL dataset
+    /// Fine-tune a model with LoRA on a dataset file or an imported dataset
     Train(Box<train::TrainArgs>),
     /// Measure a model on a dataset
     Eval {

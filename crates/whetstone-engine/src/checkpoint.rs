@@ -55,7 +55,7 @@ impl OrderState {
 }
 
 /// The best evaluation so far.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Best {
     pub step: u64,
     pub eval_loss: f64,

@@ -44,7 +44,7 @@ pub const FUSED_LOSS_BACKWARD_TEMPS: f64 = 1.0;
 pub const LOSS_CHUNK_ROWS: u64 = 256;
 
 /// How the base model's weights sit in memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum BaseFormat {
     F32,
@@ -127,7 +127,7 @@ pub struct JobShape {
 }
 
 /// Predicted bytes, by what holds them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct MemoryBreakdown {
     pub base_weights: u64,
     pub adapters_and_optimizer: u64,

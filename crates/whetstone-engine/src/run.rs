@@ -23,7 +23,7 @@ use std::time::Instant;
 
 /// Everything a run is configured with. Field names are the CLI's flag names, so a TOML file given with
 /// `--config` uses the same keys (`lora-r = 8`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct TrainSettings {
     /// Optimizer steps; when absent, `epochs` passes over the data decide.
@@ -63,6 +63,12 @@ pub struct TrainSettings {
     pub load_best_at_end: bool,
     /// Stop after this many steps in a row whose loss or gradient was not a finite number.
     pub max_bad_steps: u64,
+    /// Refuse a data file with rows that have no answer token within `max_len`, instead of leaving
+    /// those rows out (and reporting them).
+    pub strict_rows: bool,
+    /// Fit long rows by cutting their prompt from its start, keeping the answer, instead of cutting
+    /// the end.
+    pub truncate_prompt: bool,
 }
 
 impl Default for TrainSettings {
@@ -94,6 +100,8 @@ impl Default for TrainSettings {
             min_delta: 0.0,
             load_best_at_end: true,
             max_bad_steps: 5,
+            strict_rows: false,
+            truncate_prompt: false,
         }
     }
 }
@@ -161,7 +169,7 @@ pub struct TrainExample {
 }
 
 /// One training row of `metrics.jsonl` (written with `"kind": "train"`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct StepMetrics {
     pub step: u64,
     pub loss: f64,
@@ -174,7 +182,7 @@ pub struct StepMetrics {
 }
 
 /// One evaluation row of `metrics.jsonl` (written with `"kind": "eval"`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct EvalMetrics {
     pub step: u64,
     /// Mean loss over the validation set's response tokens.
@@ -192,7 +200,7 @@ struct Row<'a, T: Serialize> {
 }
 
 /// What the loop reports while it runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     Started {
@@ -234,7 +242,7 @@ pub enum Event {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// All steps done.
@@ -247,7 +255,7 @@ pub enum Outcome {
     BadSteps,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct RunSummary {
     pub steps: u64,
     pub total_steps: u64,

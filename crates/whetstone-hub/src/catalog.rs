@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 const CATALOG_TOML: &str = include_str!("../catalog.toml");
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogEntry {
     pub name: String,
@@ -30,7 +30,7 @@ pub struct CatalogEntry {
 }
 
 /// Enough of `config.json` to plan memory before anything is downloaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogShape {
     pub hidden: u64,

@@ -38,7 +38,7 @@ pub struct HubClient {
 }
 
 /// One search result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct HubModel {
     pub id: String,
     pub downloads: Option<u64>,

@@ -15,7 +15,7 @@ pub use error::Error;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Hardware {
     pub cpu_model: String,
     /// Logical cores this process may run on (affinity and cgroup quotas applied).
@@ -30,7 +30,7 @@ pub struct Hardware {
     pub gpu_notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Gpu {
     pub name: String,
     /// `"cuda"` or `"metal"`.
