@@ -340,23 +340,3 @@ fn sha256_of(p: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// The model files a `--model` argument names: the path itself when it exists or plainly is a
-/// path (absolute, relative with `./`, or a model file name), else an installed model (id, name or
-/// hub id) in the Whetstone home `home` (the default home when `None`).
-pub fn resolve_model_arg(home: Option<&Path>, model: &Path) -> Result<PathBuf> {
-    let text = model.to_string_lossy();
-    let looks_like_path = model.is_absolute()
-        || text.starts_with('.')
-        || text.starts_with('~')
-        || text.matches('/').count() > 1
-        || model.extension().is_some_and(|x| x == "gguf" || x == "safetensors" || x == "json");
-    if model.exists() || looks_like_path {
-        // The loader's own error names a missing path.
-        return Ok(model.to_path_buf());
-    }
-    let api = match home {
-        Some(h) => Api::open(h)?,
-        None => Api::open_default()?,
-    };
-    api.resolve_model_path(&text)
-}
