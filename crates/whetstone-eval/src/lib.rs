@@ -1,0 +1,11 @@
+//! Automatic metrics for model outputs and agreement statistics for expert ratings.
+//!
+//! Every text metric reproduces a reference implementation exactly (see the crate README): ROUGE as
+//! `rouge-score`, BLEU and chrF as `sacrebleu`, METEOR as nltk, exact match and F1 as SQuAD v1.1's script, label
+//! scores as scikit-learn, Krippendorff's alpha as the `krippendorff` package.
+
+pub mod error;
+pub mod porter;
+pub mod text;
+
+pub use error::{Error, Result};
