@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod porter;
+pub mod rouge;
 pub mod text;
 
 pub use error::{Error, Result};
