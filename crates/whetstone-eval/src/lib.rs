@@ -7,8 +7,10 @@
 pub mod bleu;
 pub mod chrf;
 pub mod error;
+pub mod meteor;
 pub mod porter;
 pub mod rouge;
 pub mod text;
+pub mod wordnet;
 
 pub use error::{Error, Result};
