@@ -7,9 +7,11 @@
 pub mod bleu;
 pub mod chrf;
 pub mod error;
+pub mod labels;
 pub mod meteor;
 pub mod porter;
 pub mod rouge;
+pub mod squad;
 pub mod text;
 pub mod wordnet;
 
