@@ -4,7 +4,9 @@
 //! `rouge-score`, BLEU and chrF as `sacrebleu`, METEOR as nltk, exact match and F1 as SQuAD v1.1's script, label
 //! scores as scikit-learn, Krippendorff's alpha as the `krippendorff` package.
 
+pub mod agreement;
 pub mod bleu;
+pub mod bootstrap;
 pub mod chrf;
 pub mod error;
 pub mod labels;
