@@ -13,8 +13,10 @@ pub mod labels;
 pub mod meteor;
 pub mod porter;
 pub mod rouge;
+pub mod scores;
 pub mod squad;
 pub mod text;
 pub mod wordnet;
 
 pub use error::{Error, Result};
+pub use scores::{score, score_with, ItemScores, MeanRouge, ScoreOptions, Scores};
