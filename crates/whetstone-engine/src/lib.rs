@@ -22,6 +22,7 @@ pub mod quant;
 pub mod rng;
 pub mod run;
 pub mod schedule;
+pub mod settings;
 pub mod train;
 pub mod weights;
 
