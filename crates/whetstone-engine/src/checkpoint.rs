@@ -133,7 +133,7 @@ pub fn save(
     std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
     let target = step_dir(root, state.step);
     let tmp = tempdir_in(root, &target)?;
-    let state_json = serde_json::to_vec_pretty(state).map_err(|e| Error::Settings(format!("checkpoint state: {e}")))?;
+    let state_json = serde_json::to_vec_pretty(state).map_err(|e| Error::Internal(format!("encoding the checkpoint state: {e}")))?;
     write_file_synced(&tmp.join(STATE), &state_json)?;
     between_files();
     write_safetensors(&tmp.join(ADAPTER), &adapter_tensors(adapter)?)?;
@@ -155,7 +155,7 @@ pub fn save(
         files.push(ManifestFile { name: name.into(), bytes: bytes.len() as u64, sha256: sha256_hex(&bytes) });
     }
     let manifest = Manifest { format: 1, step: state.step, files };
-    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Settings(format!("checkpoint manifest: {e}")))?;
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(format!("encoding the checkpoint manifest: {e}")))?;
     write_file_synced(&tmp.join(MANIFEST), &text)?;
     fsync_dir(&tmp);
     crate::lora::replace_dir(&tmp, &target)?;

@@ -465,7 +465,7 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
                 elapsed_s: elapsed(&session),
                 epoch: state.order.epoch,
             };
-            let line = serde_json::to_string(&Row { kind: "train", row: &m }).map_err(|e| Error::Settings(e.to_string()))?;
+            let line = serde_json::to_string(&Row { kind: "train", row: &m }).map_err(|e| Error::Internal(format!("encoding a metrics row: {e}")))?;
             write_row(&mut metrics_buf, line)?;
             state.first_loss.get_or_insert(g.loss);
             state.last_loss = Some(g.loss);
@@ -496,7 +496,7 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
             }
             state.evals.push((step, loss));
             let m = EvalMetrics { step, loss, perplexity: loss.exp(), tokens, elapsed_s: elapsed(&session) };
-            let line = serde_json::to_string(&Row { kind: "eval", row: &m }).map_err(|e| Error::Settings(e.to_string()))?;
+            let line = serde_json::to_string(&Row { kind: "eval", row: &m }).map_err(|e| Error::Internal(format!("encoding a metrics row: {e}")))?;
             write_row(&mut metrics_buf, line)?;
             on_event(&Event::Eval { metrics: m, best: is_best });
             let k = state.evals.len();
@@ -541,7 +541,7 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
         }
     }
     if !all_finite(&trainer.adapter)? {
-        return Err(Error::Settings("the adapter holds values that are not finite numbers, so it was not saved".into()));
+        return Err(Error::NonFinite("the adapter holds values that are not finite numbers, so it was not saved".into()));
     }
     let adapter_dir = out.join("adapter");
     trainer.adapter.save_peft(&adapter_dir, job.base_model_name, model.config.architecture.model_type())?;
