@@ -130,7 +130,6 @@ pub struct RunSummary {
     pub best: Option<Best>,
     /// The final adapter is the best evaluation's rather than the last step's.
     pub adapter_is_best: bool,
-    pub interrupted: bool,
 }
 
 /// Places where a caller can watch or disturb the loop. Tests use them to inject faults (a NaN
@@ -556,6 +555,5 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
         reason,
         best: state.best,
         adapter_is_best,
-        interrupted: outcome == Outcome::Interrupted,
     })
 }
