@@ -18,6 +18,7 @@ pub mod nf4;
 pub mod ops;
 pub mod optim;
 pub mod plan;
+pub mod policy;
 pub mod quant;
 pub mod rng;
 pub mod run;
