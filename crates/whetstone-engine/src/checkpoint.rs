@@ -11,6 +11,7 @@
 use crate::error::{Error, Result};
 use crate::lora::{tempdir_in, write_file_synced, write_safetensors, Adapter};
 use crate::optim::AdamW;
+use crate::policy::{BatchShape, Checkpointing, EarlyStopping, Guard, Warned};
 use crate::rng::Rng;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -61,7 +62,8 @@ pub struct Best {
     pub eval_loss: f64,
 }
 
-/// Everything of a run's progress that is not a tensor.
+/// Everything of a run's progress that is not a tensor. The policies' parts are flattened, so
+/// `state.json` keeps one flat object whatever type holds each field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
     /// Steps of the loop done (skipped ones included).
@@ -72,23 +74,17 @@ pub struct RunState {
     pub fingerprint: String,
     pub dropout_rng: Rng,
     pub order: OrderState,
-    /// Micro-batch and accumulation in use; they change when memory runs out.
-    pub micro_batch: usize,
-    pub grad_accum: usize,
-    pub best: Option<Best>,
-    /// Evaluations since the last one that improved by more than the minimum delta.
-    pub evals_without_improvement: u64,
-    pub bad_steps_in_row: u64,
-    /// `(step, eval loss)` of every evaluation.
-    pub evals: Vec<(u64, f64)>,
+    #[serde(flatten)]
+    pub batch: BatchShape,
+    #[serde(flatten)]
+    pub early_stopping: EarlyStopping,
+    #[serde(flatten)]
+    pub guard: Guard,
     /// Training time before this process started.
     pub elapsed_s: f64,
-    /// Warnings already given, so a resumed run does not repeat them.
-    pub warned: Vec<String>,
+    pub warned: Warned,
     pub first_loss: Option<f64>,
     pub last_loss: Option<f64>,
-    /// Lowest training loss seen, for the divergence warning.
-    pub min_loss: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,7 +129,7 @@ pub fn save(
     std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
     let target = step_dir(root, state.step);
     let tmp = tempdir_in(root, &target)?;
-    let state_json = serde_json::to_vec_pretty(state).map_err(|e| Error::Settings(format!("checkpoint state: {e}")))?;
+    let state_json = serde_json::to_vec_pretty(state).map_err(|e| Error::Internal(format!("encoding the checkpoint state: {e}")))?;
     write_file_synced(&tmp.join(STATE), &state_json)?;
     between_files();
     write_safetensors(&tmp.join(ADAPTER), &adapter_tensors(adapter)?)?;
@@ -155,7 +151,7 @@ pub fn save(
         files.push(ManifestFile { name: name.into(), bytes: bytes.len() as u64, sha256: sha256_hex(&bytes) });
     }
     let manifest = Manifest { format: 1, step: state.step, files };
-    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Settings(format!("checkpoint manifest: {e}")))?;
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(format!("encoding the checkpoint manifest: {e}")))?;
     write_file_synced(&tmp.join(MANIFEST), &text)?;
     fsync_dir(&tmp);
     crate::lora::replace_dir(&tmp, &target)?;
@@ -252,12 +248,10 @@ pub fn remove(root: &Path, step: u64) -> Result<()> {
     std::fs::remove_dir_all(&trash).map_err(|e| Error::io(&trash, e))
 }
 
-/// Keeps the `keep` newest checkpoints and the one at `best`; removes the rest.
-pub fn prune(root: &Path, keep: usize, best: Option<u64>) -> Result<()> {
-    for (i, step) in list(root).into_iter().enumerate() {
-        if i >= keep.max(1) && Some(step) != best {
-            remove(root, step)?;
-        }
+/// Removes the checkpoints `policy` does not keep, given the best one's step.
+pub fn prune(root: &Path, policy: &Checkpointing, best: Option<u64>) -> Result<()> {
+    for step in policy.to_remove(&list(root), best) {
+        remove(root, step)?;
     }
     Ok(())
 }
@@ -308,5 +302,49 @@ impl Loaded {
             v.push(take(format!("v.{k}"), var.as_tensor())?);
         }
         optimizer.set_moments(m, v, self.state.optimizer_step)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // state.json as written before the policies had types of their own; checkpoints of that shape
+    // must still resume.
+    const FLAT_STATE: &str = r#"{
+  "step": 12,
+  "optimizer_step": 11,
+  "fingerprint": "f",
+  "dropout_rng": {"s": [1, 2, 3, 18446744073709551615]},
+  "order": {"idx": [2, 0, 1], "pos": 1, "epoch": 3, "rng": {"s": [5, 6, 7, 8]}},
+  "micro_batch": 2,
+  "grad_accum": 4,
+  "best": {"step": 10, "eval_loss": 0.1234567890123},
+  "evals_without_improvement": 1,
+  "bad_steps_in_row": 0,
+  "evals": [[5, 0.5], [10, 0.1234567890123]],
+  "elapsed_s": 3.25,
+  "warned": ["diverging"],
+  "first_loss": 2.5,
+  "last_loss": 1.0000000000000002,
+  "min_loss": 0.75
+}"#;
+
+    #[test]
+    fn a_flat_state_reads_into_the_policies_and_writes_back_the_same() {
+        let s: RunState = serde_json::from_str(FLAT_STATE).unwrap();
+        assert_eq!(s.batch, BatchShape { micro_batch: 2, grad_accum: 4 });
+        assert_eq!(s.early_stopping.best, Some(Best { step: 10, eval_loss: 0.1234567890123 }));
+        assert_eq!(s.early_stopping.evals_without_improvement, 1);
+        assert_eq!(s.guard.evals, [(5, 0.5), (10, 0.1234567890123)]);
+        assert_eq!(s.guard.min_loss, Some(0.75));
+        assert_eq!(s.last_loss, Some(1.0000000000000002));
+        let mut w = s.warned.clone();
+        assert!(w.once("diverging", crate::policy::Warning { code: "diverging", message: String::new() }).is_none());
+        let written: serde_json::Value = serde_json::to_value(&s).unwrap();
+        let flat: serde_json::Value = serde_json::from_str(FLAT_STATE).unwrap();
+        assert_eq!(written, flat, "the same keys and values, nothing nested");
+        let again: RunState = serde_json::from_slice(&serde_json::to_vec_pretty(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
     }
 }

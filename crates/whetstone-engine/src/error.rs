@@ -26,6 +26,12 @@ pub enum Error {
     Checkpoint { path: PathBuf, message: String },
     #[error("training settings: {0}")]
     Settings(String),
+    /// Training produced NaN or infinite values where a result must be finite.
+    #[error("{0}")]
+    NonFinite(String),
+    /// A broken invariant of the engine itself, not something the user set or supplied.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("tensor computation: {0}")]
     Tensor(#[from] candle_core::Error),
 }
@@ -51,7 +57,42 @@ impl Error {
             Error::Adapter { .. } => "bad_adapter",
             Error::Checkpoint { .. } => "bad_checkpoint",
             Error::Settings(_) => "invalid_settings",
+            Error::NonFinite(_) => "non_finite",
+            Error::Internal(_) => "internal",
             Error::Tensor(_) => "compute",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_variant_has_its_own_stable_code() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let cases = [
+            (Error::io("a", io()), "io"),
+            (Error::model("m", "bad"), "bad_model"),
+            (Error::MissingTensor { name: "w".into(), path: "m".into() }, "bad_model"),
+            (Error::TensorShape { name: "w".into(), expected: vec![1], actual: vec![2] }, "bad_model"),
+            (Error::UnsupportedArchitecture("gpt2".into()), "unsupported_model"),
+            (Error::Config("x".into()), "bad_model_config"),
+            (Error::Adapter { path: "a".into(), message: "x".into() }, "bad_adapter"),
+            (Error::Checkpoint { path: "c".into(), message: "x".into() }, "bad_checkpoint"),
+            (Error::Settings("x".into()), "invalid_settings"),
+            (Error::NonFinite("x".into()), "non_finite"),
+            (Error::Internal("x".into()), "internal"),
+            (Error::Tensor(candle_core::Error::Msg("x".into())), "compute"),
+        ];
+        for (e, code) in cases {
+            assert_eq!(e.code(), code, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn non_finite_and_internal_messages_read_as_written() {
+        assert_eq!(Error::NonFinite("the adapter holds NaN".into()).to_string(), "the adapter holds NaN");
+        assert_eq!(Error::Internal("encoding".into()).to_string(), "internal error: encoding");
     }
 }

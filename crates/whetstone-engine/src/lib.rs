@@ -18,10 +18,12 @@ pub mod nf4;
 pub mod ops;
 pub mod optim;
 pub mod plan;
+pub mod policy;
 pub mod quant;
 pub mod rng;
 pub mod run;
 pub mod schedule;
+pub mod settings;
 pub mod train;
 pub mod weights;
 

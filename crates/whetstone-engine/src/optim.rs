@@ -47,7 +47,7 @@ impl AdamW {
 
     pub fn set_moments(&mut self, m: Vec<Tensor>, v: Vec<Tensor>, step: u64) -> Result<()> {
         if m.len() != self.vars.len() || v.len() != self.vars.len() {
-            return Err(Error::Settings("optimizer state does not match the adapter".into()));
+            return Err(Error::Internal("optimizer state does not match the adapter".into()));
         }
         self.m = m;
         self.v = v;
@@ -58,7 +58,7 @@ impl AdamW {
     /// One update with learning rate `lr`; `grads[i]` belongs to `vars()[i]`.
     pub fn step(&mut self, grads: &[Tensor], lr: f64) -> Result<()> {
         if grads.len() != self.vars.len() {
-            return Err(Error::Settings("gradient count does not match the parameters".into()));
+            return Err(Error::Internal("gradient count does not match the parameters".into()));
         }
         self.step += 1;
         let c = self.config;

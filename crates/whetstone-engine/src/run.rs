@@ -1,18 +1,20 @@
-//! The training loop: epochs, shuffling, batching, the step, evaluation, checkpoints, guards, metrics
-//! on disk and the saved adapter. Progress goes out as events, so a terminal, the desktop app or a
-//! worker process can show it as each sees fit; an interrupt flag stops the loop between steps, after
-//! a checkpoint, and a later call with `resume` continues from the newest good checkpoint with the
-//! same bits as if nothing had happened.
+//! The training loop: epochs, shuffling, batching, the step, evaluation, checkpoints, metrics on disk
+//! and the saved adapter. The rules it follows (early stopping, guards, the out-of-memory back-off,
+//! when to save) are in [`crate::policy`]. Progress goes out as events, so a terminal, the desktop app
+//! or a worker process can show it as each sees fit; an interrupt flag stops the loop between steps,
+//! after a checkpoint, and a later call with `resume` continues from the newest good checkpoint with
+//! the same bits as if nothing had happened.
 
 use crate::batch::collate;
 use crate::checkpoint::{self, Best, OrderState, RunState};
 use crate::error::{Error, Result};
-use crate::lora::{Adapter, LoraConfig, Target};
+use crate::lora::Adapter;
 use crate::model::{Decoder, LoraCtx};
 use crate::optim::{global_norm, AdamWConfig};
-use crate::quant::QuantMode;
+use crate::policy::guard::{self, StepCheck, Warning};
+use crate::policy::{BatchShape, Checkpointing, EarlyStopping, Guard, Warned};
 use crate::rng::Rng;
-use crate::schedule::{Schedule, ScheduleKind};
+use crate::schedule::Schedule;
 use crate::train::{Gradients, StepOptions, Trainer};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
@@ -21,145 +23,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-/// Everything a run is configured with. Field names are the CLI's flag names, so a TOML file given with
-/// `--config` uses the same keys (`lora-r = 8`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
-pub struct TrainSettings {
-    /// Optimizer steps; when absent, `epochs` passes over the data decide.
-    pub steps: Option<u64>,
-    pub epochs: u64,
-    pub lr: f64,
-    /// Examples per micro-batch.
-    pub batch: usize,
-    pub grad_accum: usize,
-    pub max_len: usize,
-    pub lora_r: usize,
-    pub lora_alpha: f64,
-    pub lora_dropout: f64,
-    pub targets: String,
-    pub rslora: bool,
-    pub scheduler: ScheduleKind,
-    pub warmup: u64,
-    pub seed: u64,
-    pub grad_checkpoint: bool,
-    pub weight_decay: f64,
-    pub max_grad_norm: f64,
-    pub threads: Option<usize>,
-    /// How the base's linear layers are held: `native` (a GGUF's own quantization; dense for
-    /// safetensors), `none` (dense) or `nf4` (QLoRA).
-    pub quant: QuantMode,
-    /// Evaluate on the validation examples every this many steps (and at the last step); 0: only at the end.
-    pub eval_every: u64,
-    /// Save a checkpoint every this many steps; 0: only when pausing or stopping.
-    pub save_every: u64,
-    /// Newest checkpoints kept besides the best one.
-    pub keep_checkpoints: usize,
-    /// Stop after this many evaluations without improvement; 0 turns early stopping off.
-    pub patience: u64,
-    /// How much lower the validation loss must be to count as an improvement.
-    pub min_delta: f64,
-    /// End with the adapter of the best evaluation rather than the last step.
-    pub load_best_at_end: bool,
-    /// Stop after this many steps in a row whose loss or gradient was not a finite number.
-    pub max_bad_steps: u64,
-    /// Refuse a data file with rows that have no answer token within `max_len`, instead of leaving
-    /// those rows out (and reporting them).
-    pub strict_rows: bool,
-    /// Fit long rows by cutting their prompt from its start, keeping the answer, instead of cutting
-    /// the end.
-    pub truncate_prompt: bool,
-}
-
-impl Default for TrainSettings {
-    fn default() -> Self {
-        Self {
-            steps: None,
-            epochs: 1,
-            lr: 2e-4,
-            batch: 4,
-            grad_accum: 1,
-            max_len: 512,
-            lora_r: 8,
-            lora_alpha: 16.0,
-            lora_dropout: 0.05,
-            targets: "q,k,v,o,gate,up,down".into(),
-            rslora: false,
-            scheduler: ScheduleKind::Cosine,
-            warmup: 0,
-            seed: 42,
-            grad_checkpoint: false,
-            weight_decay: 0.0,
-            max_grad_norm: 1.0,
-            threads: None,
-            quant: QuantMode::default(),
-            eval_every: 50,
-            save_every: 50,
-            keep_checkpoints: 2,
-            patience: 3,
-            min_delta: 0.0,
-            load_best_at_end: true,
-            max_bad_steps: 5,
-            strict_rows: false,
-            truncate_prompt: false,
-        }
-    }
-}
-
-impl TrainSettings {
-    pub fn from_toml(text: &str, path: &Path) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Settings(format!("{}: {e}", path.display())))
-    }
-
-    pub fn lora(&self) -> Result<LoraConfig> {
-        let c = LoraConfig {
-            r: self.lora_r,
-            alpha: self.lora_alpha,
-            dropout: self.lora_dropout,
-            targets: Target::parse_list(&self.targets)?,
-            use_rslora: self.rslora,
-        };
-        c.validate()?;
-        Ok(c)
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::Settings(m.into()));
-        if self.batch == 0 {
-            return bad("batch must be at least 1");
-        }
-        if self.grad_accum == 0 {
-            return bad("grad-accum must be at least 1");
-        }
-        if self.max_len < 2 {
-            return bad("max-len must be at least 2 tokens");
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad("lr must be a positive number");
-        }
-        if self.max_bad_steps == 0 {
-            return bad("max-bad-steps must be at least 1");
-        }
-        if !(self.min_delta >= 0.0 && self.min_delta.is_finite()) {
-            return bad("min-delta must be a number of at least 0");
-        }
-        if self.steps == Some(0) || (self.steps.is_none() && self.epochs == 0) {
-            return bad("nothing to train: steps or epochs must be at least 1");
-        }
-        self.lora().map(|_| ())
-    }
-
-    /// Optimizer steps the run will take over `n` examples.
-    pub fn total_steps(&self, n: usize) -> u64 {
-        match self.steps {
-            Some(s) => s,
-            None => {
-                let per_step = (self.batch * self.grad_accum) as u64;
-                (n as u64).div_ceil(per_step) * self.epochs
-            }
-        }
-    }
-}
+// Re-exported so that `run::TrainSettings`, its home before it had a module of its own, still works.
+pub use crate::settings::TrainSettings;
 
 /// A tokenized example: ids and which of them are trained.
 #[derive(Debug, Clone, PartialEq)]
@@ -268,7 +133,6 @@ pub struct RunSummary {
     pub best: Option<Best>,
     /// The final adapter is the best evaluation's rather than the last step's.
     pub adapter_is_best: bool,
-    pub interrupted: bool,
 }
 
 /// Places where a caller can watch or disturb the loop. Tests use them to inject faults (a NaN
@@ -385,6 +249,15 @@ fn attempt(job: &Job, trainer: &Trainer, order: &mut OrderState, micro: usize, a
     Ok(g)
 }
 
+fn warning(step: u64, w: Warning) -> Event {
+    Event::Warning { code: w.code.into(), message: w.message, step }
+}
+
+/// A `metrics.jsonl` line: `row`'s fields and its `kind`.
+fn row_json<T: Serialize>(kind: &'static str, row: &T) -> Result<String> {
+    serde_json::to_string(&Row { kind, row }).map_err(|e| Error::Internal(format!("encoding a {kind} metrics row: {e}")))
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     crate::lora::write_file_synced(&tmp, bytes)?;
@@ -427,25 +300,15 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
         fingerprint: fingerprint(s, n, job.val.len()),
         dropout_rng: rng.clone(),
         order: OrderState::new(n, s.seed),
-        micro_batch: s.batch,
-        grad_accum: s.grad_accum,
-        best: None,
-        evals_without_improvement: 0,
-        bad_steps_in_row: 0,
-        evals: Vec::new(),
+        batch: BatchShape { micro_batch: s.batch, grad_accum: s.grad_accum },
+        early_stopping: EarlyStopping::default(),
+        guard: Guard::default(),
         elapsed_s: 0.0,
-        warned: Vec::new(),
+        warned: Warned::default(),
         first_loss: None,
         last_loss: None,
-        min_loss: None,
     };
     let mut trainer = Trainer::new(model, adapter, adamw, schedule, options, rng)?;
-    let warn = |state: &mut RunState, on_event: &mut dyn FnMut(&Event), key: String, code: &str, message: String| {
-        if !state.warned.contains(&key) {
-            state.warned.push(key);
-            on_event(&Event::Warning { code: code.into(), message, step: state.step });
-        }
-    };
     let mut metrics_buf: Vec<u8> = Vec::new();
     let mut resumed_from = None;
     if resume {
@@ -500,21 +363,11 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
         val_examples: job.val.len(),
         trainable_parameters: trainer.adapter.num_parameters(),
         resumed_from,
-        micro_batch: state.micro_batch,
-        grad_accum: state.grad_accum,
+        micro_batch: state.batch.micro_batch,
+        grad_accum: state.batch.grad_accum,
     });
-    let per_step = s.batch * s.grad_accum;
-    if n < per_step {
-        warn(&mut state, &mut on_event, "few_examples".into(), "too_few_examples", format!(
-            "The data has only {n} examples but each step uses {per_step}, so every step repeats some of them. Add examples or lower the batch size."
-        ));
-    } else {
-        let passes = total as f64 * per_step as f64 / n as f64;
-        if passes > 10.0 {
-            warn(&mut state, &mut on_event, "few_examples".into(), "too_few_examples", format!(
-                "Each of the {n} examples will be seen about {passes:.0} times. With this few examples the model is likely to learn them by heart instead of the task; add examples or train for fewer steps or epochs."
-            ));
-        }
+    if let Some(w) = guard::too_few_examples(n, s.batch * s.grad_accum, total, &mut state.warned) {
+        on_event(&warning(state.step, w));
     }
     let session = Instant::now();
     let session_first = state.step;
@@ -522,12 +375,14 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
     let elapsed = |t: &Instant| base_elapsed + t.elapsed().as_secs_f64();
     let mut outcome = Outcome::Completed;
     let mut reason = None;
-    let mut last_saved = resumed_from;
-    let save = |state: &mut RunState, trainer: &Trainer, buf: &[u8], hooks: &mut dyn Hooks, on_event: &mut dyn FnMut(&Event)| -> Result<()> {
+    // A resumed session starts from a checkpoint, so its first step needs no save on interrupt.
+    let mut saving = Checkpointing { save_every: s.save_every, keep: s.keep_checkpoints, last_saved: resumed_from };
+    let save = |state: &mut RunState, trainer: &Trainer, buf: &[u8], saving: &mut Checkpointing, hooks: &mut dyn Hooks, on_event: &mut dyn FnMut(&Event)| -> Result<()> {
         state.elapsed_s = elapsed(&session);
         state.dropout_rng = trainer.rng.borrow().clone();
         let path = checkpoint::save(&root, state, &trainer.adapter, &trainer.optimizer, buf, &mut || hooks.between_checkpoint_files())?;
-        checkpoint::prune(&root, s.keep_checkpoints, state.best.map(|b| b.step))?;
+        saving.saved(state.step);
+        checkpoint::prune(&root, saving, state.early_stopping.best.map(|b| b.step))?;
         on_event(&Event::Checkpoint { step: state.step, path });
         Ok(())
     };
@@ -542,133 +397,85 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
         let lr = trainer.schedule.lr(state.step);
         let (order0, rng0) = (state.order.clone(), trainer.rng.borrow().clone());
         let mut g = loop {
-            match attempt(job, &trainer, &mut state.order, state.micro_batch, state.grad_accum, step, hooks) {
+            let shape = state.batch;
+            match attempt(job, &trainer, &mut state.order, shape.micro_batch, shape.grad_accum, step, hooks) {
                 Ok(g) => break g,
-                Err(e) if is_out_of_memory(&e) && state.micro_batch > 1 => {
+                Err(e) if is_out_of_memory(&e) => {
+                    let Some(w) = state.batch.back_off(step) else { return Err(e) };
                     // Nothing of the failed attempt reached the adapter: rewind the data and dropout
-                    // streams and split the same examples into smaller micro-batches.
+                    // streams so the smaller micro-batches hold the same examples.
                     state.order = order0.clone();
                     *trainer.rng.borrow_mut() = rng0.clone();
-                    let old = state.micro_batch;
-                    let new = (1..=old / 2).rev().find(|d| old.is_multiple_of(*d)).unwrap_or(1);
-                    state.grad_accum *= old / new;
-                    state.micro_batch = new;
-                    on_event(&Event::Warning {
-                        code: "out_of_memory".into(),
-                        message: format!(
-                            "Step {step} ran out of memory. Continuing with {new} examples per micro-batch and {} micro-batches per step, which trains on the same {} examples per step.",
-                            state.grad_accum,
-                            new * state.grad_accum
-                        ),
-                        step,
-                    });
+                    on_event(&warning(step, w));
                 }
                 Err(e) => return Err(e),
             }
         };
         let grad_norm = global_norm(&g.grads)?;
         state.step = step;
-        let mut need_save = false;
-        let mut stop = false;
-        if !(g.loss.is_finite() && grad_norm.is_finite()) {
-            state.bad_steps_in_row += 1;
-            on_event(&Event::Warning {
-                code: "bad_step".into(),
-                message: format!(
-                    "Step {step}: the loss or the gradient was not a finite number, so the step was skipped and the adapter left as it was ({} in a row).",
-                    state.bad_steps_in_row
-                ),
-                step,
-            });
-            if state.bad_steps_in_row >= s.max_bad_steps {
+        match state.guard.check_step(step, g.loss, grad_norm, s.max_bad_steps) {
+            StepCheck::Stop { warning: w, reason: why } => {
+                on_event(&warning(step, w));
                 outcome = Outcome::BadSteps;
-                reason = Some(format!(
-                    "Stopped at step {step}: {} steps in a row had a loss or gradient that was not a finite number. The learning rate may be too high, or some examples may be broken. The adapter keeps what was learned before.",
-                    state.bad_steps_in_row
-                ));
+                reason = Some(why);
                 break;
             }
-        } else {
-            state.bad_steps_in_row = 0;
-            trainer.apply(&mut g.grads, grad_norm, lr)?;
-            state.optimizer_step = trainer.optimizer.step;
-            let dt = t0.elapsed().as_secs_f64();
-            let m = StepMetrics {
-                step,
-                loss: g.loss,
-                lr,
-                grad_norm,
-                tokens: g.tokens,
-                tokens_per_s: g.tokens as f64 / dt.max(1e-9),
-                elapsed_s: elapsed(&session),
-                epoch: state.order.epoch,
-            };
-            let line = serde_json::to_string(&Row { kind: "train", row: &m }).map_err(|e| Error::Settings(e.to_string()))?;
-            write_row(&mut metrics_buf, line)?;
-            state.first_loss.get_or_insert(g.loss);
-            state.last_loss = Some(g.loss);
-            let min = state.min_loss.map_or(g.loss, |x| x.min(g.loss));
-            state.min_loss = Some(min);
-            if step > 5 && g.loss > 2.0 * min + 1.0 {
-                warn(&mut state, &mut on_event, "diverging".into(), "diverging", format!(
-                    "The training loss is climbing ({:.3} at step {step}, down to {min:.3} before). The learning rate is probably too high; try a lower one.",
-                    g.loss
-                ));
-            }
-            let done = step - session_first;
-            let eta_s = session.elapsed().as_secs_f64() / done as f64 * (total - step) as f64;
-            on_event(&Event::Step { metrics: m, total_steps: total, eta_s, memory_bytes: memory_in_use() });
-        }
-        if !job.val.is_empty() && (step == total || (s.eval_every > 0 && step.is_multiple_of(s.eval_every))) {
-            let (loss, tokens) = evaluate(model, &trainer.adapter, job.val, state.micro_batch, s.max_len, job.pad_id)?;
-            let best_before = state.best;
-            let is_best = best_before.is_none_or(|b| loss < b.eval_loss);
-            if best_before.is_none_or(|b| loss < b.eval_loss - s.min_delta) {
-                state.evals_without_improvement = 0;
-            } else {
-                state.evals_without_improvement += 1;
-            }
-            if is_best {
-                state.best = Some(Best { step, eval_loss: loss });
-                need_save = true;
-            }
-            state.evals.push((step, loss));
-            let m = EvalMetrics { step, loss, perplexity: loss.exp(), tokens, elapsed_s: elapsed(&session) };
-            let line = serde_json::to_string(&Row { kind: "eval", row: &m }).map_err(|e| Error::Settings(e.to_string()))?;
-            write_row(&mut metrics_buf, line)?;
-            on_event(&Event::Eval { metrics: m, best: is_best });
-            let k = state.evals.len();
-            if let (true, Some(b)) = (k >= 4, state.best) {
-                if state.evals[k - 4..].windows(2).all(|w| w[1].1 > w[0].1) {
-                    warn(&mut state, &mut on_event, format!("overfitting-{}", b.step), "overfitting", format!(
-                        "The validation loss has risen for 3 evaluations in a row: the model is starting to learn the training examples by heart (overfitting). The best checkpoint is from step {} (validation loss {:.4}).",
-                        b.step, b.eval_loss
-                    ));
+            StepCheck::Skip(w) => on_event(&warning(step, w)),
+            StepCheck::Apply => {
+                trainer.apply(&mut g.grads, grad_norm, lr)?;
+                state.optimizer_step = trainer.optimizer.step;
+                let dt = t0.elapsed().as_secs_f64();
+                let m = StepMetrics {
+                    step,
+                    loss: g.loss,
+                    lr,
+                    grad_norm,
+                    tokens: g.tokens,
+                    tokens_per_s: g.tokens as f64 / dt.max(1e-9),
+                    elapsed_s: elapsed(&session),
+                    epoch: state.order.epoch,
+                };
+                write_row(&mut metrics_buf, row_json("train", &m)?)?;
+                state.first_loss.get_or_insert(g.loss);
+                state.last_loss = Some(g.loss);
+                if let Some(w) = state.guard.observe_loss(step, g.loss, &mut state.warned) {
+                    on_event(&warning(step, w));
                 }
+                let done = step - session_first;
+                let eta_s = session.elapsed().as_secs_f64() / done as f64 * (total - step) as f64;
+                on_event(&Event::Step { metrics: m, total_steps: total, eta_s, memory_bytes: memory_in_use() });
             }
-            if s.patience > 0 && state.evals_without_improvement >= s.patience {
-                let b = state.best.expect("an evaluation happened");
+        }
+        let mut new_best = false;
+        let mut stop = false;
+        if !job.val.is_empty() && (step == total || (s.eval_every > 0 && step.is_multiple_of(s.eval_every))) {
+            let (loss, tokens) = evaluate(model, &trainer.adapter, job.val, state.batch.micro_batch, s.max_len, job.pad_id)?;
+            new_best = state.early_stopping.observe(step, loss, s.min_delta);
+            let m = EvalMetrics { step, loss, perplexity: loss.exp(), tokens, elapsed_s: elapsed(&session) };
+            write_row(&mut metrics_buf, row_json("eval", &m)?)?;
+            on_event(&Event::Eval { metrics: m, best: new_best });
+            if let Some(w) = state.guard.observe_eval(step, loss, state.early_stopping.best, &mut state.warned) {
+                on_event(&warning(step, w));
+            }
+            if let Some(why) = state.early_stopping.stop_reason(step, s.patience) {
                 outcome = Outcome::EarlyStopped;
-                reason = Some(format!(
-                    "Stopped early at step {step}: the validation loss has not improved for {} evaluations. The best was {:.4} at step {}.",
-                    state.evals_without_improvement, b.eval_loss, b.step
-                ));
+                reason = Some(why);
                 stop = true;
             }
         }
-        if need_save || (s.save_every > 0 && step.is_multiple_of(s.save_every)) {
-            save(&mut state, &trainer, &metrics_buf, hooks, &mut on_event)?;
-            last_saved = Some(step);
+        if saving.due(step, new_best) {
+            save(&mut state, &trainer, &metrics_buf, &mut saving, hooks, &mut on_event)?;
         }
         if stop {
             break;
         }
     }
-    if outcome == Outcome::Interrupted && last_saved != Some(state.step) {
-        save(&mut state, &trainer, &metrics_buf, hooks, &mut on_event)?;
+    if outcome == Outcome::Interrupted && saving.due_on_interrupt(state.step) {
+        save(&mut state, &trainer, &metrics_buf, &mut saving, hooks, &mut on_event)?;
     }
+    let best = state.early_stopping.best;
     let mut adapter_is_best = false;
-    if let (true, Some(b)) = (s.load_best_at_end, state.best) {
+    if let (true, Some(b)) = (s.load_best_at_end, best) {
         match checkpoint::verify(&checkpoint::step_dir(&root, b.step)).and_then(|l| l.restore_adapter(&trainer.adapter)) {
             Ok(()) => adapter_is_best = true,
             Err(e) => on_event(&Event::Warning {
@@ -679,7 +486,7 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
         }
     }
     if !all_finite(&trainer.adapter)? {
-        return Err(Error::Settings("the adapter holds values that are not finite numbers, so it was not saved".into()));
+        return Err(Error::NonFinite("the adapter holds values that are not finite numbers, so it was not saved".into()));
     }
     let adapter_dir = out.join("adapter");
     trainer.adapter.save_peft(&adapter_dir, job.base_model_name, model.config.architecture.model_type())?;
@@ -692,8 +499,7 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
         adapter: adapter_dir,
         outcome,
         reason,
-        best: state.best,
+        best,
         adapter_is_best,
-        interrupted: outcome == Outcome::Interrupted,
     })
 }

@@ -92,7 +92,7 @@ impl<'m> Trainer<'m> {
         let (loss_sum, _) = m.head_loss_sum(&h, &batch.input_ids, &batch.loss_mask)?;
         let loss_value = loss_sum.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         let grads = (loss_sum / denom)?.backward()?;
-        let mut g = grads.get(top.as_tensor()).cloned().ok_or_else(|| Error::Settings("no gradient reached the last block".into()))?;
+        let mut g = grads.get(top.as_tensor()).cloned().ok_or_else(|| Error::Internal("no gradient reached the last block".into()))?;
         drop(grads);
         let vars = self.adapter.vars();
         let index: HashMap<_, _> = vars.iter().enumerate().map(|(i, v)| (v.as_tensor().id(), i)).collect();
@@ -111,7 +111,7 @@ impl<'m> Trainer<'m> {
                 }
             }
             if i > 0 {
-                g = gs.get(leaf.as_tensor()).cloned().ok_or_else(|| Error::Settings(format!("no gradient reached block {i}")))?;
+                g = gs.get(leaf.as_tensor()).cloned().ok_or_else(|| Error::Internal(format!("no gradient reached block {i}")))?;
             }
             inputs.truncate(i);
         }
