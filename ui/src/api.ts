@@ -4,6 +4,6 @@
 import { call } from './transport.js';
 import { commands } from './generated/api.js';
 
-export const api = commands({ call });
+export const api = commands({ call: (command, args) => call(command, args as Record<string, unknown>) });
 
 export type * from './generated/api.js';

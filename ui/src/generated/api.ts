@@ -1,0 +1,723 @@
+// Generated from the Rust types by `crates/whetstone-api/src/bindings.rs`; do not edit.
+// Regenerate: WHETSTONE_WRITE_BINDINGS=1 cargo test -p whetstone-api --test bindings_tests
+
+/** How commands reach the backend: Tauri IPC in the window, HTTP against `whet serve`. */
+export interface Transport {
+  call<T>(command: string, args: object): Promise<T>;
+}
+
+export type Applied = { rows_before: number, exact_duplicates_removed: number, near_duplicates_removed: number, length_removed: number, boilerplate_removed: number, pii_rows_dropped: number, pii_redacted: number, pii_kept: number, rows_after: number, };
+
+export type BaseFormat = "f32" | "bf16" | "f16" | "nf4" | "q8_0" | "q6_k" | "q5_k" | "q4_k" | "q4_1" | "q4_0";
+
+export type Best = { step: number, eval_loss: number, };
+
+export type Bin = { 
+/**
+ * Inclusive lower bound in tokens.
+ */
+from: number, 
+/**
+ * Exclusive upper bound; `None` for the last, open bin.
+ */
+to: number | null, rows: number, };
+
+export type CatalogItem = { installed_model_id: number | null, name: string, 
+/**
+ * Hub repo id, `org/name`.
+ */
+repo: string, parameters: number, 
+/**
+ * `llama`, `mistral` or `qwen2`: the families the engine trains.
+ */
+architecture: string, 
+/**
+ * Longest context the model was trained for, in tokens.
+ */
+context_length: number, 
+/**
+ * The license's short name as the hub spells it.
+ */
+license: string, 
+/**
+ * Whether the license lets a business use the model or what it writes.
+ */
+commercial_use: boolean, 
+/**
+ * The hub asks users to accept the license (and sign in) before downloading.
+ */
+gated: boolean, 
+/**
+ * Layers that get adapters by default, in the engine's short names.
+ */
+lora_targets: string, license_note?: string | null, shape: CatalogShape, };
+
+export type CatalogShape = { hidden: number, intermediate: number, layers: number, heads: number, kv_heads: number, vocab: number, tied_embeddings: boolean, };
+
+export type CleanOptions = { 
+/**
+ * Remove exact duplicates (same text after whitespace and case normalisation).
+ */
+exact: boolean, 
+/**
+ * Remove near duplicates at this estimated Jaccard similarity of word 3-grams (0 < t ≤ 1).
+ */
+near: number | null, 
+/**
+ * Look for personal data.
+ */
+pii: boolean, 
+/**
+ * Remove rows with fewer characters than this.
+ */
+min_chars: number | null, 
+/**
+ * Remove rows with more characters than this.
+ */
+max_chars: number | null, 
+/**
+ * Remove rows whose response is empty or boilerplate ("N/A", "As an AI language model…").
+ */
+boilerplate: boolean, };
+
+export type CleanRequest = { 
+/**
+ * Dataset name or id.
+ */
+dataset: string, 
+/**
+ * The version to clean; the latest when absent.
+ */
+version: number | null, options: CleanOptions, 
+/**
+ * Without `apply` only the proposal is returned and nothing changes.
+ */
+apply: boolean, decisions: PiiDecisions, };
+
+export type CleanResult = { dataset: string, base_version: number, proposal: Proposal, 
+/**
+ * Present once applied.
+ */
+applied: Applied | null, version: DatasetVersion | null, };
+
+export type DataStats = { dataset: string, version: number, model: string, 
+/**
+ * True when the model has no chat template and the documented ChatML fallback was used.
+ */
+fallback_template: boolean, splits: SplitCounts | null, tokens: TokenStats, };
+
+export type Dataset = { id: number, name: string, source_path: string, 
+/**
+ * Lowercase hex SHA-256 of the source file when it was imported.
+ */
+source_sha256: string, rows: number, created_at: string, };
+
+export type DatasetArgs = { 
+/**
+ * A dataset's name or id.
+ */
+dataset: string, };
+
+export type DatasetLengths = { examples: number, mean_tokens: number, p95_tokens: number, max_tokens: number, 
+/**
+ * Examples longer than `max-len`, which training cuts.
+ */
+truncated: number, 
+/**
+ * Examples with no answer token within `max-len`, which training leaves out (and reports).
+ */
+dropped: number, 
+/**
+ * The smallest `max-len` at which no example is left out.
+ */
+length_keeping_all: number, };
+
+export type DatasetVersion = { id: number, dataset_id: number, version: number, parent: number | null, 
+/**
+ * The steps that made this version from its parent, each with its parameters and counts.
+ */
+steps: JsonValue, rows_path: string, rows: number, created_at: string, };
+
+export type DefaultModel = { path: string, 
+/**
+ * The file name without `.gguf`: GGUF `general.name` is often a training-run label.
+ */
+name: string, architecture: string, 
+/**
+ * Sum of the element counts of every tensor in the file.
+ */
+parameters: number, context_length: number | null, 
+/**
+ * SPDX id from `general.license`; `None` when the file does not say.
+ */
+license: string | null, file_bytes: number, };
+
+export type DroppedRow = { 
+/**
+ * Line of the row in its file.
+ */
+line: number, 
+/**
+ * The row's length in tokens.
+ */
+tokens: number, 
+/**
+ * Position of its first trained token: a maximum length above this keeps the row.
+ */
+first_trained: number, };
+
+export type DuplicateExample = { kept_line: number, removed_lines: Array<number>, kept: string, removed: string, };
+
+export type DuplicateStep = { groups: number, removed: number, threshold: number | null, examples: Array<DuplicateExample>, };
+
+export type ErrorBody = { code: string, message: string, };
+
+export type EvalMetrics = { step: number, 
+/**
+ * Mean loss over the validation set's response tokens.
+ */
+loss: number, perplexity: number, tokens: number, elapsed_s: number, };
+
+export type Event = { "type": "started", total_steps: number, examples: number, val_examples: number, trainable_parameters: number, 
+/**
+ * The checkpoint step the run continues from.
+ */
+resumed_from: number | null, micro_batch: number, grad_accum: number, } | { "type": "step", metrics: StepMetrics, total_steps: number, 
+/**
+ * Estimated seconds to the last step, from this session's pace.
+ */
+eta_s: number, 
+/**
+ * Resident memory of the training process.
+ */
+memory_bytes: number | null, } | { "type": "eval", metrics: EvalMetrics, 
+/**
+ * The lowest validation loss so far.
+ */
+best: boolean, } | { "type": "checkpoint", step: number, path: string, } | { "type": "warning", code: string, message: string, step: number, } | { "type": "saved", adapter: string, };
+
+export type EventsArgs = { id: number, 
+/**
+ * Byte offset in the run's event log: the `next` of the previous answer, 0 at first.
+ */
+since?: number, };
+
+export type ExportRequest = { dataset: string, version: number | null, out: string, split: string | null, 
+/**
+ * Replace `out` when it exists; without it an existing file is refused.
+ */
+overwrite: boolean, };
+
+export type ExportResult = { path: string, rows: number, version: number, };
+
+export type FilterStep = { removed: number, examples: Array<FilteredRow>, };
+
+export type FilteredRow = { line: number, reason: string, excerpt: string, };
+
+export type Fit = "fits" | "tight" | "does_not_fit";
+
+export type Gpu = { name: string, 
+/**
+ * `"cuda"` or `"metal"`.
+ */
+backend: string, vram_total_bytes: number, vram_free_bytes: number, };
+
+export type Hardware = { cpu_model: string, 
+/**
+ * Logical cores this process may run on (affinity and cgroup quotas applied).
+ */
+cpu_cores: number, 
+/**
+ * `None` where the OS does not say.
+ */
+cpu_physical_cores: number | null, 
+/**
+ * Physical RAM, or the cgroup memory limit when that is smaller.
+ */
+ram_total_bytes: number, ram_available_bytes: number, gpus: Array<Gpu>, 
+/**
+ * Why a GPU backend found nothing (driver missing, library failed to load, ...).
+ */
+gpu_notes: Array<string>, };
+
+export type HubModel = { id: string, downloads: number | null, likes: number | null, license: string | null, 
+/**
+ * From the license's terms where Whetstone knows them, else `None`.
+ */
+commercial_use: boolean | null, gated: boolean, parameters: number | null, 
+/**
+ * Sum of the repo's file sizes, when the hub lists them.
+ */
+size_bytes: number | null, pipeline_tag: string | null, 
+/**
+ * Whether the catalog lists this repo.
+ */
+in_catalog: boolean, };
+
+export type IdArgs = { id: number, };
+
+export type ImportReport = { path: string, format: SourceFormat, 
+/**
+ * The most common shape among accepted rows.
+ */
+shape: string | null, shapes: { [key in string]: number }, 
+/**
+ * Records read (blank lines are not records).
+ */
+rows: number, accepted: number, rejected: number, 
+/**
+ * The first [`MAX_REPORTED_REJECTIONS`] rejections, in file order.
+ */
+rejections: Array<Rejection>, source_sha256: string, source_bytes: number, };
+
+export type ImportRequest = { path: string, 
+/**
+ * Defaults to the file name without its extension.
+ */
+name: string | null, 
+/**
+ * `field=column` renames, e.g. `prompt=question`.
+ */
+map: Array<string>, 
+/**
+ * jsonl, json, csv, tsv or text; detected from the file when absent.
+ */
+format: string | null, max_row_bytes: number | null, };
+
+export type ImportResult = { dataset: Dataset, version: DatasetVersion, report: ImportReport, 
+/**
+ * Every rejected record (the report lists only the first ones), one JSON object per line.
+ */
+rejections_file: string | null, };
+
+export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
+
+export type LeakageReport = { threshold: number, 
+/**
+ * Groups of near-duplicate rows that fall in more than one split.
+ */
+groups: number, 
+/**
+ * Rows in such groups that are not in the group's first row's split.
+ */
+rows: number, examples: Array<LeakedPair>, };
+
+export type LeakedPair = { line: number, split: Split, other_line: number, other_split: Split, similarity: number, };
+
+export type LoggedEvent = { time: number, } & (Event | WorkerEvent);
+
+export type MemoryBreakdown = { base_weights: number, adapters_and_optimizer: number, activations: number, logits: number, workspace: number, 
+/**
+ * The sum: the training step's peak.
+ */
+total: number, 
+/**
+ * Peak while loading the model, before training starts.
+ */
+load_peak: number, 
+/**
+ * `max(total, load_peak)`: what the process's high-water mark will be.
+ */
+peak: number, 
+/**
+ * When the peak happens; the breakdown is of that moment (logits are 0 when the peak is in a
+ * block, after the loss's temporaries are gone).
+ */
+peak_phase: string, adapter_parameters: number, };
+
+export type Model = { id: number, name: string, source: ModelSource, 
+/**
+ * Hub repo id for `hub`, a filesystem path otherwise.
+ */
+location: string, architecture: string | null, parameters: number | null, license: string | null, 
+/**
+ * `None` when the license terms are not known.
+ */
+commercial_use: boolean | null, added_at: string, 
+/**
+ * The model folder or GGUF file on this machine.
+ */
+path: string | null, 
+/**
+ * Hub repo id, for models pulled from the hub (or imported from a hub cache folder).
+ */
+repo_id: string | null, 
+/**
+ * The commit the files were pulled at.
+ */
+revision: string | null, 
+/**
+ * `[{name, size, etag?, sha256?}]` of the files the model is made of.
+ */
+files: JsonValue | null, 
+/**
+ * SHA-256 of a single-file model (GGUF).
+ */
+sha256: string | null, context_length: number | null, };
+
+export type ModelSource = "bundled" | "hub" | "local";
+
+export type NoArgs = Record<symbol, never>;
+
+export type Outcome = "completed" | "early_stopped" | "interrupted" | "bad_steps";
+
+export type Overview = { hardware: Hardware, models: Array<Model>, datasets: Array<Dataset>, runs: Array<Run>, default_model: DefaultModel | null, };
+
+export type PathArgs = { path: string, };
+
+export type PiiDecision = "redact" | "drop" | "keep";
+
+export type PiiDecisions = { default: PiiDecision | null, findings: { [key in string]: PiiDecision }, };
+
+export type PiiFinding = { 
+/**
+ * `line:field:byte` — the row's source line, which text of the row (message index), and where in it.
+ */
+id: string, line: number, kind: PiiKind, 
+/**
+ * The text found.
+ */
+text: string, 
+/**
+ * The surrounding text.
+ */
+context: string, };
+
+export type PiiKind = "email" | "credit_card" | "ssn" | "ip" | "phone" | "address";
+
+export type PiiStep = { findings: number, rows: number, by_kind: { [key in PiiKind]?: number }, 
+/**
+ * The first [`MAX_LISTED_FINDINGS`] findings.
+ */
+listed: Array<PiiFinding>, };
+
+export type Plan = { model: string, architecture: string, parameters: number, device: string, device_free_bytes: number, device_total_bytes: number, base: BaseFormat, seq_len: number, batch: number, grad_accum: number, dataset: DatasetLengths | null, memory: MemoryBreakdown, fit: Fit, fit_label: string, recommendations: Array<Recommendation>, notes: Array<string>, };
+
+export type PlanRequest = { 
+/**
+ * A model path, an installed model (id, name, hub id) or a catalog repo id.
+ */
+model: string, 
+/**
+ * A JSONL dataset: its real token lengths replace `max-len` as the sequence length.
+ */
+data: string | null, settings: TrainSettings, 
+/**
+ * `cpu` or `gpu` / `gpu:N`; the device training would use when absent.
+ */
+device: string | null, 
+/**
+ * How the base is held (`f32`, `bf16`, `nf4`, `q4_k`…); what the engine does on the device
+ * when absent.
+ */
+base: string | null, };
+
+export type Preview = { row: number, 
+/**
+ * The row's line in the imported file.
+ */
+line: number, split: Split | null, fallback_template: boolean, 
+/**
+ * The row as the model sees it, through its chat template.
+ */
+rendered: string, tokens: Array<PreviewToken>, trained_tokens: number, };
+
+export type PreviewRequest = { dataset: string, version: number | null, 
+/**
+ * 1-based position of the row in the version.
+ */
+row: number, model: string | null, max_len: number | null, };
+
+export type PreviewToken = { text: string, trained: boolean, };
+
+export type Proposal = { rows_before: number, exact_duplicates: DuplicateStep | null, near_duplicates: DuplicateStep | null, length: FilterStep | null, boilerplate: FilterStep | null, pii: PiiStep | null, 
+/**
+ * Rows left if every removal is confirmed and personal data is redacted or kept (not dropped).
+ */
+rows_after_removals: number, };
+
+export type PullRequest = { 
+/**
+ * Hub repo id, `org/name`.
+ */
+repo: string, 
+/**
+ * Branch, tag or commit; `main` when absent.
+ */
+revision: string | null, 
+/**
+ * Only these files (e.g. one GGUF); config, tokenizer and safetensors weights when empty.
+ */
+files: Array<string>, 
+/**
+ * Access token for gated models; else `HF_TOKEN`, else the token `huggingface-cli login` saved.
+ */
+token: string | null, 
+/**
+ * Use only what is already downloaded.
+ */
+offline: boolean, };
+
+export type QuantMode = "native" | "none" | "nf4";
+
+export type Recommendation = { 
+/**
+ * In plain words.
+ */
+change: string, 
+/**
+ * The settings with the change applied (kebab-case keys, as `whet train --config` reads).
+ */
+settings: TrainSettings, base: BaseFormat, peak_bytes: number, fit: Fit, 
+/**
+ * False where the engine cannot train this way yet (a 4-bit base).
+ */
+engine_supported: boolean, };
+
+export type Rejection = { line: number, record: number, reason: string, };
+
+export type RowFailure = { line: number, reason: string, };
+
+export type Run = { id: number, model_id: number, dataset_id: number | null, 
+/**
+ * The training configuration as given when the run was created.
+ */
+config: JsonValue, status: RunStatus, out_dir: string, created_at: string, updated_at: string, 
+/**
+ * The worker process while one is at work.
+ */
+pid: number | null, step: number, total_steps: number | null, last_loss: number | null, best_step: number | null, best_eval_loss: number | null, 
+/**
+ * When the worker last reported.
+ */
+heartbeat_at: string | null, 
+/**
+ * Why the run failed or stopped early, in plain words.
+ */
+error: string | null, };
+
+export type RunEvents = { events: Array<LoggedEvent>, 
+/**
+ * Pass this as `since` next time.
+ */
+next: number, run: Run, };
+
+export type RunStatus = "queued" | "running" | "paused" | "stopped" | "completed" | "failed" | "cancelled" | "interrupted";
+
+export type RunSummary = { steps: number, total_steps: number, first_loss: number | null, last_loss: number | null, adapter: string, outcome: Outcome, 
+/**
+ * Why the run ended before its last step, in plain words.
+ */
+reason: string | null, best: Best | null, 
+/**
+ * The final adapter is the best evaluation's rather than the last step's.
+ */
+adapter_is_best: boolean, interrupted: boolean, };
+
+export type ScheduleKind = "constant" | "linear" | "cosine";
+
+export type SearchArgs = { query: string, limit?: number, };
+
+export type SourceFormat = "jsonl" | "json_array" | "csv" | "tsv" | "text";
+
+export type Split = "train" | "val" | "test";
+
+export type SplitCounts = { train: number, val: number, test: number, };
+
+export type SplitRequest = { dataset: string, version: number | null, val: number, test: number, seed: number, leakage_threshold: number | null, };
+
+export type SplitResult = { version: DatasetVersion, counts: SplitCounts, leakage: LeakageReport, };
+
+export type StartRun = { model: string, data: string, val: string | null, 
+/**
+ * The run folder; by default a new folder under `<home>/runs`. A folder that holds anything is
+ * refused unless `overwrite` is set.
+ */
+out: string | null, 
+/**
+ * Replace an earlier run's files in `out` (never a live run's; other files are left alone).
+ */
+overwrite: boolean, settings: TrainSettings, };
+
+export type StatsRequest = { dataset: string, version: number | null, 
+/**
+ * A GGUF file or model folder; the bundled model when absent.
+ */
+model: string | null, max_len: number, 
+/**
+ * Only rows of this split (train, val, test).
+ */
+split: string | null, };
+
+export type StepMetrics = { step: number, loss: number, lr: number, grad_norm: number, tokens: number, tokens_per_s: number, elapsed_s: number, epoch: number, };
+
+export type TokenStats = { rows: number, 
+/**
+ * Rows whose template rendering or tokenization failed (listed in `failures`).
+ */
+failed: number, failures: Array<RowFailure>, min: number, max: number, mean: number, median: number, p95: number, max_len: number, 
+/**
+ * Rows longer than `max_len`, which training cuts.
+ */
+truncated: number, 
+/**
+ * Tokens trained on over all rows, before truncation.
+ */
+trained_tokens: number, histogram: Array<Bin>, };
+
+export type TrainSettings = { 
+/**
+ * Optimizer steps; when absent, `epochs` passes over the data decide.
+ */
+steps: number | null, epochs: number, lr: number, 
+/**
+ * Examples per micro-batch.
+ */
+batch: number, "grad-accum": number, "max-len": number, "lora-r": number, "lora-alpha": number, "lora-dropout": number, targets: string, rslora: boolean, scheduler: ScheduleKind, warmup: number, seed: number, "grad-checkpoint": boolean, "weight-decay": number, "max-grad-norm": number, threads: number | null, 
+/**
+ * How the base's linear layers are held: `native` (a GGUF's own quantization; dense for
+ * safetensors), `none` (dense) or `nf4` (QLoRA).
+ */
+quant: QuantMode, 
+/**
+ * Evaluate on the validation examples every this many steps (and at the last step); 0: only at the end.
+ */
+"eval-every": number, 
+/**
+ * Save a checkpoint every this many steps; 0: only when pausing or stopping.
+ */
+"save-every": number, 
+/**
+ * Newest checkpoints kept besides the best one.
+ */
+"keep-checkpoints": number, 
+/**
+ * Stop after this many evaluations without improvement; 0 turns early stopping off.
+ */
+patience: number, 
+/**
+ * How much lower the validation loss must be to count as an improvement.
+ */
+"min-delta": number, 
+/**
+ * End with the adapter of the best evaluation rather than the last step.
+ */
+"load-best-at-end": boolean, 
+/**
+ * Stop after this many steps in a row whose loss or gradient was not a finite number.
+ */
+"max-bad-steps": number, 
+/**
+ * Refuse a data file with rows that have no answer token within `max_len`, instead of leaving
+ * those rows out (and reporting them).
+ */
+"strict-rows": boolean, 
+/**
+ * Fit long rows by cutting their prompt from its start, keeping the answer, instead of cutting
+ * the end.
+ */
+"truncate-prompt": boolean, };
+
+export type WorkerEvent = { "type": "status", status: RunStatus, pid: number, } | { "type": "rows_dropped", data: string, max_len: number, rows: Array<DroppedRow>, 
+/**
+ * The same in plain words.
+ */
+message: string, } | { "type": "finished", status: RunStatus, summary: RunSummary | null, error: ErrorBody | null, };
+
+/** Every command of the API, as the command table in dispatch.rs declares it. */
+export const COMMANDS = [
+  "hardware",
+  "overview",
+  "default_model",
+  "list_models",
+  "get_model",
+  "catalog",
+  "search_models",
+  "pull_model",
+  "import_model",
+  "plan",
+  "list_datasets",
+  "get_dataset",
+  "data_import",
+  "data_versions",
+  "data_clean",
+  "data_split",
+  "data_stats",
+  "data_preview",
+  "data_export",
+  "list_runs",
+  "get_run",
+  "start_run",
+  "pause_run",
+  "resume_run",
+  "stop_run",
+  "run_events",
+  "run_metrics",
+  "run_metrics_csv",
+] as const;
+
+export type CommandName = (typeof COMMANDS)[number];
+
+/** One typed function per command over a transport (Tauri IPC or HTTP). */
+export function commands(transport: Transport) {
+  return {
+    /** CPU, memory and GPUs of this machine. */
+    hardware: (): Promise<Hardware> => transport.call<Hardware>('hardware', {}),
+    /** Everything the start screen shows. */
+    overview: (): Promise<Overview> => transport.call<Overview>('overview', {}),
+    /** The bundled starter model, when its file is present. */
+    default_model: (): Promise<DefaultModel | null> => transport.call<DefaultModel | null>('default_model', {}),
+    /** Installed models. */
+    list_models: (): Promise<Array<Model>> => transport.call<Array<Model>>('list_models', {}),
+    /** One installed model. */
+    get_model: (args: IdArgs): Promise<Model> => transport.call<Model>('get_model', args),
+    /** Suggested models with license and commercial-use flag. */
+    catalog: (): Promise<Array<CatalogItem>> => transport.call<Array<CatalogItem>>('catalog', {}),
+    /** Hub search. */
+    search_models: (args: SearchArgs): Promise<Array<HubModel>> => transport.call<Array<HubModel>>('search_models', args),
+    /** Downloads a hub model into the shared cache and adds it. */
+    pull_model: (args: PullRequest): Promise<Model> => transport.call<Model>('pull_model', args),
+    /** Adds a local model folder or GGUF file. */
+    import_model: (args: PathArgs): Promise<Model> => transport.call<Model>('import_model', args),
+    /** Predicts a job's peak memory and whether it fits. */
+    plan: (args: PlanRequest): Promise<Plan> => transport.call<Plan>('plan', args),
+    /** Imported datasets. */
+    list_datasets: (): Promise<Array<Dataset>> => transport.call<Array<Dataset>>('list_datasets', {}),
+    /** One dataset. */
+    get_dataset: (args: IdArgs): Promise<Dataset> => transport.call<Dataset>('get_dataset', args),
+    /** Imports a file as a new dataset. */
+    data_import: (args: ImportRequest): Promise<ImportResult> => transport.call<ImportResult>('data_import', args),
+    /** Every version of a dataset and the steps that made it. */
+    data_versions: (args: DatasetArgs): Promise<Array<DatasetVersion>> => transport.call<Array<DatasetVersion>>('data_versions', args),
+    /** Proposes a cleaning, or applies it as a new version. */
+    data_clean: (args: CleanRequest): Promise<CleanResult> => transport.call<CleanResult>('data_clean', args),
+    /** Splits a version into train, validation and test. */
+    data_split: (args: SplitRequest): Promise<SplitResult> => transport.call<SplitResult>('data_split', args),
+    /** Token lengths of a version's rows. */
+    data_stats: (args: StatsRequest): Promise<DataStats> => transport.call<DataStats>('data_stats', args),
+    /** One row's tokens, with the trained ones marked. */
+    data_preview: (args: PreviewRequest): Promise<Preview> => transport.call<Preview>('data_preview', args),
+    /** Writes a version (or a split) as JSONL. */
+    data_export: (args: ExportRequest): Promise<ExportResult> => transport.call<ExportResult>('data_export', args),
+    /** Training runs. */
+    list_runs: (): Promise<Array<Run>> => transport.call<Array<Run>>('list_runs', {}),
+    /** One run. */
+    get_run: (args: IdArgs): Promise<Run> => transport.call<Run>('get_run', args),
+    /** Starts a training run in a worker process. */
+    start_run: (args: StartRun): Promise<Run> => transport.call<Run>('start_run', args),
+    /** Checkpoints a run and stops its worker. */
+    pause_run: (args: IdArgs): Promise<Run> => transport.call<Run>('pause_run', args),
+    /** Continues a run from its last good checkpoint. */
+    resume_run: (args: IdArgs): Promise<Run> => transport.call<Run>('resume_run', args),
+    /** Checkpoints a run, saves its adapter and ends it. */
+    stop_run: (args: IdArgs): Promise<Run> => transport.call<Run>('stop_run', args),
+    /** A run's events since a byte offset of its log. */
+    run_events: (args: EventsArgs): Promise<RunEvents> => transport.call<RunEvents>('run_events', args),
+    /** A run's metrics, one row per step and evaluation. */
+    run_metrics: (args: IdArgs): Promise<Array<JsonValue>> => transport.call<Array<JsonValue>>('run_metrics', args),
+    /** A run's metrics as CSV text. */
+    run_metrics_csv: (args: IdArgs): Promise<string> => transport.call<string>('run_metrics_csv', args),
+  };
+}
+
+export type Commands = ReturnType<typeof commands>;
