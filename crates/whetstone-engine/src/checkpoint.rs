@@ -128,7 +128,7 @@ pub fn save(
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
     let target = step_dir(root, state.step);
-    let tmp = tempdir_in(root, &target)?;
+    let tmp = tempdir_in(&target)?;
     let state_json = serde_json::to_vec_pretty(state).map_err(|e| Error::Internal(format!("encoding the checkpoint state: {e}")))?;
     write_file_synced(&tmp.join(STATE), &state_json)?;
     between_files();

@@ -186,7 +186,7 @@ impl Adapter {
     pub fn save_peft(&self, dir: &Path, base_model_name_or_path: &str, model_type: &str) -> Result<()> {
         let parent = dir.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        let tmp = tempdir_in(parent, dir)?;
+        let tmp = tempdir_in(dir)?;
         let mut tensors: Vec<(String, Tensor)> = Vec::new();
         for (k, v) in self.named_vars() {
             tensors.push((k, v.as_tensor().to_dtype(DType::F32)?.to_device(&Device::Cpu)?));
@@ -319,43 +319,17 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()
     write_file_synced(path, &bytes)
 }
 
-/// Write a file and flush it to disk before it is renamed into place.
+/// [`whetstone_files::write_synced`] with this crate's error.
 pub fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    f.sync_all().map_err(|e| Error::io(path, e))
+    whetstone_files::write_synced(path, bytes).map_err(|e| Error::io(path, e))
 }
 
-/// A fresh hidden folder beside `target`, for writing before the rename.
-pub fn tempdir_in(parent: &Path, target: &Path) -> Result<std::path::PathBuf> {
-    let name = target.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "out".into());
-    for i in 0..1000u32 {
-        let p = parent.join(format!(".{name}.tmp-{}-{i}", std::process::id()));
-        match std::fs::create_dir(&p) {
-            Ok(()) => return Ok(p),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(&p, e)),
-        }
-    }
-    Err(Error::io(parent, std::io::Error::other("could not create a temporary folder")))
+/// [`whetstone_files::temp_dir_beside`] with this crate's error.
+pub fn tempdir_in(target: &Path) -> Result<std::path::PathBuf> {
+    whetstone_files::temp_dir_beside(target).map_err(|e| Error::io(target, e))
 }
 
-/// Put `tmp` where `target` is. An existing target is moved aside first and removed only after the
-/// new one is in place, so a crash leaves either the old or the new folder, never a half-written one.
+/// [`whetstone_files::replace_dir`] with this crate's error.
 pub fn replace_dir(tmp: &Path, target: &Path) -> Result<()> {
-    if target.exists() {
-        let old = tmp.with_extension("old");
-        std::fs::rename(target, &old).map_err(|e| Error::io(target, e))?;
-        std::fs::rename(tmp, target).map_err(|e| Error::io(target, e))?;
-        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
-    } else {
-        std::fs::rename(tmp, target).map_err(|e| Error::io(target, e))?;
-    }
-    if let Some(parent) = target.parent() {
-        if let Ok(d) = std::fs::File::open(parent) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
+    whetstone_files::replace_dir(tmp, target).map_err(|e| Error::io(target, e))
 }

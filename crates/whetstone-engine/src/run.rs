@@ -259,9 +259,7 @@ fn row_json<T: Serialize>(kind: &'static str, row: &T) -> Result<String> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    crate::lora::write_file_synced(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    whetstone_files::write_atomic(path, bytes).map_err(|e| Error::io(path, e))
 }
 
 fn all_finite(adapter: &Adapter) -> Result<bool> {

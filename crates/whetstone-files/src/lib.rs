@@ -36,6 +36,45 @@ pub fn write_atomic_with<T>(path: &Path, fill: impl FnOnce(&mut BufWriter<File>)
     result
 }
 
+/// Writes a file and syncs it, without the rename: for files inside a temporary folder that is itself
+/// moved into place whole with [`replace_dir`].
+pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// A fresh hidden folder beside `target`, to fill before [`replace_dir`] puts it in place.
+pub fn temp_dir_beside(target: &Path) -> std::io::Result<PathBuf> {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let parent = parent(target);
+    for i in 0..1000u32 {
+        let p = parent.join(format!(".{name}.{}-{i}{TEMP_SUFFIX}", std::process::id()));
+        match std::fs::create_dir(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(format!("could not create a temporary folder in {}", parent.display())))
+}
+
+/// Puts the folder `tmp` where `target` is. An existing target is moved aside first and removed only
+/// after the new one is in place, so a crash leaves the old folder or the new one, never a
+/// half-written one.
+pub fn replace_dir(tmp: &Path, target: &Path) -> std::io::Result<()> {
+    sync_dir(tmp)?;
+    if target.exists() {
+        let old = tmp.with_extension("old");
+        std::fs::rename(target, &old)?;
+        std::fs::rename(tmp, target)?;
+        std::fs::remove_dir_all(&old)?;
+    } else {
+        std::fs::rename(tmp, target)?;
+    }
+    sync_dir(parent(target))
+}
+
 /// Makes a rename or a new entry in `dir` durable. Windows has no directory handles to sync; its
 /// renames are journaled by NTFS.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {

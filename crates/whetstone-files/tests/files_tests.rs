@@ -1,5 +1,5 @@
 use std::io::Write;
-use whetstone_files::{is_empty_dir, is_temp_name, temp_path, write_atomic, write_atomic_with};
+use whetstone_files::{is_empty_dir, is_temp_name, replace_dir, temp_dir_beside, temp_path, write_atomic, write_atomic_with, write_synced};
 
 #[test]
 fn writes_create_the_folder_and_replace_the_whole_file() {
@@ -45,4 +45,19 @@ fn empty_folder_check() {
     assert!(is_empty_dir(dir.path()).unwrap());
     std::fs::write(dir.path().join(".hidden"), b"x").unwrap();
     assert!(!is_empty_dir(dir.path()).unwrap());
+}
+
+#[test]
+fn a_folder_is_replaced_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("adapter");
+    for version in ["one", "two"] {
+        let tmp = temp_dir_beside(&target).unwrap();
+        assert!(is_temp_name(tmp.file_name().unwrap().to_str().unwrap()));
+        write_synced(&tmp.join("weights"), version.as_bytes()).unwrap();
+        replace_dir(&tmp, &target).unwrap();
+        assert_eq!(std::fs::read(target.join("weights")).unwrap(), version.as_bytes());
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, vec!["adapter".to_string()], "neither the temporary nor the old folder is left");
 }
