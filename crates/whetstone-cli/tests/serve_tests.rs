@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 const WHET: &str = env!("CARGO_BIN_EXE_whet");
 
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
 /// Kills the server when a test ends, pass or fail.
 struct Server {
     child: Child,
@@ -439,7 +441,7 @@ fn refused_imports_change_nothing_on_disk() {
 
     let bearer = server.bearer();
     let evil_host = format!("evil.example:{}", server.port());
-    let refusals: [(&[(&str, &str)], u16, &str); 3] = [
+    let refusals: [(Headers, u16, &str); 3] = [
         (&[("Host", &server.addr)], 401, "unauthorized"),
         (&[("Host", &evil_host), ("Authorization", &bearer)], 403, "forbidden_host"),
         (&[("Host", &server.addr), ("Authorization", &bearer), ("Origin", "http://evil.example")], 403, "forbidden_origin"),
