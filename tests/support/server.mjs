@@ -1,4 +1,4 @@
-// Starts the real `whet serve` on a free port and reports the address it printed.
+// Starts the real `whet serve` on a free port and reports the address and the token it printed.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { binary, tempHome, uiDist } from './paths.mjs';
@@ -15,8 +15,17 @@ export async function startServer() {
   child.stderr.on('data', (chunk) => {
     stderr += chunk;
   });
-  const lines = createInterface({ input: child.stdout });
-  const url = await new Promise((resolve, reject) => {
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const started = (async () => {
+    const first = (await lines.next()).value ?? '';
+    const listening = /^listening on (http:\/\/\S+)$/.exec(first.trim());
+    if (!listening) throw new Error(`unexpected first line from whet serve: ${JSON.stringify(first)}`);
+    const second = (await lines.next()).value ?? '';
+    const link = /^open (http:\/\/\S+\/#token=(\S+))$/.exec(second.trim());
+    if (!link) throw new Error(`unexpected second line from whet serve: ${JSON.stringify(second)}`);
+    return { url: listening[1].replace(/\/$/, ''), link: link[1], token: link[2] };
+  })();
+  const { url, link, token } = await new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`whet serve printed no address within ${STARTUP_TIMEOUT_MS} ms; stderr: ${stderr}`)),
       STARTUP_TIMEOUT_MS,
@@ -25,18 +34,29 @@ export async function startServer() {
       clearTimeout(timer);
       reject(new Error(`whet serve exited with ${code} before listening; stderr: ${stderr}`));
     });
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      const match = /^listening on (http:\/\/\S+)$/.exec(line.trim());
-      if (match) resolve(match[1].replace(/\/$/, ''));
-      else reject(new Error(`unexpected first line from whet serve: ${JSON.stringify(line)}`));
-    });
+    started.then(
+      (found) => {
+        clearTimeout(timer);
+        resolve(found);
+      },
+      (error) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
   child.removeAllListeners('exit');
 
   const exited = new Promise((resolve) => child.once('exit', resolve));
   return {
     url,
+    /** The link `whet serve` printed, which carries the session token. */
+    link,
+    token,
+    /** A page of the UI, opened the way a user does: through the printed link. */
+    page(route = '') {
+      return `${url}/${route}#token=${token}`;
+    },
     home: home.path,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {

@@ -10,7 +10,7 @@ const TIMEOUT = 15_000;
 async function api(server, cmd, args = {}) {
   const res = await fetch(`${server.url}/api/${cmd}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${server.token}` },
     body: JSON.stringify(args),
   });
   return { status: res.status, body: await res.json() };
@@ -35,13 +35,22 @@ describe('web UI served by whet serve', () => {
     page.on('console', (m) => {
       if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
     });
-    await page.goto(`${server.url}/`);
+    await page.goto(server.page());
     await page.waitForSelector(testid('home'));
   });
 
   after(async () => {
     await browser?.close();
     await server?.close();
+  });
+
+  test('the token leaves the address bar and a reload in the same tab keeps working', async () => {
+    assert.ok(!page.url().includes(server.token), `token still in ${page.url()}`);
+    assert.equal(new URL(page.url()).hash, '');
+    await page.reload();
+    await page.waitForSelector(testid('home'));
+    assert.equal(await page.isVisible(testid('error-banner')), false);
+    assert.equal(Number(await page.textContent(testid('cpu-cores'))), usableCores());
   });
 
   test('home screen shows the core count the operating system reports', async () => {
@@ -142,7 +151,7 @@ describe('web UI when the backend goes away', () => {
   test('a failed call shows a visible error banner with a code and a message, not a blank page', async () => {
     const page = await browser.newPage();
     page.setDefaultTimeout(TIMEOUT);
-    await page.goto(`${server.url}/#/home`);
+    await page.goto(server.page());
     await page.waitForSelector(testid('home'));
     assert.equal(await page.isVisible(testid('error-banner')), false);
 
@@ -153,5 +162,38 @@ describe('web UI when the backend goes away', () => {
     assert.match(await page.textContent(testid('error-message')), /Could not reach the Whetstone server/);
     assert.ok(await page.isVisible(testid('view-failed')));
     assert.ok(await page.isVisible(testid('nav-home')), 'navigation stays usable');
+  });
+});
+
+describe('web UI opened without the link whet serve printed', () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  test('a page without the token says to open the printed link', async () => {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    await page.goto(`${server.url}/`);
+    await page.waitForSelector(`${testid('error-banner')}:visible`);
+    assert.equal(await page.textContent(testid('error-code')), 'unauthorized');
+    assert.match(await page.textContent(testid('error-message')), /open the link that `whet serve` printed/);
+    assert.ok(await page.isVisible(testid('view-failed')));
+  });
+
+  test('a page with a wrong token is refused the same way', async () => {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(TIMEOUT);
+    await page.goto(`${server.url}/#token=${'0'.repeat(64)}`);
+    await page.waitForSelector(`${testid('error-banner')}:visible`);
+    assert.equal(await page.textContent(testid('error-code')), 'unauthorized');
   });
 });

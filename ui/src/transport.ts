@@ -23,6 +23,32 @@ declare global {
 
 export type Args = Record<string, unknown>;
 
+const TOKEN_KEY = 'whetstone.token';
+
+// `whet serve` prints a link ending in `#token=...`: the fragment never reaches the server's
+// logs or a Referer header. The token is kept in memory, and in this tab's sessionStorage so a
+// reload keeps working, and taken out of the address bar so it is not bookmarked or shared.
+let token: string | null = takeToken();
+
+function takeToken(): string | null {
+  const match = /^#token=([^&]+)/.exec(location.hash);
+  if (match) {
+    const fresh = decodeURIComponent(match[1]);
+    try {
+      sessionStorage.setItem(TOKEN_KEY, fresh);
+    } catch {
+      // Storage can be switched off; the token still works until the page is reloaded.
+    }
+    history.replaceState(null, '', location.pathname + location.search);
+    return fresh;
+  }
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
 /** Turns whatever a failed call produced into an ApiError with a code and a message. */
 export function toApiError(raw: unknown, fallbackCode: string): ApiError {
   if (raw instanceof ApiError) return raw;
@@ -60,7 +86,10 @@ async function callOverHttp<T>(cmd: string, args: Args): Promise<T> {
   try {
     response = await fetch(`/api/${encodeURIComponent(cmd)}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+      },
       body: JSON.stringify(args),
     });
   } catch (raw) {
@@ -68,6 +97,20 @@ async function callOverHttp<T>(cmd: string, args: Args): Promise<T> {
     throw new ApiError(
       'unreachable',
       `Could not reach the Whetstone server (${why}). Check that \`whet serve\` is still running.`,
+    );
+  }
+  if (response.status === 401) {
+    // A stale tab from an earlier `whet serve` holds the old token; forget it.
+    try {
+      sessionStorage.removeItem(TOKEN_KEY);
+    } catch {
+      // Nothing stored, nothing to forget.
+    }
+    token = null;
+    throw new ApiError(
+      'unauthorized',
+      'The Whetstone server did not accept this page: open the link that `whet serve` printed ' +
+        '(it ends with #token=…) to use the app in this browser.',
     );
   }
   const text = await response.text();

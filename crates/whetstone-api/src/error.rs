@@ -43,6 +43,13 @@ pub enum Error {
     )]
     NoHome,
 
+    #[error(
+        "{} is not in a folder Whetstone may use: {reason}. Allow the folder that holds it with \
+         `whet folders add DIR` (or under Settings in the app) and try again",
+        .path.display()
+    )]
+    PathNotAllowed { path: PathBuf, reason: String },
+
     #[error("internal error: {0}")]
     Internal(String),
 
@@ -94,6 +101,7 @@ impl Error {
             Error::Hardware(_) => "hardware",
             Error::InvalidModelFile { .. } => "invalid_model_file",
             Error::NoHome => "no_home",
+            Error::PathNotAllowed { .. } => "path_not_allowed",
             Error::Internal(_) => "internal",
             Error::Engine(e) => e.code(),
             Error::Data(e) => e.code(),

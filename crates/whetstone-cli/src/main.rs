@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 mod eval;
+mod folders;
 mod generate;
 mod hw;
 mod list;
@@ -57,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         what: data::DataCommand,
     },
+    /// Folders the HTTP server and the app may read and write: list, add, remove
+    Folders {
+        #[command(subcommand)]
+        action: folders::FoldersCommand,
+    },
     /// Training runs: list, show, pause, resume, stop, logs, export
     Runs {
         #[command(subcommand)]
@@ -96,6 +102,7 @@ fn main() -> anyhow::Result<()> {
         Command::Plan(args) => plan::run(&open_api(home)?, &args),
         Command::Datasets { action } => list::datasets(&open_api(home)?, &action),
         Command::Data { what } => data::run(&open_api(home)?, &what),
+        Command::Folders { action } => folders::run(&open_api(home)?, &action),
         Command::Runs { action } => runs::run(&open_api(home)?, &action),
         Command::Serve(args) => serve::run(open_api(home)?, &args),
         Command::Train(args) => train::run(&open_api(home)?, &args),

@@ -4,11 +4,13 @@
 //! same time. The schema is a list of migrations; `PRAGMA user_version` records how many ran.
 
 mod error;
+mod folders;
 mod migrations;
 mod rows;
 mod store;
 
 pub use error::{Error, Result};
+pub use folders::AllowedFolder;
 pub use migrations::{Migration, LATEST_VERSION, MIGRATIONS};
 pub use rows::{
     Dataset, DatasetVersion, Model, ModelOrigin, ModelSource, NewDataset, NewDatasetVersion, NewModel, NewRun, Run, RunProgress,

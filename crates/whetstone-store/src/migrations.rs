@@ -91,6 +91,17 @@ ALTER TABLE models ADD COLUMN sha256 TEXT;
 ALTER TABLE models ADD COLUMN context_length INTEGER;
 "#,
 },
+Migration {
+    version: 5,
+    name: "folders the API may read and write",
+    sql: r#"
+CREATE TABLE allowed_folders (
+    id       INTEGER PRIMARY KEY,
+    path     TEXT    NOT NULL UNIQUE CHECK (length(path) > 0),
+    added_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+"#,
+},
 ];
 
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;

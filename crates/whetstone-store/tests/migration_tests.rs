@@ -39,6 +39,10 @@ fn seed(path: &Path, version: u32) {
         )
         .unwrap();
     }
+    if version >= 5 {
+        conn.execute("INSERT INTO allowed_folders (path) VALUES ('/data/projects')", [])
+            .unwrap();
+    }
 }
 
 #[test]
@@ -61,7 +65,7 @@ fn fresh_file_gets_latest_schema_and_wal() {
         .filter(|(t, _, _)| t == "table")
         .map(|(_, n, _)| n)
         .collect();
-    assert_eq!(names, ["dataset_versions", "datasets", "models", "runs"]);
+    assert_eq!(names, ["allowed_folders", "dataset_versions", "datasets", "models", "runs"]);
 
     let conn = Connection::open(&path).unwrap();
     let mode: String = conn
@@ -111,6 +115,14 @@ fn every_earlier_version_upgrades_to_the_latest_schema_keeping_data() {
             assert_eq!(runs.len(), 1);
             assert_eq!(runs[0].config, serde_json::json!({"rank": 8}));
             assert_eq!(runs[0].dataset_id, Some(datasets[0].id));
+            let folders: Vec<String> = store
+                .list_allowed_folders()
+                .unwrap()
+                .into_iter()
+                .map(|f| f.path)
+                .collect();
+            let expected_folders: &[&str] = if version >= 5 { &["/data/projects"] } else { &[] };
+            assert_eq!(folders, expected_folders, "allowed folders after upgrading from v{version}");
         } else {
             assert!(store.list_models().unwrap().is_empty());
         }
@@ -192,4 +204,28 @@ fn asking_for_an_unknown_version_is_an_error() {
         .expect("unknown version");
     assert!(matches!(err, Error::Invalid { .. }), "got {err:?}");
     assert!(!path.exists(), "nothing should be created for a bad request");
+}
+
+#[test]
+fn migration_5_adds_an_empty_list_of_allowed_folders_with_unique_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whetstone.db");
+    drop(Store::open_at_version(&path, 4).unwrap());
+    seed(&path, 4);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 5);
+    assert!(store.list_allowed_folders().unwrap().is_empty());
+    assert_eq!(store.list_models().unwrap().len(), 1, "older rows survive");
+
+    let conn = Connection::open(&path).unwrap();
+    conn.execute("INSERT INTO allowed_folders (path) VALUES ('/srv/data')", [])
+        .unwrap();
+    let duplicate = conn.execute("INSERT INTO allowed_folders (path) VALUES ('/srv/data')", []);
+    assert!(duplicate.is_err(), "the same folder twice must be refused by the schema");
+    let empty = conn.execute("INSERT INTO allowed_folders (path) VALUES ('')", []);
+    assert!(empty.is_err(), "an empty path must be refused by the schema");
+    let added_at: String = conn
+        .query_row("SELECT added_at FROM allowed_folders WHERE path = '/srv/data'", [], |r| r.get(0))
+        .unwrap();
+    assert!(added_at.ends_with('Z') && added_at.contains('T'), "RFC 3339 UTC: {added_at}");
 }

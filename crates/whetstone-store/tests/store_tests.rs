@@ -300,3 +300,30 @@ fn many_processes_opening_a_new_database_at_once_all_succeed() {
         }
     }
 }
+
+#[test]
+fn allowed_folders_add_list_and_remove() {
+    let (_dir, store) = open();
+    assert!(store.list_allowed_folders().unwrap().is_empty());
+    let b = store.add_allowed_folder("/srv/b").unwrap();
+    let a = store.add_allowed_folder("/srv/a").unwrap();
+    assert_eq!(a.path, "/srv/a");
+    assert_ne!(a.id, b.id);
+
+    let again = store.add_allowed_folder("/srv/a").unwrap();
+    assert_eq!(again, a, "adding twice keeps the first row");
+    let listed: Vec<String> = store
+        .list_allowed_folders()
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(listed, ["/srv/a", "/srv/b"]);
+
+    assert_eq!(store.remove_allowed_folder("/srv/a").unwrap(), Some(a));
+    assert_eq!(store.remove_allowed_folder("/srv/a").unwrap(), None);
+    assert_eq!(store.list_allowed_folders().unwrap(), [b]);
+
+    let err = store.add_allowed_folder("  ").unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "got {err:?}");
+}

@@ -1,0 +1,291 @@
+//! `whet serve`: the API as `POST /api/{command}` plus the built web UI, on this machine only by
+//! default, behind a session token and Host/Origin checks.
+
+mod access;
+mod listener;
+mod ui_files;
+
+use anyhow::{bail, Context};
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use clap::Args;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use whetstone_api::{Api, Error as ApiError, ErrorBody};
+
+/// Where `npm run build` in `ui/` writes, for running from a checkout.
+fn repo_ui_dist() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // crates/whetstone-cli → the repository root.
+    let root = manifest.parent().and_then(Path::parent).unwrap_or(manifest);
+    root.join("ui").join("dist")
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on; anything but a loopback address also needs --allow-remote
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
+    /// Folder with the built web UI [default: $WHETSTONE_UI_DIR, else ui/dist of this checkout]
+    #[arg(long, value_name = "DIR")]
+    ui: Option<PathBuf>,
+    /// Listen on an address other machines can reach (plain HTTP: the token and all data cross the network unencrypted)
+    #[arg(long)]
+    allow_remote: bool,
+    /// Session token the API requires, at least 16 characters [default: $WHETSTONE_TOKEN, else a random one]
+    #[arg(long, value_name = "TOKEN")]
+    token: Option<String>,
+    /// Another host name clients may use to reach this server (repeatable)
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
+    /// Largest API request body in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
+    max_body: usize,
+    /// Seconds a client has to send a request's headers, and again its body
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    read_timeout: u64,
+    /// Connections served at once; more wait until one closes
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_connections: usize,
+}
+
+struct AppState {
+    api: Api,
+    ui_dir: PathBuf,
+    token: String,
+    hosts: access::Hosts,
+    max_body: usize,
+    read_timeout: Duration,
+}
+
+pub fn run(api: Api, args: &ServeArgs) -> anyhow::Result<()> {
+    let ui_dir = args
+        .ui
+        .clone()
+        .or_else(|| std::env::var_os("WHETSTONE_UI_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(repo_ui_dist);
+    let chosen = args
+        .token
+        .clone()
+        .or_else(|| std::env::var("WHETSTONE_TOKEN").ok().filter(|v| !v.is_empty()));
+    let token = match chosen {
+        Some(token) => {
+            access::check_chosen_token(&token).map_err(anyhow::Error::msg)?;
+            token
+        }
+        None => access::random_token().context("cannot draw a session token from the operating system")?,
+    };
+    if args.max_connections == 0 || args.read_timeout == 0 {
+        bail!("--max-connections and --read-timeout must be at least 1");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let socket = bind(&args.host, args.port, args.allow_remote).await?;
+        let addr = socket.local_addr()?;
+        let state = Arc::new(AppState {
+            api,
+            ui_dir,
+            token,
+            hosts: access::Hosts::new(addr, &args.allow_host),
+            max_body: args.max_body,
+            read_timeout: Duration::from_secs(args.read_timeout),
+        });
+        announce(&state, addr);
+        let limits = listener::Limits {
+            read_timeout: state.read_timeout,
+            max_connections: args.max_connections,
+        };
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        listener::serve(socket, router(state), &limits, shutdown).await;
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
+/// Listens on `host`, refusing addresses other machines can reach unless `allow_remote`.
+async fn bind(host: &str, port: u16, allow_remote: bool) -> anyhow::Result<tokio::net::TcpListener> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .with_context(|| format!("cannot resolve the address {host}"))?
+        .collect();
+    if !allow_remote {
+        if let Some(remote) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+            bail!(
+                "refusing to listen on {host} ({}): other machines could reach the server there. \
+                 Pass --allow-remote if that is what you want; anyone who can reach it and learns \
+                 the token can then run every command, including reading and writing files",
+                remote.ip()
+            );
+        }
+    }
+    tokio::net::TcpListener::bind(addrs.as_slice())
+        .await
+        .with_context(|| format!("cannot listen on {host}:{port}"))
+}
+
+fn announce(state: &AppState, addr: SocketAddr) {
+    // Tests and scripts read the port from this exact first line.
+    println!("listening on http://{addr}");
+    // In the fragment the token never reaches a server log or a Referer header.
+    let open_host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        access::host_text(addr.ip())
+    };
+    println!("open http://{open_host}:{}/#token={}", addr.port(), state.token);
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: {addr} is reachable from other machines over plain HTTP. Anyone on the \
+             network path can read the token and everything sent, and whoever has the token can \
+             run every command, including reading and writing files in the allowed folders. \
+             Prefer 127.0.0.1 with an SSH tunnel."
+        );
+    }
+    if !state.ui_dir.join("index.html").is_file() {
+        eprintln!(
+            "warning: no index.html in {}; the API works, the web UI will not",
+            state.ui_dir.display()
+        );
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            "/api/{command}",
+            post(api_command).fallback(|| async {
+                error_response(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "API commands are called with POST".into(),
+                )
+            }),
+        )
+        .fallback(ui_files::ui_file)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), access::guard))
+        .with_state(state)
+}
+
+async fn api_command(
+    State(state): State<Arc<AppState>>,
+    UrlPath(command): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    // Requiring a JSON content type makes browsers send a CORS preflight for cross-site
+    // requests, which this server never approves: other web pages cannot drive the API.
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+        .unwrap_or(false);
+    if !is_json {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the arguments as a JSON body with `Content-Type: application/json`".into(),
+        );
+    }
+    let body = match read_body(&state, &headers, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let args = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                let err = ApiError::InvalidInput(format!(
+                    "the request body for `{command}` is not valid JSON: {e}"
+                ));
+                return api_error_response(&err);
+            }
+        }
+    };
+    // The command itself may run for minutes (a download, an import); only reading the
+    // request has a deadline.
+    let result =
+        tokio::task::spawn_blocking(move || state.api.dispatch(&command, args)).await;
+    match result {
+        Ok(Ok(value)) => Json(value).into_response(),
+        Ok(Err(err)) => api_error_response(&err),
+        Err(join) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the command stopped unexpectedly: {join}"),
+        ),
+    }
+}
+
+/// The whole body, or the response refusing it: too large (judged from Content-Length before
+/// reading anything, else while reading) or too slow.
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
+    let too_large = || {
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the request body is larger than {} bytes; start the server with a larger --max-body if this is intended",
+                state.max_body
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.max_body as u64) {
+        return Err(too_large());
+    }
+    let reading = Limited::new(body, state.max_body).collect();
+    match tokio::time::timeout(state.read_timeout, reading).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(e)) => Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("cannot read the request body: {e}"),
+        )),
+        Err(_) => Err(error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} seconds",
+                state.read_timeout.as_secs()
+            ),
+        )),
+    }
+}
+
+fn api_error_response(err: &ApiError) -> Response {
+    let status = match err {
+        ApiError::InvalidInput(_) | ApiError::UnknownCommand { .. } => StatusCode::BAD_REQUEST,
+        ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+        ApiError::PathNotAllowed { .. } => StatusCode::FORBIDDEN,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, Json(err.body())).into_response()
+}
+
+fn error_response(status: StatusCode, code: &str, message: String) -> Response {
+    let body = ErrorBody {
+        code: code.to_string(),
+        message,
+    };
+    (status, Json(body)).into_response()
+}

@@ -1,0 +1,543 @@
+//! `whet serve` over real HTTP/1.1 on a TCP socket, so that Host and Origin can be forged and
+//! requests can be left half-sent.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WHET: &str = env!("CARGO_BIN_EXE_whet");
+
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
+/// Kills the server when a test ends, pass or fail.
+struct Server {
+    child: Child,
+    addr: String,
+    token: String,
+    home: tempfile::TempDir,
+    _ui: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn whet_serve(home: &Path, ui: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(WHET);
+    command
+        .args(["serve", "--port", "0", "--ui"])
+        .arg(ui)
+        .args(extra)
+        .env("WHETSTONE_HOME", home)
+        .env("WHETSTONE_DEFAULT_MODEL", home.join("no-such-model.gguf"))
+        .env_remove("WHETSTONE_TOKEN");
+    command
+}
+
+fn start(extra: &[&str]) -> Server {
+    start_with(extra, |_| {})
+}
+
+fn start_with(extra: &[&str], prepare: impl FnOnce(&Path)) -> Server {
+    launch(extra, None, prepare)
+}
+
+fn launch(extra: &[&str], token_env: Option<&str>, prepare: impl FnOnce(&Path)) -> Server {
+    let home = tempfile::tempdir().unwrap();
+    let ui = tempfile::tempdir().unwrap();
+    std::fs::write(ui.path().join("index.html"), "<!doctype html><title>Whetstone</title>").unwrap();
+    prepare(ui.path());
+    let mut command = whet_serve(home.path(), ui.path(), extra);
+    if let Some(token) = token_env {
+        command.env("WHETSTONE_TOKEN", token);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a first line").unwrap();
+    let addr = first
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
+        .to_string();
+    assert!(!addr.ends_with(":0"), "must print the real port: {addr}");
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let second = lines.next().expect("a line with the link").unwrap();
+    let token = second
+        .strip_prefix(&format!("open http://127.0.0.1:{port}/#token="))
+        .unwrap_or_else(|| panic!("unexpected second line: {second:?}"))
+        .to_string();
+    Server {
+        child,
+        addr,
+        token,
+        home,
+        _ui: ui,
+    }
+}
+
+struct Answer {
+    status: u16,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// A refusal: this status, and exactly `{code, message}` with this code.
+    fn assert_refused(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        let body = self.json();
+        assert_eq!(body["code"], code, "{body}");
+        assert!(!body["message"].as_str().unwrap().is_empty(), "{body}");
+        assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
+    }
+}
+
+/// Reads one response to the end of the connection.
+fn read_answer(stream: &mut TcpStream) -> Answer {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            // A server that answers before reading all it was sent may reset the connection
+            // once the answer is out.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !response.is_empty() => break,
+            Err(e) => panic!("reading the answer: {e}"),
+        }
+    }
+    let response = String::from_utf8(response).unwrap();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Answer { status, body }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+}
+
+/// One request with exactly these headers (plus Connection and Content-Length).
+fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).unwrap();
+    read_answer(&mut stream)
+}
+
+impl Server {
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// An API call as the web UI makes it.
+    fn api(&self, command: &str, body: &str) -> Answer {
+        let bearer = self.bearer();
+        send(
+            &self.addr,
+            "POST",
+            &format!("/api/{command}"),
+            &[("Host", &self.addr), ("Content-Type", "application/json"), ("Authorization", &bearer)],
+            body,
+        )
+    }
+
+    fn get(&self, path: &str) -> Answer {
+        send(&self.addr, "GET", path, &[("Host", &self.addr)], "")
+    }
+
+    fn port(&self) -> &str {
+        self.addr.rsplit(':').next().unwrap()
+    }
+}
+
+#[test]
+fn the_first_lines_give_the_address_and_a_link_with_a_fresh_random_token() {
+    let a = start(&[]);
+    let b = start(&[]);
+    assert!(a.addr.starts_with("127.0.0.1:"), "binds loopback by default: {}", a.addr);
+    for token in [&a.token, &b.token] {
+        assert_eq!(token.len(), 64, "256 bits as hex: {token}");
+        assert!(token.bytes().all(|c| c.is_ascii_hexdigit()), "{token}");
+    }
+    assert_ne!(a.token, b.token, "every server draws its own token");
+}
+
+#[test]
+fn the_api_needs_the_session_token() {
+    let server = start(&[]);
+    let json = ("Content-Type", "application/json");
+    let host = ("Host", server.addr.as_str());
+
+    let missing = send(&server.addr, "POST", "/api/overview", &[host, json], "{}");
+    missing.assert_refused(401, "unauthorized");
+    assert!(missing.body.contains("whet serve"), "says where the token is: {}", missing.body);
+
+    let mut wrong = server.token.clone().into_bytes();
+    wrong[10] = if wrong[10] == b'a' { b'b' } else { b'a' };
+    let wrong = format!("Bearer {}", String::from_utf8(wrong).unwrap());
+    send(&server.addr, "POST", "/api/overview", &[host, json, ("Authorization", &wrong)], "{}")
+        .assert_refused(401, "unauthorized");
+    let prefix = format!("Bearer {}", &server.token[..32]);
+    send(&server.addr, "POST", "/api/overview", &[host, json, ("Authorization", &prefix)], "{}")
+        .assert_refused(401, "unauthorized");
+    let other_scheme = format!("Basic {}", server.token);
+    send(&server.addr, "POST", "/api/overview", &[host, json, ("Authorization", &other_scheme)], "{}")
+        .assert_refused(401, "unauthorized");
+    // Even unknown commands and wrong methods say nothing without the token.
+    send(&server.addr, "GET", "/api/overview", &[host], "").assert_refused(401, "unauthorized");
+    send(&server.addr, "POST", "/api/no_such", &[host, json], "{}").assert_refused(401, "unauthorized");
+
+    let ok = server.api("overview", "{}");
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(ok.json()["hardware"]["cpu_cores"], cores);
+    let header = send(
+        &server.addr,
+        "POST",
+        "/api/list_models",
+        &[host, json, ("X-Whetstone-Token", &server.token)],
+        "",
+    );
+    assert_eq!((header.status, header.json()), (200, json!([])));
+}
+
+#[test]
+fn a_chosen_token_replaces_the_random_one_and_must_be_long_enough() {
+    let chosen = "correct-horse-battery-staple";
+    let server = start(&["--token", chosen]);
+    assert_eq!(server.token, chosen);
+    assert_eq!(server.api("list_runs", "").status, 200);
+
+    let from_env = launch(&[], Some("from-the-environment-1234"), |_| {});
+    assert_eq!(from_env.token, "from-the-environment-1234");
+    let flag_wins = launch(&["--token", chosen], Some("from-the-environment-1234"), |_| {});
+    assert_eq!(flag_wins.token, chosen);
+
+    let home = tempfile::tempdir().unwrap();
+    let short = whet_serve(home.path(), home.path(), &["--token", "too-short"])
+        .output()
+        .unwrap();
+    assert!(!short.status.success());
+    assert!(short.stdout.is_empty(), "must not start listening");
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(stderr.contains("at least 16"), "{stderr}");
+}
+
+#[test]
+fn a_foreign_host_is_refused_on_the_api_and_the_pages() {
+    let server = start(&[]);
+    let bearer = server.bearer();
+    let evil = format!("evil.example:{}", server.port());
+    let wrong_port = "127.0.0.1:1".to_string();
+    for host in [&evil, &wrong_port] {
+        send(
+            &server.addr,
+            "POST",
+            "/api/overview",
+            &[("Host", host), ("Content-Type", "application/json"), ("Authorization", &bearer)],
+            "{}",
+        )
+        .assert_refused(403, "forbidden_host");
+        send(&server.addr, "GET", "/", &[("Host", host)], "").assert_refused(403, "forbidden_host");
+        send(&server.addr, "GET", "/index.html", &[("Host", host)], "").assert_refused(403, "forbidden_host");
+    }
+    send(&server.addr, "GET", "/", &[], "").assert_refused(403, "forbidden_host");
+
+    for name in ["localhost", "127.0.0.1", "[::1]"] {
+        let host = format!("{name}:{}", server.port());
+        let page = send(&server.addr, "GET", "/", &[("Host", &host)], "");
+        assert_eq!(page.status, 200, "{host}: {}", page.body);
+    }
+}
+
+#[test]
+fn a_foreign_origin_is_refused() {
+    let server = start(&[]);
+    let bearer = server.bearer();
+    let call = |origin: &str| {
+        send(
+            &server.addr,
+            "POST",
+            "/api/overview",
+            &[
+                ("Host", &server.addr),
+                ("Origin", origin),
+                ("Content-Type", "application/json"),
+                ("Authorization", &bearer),
+            ],
+            "{}",
+        )
+    };
+    let port = server.port();
+    for origin in [
+        format!("http://evil.example:{port}"),
+        format!("https://127.0.0.1:{port}"),
+        "http://127.0.0.1:1".to_string(),
+        "null".to_string(),
+    ] {
+        call(&origin).assert_refused(403, "forbidden_origin");
+    }
+    let page = send(&server.addr, "GET", "/", &[("Host", &server.addr), ("Origin", "http://evil.example")], "");
+    page.assert_refused(403, "forbidden_origin");
+    assert_eq!(call(&format!("http://localhost:{port}")).status, 200);
+    assert_eq!(call(&format!("http://{}", server.addr)).status, 200);
+}
+
+#[test]
+fn an_oversized_body_is_refused_before_it_is_read() {
+    let server = start(&[]);
+    // Declares 9 MiB and sends a few bytes: the answer must come without the rest.
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    let head = format!(
+        "POST /api/overview HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Authorization: {}\r\nContent-Length: {}\r\n\r\n{{\"a\":",
+        server.addr,
+        server.bearer(),
+        9 * 1024 * 1024
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let started = Instant::now();
+    read_answer(&mut stream).assert_refused(413, "payload_too_large");
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // Without a length up front (chunked), the limit applies while reading.
+    let small = start(&["--max-body", "1024"]);
+    let mut stream = TcpStream::connect(&small.addr).unwrap();
+    let chunk = format!("\"{}\"", "x".repeat(3000));
+    let request = format!(
+        "POST /api/overview HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Authorization: {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        small.addr,
+        small.bearer(),
+        chunk.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    read_answer(&mut stream).assert_refused(413, "payload_too_large");
+    let fits = small.api("data_preview", &format!("{{\"pad\":\"{}\"}}", "y".repeat(900)));
+    assert_ne!(fits.status, 413, "a body under the limit is read: {}", fits.body);
+}
+
+#[test]
+fn a_stalled_client_does_not_hold_up_others_and_is_cut_off() {
+    let server = start(&["--read-timeout", "2"]);
+    let started = Instant::now();
+    // Half a request head, then nothing.
+    let mut stalled_head = TcpStream::connect(&server.addr).unwrap();
+    stalled_head
+        .write_all(format!("POST /api/overview HTTP/1.1\r\nHost: {}\r\n", server.addr).as_bytes())
+        .unwrap();
+    // A whole head, then half the body it announced.
+    let mut stalled_body = TcpStream::connect(&server.addr).unwrap();
+    stalled_body
+        .write_all(
+            format!(
+                "POST /api/overview HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+                 Authorization: {}\r\nContent-Length: 100\r\n\r\n{{\"half\":",
+                server.addr,
+                server.bearer()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+
+    let other = server.api("overview", "{}");
+    assert_eq!(other.status, 200, "{}", other.body);
+    assert!(started.elapsed() < Duration::from_secs(2), "served while the others stall");
+
+    read_answer(&mut stalled_body).assert_refused(408, "request_timeout");
+    stalled_head.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut rest = Vec::new();
+    let closed = stalled_head.read_to_end(&mut rest);
+    assert!(closed.is_ok(), "the server closes the stalled connection: {closed:?}");
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_secs(2), "not before the deadline: {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10), "soon after the deadline: {elapsed:?}");
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    let server = start(&["--max-connections", "1", "--read-timeout", "2"]);
+    let started = Instant::now();
+    let _idle = TcpStream::connect(&server.addr).unwrap();
+    // Give the server time to take the idle connection into its only slot.
+    std::thread::sleep(Duration::from_millis(300));
+    let waited = server.api("overview", "{}");
+    assert_eq!(waited.status, 200, "{}", waited.body);
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(1500), "served only once the idle one timed out: {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+}
+
+#[test]
+fn listening_beyond_loopback_needs_allow_remote() {
+    let home = tempfile::tempdir().unwrap();
+    let refused = whet_serve(home.path(), home.path(), &["--host", "0.0.0.0"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(refused.stdout.is_empty(), "must not start listening");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--allow-remote"), "{stderr}");
+
+    let mut child = whet_serve(home.path(), home.path(), &["--host", "0.0.0.0", "--allow-remote"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let second = lines.next().unwrap().unwrap();
+    let mut warning = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut warning).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.starts_with("listening on http://0.0.0.0:"), "{first}");
+    assert!(second.starts_with("open http://127.0.0.1:") && second.contains("/#token="), "{second}");
+    assert!(warning.contains("other machines") && warning.contains("token"), "names the risk: {warning}");
+}
+
+#[test]
+fn refused_imports_change_nothing_on_disk() {
+    let server = start(&[]);
+    let outside = tempfile::tempdir().unwrap();
+    let data = outside.path().join("tickets.jsonl");
+    std::fs::write(&data, "{\"prompt\":\"hi\",\"response\":\"hello\"}\n").unwrap();
+    let model = outside.path().join("tiny-model");
+    whetstone_api::testing::write_tiny_model(&model).unwrap();
+    let before = tree(server.home.path());
+
+    let bearer = server.bearer();
+    let evil_host = format!("evil.example:{}", server.port());
+    let refusals: [(Headers, u16, &str); 3] = [
+        (&[("Host", &server.addr)], 401, "unauthorized"),
+        (&[("Host", &evil_host), ("Authorization", &bearer)], 403, "forbidden_host"),
+        (&[("Host", &server.addr), ("Authorization", &bearer), ("Origin", "http://evil.example")], 403, "forbidden_origin"),
+    ];
+    let calls = [
+        ("data_import", json!({"path": data}).to_string()),
+        ("import_model", json!({"path": model}).to_string()),
+    ];
+    for (headers, status, code) in refusals {
+        for (command, body) in &calls {
+            let mut headers = headers.to_vec();
+            headers.push(("Content-Type", "application/json"));
+            send(&server.addr, "POST", &format!("/api/{command}"), &headers, body).assert_refused(status, code);
+        }
+    }
+    assert_eq!(server.api("list_datasets", "").json(), json!([]));
+    assert_eq!(server.api("list_models", "").json(), json!([]));
+    assert_eq!(tree(server.home.path()), before, "the home folder changed");
+
+    // The same calls with the token do work, so the refusals above were what stopped them.
+    for (command, body) in &calls {
+        let done = server.api(command, body);
+        assert_eq!(done.status, 200, "{command}: {}", done.body);
+    }
+    assert_eq!(server.api("list_datasets", "").json().as_array().unwrap().len(), 1);
+    assert_eq!(server.api("list_models", "").json().as_array().unwrap().len(), 1);
+}
+
+/// Every file under `dir` with its size and content hash, skipping SQLite's journal files,
+/// which reads alone may touch.
+fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !name.ends_with("-wal") && !name.ends_with("-shm") {
+                out.push((path.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn serve_answers_api_commands() {
+    let server = start(&[]);
+    let overview = server.api("overview", "{}");
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    let overview = overview.json();
+    assert_eq!(overview["models"], json!([]));
+    assert_eq!(overview["default_model"], Value::Null);
+
+    let err = server.api("make_coffee", "{}");
+    err.assert_refused(400, "unknown_command");
+    assert!(err.body.contains("make_coffee"));
+    server.api("get_run", r#"{"id": 5}"#).assert_refused(404, "not_found");
+    server.api("overview", "{not json").assert_refused(400, "invalid_input");
+
+    let bearer = server.bearer();
+    let host = ("Host", server.addr.as_str());
+    let auth = ("Authorization", bearer.as_str());
+    send(&server.addr, "POST", "/api/overview", &[host, auth, ("Content-Type", "text/plain")], "{}")
+        .assert_refused(415, "unsupported_media_type");
+    send(&server.addr, "GET", "/api/overview", &[host, auth], "").assert_refused(405, "method_not_allowed");
+    send(&server.addr, "POST", "/api/a/b", &[host, auth, ("Content-Type", "application/json")], "{}")
+        .assert_refused(404, "not_found");
+}
+
+#[test]
+fn serve_without_a_built_ui_explains_itself() {
+    let server = start_with(&[], |ui| std::fs::remove_file(ui.join("index.html")).unwrap());
+    let page = server.get("/");
+    assert_eq!(page.status, 503);
+    assert!(page.body.contains("index.html"), "{}", page.body);
+}
+
+#[test]
+fn pages_are_served_without_the_token() {
+    let server = start_with(&[], |ui| {
+        std::fs::create_dir(ui.join("assets")).unwrap();
+        std::fs::write(ui.join("assets").join("app.js"), "console.log('hi')").unwrap();
+    });
+    let page = server.get("/");
+    assert_eq!((page.status, page.body.as_str()), (200, "<!doctype html><title>Whetstone</title>"));
+    let js = server.get("/assets/app.js");
+    assert_eq!((js.status, js.body.as_str()), (200, "console.log('hi')"));
+    // Client-side routes fall back to the app.
+    let route = server.get("/runs/3");
+    assert_eq!(route.status, 200);
+    assert!(route.body.contains("Whetstone"));
+    assert_eq!(server.get("/assets/missing.js").status, 404);
+    let escape = server.get("/../Cargo.toml").status;
+    assert!(escape == 400 || escape == 404, "path escape answered {escape}");
+}
