@@ -1,9 +1,11 @@
 //! The window's one IPC command: `call(command, args)`, the same contract as the HTTP server's
-//! `POST /api/<command>`, answered by [`Api::dispatch`] with `{code, message}` on failure.
+//! `POST /api/<command>`, answered by [`Api::dispatch_from`] for the window (paths confined to the
+//! home folder and the allowed folders) with `{code, message}` on failure.
 
 use serde_json::Value;
 use std::sync::Arc;
 use tauri::State;
+use whetstone_api::dispatch::Caller;
 use whetstone_api::{Api, Error, ErrorBody, WorkerCommand};
 
 /// The API, or why it could not be opened. Keeping the failure lets the window start anyway
@@ -39,7 +41,7 @@ impl Backend {
 #[tauri::command]
 pub async fn call(backend: State<'_, Backend>, command: String, args: Option<Value>) -> Result<Value, ErrorBody> {
     let api = backend.0.clone()?;
-    tauri::async_runtime::spawn_blocking(move || api.dispatch(&command, args.unwrap_or(Value::Null)).map_err(|e| e.body()))
+    tauri::async_runtime::spawn_blocking(move || api.dispatch_from(Caller::Window, &command, args.unwrap_or(Value::Null)).map_err(|e| e.body()))
         .await
         .map_err(|e| ErrorBody { code: "internal".into(), message: format!("the command stopped unexpectedly: {e}") })?
 }

@@ -8,7 +8,8 @@ use crate::Api;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::path::PathBuf;
+use crate::folders::Access;
+use std::path::{Path, PathBuf};
 use ts_rs::{TypeVisitor, TS};
 
 /// Who can reach a command.
@@ -19,6 +20,141 @@ pub enum Reach {
     App,
     /// The desktop window only: what a web page must never do (allow a folder, say).
     Window,
+}
+
+/// Who is calling: decides which commands it reaches and whether its paths are confined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// Code in this process (the CLI, tests): every command, paths as given.
+    Local,
+    /// The desktop window: every command; paths confined to the home folder and allowed folders.
+    Window,
+    /// A page through `whet serve`: the app's commands; paths confined.
+    Server,
+}
+
+impl Caller {
+    fn reaches(self, reach: Reach) -> bool {
+        match (self, reach) {
+            (Caller::Local | Caller::Window, _) => true,
+            (Caller::Server, Reach::App) => true,
+            (Caller::Server, Reach::Window) => false,
+        }
+    }
+}
+
+/// Arguments that name files: callers from outside this process may only point them into the home
+/// folder and the folders the user allowed. Types without paths keep the default.
+pub trait Confine {
+    fn confine(&mut self, _api: &Api) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Confine for NoArgs {}
+impl Confine for IdArgs {}
+impl Confine for DatasetArgs {}
+impl Confine for EventsArgs {}
+impl Confine for SearchArgs {}
+impl Confine for crate::models::PullRequest {}
+impl Confine for crate::datasets::CleanRequest {}
+impl Confine for crate::datasets::SplitRequest {}
+
+impl Confine for PathArgs {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        self.path = api.confine(&self.path, Access::Read)?;
+        Ok(())
+    }
+}
+
+impl Confine for FolderArgs {}
+
+impl Confine for crate::datasets::ImportRequest {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        self.path = api.confine(&self.path, Access::Read)?;
+        Ok(())
+    }
+}
+
+impl Confine for crate::datasets::ExportRequest {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        self.out = api.confine(&self.out, Access::Write)?;
+        Ok(())
+    }
+}
+
+impl Confine for crate::datasets::StatsRequest {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        if let Some(m) = &self.model {
+            self.model = Some(PathBuf::from(api.confine_model_ref(&m.to_string_lossy())?));
+        }
+        Ok(())
+    }
+}
+
+impl Confine for crate::datasets::PreviewRequest {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        if let Some(m) = &self.model {
+            self.model = Some(PathBuf::from(api.confine_model_ref(&m.to_string_lossy())?));
+        }
+        Ok(())
+    }
+}
+
+impl Confine for crate::plan::PlanRequest {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        self.model = api.confine_model_ref(&self.model)?;
+        if let Some(d) = &self.data {
+            self.data = Some(api.confine_data_ref(d)?);
+        }
+        Ok(())
+    }
+}
+
+impl Confine for crate::StartRun {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        self.model = PathBuf::from(api.confine_model_ref(&self.model.to_string_lossy())?);
+        self.data = api.confine_data_ref(&self.data)?;
+        if let Some(v) = &self.val {
+            self.val = Some(api.confine_data_ref(v)?);
+        }
+        if let Some(o) = &self.out {
+            self.out = Some(api.confine(o, Access::Write)?);
+        }
+        Ok(())
+    }
+}
+
+impl Api {
+    /// A model argument from outside: an installed model (id, name, hub id or its recorded place) or
+    /// the bundled one stays as given; anything else is a path and must lie in an allowed folder.
+    fn confine_model_ref(&self, spec: &str) -> Result<String> {
+        let installed = self.list_models()?.iter().any(|m| {
+            spec.parse::<i64>().is_ok_and(|id| id == m.id)
+                || m.location == spec
+                || m.origin.path.as_deref() == Some(spec)
+                || m.name.eq_ignore_ascii_case(spec)
+                || m.origin.repo_id.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(spec))
+        });
+        let bundled = self.default_model_path.as_deref().is_some_and(|p| p == Path::new(spec));
+        let catalog = !Path::new(spec).exists() && whetstone_hub::catalog::find(spec).is_some();
+        if installed || bundled || catalog {
+            return Ok(spec.to_string());
+        }
+        Ok(self.confine(Path::new(spec), Access::Read)?.display().to_string())
+    }
+
+    /// A data argument from outside: an imported dataset's name or id stays; a path must lie in an
+    /// allowed folder.
+    fn confine_data_ref(&self, spec: &Path) -> Result<PathBuf> {
+        let text = spec.to_string_lossy();
+        let imported = !spec.exists()
+            && self.list_datasets()?.iter().any(|d| d.name == text || text.parse::<i64>().is_ok_and(|id| id == d.id));
+        if imported {
+            return Ok(spec.to_path_buf());
+        }
+        self.confine(spec, Access::Read)
+    }
 }
 
 /// One entry of the command table.
@@ -78,6 +214,13 @@ pub struct PathArgs {
     pub path: PathBuf,
 }
 
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct FolderArgs {
+    /// A folder the app may read and write from now on (or no longer).
+    pub path: PathBuf,
+}
+
 /// Declares the commands. Each line: `name(Args) -> Result, reach, |api, args| call;` with a doc
 /// comment that says what it does.
 macro_rules! commands {
@@ -97,13 +240,16 @@ macro_rules! commands {
         )*];
 
         impl Api {
-            /// Runs the command named `name` with its JSON arguments. Callers have checked that the
-            /// command is within their reach.
-            fn run_command(&self, name: &str, args: Value) -> Result<Value> {
+            /// Runs the command named `name` with its JSON arguments, with `caller`'s paths confined.
+            /// Callers have checked that the command is within their reach.
+            fn run_command(&self, caller: Caller, name: &str, args: Value) -> Result<Value> {
                 match name {
                     $(stringify!($name) => {
-                        #[allow(unused_variables)]
-                        let $a: $args = parse_args(name, args)?;
+                        #[allow(unused_mut)]
+                        let mut $a: $args = parse_args(name, args)?;
+                        if caller != Caller::Local {
+                            Confine::confine(&mut $a, self)?;
+                        }
                         let $api = self;
                         let result: Result<$ret> = $body;
                         to_json(result?)
@@ -172,6 +318,12 @@ commands! {
     run_metrics(IdArgs) -> Vec<serde_json::Value>, App, |api, a| api.run_metrics(a.id);
     /// A run's metrics as CSV text.
     run_metrics_csv(IdArgs) -> String, App, |api, a| api.run_metrics_csv(a.id);
+    /// Folders the app may read and write besides its home folder.
+    allowed_folders(NoArgs) -> Vec<whetstone_store::AllowedFolder>, App, |api, a| api.allowed_folders();
+    /// Lets the app read and write a folder (the window's file picker does this for what the user picks).
+    allow_folder(FolderArgs) -> whetstone_store::AllowedFolder, Window, |api, a| api.allow_folder(&a.path);
+    /// Takes a folder off the allowed list.
+    forget_folder(FolderArgs) -> whetstone_store::AllowedFolder, Window, |api, a| api.forget_folder(&a.path);
 }
 
 /// The command named `name`, if there is one.
@@ -183,7 +335,19 @@ impl Api {
     /// Runs `command` with `args` (a JSON object, or `null` for none) for code in this process (the
     /// CLI, tests), which may call every command with paths as given.
     pub fn dispatch(&self, command: &str, args: Value) -> Result<Value> {
-        self.run_command(command, args)
+        self.dispatch_from(Caller::Local, command, args)
+    }
+
+    /// Runs `command` for `caller`: refused when it is out of the caller's reach, with the paths in
+    /// its arguments confined for callers from outside this process.
+    pub fn dispatch_from(&self, caller: Caller, command: &str, args: Value) -> Result<Value> {
+        let Some(c) = self::command(command) else {
+            return Err(Error::UnknownCommand { command: command.to_string() });
+        };
+        if !caller.reaches(c.reach) {
+            return Err(Error::OutOfReach { command: command.to_string() });
+        }
+        self.run_command(caller, command, args)
     }
 }
 

@@ -20,6 +20,9 @@ pub enum Error {
     #[error("unknown command `{command}`; known commands: {}", crate::COMMANDS.iter().map(|c| c.name).collect::<Vec<_>>().join(", "))]
     UnknownCommand { command: String },
 
+    #[error("`{command}` can only be used in the Whetstone app's own window")]
+    OutOfReach { command: String },
+
     #[error("{0}")]
     Store(whetstone_store::Error),
 
@@ -45,7 +48,7 @@ pub enum Error {
 
     #[error(
         "{} is not in a folder Whetstone may use: {reason}. Allow the folder that holds it with \
-         `whet folders add DIR` (or under Settings in the app) and try again",
+         `whet folders add DIR` and try again",
         .path.display()
     )]
     PathNotAllowed { path: PathBuf, reason: String },
@@ -96,6 +99,7 @@ impl Error {
             Error::NotFoundNamed { .. } => "not_found",
             Error::NoModel(_) => "no_model",
             Error::UnknownCommand { .. } => "unknown_command",
+            Error::OutOfReach { .. } => "forbidden_command",
             Error::Store(_) => "store",
             Error::Io { .. } => "io",
             Error::Hardware(_) => "hardware",

@@ -181,6 +181,52 @@ impl Server {
     fn port(&self) -> &str {
         self.addr.rsplit(':').next().unwrap()
     }
+
+    /// Allows a folder as the user does, with `whet folders add` beside the running server.
+    fn allow(&self, dir: &Path) {
+        let o = Command::new(WHET).arg("--home").arg(self.home.path()).args(["folders", "add"]).arg(dir).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+#[test]
+fn paths_outside_the_allowed_folders_are_refused_whatever_the_way_out() {
+    let server = start(&[]);
+    let home = server.home.path().canonicalize().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let out_dir = outside.path().canonicalize().unwrap();
+    let data = out_dir.join("tickets.jsonl");
+    std::fs::write(&data, "{\"prompt\":\"hi\",\"response\":\"hello\"}\n").unwrap();
+    std::os::unix::fs::symlink(&out_dir, home.join("link")).unwrap();
+    let model = home.join("tiny-model");
+    whetstone_api::testing::write_tiny_model(&model).unwrap();
+    let inside = home.join("mine.jsonl");
+    std::fs::write(&inside, "{\"prompt\":\"hi\",\"response\":\"hello\"}\n").unwrap();
+    let climb = format!("{}/{}", home.display(), "../".repeat(home.components().count()) + data.strip_prefix("/").unwrap().to_str().unwrap());
+    let before = tree(&home);
+    let outside_before = tree(&out_dir);
+
+    for path in [data.display().to_string(), climb.clone(), home.join("link/tickets.jsonl").display().to_string(), "tickets.jsonl".into()] {
+        server.api("data_import", &json!({"path": path, "name": "x"}).to_string()).assert_refused(403, "path_not_allowed");
+    }
+    // A file that does not exist outside is refused the same way, so requests cannot probe the disk.
+    server.api("data_import", &json!({"path": out_dir.join("nothing-here.jsonl")}).to_string()).assert_refused(403, "path_not_allowed");
+    // Writes: an export, a run folder, through a link too.
+    server.api("data_import", &json!({"path": inside, "name": "mine"}).to_string());
+    let imported = tree(&home);
+    for out in [out_dir.join("export.jsonl"), home.join("link/export.jsonl")] {
+        server.api("data_export", &json!({"dataset": "mine", "out": out}).to_string()).assert_refused(403, "path_not_allowed");
+    }
+    let run = json!({"model": model, "data": "mine", "out": out_dir.join("run"), "settings": {"steps": 1}});
+    server.api("start_run", &run.to_string()).assert_refused(403, "path_not_allowed");
+    let run = json!({"model": out_dir.join("model.gguf"), "data": "mine", "settings": {"steps": 1}});
+    server.api("start_run", &run.to_string()).assert_refused(403, "path_not_allowed");
+    // A page cannot widen what it may reach: allowing a folder is for the app's own window.
+    server.api("allow_folder", &json!({"path": out_dir}).to_string()).assert_refused(403, "forbidden_command");
+    assert_eq!(server.api("allowed_folders", "").json(), json!([]));
+    assert_eq!(tree(&out_dir), outside_before, "nothing was written outside");
+    assert_eq!(tree(&home), imported, "nothing else was written at home");
+    assert_ne!(before, imported, "the import inside the home folder worked");
 }
 
 #[test]
@@ -461,7 +507,14 @@ fn refused_imports_change_nothing_on_disk() {
     assert_eq!(server.api("list_models", "").json(), json!([]));
     assert_eq!(tree(server.home.path()), before, "the home folder changed");
 
-    // The same calls with the token do work, so the refusals above were what stopped them.
+    // With the token the paths are judged next: outside the home folder and the allowed folders
+    // they are refused too, and nothing changes.
+    for (command, body) in &calls {
+        server.api(command, body).assert_refused(403, "path_not_allowed");
+    }
+    assert_eq!(tree(server.home.path()), before, "the home folder changed");
+    // Once the user allows the folder, the same calls work, so the refusals above were what stopped them.
+    server.allow(outside.path());
     for (command, body) in &calls {
         let done = server.api(command, body);
         assert_eq!(done.status, 200, "{command}: {}", done.body);

@@ -6,7 +6,7 @@ use crate::store::Store;
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct AllowedFolder {
     pub id: i64,
     pub path: String,

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use whetstone_api::dispatch::Caller;
 use whetstone_api::{Api, Error as ApiError, ErrorBody};
 
 /// Where `npm run build` in `ui/` writes, for running from a checkout.
@@ -220,7 +221,7 @@ async fn api_command(
     // The command itself may run for minutes (a download, an import); only reading the
     // request has a deadline.
     let result =
-        tokio::task::spawn_blocking(move || state.api.dispatch(&command, args)).await;
+        tokio::task::spawn_blocking(move || state.api.dispatch_from(Caller::Server, &command, args)).await;
     match result {
         Ok(Ok(value)) => Json(value).into_response(),
         Ok(Err(err)) => api_error_response(&err),
@@ -273,13 +274,21 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
 }
 
 fn api_error_response(err: &ApiError) -> Response {
-    let status = match err {
-        ApiError::InvalidInput(_) | ApiError::UnknownCommand { .. } => StatusCode::BAD_REQUEST,
-        ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
-        ApiError::PathNotAllowed { .. } => StatusCode::FORBIDDEN,
+    (http_status(err.code()), Json(err.body())).into_response()
+}
+
+/// The HTTP status for an API error code: the caller's mistake (4xx) or the server's (5xx).
+fn http_status(code: &str) -> StatusCode {
+    match code {
+        "not_found" | "no_model" | "hub_repo_not_found" | "hub_file_not_found" | "hub_not_cached" => StatusCode::NOT_FOUND,
+        "path_not_allowed" | "forbidden_command" | "hub_gated" => StatusCode::FORBIDDEN,
+        "folder_not_empty" | "file_exists" | "run_active" => StatusCode::CONFLICT,
+        "bad_data" | "rows_too_long" | "chat_template" | "invalid_model_file" | "bad_model" | "bad_model_config" | "unsupported_model"
+        | "bad_adapter" | "invalid_settings" => StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input" | "unknown_command" => StatusCode::BAD_REQUEST,
+        "hub_unreachable" | "hub_http" | "hub_bad_response" => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    (status, Json(err.body())).into_response()
+    }
 }
 
 fn error_response(status: StatusCode, code: &str, message: String) -> Response {
