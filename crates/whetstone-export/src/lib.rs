@@ -1,0 +1,8 @@
+//! The text artifacts of an export: the Ollama Modelfile and its chat template, the model card, and an
+//! Axolotl config with launch scripts for training the same job on a cluster.
+
+pub mod error;
+pub mod probe;
+pub mod template;
+
+pub use error::{ExportError, Result};
