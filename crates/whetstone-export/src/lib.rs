@@ -2,7 +2,10 @@
 //! Axolotl config with launch scripts for training the same job on a cluster.
 
 pub mod error;
+pub mod modelfile;
+pub mod modelfile_parser;
 pub mod probe;
+pub mod shell;
 pub mod template;
 
 pub use error::{ExportError, Result};
