@@ -2,6 +2,7 @@
 //! Axolotl config with launch scripts for training the same job on a cluster.
 
 pub mod axolotl;
+pub mod card;
 pub mod error;
 pub mod modelfile;
 pub mod modelfile_parser;
