@@ -11,14 +11,23 @@ fn main() {
     let mut cases = Vec::new();
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("json line");
-        let rendering: ProbeRenderings = serde_json::from_value(v.clone()).expect("probe rendering");
-        let Ok(t) = translate(&rendering, "<s>", "</s>") else { continue };
+        let rendering: ProbeRenderings =
+            serde_json::from_value(v.clone()).expect("probe rendering");
+        let Ok(t) = translate(&rendering, "<s>", "</s>") else {
+            continue;
+        };
         for messages in conversations() {
-            let messages: Vec<_> = messages.iter().map(|(role, content)| serde_json::json!({"role": role, "content": content})).collect();
+            let messages: Vec<_> = messages
+                .iter()
+                .map(|(role, content)| serde_json::json!({"role": role, "content": content}))
+                .collect();
             cases.push(serde_json::json!({"name": v["name"], "template": t.template, "messages": messages}));
         }
     }
-    println!("{}", serde_json::to_string_pretty(&cases).expect("serialise"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&cases).expect("serialise")
+    );
 }
 
 fn conversations() -> Vec<Vec<(&'static str, &'static str)>> {
@@ -26,7 +35,12 @@ fn conversations() -> Vec<Vec<(&'static str, &'static str)>> {
         vec![],
         vec![("user", "Hi {{ there }}")],
         vec![("system", "Be brief."), ("user", "Hi")],
-        vec![("system", "Be brief."), ("user", "a"), ("assistant", "b"), ("user", "c")],
+        vec![
+            ("system", "Be brief."),
+            ("user", "a"),
+            ("assistant", "b"),
+            ("user", "c"),
+        ],
         vec![("user", "a"), ("assistant", "b\n"), ("user", " c ")],
     ]
 }

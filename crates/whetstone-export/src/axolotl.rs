@@ -86,7 +86,15 @@ pub struct JobInput {
     pub decoder_layer_class: Option<String>,
 }
 
-pub const HF_TARGET_MODULES: &[&str] = &["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+pub const HF_TARGET_MODULES: &[&str] = &[
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
 
 /// Where the DeepSpeed config goes, relative to the Axolotl config.
 pub const DEEPSPEED_PATH: &str = "deepspeed_configs/zero.json";
@@ -102,10 +110,13 @@ pub struct AxolotlFiles {
 pub fn config(job: &JobInput, parallelism: Parallelism) -> Result<AxolotlFiles> {
     check(job, parallelism)?;
     let mut e: Vec<(&str, Yaml)> = vec![("base_model", Yaml::str(&job.base_model))];
-    e.push(("adapter", Yaml::str(match job.method {
-        Method::Lora => "lora",
-        Method::Qlora => "qlora",
-    })));
+    e.push((
+        "adapter",
+        Yaml::str(match job.method {
+            Method::Lora => "lora",
+            Method::Qlora => "qlora",
+        }),
+    ));
     if job.method == Method::Qlora {
         e.push(("load_in_4bit", Yaml::Bool(true)));
     }
@@ -117,7 +128,10 @@ pub fn config(job: &JobInput, parallelism: Parallelism) -> Result<AxolotlFiles> 
     if job.dataset == DatasetKind::Chat {
         e.push(("chat_template", Yaml::str("tokenizer_default")));
     }
-    e.push(("datasets", Yaml::List(vec![dataset_entry(job, &job.train_file)])));
+    e.push((
+        "datasets",
+        Yaml::List(vec![dataset_entry(job, &job.train_file)]),
+    ));
     if let Some(eval) = &job.eval_file {
         e.push(("test_datasets", Yaml::List(vec![dataset_entry(job, eval)])));
     } else {
@@ -128,7 +142,10 @@ pub fn config(job: &JobInput, parallelism: Parallelism) -> Result<AxolotlFiles> 
     }
     e.push(("sequence_len", Yaml::Int(job.sequence_len.into())));
     e.push(("micro_batch_size", Yaml::Int(job.micro_batch_size.into())));
-    e.push(("gradient_accumulation_steps", Yaml::Int(job.gradient_accumulation_steps.into())));
+    e.push((
+        "gradient_accumulation_steps",
+        Yaml::Int(job.gradient_accumulation_steps.into()),
+    ));
     match job.length {
         Length::Epochs(n) => e.push(("num_epochs", number(n))),
         Length::Steps(n) => e.push(("max_steps", Yaml::Int(n as i64))),
@@ -148,7 +165,10 @@ pub fn config(job: &JobInput, parallelism: Parallelism) -> Result<AxolotlFiles> 
     e.push(("weight_decay", Yaml::Float(job.weight_decay)));
     e.push(("max_grad_norm", Yaml::Float(job.max_grad_norm)));
     e.push(("seed", Yaml::Int(job.seed as i64)));
-    e.push(("gradient_checkpointing", Yaml::Bool(job.gradient_checkpointing)));
+    e.push((
+        "gradient_checkpointing",
+        Yaml::Bool(job.gradient_checkpointing),
+    ));
     e.push(("bf16", Yaml::str("auto")));
     e.push(("output_dir", Yaml::str(&job.output_dir)));
 
@@ -157,26 +177,39 @@ pub fn config(job: &JobInput, parallelism: Parallelism) -> Result<AxolotlFiles> 
         Parallelism::DataParallel => {}
         Parallelism::DeepspeedZero2 | Parallelism::DeepspeedZero3 => {
             e.push(("deepspeed", Yaml::str(DEEPSPEED_PATH)));
-            deepspeed = Some((DEEPSPEED_PATH.to_string(), deepspeed_json(parallelism == Parallelism::DeepspeedZero3)));
+            deepspeed = Some((
+                DEEPSPEED_PATH.to_string(),
+                deepspeed_json(parallelism == Parallelism::DeepspeedZero3),
+            ));
         }
         Parallelism::Fsdp => {
             let layer = job.decoder_layer_class.as_deref().unwrap_or_default();
             e.push(("fsdp_version", Yaml::Int(2)));
-            e.push(("fsdp_config", Yaml::map(vec![
-                ("offload_params", Yaml::Bool(false)),
-                ("cpu_ram_efficient_loading", Yaml::Bool(true)),
-                ("auto_wrap_policy", Yaml::str("TRANSFORMER_BASED_WRAP")),
-                ("transformer_layer_cls_to_wrap", Yaml::str(layer)),
-                ("state_dict_type", Yaml::str("FULL_STATE_DICT")),
-                ("reshard_after_forward", Yaml::Bool(true)),
-            ])));
+            e.push((
+                "fsdp_config",
+                Yaml::map(vec![
+                    ("offload_params", Yaml::Bool(false)),
+                    ("cpu_ram_efficient_loading", Yaml::Bool(true)),
+                    ("auto_wrap_policy", Yaml::str("TRANSFORMER_BASED_WRAP")),
+                    ("transformer_layer_cls_to_wrap", Yaml::str(layer)),
+                    ("state_dict_type", Yaml::str("FULL_STATE_DICT")),
+                    ("reshard_after_forward", Yaml::Bool(true)),
+                ]),
+            ));
         }
     }
-    Ok(AxolotlFiles { config_yaml: Yaml::map(e).render(), deepspeed })
+    Ok(AxolotlFiles {
+        config_yaml: Yaml::map(e).render(),
+        deepspeed,
+    })
 }
 
 fn number(v: f64) -> Yaml {
-    if v.fract() == 0.0 && v.abs() < 1e15 { Yaml::Int(v as i64) } else { Yaml::Float(v) }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        Yaml::Int(v as i64)
+    } else {
+        Yaml::Float(v)
+    }
 }
 
 fn dataset_entry(job: &JobInput, path: &str) -> Yaml {
@@ -185,7 +218,13 @@ fn dataset_entry(job: &JobInput, path: &str) -> Yaml {
         DatasetKind::Chat => {
             entry.push(("type", Yaml::str("chat_template")));
             entry.push(("field_messages", Yaml::str("messages")));
-            entry.push(("message_property_mappings", Yaml::map(vec![("role", Yaml::str("role")), ("content", Yaml::str("content"))])));
+            entry.push((
+                "message_property_mappings",
+                Yaml::map(vec![
+                    ("role", Yaml::str("role")),
+                    ("content", Yaml::str("content")),
+                ]),
+            ));
             // Whetstone computes the loss on the assistant's turns only.
             entry.push(("roles_to_train", Yaml::strs(&["assistant"])));
         }
@@ -200,23 +239,50 @@ fn dataset_entry(job: &JobInput, path: &str) -> Yaml {
 
 fn check(job: &JobInput, parallelism: Parallelism) -> Result<()> {
     let invalid = |m: String| Err(ExportError::Invalid(m));
-    if job.base_model.trim().is_empty() || job.train_file.trim().is_empty() || job.output_dir.trim().is_empty() {
-        return invalid("the Axolotl config needs a base model, a training file and an output folder".into());
+    if job.base_model.trim().is_empty()
+        || job.train_file.trim().is_empty()
+        || job.output_dir.trim().is_empty()
+    {
+        return invalid(
+            "the Axolotl config needs a base model, a training file and an output folder".into(),
+        );
     }
-    if let Some(bad) = job.target_modules.iter().find(|m| !HF_TARGET_MODULES.contains(&m.as_str())) {
-        return invalid(format!("{bad:?} is not a Hugging Face module name; use {}", HF_TARGET_MODULES.join(", ")));
+    if let Some(bad) = job
+        .target_modules
+        .iter()
+        .find(|m| !HF_TARGET_MODULES.contains(&m.as_str()))
+    {
+        return invalid(format!(
+            "{bad:?} is not a Hugging Face module name; use {}",
+            HF_TARGET_MODULES.join(", ")
+        ));
     }
     if job.target_modules.is_empty() {
         return invalid("LoRA needs at least one target module".into());
     }
-    if job.lora_r == 0 || job.micro_batch_size == 0 || job.gradient_accumulation_steps == 0 || job.sequence_len == 0 {
-        return invalid("rank, batch size, accumulation steps and sequence length must be at least 1".into());
+    if job.lora_r == 0
+        || job.micro_batch_size == 0
+        || job.gradient_accumulation_steps == 0
+        || job.sequence_len == 0
+    {
+        return invalid(
+            "rank, batch size, accumulation steps and sequence length must be at least 1".into(),
+        );
     }
-    let rates = [("lora_alpha", job.lora_alpha), ("learning_rate", job.learning_rate), ("weight_decay", job.weight_decay), ("max_grad_norm", job.max_grad_norm)];
+    let rates = [
+        ("lora_alpha", job.lora_alpha),
+        ("learning_rate", job.learning_rate),
+        ("weight_decay", job.weight_decay),
+        ("max_grad_norm", job.max_grad_norm),
+    ];
     if let Some((name, v)) = rates.iter().find(|(_, v)| !v.is_finite() || *v < 0.0) {
-        return invalid(format!("{name} must be a finite number of at least 0, not {v}"));
+        return invalid(format!(
+            "{name} must be a finite number of at least 0, not {v}"
+        ));
     }
-    if !(0.0..1.0).contains(&job.lora_dropout) || job.val_set_size.is_some_and(|v| !(0.0..1.0).contains(&v)) {
+    if !(0.0..1.0).contains(&job.lora_dropout)
+        || job.val_set_size.is_some_and(|v| !(0.0..1.0).contains(&v))
+    {
         return invalid("lora_dropout and val_set_size are fractions from 0 up to 1".into());
     }
     if let Length::Epochs(n) = job.length {
@@ -224,7 +290,12 @@ fn check(job: &JobInput, parallelism: Parallelism) -> Result<()> {
             return invalid(format!("the number of epochs must be above 0, not {n}"));
         }
     }
-    if parallelism == Parallelism::Fsdp && job.decoder_layer_class.as_deref().is_none_or(|c| c.trim().is_empty()) {
+    if parallelism == Parallelism::Fsdp
+        && job
+            .decoder_layer_class
+            .as_deref()
+            .is_none_or(|c| c.trim().is_empty())
+    {
         return invalid("FSDP wraps the model's decoder layers and needs their class name (e.g. LlamaDecoderLayer)".into());
     }
     Ok(())
@@ -277,12 +348,18 @@ pub struct Cluster {
 /// with the `torchrun` equivalent as comments.
 pub fn launch_script(cluster: &Cluster, config_file: &str) -> Result<String> {
     if cluster.gpus_per_node == 0 || cluster.nodes == 0 {
-        return Err(ExportError::Invalid("a cluster needs at least one node with one GPU".into()));
+        return Err(ExportError::Invalid(
+            "a cluster needs at least one node with one GPU".into(),
+        ));
     }
     let ip = match (&cluster.main_process_ip, cluster.nodes) {
         (Some(ip), _) if !ip.trim().is_empty() => ip.clone(),
         (_, 1) => "127.0.0.1".into(),
-        _ => return Err(ExportError::Invalid("more than one node needs the address of the main node".into())),
+        _ => {
+            return Err(ExportError::Invalid(
+                "more than one node needs the address of the main node".into(),
+            ))
+        }
     };
     let total = cluster.gpus_per_node * cluster.nodes;
     let config = quote(config_file);
@@ -309,7 +386,10 @@ accelerate launch \\\n  --num_processes {total} \\\n  --num_machines {nodes} \\\
 
 /// One JSONL line of a chat dataset in the layout the config's `chat_template` entry reads.
 pub fn chat_row(messages: &[(&str, &str)]) -> String {
-    let messages: Vec<_> = messages.iter().map(|(role, content)| serde_json::json!({"role": role, "content": content})).collect();
+    let messages: Vec<_> = messages
+        .iter()
+        .map(|(role, content)| serde_json::json!({"role": role, "content": content}))
+        .collect();
     serde_json::json!({ "messages": messages }).to_string()
 }
 

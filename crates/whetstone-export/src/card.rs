@@ -166,12 +166,23 @@ fn front_matter(card: &CardInput) -> Yaml {
 
 fn what_it_is(out: &mut String, card: &CardInput) {
     let kind = match (card.adapter, card.method) {
-        (true, Some(Method::Qlora)) => "a LoRA adapter trained with QLoRA (the base model held in 4-bit during training)",
-        (true, _) => "a LoRA adapter: a small set of extra weights applied on top of the base model",
+        (true, Some(Method::Qlora)) => {
+            "a LoRA adapter trained with QLoRA (the base model held in 4-bit during training)"
+        }
+        (true, _) => {
+            "a LoRA adapter: a small set of extra weights applied on top of the base model"
+        }
         (false, _) => "a full model: the base model with its LoRA adapter merged into the weights",
     };
-    let base = card.base_model.as_deref().map(|b| format!(" for `{}`", code(b))).unwrap_or_default();
-    let _ = writeln!(out, "## What this is\n\nThis is {kind}{base}, fine-tuned with Whetstone.\n");
+    let base = card
+        .base_model
+        .as_deref()
+        .map(|b| format!(" for `{}`", code(b)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "## What this is\n\nThis is {kind}{base}, fine-tuned with Whetstone.\n"
+    );
 }
 
 fn base_model(out: &mut String, card: &CardInput) {
@@ -184,8 +195,22 @@ fn base_model(out: &mut String, card: &CardInput) {
             let _ = writeln!(out, "- Base model: {MISSING}");
         }
     }
-    let _ = writeln!(out, "- Base model license: {}", card.base_model_license.as_deref().map(inline).unwrap_or_else(|| MISSING.into()));
-    let _ = writeln!(out, "- This model's license: {}", card.license.as_deref().map(inline).unwrap_or_else(|| MISSING.into()));
+    let _ = writeln!(
+        out,
+        "- Base model license: {}",
+        card.base_model_license
+            .as_deref()
+            .map(inline)
+            .unwrap_or_else(|| MISSING.into())
+    );
+    let _ = writeln!(
+        out,
+        "- This model's license: {}",
+        card.license
+            .as_deref()
+            .map(inline)
+            .unwrap_or_else(|| MISSING.into())
+    );
     let commercial = card
         .commercial_use
         .as_deref()
@@ -200,7 +225,14 @@ fn data(out: &mut String, data: Option<&DataInput>) {
         let _ = writeln!(out, "{MISSING}\n");
         return;
     };
-    let _ = writeln!(out, "- Source: {}", d.source.as_deref().map(inline).unwrap_or_else(|| MISSING.into()));
+    let _ = writeln!(
+        out,
+        "- Source: {}",
+        d.source
+            .as_deref()
+            .map(inline)
+            .unwrap_or_else(|| MISSING.into())
+    );
     let _ = writeln!(out, "- Rows imported: {}", count(d.rows_imported));
     if d.cleaning.is_empty() {
         out.push_str("- Cleaning: none recorded.\n");
@@ -211,12 +243,22 @@ fn data(out: &mut String, data: Option<&DataInput>) {
                 (Some(b), Some(a)) => b.saturating_sub(a).to_string(),
                 _ => "–".into(),
             };
-            let _ = writeln!(out, "| {} | {} | {} | {removed} |", cell(&s.step), count(s.rows_before), count(s.rows_after));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {removed} |",
+                cell(&s.step),
+                count(s.rows_before),
+                count(s.rows_after)
+            );
         }
         out.push('\n');
     }
     let _ = writeln!(out, "- Rows used for training: {}", count(d.train_rows));
-    let _ = writeln!(out, "- Rows held out for evaluation: {}\n", count(d.eval_rows));
+    let _ = writeln!(
+        out,
+        "- Rows held out for evaluation: {}\n",
+        count(d.eval_rows)
+    );
 }
 
 fn training(out: &mut String, t: Option<&TrainingInput>, method: Option<Method>) {
@@ -231,7 +273,10 @@ fn training(out: &mut String, t: Option<&TrainingInput>, method: Option<Method>)
         None => "not recorded",
     };
     let batch = match (t.micro_batch_size, t.gradient_accumulation_steps) {
-        (Some(b), Some(a)) => format!("{b} × {a} accumulation steps = {} examples per update", b as u64 * a as u64),
+        (Some(b), Some(a)) => format!(
+            "{b} × {a} accumulation steps = {} examples per update",
+            b as u64 * a as u64
+        ),
         (Some(b), None) => format!("{b} (accumulation not recorded)"),
         _ => "not recorded".into(),
     };
@@ -241,7 +286,15 @@ fn training(out: &mut String, t: Option<&TrainingInput>, method: Option<Method>)
         (None, Some(e)) => format!("{} epochs", num(e)),
         (None, None) => "not recorded".into(),
     };
-    let targets = if t.target_modules.is_empty() { "not recorded".into() } else { t.target_modules.iter().map(|m| format!("`{}`", code(m))).collect::<Vec<_>>().join(", ") };
+    let targets = if t.target_modules.is_empty() {
+        "not recorded".into()
+    } else {
+        t.target_modules
+            .iter()
+            .map(|m| format!("`{}`", code(m)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let rows = [
         ("Method", method.to_string()),
         ("LoRA rank (r)", opt(t.lora_r.map(|v| v.to_string()))),
@@ -253,8 +306,14 @@ fn training(out: &mut String, t: Option<&TrainingInput>, method: Option<Method>)
         ("Warm-up steps", opt(t.warmup_steps.map(|v| v.to_string()))),
         ("Length", length),
         ("Batch", batch),
-        ("Maximum sequence length", opt(t.max_length.map(|v| format!("{v} tokens")))),
-        ("Base weights during training", opt(t.base_quantisation.as_deref().map(cell))),
+        (
+            "Maximum sequence length",
+            opt(t.max_length.map(|v| format!("{v} tokens"))),
+        ),
+        (
+            "Base weights during training",
+            opt(t.base_quantisation.as_deref().map(cell)),
+        ),
     ];
     out.push_str("| Setting | Value |\n| --- | --- |\n");
     for (k, v) in rows {
@@ -269,7 +328,11 @@ fn results(out: &mut String, r: Option<&ResultsInput>) {
         let _ = writeln!(out, "{MISSING}\n");
         return;
     };
-    let _ = writeln!(out, "- Final training loss: {}", opt(r.final_train_loss.map(num)));
+    let _ = writeln!(
+        out,
+        "- Final training loss: {}",
+        opt(r.final_train_loss.map(num))
+    );
     let best = match (r.best_eval_loss, r.best_eval_step) {
         (Some(l), Some(s)) => format!("{} at step {s}", num(l)),
         (Some(l), None) => num(l),
@@ -290,7 +353,14 @@ fn results(out: &mut String, r: Option<&ResultsInput>) {
     } else {
         out.push_str("| Metric | Tuned model | Base model | Note |\n| --- | ---: | ---: | --- |\n");
         for m in &r.metrics {
-            let _ = writeln!(out, "| {} | {} | {} | {} |", cell(&m.name), opt(m.tuned.map(num)), opt(m.base.map(num)), m.note.as_deref().map(cell).unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                cell(&m.name),
+                opt(m.tuned.map(num)),
+                opt(m.base.map(num)),
+                m.note.as_deref().map(cell).unwrap_or_default()
+            );
         }
         out.push('\n');
     }
@@ -301,8 +371,15 @@ fn results(out: &mut String, r: Option<&ResultsInput>) {
         Some(v) => {
             let _ = writeln!(out, "{} rater(s) compared answers of the tuned and the base model on {} item(s) without knowing which was which.\n", v.raters, v.items);
             out.push_str("| Preferred | Count |\n| --- | ---: |\n");
-            let _ = writeln!(out, "| Tuned model | {} |\n| Base model | {} |\n| Tie | {} |", v.preferred_tuned, v.preferred_base, v.ties);
-            let alpha = v.agreement_alpha.map(|a| format!("Krippendorff's alpha {}", num(a))).unwrap_or_else(|| "not computed".into());
+            let _ = writeln!(
+                out,
+                "| Tuned model | {} |\n| Base model | {} |\n| Tie | {} |",
+                v.preferred_tuned, v.preferred_base, v.ties
+            );
+            let alpha = v
+                .agreement_alpha
+                .map(|a| format!("Krippendorff's alpha {}", num(a)))
+                .unwrap_or_else(|| "not computed".into());
             let _ = writeln!(out, "\nAgreement between raters: {alpha}.\n");
         }
     }
@@ -310,7 +387,14 @@ fn results(out: &mut String, r: Option<&ResultsInput>) {
 
 fn use_and_limits(out: &mut String, card: &CardInput) {
     out.push_str("## Intended use and limitations\n\n");
-    let _ = writeln!(out, "{}\n", card.intended_use.as_deref().map(inline).unwrap_or_else(|| "The intended use was not recorded.".into()));
+    let _ = writeln!(
+        out,
+        "{}\n",
+        card.intended_use
+            .as_deref()
+            .map(inline)
+            .unwrap_or_else(|| "The intended use was not recorded.".into())
+    );
     if card.limitations.is_empty() {
         out.push_str("No specific limitations were recorded. Like any fine-tuned model, it can state false things confidently, carries the biases of its base model and training data, and was only checked on the data described above.\n\n");
     } else {
@@ -326,9 +410,16 @@ fn how_to_use(out: &mut String, card: &CardInput) -> Result<()> {
     let weights = card.files.weights_dir.as_deref().unwrap_or(".");
     let weights = serde_json::to_string(weights).expect("a string always serialises");
     if card.adapter {
-        let base = card.base_model.as_deref().map(|b| serde_json::to_string(b).expect("a string always serialises"));
+        let base = card
+            .base_model
+            .as_deref()
+            .map(|b| serde_json::to_string(b).expect("a string always serialises"));
         let _ = writeln!(out, "With Python, `transformers` and `peft`:\n\n```python\nfrom peft import AutoPeftModelForCausalLM\nfrom transformers import AutoTokenizer\n\nmodel = AutoPeftModelForCausalLM.from_pretrained({weights})");
-        let _ = writeln!(out, "tokenizer = AutoTokenizer.from_pretrained({})\n```\n", base.unwrap_or_else(|| weights.clone()));
+        let _ = writeln!(
+            out,
+            "tokenizer = AutoTokenizer.from_pretrained({})\n```\n",
+            base.unwrap_or_else(|| weights.clone())
+        );
     } else {
         let _ = writeln!(out, "With Python and `transformers`:\n\n```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n\nmodel = AutoModelForCausalLM.from_pretrained({weights})\ntokenizer = AutoTokenizer.from_pretrained({weights})\n```\n");
     }
@@ -337,7 +428,12 @@ fn how_to_use(out: &mut String, card: &CardInput) -> Result<()> {
     }
     if let Some(modelfile) = &card.files.modelfile {
         let name = card.files.ollama_name.as_deref().unwrap_or("my-model");
-        let _ = writeln!(out, "With Ollama:\n\n```sh\n{}\n{}\n```\n", create_command(name, modelfile)?, run_command(name)?);
+        let _ = writeln!(
+            out,
+            "With Ollama:\n\n```sh\n{}\n{}\n```\n",
+            create_command(name, modelfile)?,
+            run_command(name)?
+        );
     }
     if card.files.gguf.is_none() && card.files.modelfile.is_none() {
         out.push_str("No GGUF file or Ollama Modelfile was exported with this model.\n");
@@ -350,7 +446,8 @@ fn opt(v: Option<String>) -> String {
 }
 
 fn count(v: Option<u64>) -> String {
-    v.map(|n| n.to_string()).unwrap_or_else(|| "not recorded".into())
+    v.map(|n| n.to_string())
+        .unwrap_or_else(|| "not recorded".into())
 }
 
 /// Numbers as people read them: at most four significant decimals, no trailing zeros.

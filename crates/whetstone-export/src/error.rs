@@ -44,6 +44,9 @@ impl ExportError {
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ExportError::Io { path: path.into(), source }
+        ExportError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

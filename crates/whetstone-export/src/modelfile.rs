@@ -46,7 +46,9 @@ impl Modelfile {
     /// The commands in the order they are written, as Ollama's parser will read them back.
     pub fn commands(&self) -> Result<Vec<Command>> {
         if self.from.trim().is_empty() {
-            return Err(ExportError::Invalid("a Modelfile needs a FROM: the GGUF file or base model".into()));
+            return Err(ExportError::Invalid(
+                "a Modelfile needs a FROM: the GGUF file or base model".into(),
+            ));
         }
         let mut out = vec![Command::new("model", &self.from)];
         if let Some(adapter) = &self.adapter {
@@ -60,16 +62,24 @@ impl Modelfile {
         }
         for stop in &self.stops {
             if stop.is_empty() {
-                return Err(ExportError::Invalid("an empty stop sequence would stop every answer at once".into()));
+                return Err(ExportError::Invalid(
+                    "an empty stop sequence would stop every answer at once".into(),
+                ));
             }
             out.push(Command::new("stop", stop));
         }
         let p = &self.parameters;
-        let floats = [("temperature", p.temperature), ("top_p", p.top_p), ("repeat_penalty", p.repeat_penalty)];
+        let floats = [
+            ("temperature", p.temperature),
+            ("top_p", p.top_p),
+            ("repeat_penalty", p.repeat_penalty),
+        ];
         for (name, value) in floats {
             if let Some(v) = value {
                 if !v.is_finite() || v < 0.0 {
-                    return Err(ExportError::Invalid(format!("{name} must be a finite number of at least 0, not {v}")));
+                    return Err(ExportError::Invalid(format!(
+                        "{name} must be a finite number of at least 0, not {v}"
+                    )));
                 }
             }
         }
@@ -98,7 +108,11 @@ impl Modelfile {
             let line = line(c)?;
             // Read each line back alone (after a FROM, which the grammar requires) so that a value
             // Ollama would cut short or run into the next line is named.
-            let alone = if c.name == "model" { format!("{line}\n") } else { format!("FROM x\n{line}\n") };
+            let alone = if c.name == "model" {
+                format!("{line}\n")
+            } else {
+                format!("FROM x\n{line}\n")
+            };
             let back = parse(&alone).ok().and_then(|cs| cs.last().cloned());
             if back.as_ref() != Some(c) {
                 return Err(ExportError::Unrepresentable {
@@ -118,7 +132,9 @@ fn line(c: &Command) -> Result<String> {
     let value = quote(c)?;
     Ok(match c.name.as_str() {
         "model" => format!("FROM {value}"),
-        "adapter" | "template" | "system" | "license" => format!("{} {value}", c.name.to_uppercase()),
+        "adapter" | "template" | "system" | "license" => {
+            format!("{} {value}", c.name.to_uppercase())
+        }
         _ => format!("PARAMETER {} {value}", c.name),
     })
 }
@@ -128,9 +144,18 @@ fn line(c: &Command) -> Result<String> {
 /// escapes, so a value that no form carries intact is refused.
 fn quote(c: &Command) -> Result<String> {
     let s = c.args.as_str();
-    let unrepresentable = |reason: String| ExportError::Unrepresentable { field: c.name.clone(), reason };
-    if let Some(bad) = s.chars().find(|&ch| !go_printable(ch) && !matches!(ch, '\n' | '\r' | '\t')) {
-        return Err(unrepresentable(format!("it contains U+{:04X}, which Ollama drops when it reads the file", bad as u32)));
+    let unrepresentable = |reason: String| ExportError::Unrepresentable {
+        field: c.name.clone(),
+        reason,
+    };
+    if let Some(bad) = s
+        .chars()
+        .find(|&ch| !go_printable(ch) && !matches!(ch, '\n' | '\r' | '\t'))
+    {
+        return Err(unrepresentable(format!(
+            "it contains U+{:04X}, which Ollama drops when it reads the file",
+            bad as u32
+        )));
     }
     let edge_space = |ch: char| matches!(ch, ' ' | '\t');
     let plain = !s.is_empty()
@@ -150,7 +175,10 @@ fn quote(c: &Command) -> Result<String> {
 /// `ollama create` for a Modelfile at `modelfile` (relative to the folder the command runs in).
 pub fn create_command(name: &str, modelfile: &str) -> Result<String> {
     check_model_name(name)?;
-    Ok(format!("ollama create {name} -f {}", shell_quote(modelfile)))
+    Ok(format!(
+        "ollama create {name} -f {}",
+        shell_quote(modelfile)
+    ))
 }
 
 pub fn run_command(name: &str) -> Result<String> {
@@ -162,7 +190,10 @@ pub fn run_command(name: &str) -> Result<String> {
 /// so the name is safe to paste into a shell unquoted.
 fn check_model_name(name: &str) -> Result<()> {
     let part_ok = |p: &str| {
-        !p.is_empty() && p.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) && p.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        !p.is_empty()
+            && p.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
     };
     let (path, tag) = name.split_once(':').unwrap_or((name, "latest"));
     if path.split('/').all(part_ok) && part_ok(tag) && path.split('/').count() <= 3 {

@@ -19,7 +19,10 @@ pub struct Command {
 
 impl Command {
     pub fn new(name: impl Into<String>, args: impl Into<String>) -> Self {
-        Command { name: name.into(), args: args.into() }
+        Command {
+            name: name.into(),
+            args: args.into(),
+        }
     }
 }
 
@@ -33,7 +36,19 @@ enum State {
     Comment,
 }
 
-const COMMANDS: &[&str] = &["from", "license", "template", "system", "adapter", "draft", "renderer", "parser", "parameter", "message", "requires"];
+const COMMANDS: &[&str] = &[
+    "from",
+    "license",
+    "template",
+    "system",
+    "adapter",
+    "draft",
+    "renderer",
+    "parser",
+    "parameter",
+    "message",
+    "requires",
+];
 
 pub fn parse(text: &str) -> Result<Vec<Command>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -43,7 +58,10 @@ pub fn parse(text: &str) -> Result<Vec<Command>> {
     let mut line = 1;
     let mut buf = String::new();
     let mut role = String::new();
-    let syntax = |line: usize, reason: &str| ExportError::ModelfileSyntax { line, reason: reason.to_string() };
+    let syntax = |line: usize, reason: &str| ExportError::ModelfileSyntax {
+        line,
+        reason: reason.to_string(),
+    };
 
     for c in text.chars() {
         if is_newline(c) {
@@ -70,14 +88,21 @@ pub fn parse(text: &str) -> Result<Vec<Command>> {
                 State::Parameter => name = buf.clone(),
                 State::Message => {
                     if !matches!(buf.as_str(), "system" | "user" | "assistant") {
-                        return Err(syntax(line, "message role must be system, user or assistant"));
+                        return Err(syntax(
+                            line,
+                            "message role must be system, user or assistant",
+                        ));
                     }
                     role = buf.clone();
                 }
                 State::Comment | State::Nil => {}
                 State::Value => match unquote(buf.trim()) {
                     Some(value) if !is_space(c) => {
-                        let args = if role.is_empty() { value.to_string() } else { format!("{}: {value}", std::mem::take(&mut role)) };
+                        let args = if role.is_empty() {
+                            value.to_string()
+                        } else {
+                            format!("{}: {value}", std::mem::take(&mut role))
+                        };
                         commands.push(Command::new(name.clone(), args));
                     }
                     _ => {
@@ -97,8 +122,13 @@ pub fn parse(text: &str) -> Result<Vec<Command>> {
     match state {
         State::Comment | State::Nil => {}
         State::Value => {
-            let value = unquote(buf.trim()).ok_or_else(|| syntax(line, "unterminated quoted value"))?;
-            let args = if role.is_empty() { value.to_string() } else { format!("{role}: {value}") };
+            let value =
+                unquote(buf.trim()).ok_or_else(|| syntax(line, "unterminated quoted value"))?;
+            let args = if role.is_empty() {
+                value.to_string()
+            } else {
+                format!("{role}: {value}")
+            };
             commands.push(Command::new(name, args));
         }
         _ => return Err(syntax(line, "the file ends inside a command")),
@@ -123,7 +153,9 @@ fn step(c: char, state: State) -> std::result::Result<(State, Option<char>), &'s
         State::Parameter if c.is_ascii_alphanumeric() || c == '_' => (State::Parameter, Some(c)),
         State::Message if c.is_ascii_alphabetic() => (State::Message, Some(c)),
         State::Parameter | State::Message if is_space(c) => (State::Value, None),
-        State::Parameter | State::Message => return Err("unexpected character in a parameter name or message role"),
+        State::Parameter | State::Message => {
+            return Err("unexpected character in a parameter name or message role")
+        }
         State::Comment if is_newline(c) => (State::Nil, None),
         State::Comment => (State::Comment, None),
     })
@@ -131,7 +163,9 @@ fn step(c: char, state: State) -> std::result::Result<(State, Option<char>), &'s
 
 fn unquote(s: &str) -> Option<&str> {
     if let Some(rest) = s.strip_prefix("\"\"\"") {
-        return (s.len() >= 6).then(|| rest.strip_suffix("\"\"\"")).flatten();
+        return (s.len() >= 6)
+            .then(|| rest.strip_suffix("\"\"\""))
+            .flatten();
     }
     if let Some(rest) = s.strip_prefix('"') {
         return (s.len() >= 2).then(|| rest.strip_suffix('"')).flatten();

@@ -19,9 +19,18 @@ pub struct ProbeMessage {
 }
 
 const TURNS: [ProbeMessage; 3] = [
-    ProbeMessage { role: "user", content: "USER-PROBE-1" },
-    ProbeMessage { role: "assistant", content: "ASSISTANT-PROBE-1" },
-    ProbeMessage { role: "user", content: "USER-PROBE-2" },
+    ProbeMessage {
+        role: "user",
+        content: "USER-PROBE-1",
+    },
+    ProbeMessage {
+        role: "assistant",
+        content: "ASSISTANT-PROBE-1",
+    },
+    ProbeMessage {
+        role: "user",
+        content: "USER-PROBE-2",
+    },
 ];
 
 /// User, assistant, user: every template must render this.
@@ -31,7 +40,10 @@ pub fn probe_without_system() -> Vec<ProbeMessage> {
 
 /// The same conversation after a system message; some templates refuse it (Gemma 1 and 2, Mistral).
 pub fn probe_with_system() -> Vec<ProbeMessage> {
-    let mut messages = vec![ProbeMessage { role: "system", content: PROBE_SYSTEM }];
+    let mut messages = vec![ProbeMessage {
+        role: "system",
+        content: PROBE_SYSTEM,
+    }];
     messages.extend(TURNS);
     messages
 }

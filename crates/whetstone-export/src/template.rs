@@ -10,7 +10,10 @@
 //! for every format, checked against the Rust renderer).
 
 use crate::error::{ExportError, Result};
-use crate::probe::{probe_with_system, probe_without_system, ProbeMessage, ProbeRenderings, PROBE_BOS, PROBE_EOS, PROBE_SYSTEM};
+use crate::probe::{
+    probe_with_system, probe_without_system, ProbeMessage, ProbeRenderings, PROBE_BOS, PROBE_EOS,
+    PROBE_SYSTEM,
+};
 
 /// Stands for the model's BOS token in a [`Format`]; written only after the first turn, because
 /// llama.cpp and Ollama put the first BOS in themselves when they tokenize the prompt.
@@ -108,9 +111,15 @@ const FORMATS: &[Format] = &[
     },
     Format {
         family: Family::Llama3,
-        system: SystemStyle::Own(wrap("<|start_header_id|>system<|end_header_id|>\n\n", "<|eot_id|>")),
+        system: SystemStyle::Own(wrap(
+            "<|start_header_id|>system<|end_header_id|>\n\n",
+            "<|eot_id|>",
+        )),
         user: wrap("<|start_header_id|>user<|end_header_id|>\n\n", "<|eot_id|>"),
-        assistant: wrap("<|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"),
+        assistant: wrap(
+            "<|start_header_id|>assistant<|end_header_id|>\n\n",
+            "<|eot_id|>",
+        ),
         generation: "<|start_header_id|>assistant<|end_header_id|>\n\n",
         stops: LLAMA3_STOPS,
     },
@@ -220,19 +229,38 @@ pub fn translate(renderings: &ProbeRenderings, bos: &str, eos: &str) -> Result<O
             return build(*format, system, default_system, bos, eos);
         }
     }
-    Err(unknown("no known format renders the probe conversation exactly as the model's template does".into()))
+    Err(unknown(
+        "no known format renders the probe conversation exactly as the model's template does"
+            .into(),
+    ))
 }
 
 fn unknown(reason: String) -> ExportError {
-    ExportError::UnknownChatTemplate { reason, known: known_formats() }
+    ExportError::UnknownChatTemplate {
+        reason,
+        known: known_formats(),
+    }
 }
 
-fn build(format: Format, system: System, default_system: Option<String>, bos: &str, eos: &str) -> Result<OllamaTemplate> {
-    if bos.is_empty() && (format.user.prefix.contains(BOS) || format.assistant.prefix.contains(BOS)) {
-        return Err(unknown(format!("the {} format needs the model's BOS token, and none was given", format.family.name())));
+fn build(
+    format: Format,
+    system: System,
+    default_system: Option<String>,
+    bos: &str,
+    eos: &str,
+) -> Result<OllamaTemplate> {
+    if bos.is_empty() && (format.user.prefix.contains(BOS) || format.assistant.prefix.contains(BOS))
+    {
+        return Err(unknown(format!(
+            "the {} format needs the model's BOS token, and none was given",
+            format.family.name()
+        )));
     }
     if eos.is_empty() && uses_eos(&format) {
-        return Err(unknown(format!("the {} format needs the model's EOS token, and none was given", format.family.name())));
+        return Err(unknown(format!(
+            "the {} format needs the model's EOS token, and none was given",
+            format.family.name()
+        )));
     }
     let template = go_template(&format, &system, bos, eos);
     let mut stops: Vec<String> = format.stops.iter().map(|s| s.replace(EOS, eos)).collect();
@@ -256,7 +284,13 @@ fn uses_eos(format: &Format) -> bool {
         SystemStyle::None => vec![],
     };
     own.into_iter()
-        .chain([format.user.prefix, format.user.suffix, format.assistant.prefix, format.assistant.suffix, format.generation])
+        .chain([
+            format.user.prefix,
+            format.user.suffix,
+            format.assistant.prefix,
+            format.assistant.suffix,
+            format.generation,
+        ])
         .any(|s| s.contains(EOS))
 }
 
@@ -269,7 +303,9 @@ fn matches(format: &Format, r: &ProbeRenderings) -> Option<(System, Option<Strin
         Some(with) if !with.contains(PROBE_SYSTEM) => System::Ignored,
         Some(with) => {
             let system = match format.system {
-                SystemStyle::Own(_) => System::Own { preamble: preamble(format, with)? },
+                SystemStyle::Own(_) => System::Own {
+                    preamble: preamble(format, with)?,
+                },
                 SystemStyle::IntoUser(_) => System::IntoUser,
                 SystemStyle::None => return None,
             };
@@ -283,18 +319,23 @@ fn matches(format: &Format, r: &ProbeRenderings) -> Option<(System, Option<Strin
         return Some((system, None));
     }
     // A default system prompt only exists where system messages have a turn of their own.
-    let System::Own { preamble } = &system else { return None };
+    let System::Own { preamble } = &system else {
+        return None;
+    };
     let middle = around_system(format, &system, without)?;
     let default = middle.strip_prefix(preamble.as_str())?;
     let mut messages: Vec<(&str, &str)> = vec![("system", default)];
     messages.extend(probe_without_system().iter().map(|m| (m.role, m.content)));
     let expected = render(format, &system, &messages, PROBE_BOS, PROBE_EOS);
-    (!default.is_empty() && expected == without).then(|| (system.clone(), Some(default.to_string())))
+    (!default.is_empty() && expected == without)
+        .then(|| (system.clone(), Some(default.to_string())))
 }
 
 /// The fixed text the template writes before a given system message.
 fn preamble(format: &Format, with: &str) -> Option<String> {
-    let bare = System::Own { preamble: String::new() };
+    let bare = System::Own {
+        preamble: String::new(),
+    };
     let middle = around_system(format, &bare, with)?;
     middle.strip_suffix(PROBE_SYSTEM).map(str::to_string)
 }
@@ -318,8 +359,17 @@ fn strip_bos(s: &str) -> &str {
 }
 
 /// The Rust twin of [`go_template`]: the same walk over the messages, the same literal pieces.
-fn render(format: &Format, system: &System, messages: &[(&str, &str)], bos: &str, eos: &str) -> String {
-    let fill = |s: &str, started: bool| s.replace(BOS, if started { bos } else { "" }).replace(EOS, eos);
+fn render(
+    format: &Format,
+    system: &System,
+    messages: &[(&str, &str)],
+    bos: &str,
+    eos: &str,
+) -> String {
+    let fill = |s: &str, started: bool| {
+        s.replace(BOS, if started { bos } else { "" })
+            .replace(EOS, eos)
+    };
     let mut out = String::new();
     let mut started = false;
     let mut pending = String::new();
@@ -371,9 +421,14 @@ fn render(format: &Format, system: &System, messages: &[(&str, &str)], bos: &str
 
 /// Go text/template source for Ollama; mirrors [`render`] step by step.
 fn go_template(format: &Format, system: &System, bos: &str, eos: &str) -> String {
-    let uses_bos = [format.user.prefix, format.user.suffix, format.assistant.prefix, format.assistant.suffix]
-        .iter()
-        .any(|s| s.contains(BOS));
+    let uses_bos = [
+        format.user.prefix,
+        format.user.suffix,
+        format.assistant.prefix,
+        format.assistant.suffix,
+    ]
+    .iter()
+    .any(|s| s.contains(BOS));
     let lit = |s: &str| {
         let mut out = String::new();
         for (i, part) in s.split(BOS).enumerate() {
@@ -386,7 +441,11 @@ fn go_template(format: &Format, system: &System, bos: &str, eos: &str) -> String
         }
         out
     };
-    let mark = if uses_bos { "{{ $started = true }}" } else { "" };
+    let mark = if uses_bos {
+        "{{ $started = true }}"
+    } else {
+        ""
+    };
     let mut t = String::new();
     if uses_bos {
         t += "{{ $started := false }}";
@@ -397,13 +456,23 @@ fn go_template(format: &Format, system: &System, bos: &str, eos: &str) -> String
     if let (System::Own { preamble }, SystemStyle::Own(w)) = (system, format.system) {
         if !preamble.is_empty() {
             t += "{{ if or (not .Messages) (ne (index .Messages 0).Role \"system\") }}";
-            t += &format!("{}{}{}{mark}{{{{ end }}}}", lit(w.prefix), text(preamble), lit(w.suffix));
+            t += &format!(
+                "{}{}{}{mark}{{{{ end }}}}",
+                lit(w.prefix),
+                text(preamble),
+                lit(w.suffix)
+            );
         }
     }
     t += "{{ range .Messages }}";
     match (system, format.system) {
         (System::Own { preamble }, SystemStyle::Own(w)) => {
-            t += &format!("{{{{ if eq .Role \"system\" }}}}{}{}{{{{ .Content }}}}{}{mark}", lit(w.prefix), text(preamble), lit(w.suffix));
+            t += &format!(
+                "{{{{ if eq .Role \"system\" }}}}{}{}{{{{ .Content }}}}{}{mark}",
+                lit(w.prefix),
+                text(preamble),
+                lit(w.suffix)
+            );
             t += "{{ else if eq .Role \"user\" }}";
         }
         (System::IntoUser, _) => {
@@ -414,10 +483,18 @@ fn go_template(format: &Format, system: &System, bos: &str, eos: &str) -> String
     }
     t += &lit(format.user.prefix);
     if let (System::IntoUser, SystemStyle::IntoUser(w)) = (system, format.system) {
-        t += &format!("{{{{ if $system }}}}{}{{{{ $system }}}}{}{{{{ $system = \"\" }}}}{{{{ end }}}}", lit(w.prefix), lit(w.suffix));
+        t += &format!(
+            "{{{{ if $system }}}}{}{{{{ $system }}}}{}{{{{ $system = \"\" }}}}{{{{ end }}}}",
+            lit(w.prefix),
+            lit(w.suffix)
+        );
     }
     t += &format!("{{{{ .Content }}}}{}{mark}", lit(format.user.suffix));
-    t += &format!("{{{{ else if eq .Role \"assistant\" }}}}{}{{{{ .Content }}}}{}{mark}", lit(format.assistant.prefix), lit(format.assistant.suffix));
+    t += &format!(
+        "{{{{ else if eq .Role \"assistant\" }}}}{}{{{{ .Content }}}}{}{mark}",
+        lit(format.assistant.prefix),
+        lit(format.assistant.suffix)
+    );
     t += "{{ end }}{{ end }}";
     t += &lit(format.generation);
     t

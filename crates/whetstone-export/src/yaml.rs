@@ -19,7 +19,12 @@ impl Yaml {
     }
 
     pub fn map(entries: Vec<(&str, Yaml)>) -> Yaml {
-        Yaml::Map(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        Yaml::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        )
     }
 
     pub fn strs<S: AsRef<str>>(items: &[S]) -> Yaml {
@@ -92,7 +97,11 @@ fn inline(value: &Yaml) -> String {
         // Rust prints floats without an exponent, which YAML 1.1 readers would take for a string.
         Yaml::Float(f) if f.is_finite() => {
             let s = f.to_string();
-            if s.contains('.') { s } else { format!("{s}.0") }
+            if s.contains('.') {
+                s
+            } else {
+                format!("{s}.0")
+            }
         }
         Yaml::Float(f) if f.is_nan() => ".nan".into(),
         Yaml::Float(f) => if *f > 0.0 { ".inf" } else { "-.inf" }.into(),
@@ -103,16 +112,25 @@ fn inline(value: &Yaml) -> String {
 }
 
 /// Words YAML 1.1 (PyYAML, which Axolotl and the Hub use) reads as booleans or null.
-const RESERVED: &[&str] = &["y", "n", "yes", "no", "true", "false", "on", "off", "null", "~"];
+const RESERVED: &[&str] = &[
+    "y", "n", "yes", "no", "true", "false", "on", "off", "null", "~",
+];
 
 pub fn scalar(s: &str) -> String {
-    let plain = (s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '/') || s.starts_with("./"))
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-./+".contains(c))
+    let plain = (s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '/')
+        || s.starts_with("./"))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./+".contains(c))
         && !RESERVED.contains(&s.to_ascii_lowercase().as_str());
     if plain {
         return s.to_string();
     }
     let json = serde_json::to_string(s).expect("a string always serialises");
     // JSON leaves these unescaped; YAML would fold them as line breaks inside quotes.
-    json.replace('\u{85}', "\\N").replace('\u{2028}', "\\L").replace('\u{2029}', "\\P")
+    json.replace('\u{85}', "\\N")
+        .replace('\u{2028}', "\\L")
+        .replace('\u{2029}', "\\P")
 }

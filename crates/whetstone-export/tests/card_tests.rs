@@ -1,5 +1,8 @@
 use whetstone_export::axolotl::Method;
-use whetstone_export::card::{render, CardInput, CleaningStep, DataInput, FilesInput, Metric, ResultsInput, Review, TrainingInput};
+use whetstone_export::card::{
+    render, CardInput, CleaningStep, DataInput, FilesInput, Metric, ResultsInput, Review,
+    TrainingInput,
+};
 
 fn full() -> CardInput {
     serde_json::from_value(serde_json::json!({
@@ -38,7 +41,12 @@ fn full() -> CardInput {
 #[test]
 fn front_matter_is_what_the_hub_indexes() {
     let card = render(&full()).unwrap();
-    let front = card.strip_prefix("---\n").unwrap().split_once("---\n").unwrap().0;
+    let front = card
+        .strip_prefix("---\n")
+        .unwrap()
+        .split_once("---\n")
+        .unwrap()
+        .0;
     assert_eq!(
         front,
         "base_model: HuggingFaceTB/SmolLM2-135M-Instruct\nlibrary_name: peft\nlicense: apache-2.0\ntags:\n  - whetstone\n  - lora\n  - qlora\ndatasets:\n  - acme/tickets\nlanguage:\n  - en\n  - de\npipeline_tag: text-generation\n"
@@ -54,8 +62,14 @@ fn awkward_strings_in_the_front_matter_are_quoted() {
         ..CardInput::default()
     };
     let text = render(&card).unwrap();
-    assert!(text.contains("base_model: \"org/model: \\\"v2\\\"\\nnext\"\n"), "{text}");
-    assert!(text.contains("  - \"yes\"\n  - \"données/été\"\n"), "{text}");
+    assert!(
+        text.contains("base_model: \"org/model: \\\"v2\\\"\\nnext\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  - \"yes\"\n  - \"données/été\"\n"),
+        "{text}"
+    );
     assert!(!text.contains("library_name"));
 }
 
@@ -89,16 +103,33 @@ fn every_section_is_written_with_its_numbers() {
 #[test]
 fn missing_data_is_said_not_dropped() {
     let card = render(&CardInput::default()).unwrap();
-    for heading in ["## Training data\n\nNot recorded", "## Training settings\n\nNot recorded", "## Results\n\nNot recorded"] {
+    for heading in [
+        "## Training data\n\nNot recorded",
+        "## Training settings\n\nNot recorded",
+        "## Results\n\nNot recorded",
+    ] {
         assert!(card.contains(heading), "{heading:?} in\n{card}");
     }
     assert!(card.contains("Commercial use: not determined"));
     assert!(card.contains("No GGUF file or Ollama Modelfile was exported"));
-    assert!(card.contains("AutoModelForCausalLM.from_pretrained(\".\")"), "a merged model loads without peft");
+    assert!(
+        card.contains("AutoModelForCausalLM.from_pretrained(\".\")"),
+        "a merged model loads without peft"
+    );
 
     let partial = CardInput {
-        results: Some(ResultsInput { final_train_loss: Some(2.0), ..ResultsInput::default() }),
-        data: Some(DataInput { cleaning: vec![CleaningStep { step: "trimmed".into(), rows_before: None, rows_after: Some(5) }], ..DataInput::default() }),
+        results: Some(ResultsInput {
+            final_train_loss: Some(2.0),
+            ..ResultsInput::default()
+        }),
+        data: Some(DataInput {
+            cleaning: vec![CleaningStep {
+                step: "trimmed".into(),
+                rows_before: None,
+                rows_after: Some(5),
+            }],
+            ..DataInput::default()
+        }),
         training: Some(TrainingInput::default()),
         method: Some(Method::Lora),
         adapter: true,

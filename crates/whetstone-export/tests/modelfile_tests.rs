@@ -5,14 +5,25 @@ use whetstone_export::modelfile_parser::{parse, Command};
 use whetstone_export::template::translate;
 
 fn smollm2() -> Modelfile {
-    let t = translate(&common::probe("smollm2-135m-instruct-chatml"), "<|im_start|>", "<|im_end|>").unwrap();
+    let t = translate(
+        &common::probe("smollm2-135m-instruct-chatml"),
+        "<|im_start|>",
+        "<|im_end|>",
+    )
+    .unwrap();
     Modelfile::new("./model-q8_0.gguf", &t)
 }
 
 #[test]
 fn a_chatml_modelfile_is_written_as_ollama_writes_one() {
     let mut m = smollm2();
-    m.parameters = Parameters { temperature: Some(0.7), top_p: Some(0.9), top_k: Some(40), num_ctx: Some(2048), repeat_penalty: Some(1.1) };
+    m.parameters = Parameters {
+        temperature: Some(0.7),
+        top_p: Some(0.9),
+        top_k: Some(40),
+        num_ctx: Some(2048),
+        repeat_penalty: Some(1.1),
+    };
     m.license = Some("Apache-2.0".into());
     let text = m.render().unwrap();
     let expected = "FROM ./model-q8_0.gguf\n\
@@ -36,11 +47,20 @@ LICENSE Apache-2.0\n";
 #[test]
 fn every_translated_template_survives_the_round_trip() {
     for (name, probe) in common::probes() {
-        let Ok(t) = translate(&probe, "<s>", "</s>") else { continue };
-        let m = Modelfile { adapter: Some("./adapter".into()), ..Modelfile::new("base.gguf", &t) };
+        let Ok(t) = translate(&probe, "<s>", "</s>") else {
+            continue;
+        };
+        let m = Modelfile {
+            adapter: Some("./adapter".into()),
+            ..Modelfile::new("base.gguf", &t)
+        };
         let text = m.render().unwrap_or_else(|e| panic!("{name}: {e}"));
         let back = parse(&text).unwrap();
-        assert_eq!(back.iter().find(|c| c.name == "template").unwrap().args, t.template, "{name}");
+        assert_eq!(
+            back.iter().find(|c| c.name == "template").unwrap().args,
+            t.template,
+            "{name}"
+        );
     }
 }
 
@@ -57,7 +77,11 @@ fn values_are_quoted_only_as_far_as_needed_and_read_back_unchanged() {
         ("tab\tinside", "tab\tinside"),
     ];
     for (value, written) in cases {
-        let m = Modelfile { from: "m".into(), system: Some(value.into()), ..Modelfile::default() };
+        let m = Modelfile {
+            from: "m".into(),
+            system: Some(value.into()),
+            ..Modelfile::default()
+        };
         let text = m.render().unwrap_or_else(|e| panic!("{value:?}: {e}"));
         assert_eq!(text, format!("FROM m\nSYSTEM {written}\n"), "{value:?}");
         assert_eq!(parse(&text).unwrap()[1], Command::new("system", value));
@@ -66,8 +90,17 @@ fn values_are_quoted_only_as_far_as_needed_and_read_back_unchanged() {
 
 #[test]
 fn a_value_ollama_would_alter_is_refused() {
-    for value in ["line ends in \"\"\"\nmore", "family \u{1F468}\u{200D}\u{1F467}", "bell\u{7}", "nbsp\u{A0}here"] {
-        let m = Modelfile { from: "m".into(), system: Some(value.into()), ..Modelfile::default() };
+    for value in [
+        "line ends in \"\"\"\nmore",
+        "family \u{1F468}\u{200D}\u{1F467}",
+        "bell\u{7}",
+        "nbsp\u{A0}here",
+    ] {
+        let m = Modelfile {
+            from: "m".into(),
+            system: Some(value.into()),
+            ..Modelfile::default()
+        };
         let e = m.render().unwrap_err();
         assert_eq!(e.code(), "modelfile_unrepresentable", "{value:?}");
         assert!(e.to_string().contains("system"), "{e}");
@@ -76,11 +109,25 @@ fn a_value_ollama_would_alter_is_refused() {
 
 #[test]
 fn bad_settings_are_refused_before_anything_is_written() {
-    let m = Modelfile { from: "m".into(), parameters: Parameters { temperature: Some(f64::NAN), ..Parameters::default() }, ..Modelfile::default() };
+    let m = Modelfile {
+        from: "m".into(),
+        parameters: Parameters {
+            temperature: Some(f64::NAN),
+            ..Parameters::default()
+        },
+        ..Modelfile::default()
+    };
     assert_eq!(m.render().unwrap_err().code(), "invalid_input");
-    let m = Modelfile { from: "m".into(), stops: vec![String::new()], ..Modelfile::default() };
+    let m = Modelfile {
+        from: "m".into(),
+        stops: vec![String::new()],
+        ..Modelfile::default()
+    };
     assert_eq!(m.render().unwrap_err().code(), "invalid_input");
-    assert_eq!(Modelfile::default().render().unwrap_err().code(), "invalid_input");
+    assert_eq!(
+        Modelfile::default().render().unwrap_err().code(),
+        "invalid_input"
+    );
 }
 
 #[test]
@@ -108,7 +155,11 @@ fn the_parser_rejects_what_ollama_rejects() {
         ("FROM x\nSYSTEM \"\"\"never closed\n", "unterminated"),
         ("FROM x\nPARAMETER top-k 3\n", "bad parameter name"),
     ] {
-        assert_eq!(parse(text).unwrap_err().code(), "modelfile_syntax", "{what}");
+        assert_eq!(
+            parse(text).unwrap_err().code(),
+            "modelfile_syntax",
+            "{what}"
+        );
     }
 }
 
@@ -120,10 +171,20 @@ fn the_parser_drops_what_go_does_not_print_and_keeps_a_bom_free_start() {
 
 #[test]
 fn create_and_run_commands_are_safe_to_paste() {
-    assert_eq!(create_command("my-model:q8", "Modelfile").unwrap(), "ollama create my-model:q8 -f Modelfile");
-    assert_eq!(create_command("me/helper", "export dir/Modelfile").unwrap(), "ollama create me/helper -f 'export dir/Modelfile'");
+    assert_eq!(
+        create_command("my-model:q8", "Modelfile").unwrap(),
+        "ollama create my-model:q8 -f Modelfile"
+    );
+    assert_eq!(
+        create_command("me/helper", "export dir/Modelfile").unwrap(),
+        "ollama create me/helper -f 'export dir/Modelfile'"
+    );
     assert_eq!(run_command("my-model").unwrap(), "ollama run my-model");
     for bad in ["", "a b", "x;rm -rf ~", "-flag", "a:"] {
-        assert_eq!(run_command(bad).unwrap_err().code(), "invalid_input", "{bad:?}");
+        assert_eq!(
+            run_command(bad).unwrap_err().code(),
+            "invalid_input",
+            "{bad:?}"
+        );
     }
 }

@@ -38,7 +38,16 @@ fn nested_maps_and_lists_are_written_in_block_style() {
     let doc = Yaml::map(vec![
         ("tags", Yaml::strs(&["whetstone", "lora"])),
         ("empty", Yaml::List(vec![])),
-        ("items", Yaml::List(vec![Yaml::map(vec![("path", Yaml::str("a.jsonl")), ("opts", Yaml::map(vec![("k", Yaml::Int(1))]))]), Yaml::str("x")])),
+        (
+            "items",
+            Yaml::List(vec![
+                Yaml::map(vec![
+                    ("path", Yaml::str("a.jsonl")),
+                    ("opts", Yaml::map(vec![("k", Yaml::Int(1))])),
+                ]),
+                Yaml::str("x"),
+            ]),
+        ),
         ("rate", Yaml::Float(2.0)),
         ("small", Yaml::Float(0.00001)),
         ("on", Yaml::Bool(false)),
