@@ -255,6 +255,7 @@ fn every_listed_command_dispatches() {
     let rows = dir.path().join("rows.jsonl");
     std::fs::write(&rows, "{\"prompt\": \"a b c\", \"response\": \"d e f\"}\n{\"prompt\": \"g\", \"response\": \"h\"}\n").unwrap();
     let out = dir.path().join("out.jsonl");
+    let extra = tempfile::tempdir().unwrap();
     for command in whetstone_api::COMMANDS.iter().map(|c| c.name) {
         let args = match command {
             "get_model" => json!({"id": model_id}),
@@ -269,6 +270,8 @@ fn every_listed_command_dispatches() {
             "data_stats" => json!({"dataset": "rows", "max_len": 64}),
             "data_preview" => json!({"dataset": "rows", "row": 1}),
             "data_export" => json!({"dataset": "rows", "out": out}),
+            // The table lists allow_folder before forget_folder: the second undoes the first.
+            "allow_folder" | "forget_folder" => json!({"path": extra.path()}),
             // Those that reach the hub or read model files are exercised in models_tests.rs.
             "search_models" | "pull_model" | "import_model" | "plan" => continue,
             _ => Value::Null,

@@ -6,6 +6,8 @@ export interface Transport {
   call<T>(command: string, args: object): Promise<T>;
 }
 
+export type AllowedFolder = { id: number, path: string, added_at: string, };
+
 export type Applied = { rows_before: number, exact_duplicates_removed: number, near_duplicates_removed: number, length_removed: number, boilerplate_removed: number, pii_rows_dropped: number, pii_redacted: number, pii_kept: number, rows_after: number, };
 
 export type BaseFormat = "f32" | "bf16" | "f16" | "nf4" | "q8_0" | "q6_k" | "q5_k" | "q4_k" | "q4_1" | "q4_0";
@@ -215,6 +217,12 @@ export type FilterStep = { removed: number, examples: Array<FilteredRow>, };
 export type FilteredRow = { line: number, reason: string, excerpt: string, };
 
 export type Fit = "fits" | "tight" | "does_not_fit";
+
+export type FolderArgs = { 
+/**
+ * A folder the app may read and write from now on (or no longer).
+ */
+path: string, };
 
 export type Gpu = { name: string, 
 /**
@@ -512,7 +520,7 @@ reason: string | null, best: Best | null,
 /**
  * The final adapter is the best evaluation's rather than the last step's.
  */
-adapter_is_best: boolean, interrupted: boolean, };
+adapter_is_best: boolean, };
 
 export type ScheduleKind = "constant" | "linear" | "cosine";
 
@@ -654,6 +662,9 @@ export const COMMANDS = [
   "run_events",
   "run_metrics",
   "run_metrics_csv",
+  "allowed_folders",
+  "allow_folder",
+  "forget_folder",
 ] as const;
 
 export type CommandName = (typeof COMMANDS)[number];
@@ -717,6 +728,12 @@ export function commands(transport: Transport) {
     run_metrics: (args: IdArgs): Promise<Array<JsonValue>> => transport.call<Array<JsonValue>>('run_metrics', args),
     /** A run's metrics as CSV text. */
     run_metrics_csv: (args: IdArgs): Promise<string> => transport.call<string>('run_metrics_csv', args),
+    /** Folders the app may read and write besides its home folder. */
+    allowed_folders: (): Promise<Array<AllowedFolder>> => transport.call<Array<AllowedFolder>>('allowed_folders', {}),
+    /** Lets the app read and write a folder (the window's file picker does this for what the user picks). */
+    allow_folder: (args: FolderArgs): Promise<AllowedFolder> => transport.call<AllowedFolder>('allow_folder', args),
+    /** Takes a folder off the allowed list. */
+    forget_folder: (args: FolderArgs): Promise<AllowedFolder> => transport.call<AllowedFolder>('forget_folder', args),
   };
 }
 
