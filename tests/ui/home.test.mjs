@@ -281,7 +281,7 @@ describe('web UI runs screen with a real training run', () => {
   let run;
 
   before(async () => {
-    if (!existsSync(bundled)) return;
+    assert.ok(existsSync(bundled), `the bundled model ${bundled} is missing; scripts/setup.sh installs it`);
     server = await startServer();
     browser = await launchBrowser();
     // The server only reads files inside its home folder, so the model and the data go there.
@@ -314,7 +314,7 @@ describe('web UI runs screen with a real training run', () => {
     await server?.close();
   });
 
-  test('a run with metrics gets a uPlot loss chart with its description', { skip: !existsSync(bundled) && `no bundled model at ${bundled}` }, async () => {
+  test('a run with metrics gets a uPlot loss chart with its description', async () => {
     assert.equal(run.status, 'completed', `run ended ${run.status}: ${run.error}`);
     const { body: metrics } = await api(server, 'run_metrics', { id: run.id });
     const trainSteps = metrics.filter((m) => (m.kind ?? 'train') === 'train').length;
