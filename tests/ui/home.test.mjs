@@ -275,7 +275,10 @@ describe('web UI themes', () => {
 });
 
 describe('web UI runs screen with a real training run', () => {
-  const bundled = join(homedir(), '.cache', 'whetstone', 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
+  // Where scripts/setup.sh puts the starter model, found as the app finds it.
+  const bundled =
+    process.env.WHETSTONE_DEFAULT_MODEL ||
+    join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'whetstone', 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
   let server;
   let browser;
   let run;
