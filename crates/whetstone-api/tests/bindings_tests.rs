@@ -27,7 +27,7 @@ fn every_command_has_a_typed_client_function() {
     let ts = whetstone_api::bindings::typescript();
     for c in whetstone_api::COMMANDS {
         assert!(ts.contains(&format!("    {}: (", c.name)), "no client function for {}", c.name);
-        assert!(ts.contains(&format!("transport.call<")), "{}", c.name);
+        assert!(ts.contains(&format!(">('{}', ", c.name)), "{} is not sent under its own name", c.name);
     }
     // The event a screen receives is one discriminated union over the loop's and the worker's events.
     for tag in ["\"started\"", "\"step\"", "\"eval\"", "\"checkpoint\"", "\"warning\"", "\"saved\"", "\"status\"", "\"rows_dropped\"", "\"finished\""] {

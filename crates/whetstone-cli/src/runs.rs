@@ -99,7 +99,7 @@ pub fn run(api: &Api, action: &RunsAction) -> anyhow::Result<()> {
         }
         RunsAction::Logs { id, follow, json } => {
             let mut since = 0;
-            let mut p = Printer::default();
+            let mut p = Printer;
             loop {
                 let ev = api.run_events(*id, since)?;
                 for e in &ev.events {
@@ -159,7 +159,6 @@ fn list(api: &Api, json: bool) -> anyhow::Result<()> {
 }
 
 /// Turns events into progress lines.
-#[derive(Default)]
 struct Printer;
 
 impl Printer {
@@ -206,7 +205,7 @@ pub fn follow_to_end(api: &Api, id: i64, pause_on_ctrl_c: bool) -> anyhow::Resul
         .context("cannot install the Ctrl-C handler")?;
     }
     let mut since = 0;
-    let mut p = Printer::default();
+    let mut p = Printer;
     let run: Run = loop {
         let ev = api.run_events(id, since)?;
         for e in &ev.events {
