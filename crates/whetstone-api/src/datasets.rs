@@ -547,15 +547,6 @@ impl Api {
     /// written as JSONL beside the version for the trainer to read.
     pub fn dataset_training_file(&self, name_or_id: &str) -> Result<PathBuf> {
         let (d, v, rows) = self.load_version(name_or_id, None)?;
-        // One training file holds one kind of row: conversations, or plain text trained on every token.
-        let text = rows.iter().filter(|r| matches!(r.body, RowBody::Text(_))).count();
-        if text > 0 && text < rows.len() {
-            return Err(Error::InvalidInput(format!(
-                "dataset `{}` mixes plain text and conversations ({text} of {} rows are plain text); split them into two datasets to train",
-                d.name,
-                rows.len()
-            )));
-        }
         let split = rows.iter().any(|r| r.split.is_some());
         let out = self.datasets_dir().join(d.id.to_string()).join(format!("v{}.train.jsonl", v.version));
         let n = write_atomically(&out, |w| {

@@ -129,13 +129,7 @@ impl Api {
     /// A model argument from outside: an installed model (id, name, hub id or its recorded place) or
     /// the bundled one stays as given; anything else is a path and must lie in an allowed folder.
     fn confine_model_ref(&self, spec: &str) -> Result<String> {
-        let installed = self.list_models()?.iter().any(|m| {
-            spec.parse::<i64>().is_ok_and(|id| id == m.id)
-                || m.location == spec
-                || m.origin.path.as_deref() == Some(spec)
-                || m.name.eq_ignore_ascii_case(spec)
-                || m.origin.repo_id.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(spec))
-        });
+        let installed = !self.installed_models_named(spec)?.is_empty();
         let bundled = self.default_model_path.as_deref().is_some_and(|p| p == Path::new(spec));
         let catalog = !Path::new(spec).exists() && whetstone_hub::catalog::find(spec).is_some();
         if installed || bundled || catalog {
@@ -147,9 +141,7 @@ impl Api {
     /// A data argument from outside: an imported dataset's name or id stays; a path must lie in an
     /// allowed folder.
     fn confine_data_ref(&self, spec: &Path) -> Result<PathBuf> {
-        let text = spec.to_string_lossy();
-        let imported = !spec.exists()
-            && self.list_datasets()?.iter().any(|d| d.name == text || text.parse::<i64>().is_ok_and(|id| id == d.id));
+        let imported = !spec.exists() && self.resolve_dataset(&spec.to_string_lossy()).is_ok();
         if imported {
             return Ok(spec.to_path_buf());
         }

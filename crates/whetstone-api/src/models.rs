@@ -174,21 +174,30 @@ impl Api {
 
     /// Where the files of `spec` are: a path that exists, else a stored model's id, name, hub repo id
     /// or location.
+    /// The installed models `spec` names: by id, else by recorded place or hub id, else by name.
+    pub(crate) fn installed_models_named(&self, spec: &str) -> Result<Vec<Model>> {
+        let models = self.list_models()?;
+        let by = |f: &dyn Fn(&Model) -> bool| models.iter().filter(|m| f(m)).cloned().collect::<Vec<_>>();
+        let mut hits = by(&|m| spec.parse::<i64>().is_ok_and(|id| id == m.id));
+        if hits.is_empty() {
+            hits = by(&|m| {
+                m.location == spec
+                    || m.origin.path.as_deref() == Some(spec)
+                    || m.origin.repo_id.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(spec))
+            });
+        }
+        if hits.is_empty() {
+            hits = by(&|m| m.name.eq_ignore_ascii_case(spec));
+        }
+        Ok(hits)
+    }
+
     pub fn resolve_model_path(&self, spec: &str) -> Result<PathBuf> {
         let as_path = Path::new(spec);
         if as_path.exists() {
             return Ok(as_path.to_path_buf());
         }
-        let models = self.list_models()?;
-        let by = |f: &dyn Fn(&Model) -> bool| models.iter().filter(|m| f(m)).collect::<Vec<_>>();
-        let mut hits = by(&|m| spec.parse::<i64>().is_ok_and(|id| id == m.id));
-        if hits.is_empty() {
-            hits = by(&|m| m.location == spec || m.origin.repo_id.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(spec)));
-        }
-        if hits.is_empty() {
-            hits = by(&|m| m.name.eq_ignore_ascii_case(spec));
-        }
-        match hits.as_slice() {
+        match self.installed_models_named(spec)?.as_slice() {
             [m] => {
                 let p = PathBuf::from(m.origin.path.clone().unwrap_or_else(|| m.location.clone()));
                 if p.exists() {

@@ -205,3 +205,18 @@ fn a_run_folder_that_holds_anything_is_refused_unless_replacing_is_asked_for() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_file_mixing_conversations_and_plain_text_trains_as_an_imported_dataset() {
+    let env = Env::new();
+    let data = env.path("mixed.jsonl");
+    std::fs::write(&data, "{\"prompt\": \"hi\", \"response\": \"hello\"}\n{\"text\": \"a plain document\"}\n").unwrap();
+    let o = env.whet(&["data", "import", s(&data), "--name", "mixed"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = env.path("run");
+    let o = env.whet(&["train", "--model", env.m(), "--data", "mixed", "--out", s(&out), "--steps", "1", "--batch", "2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
+    let started = events.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|e| e["type"] == "started").unwrap();
+    assert_eq!(started["examples"], 2, "both kinds of row are trained on");
+}
