@@ -397,6 +397,115 @@ impl Tokenizer {
     }
 }
 
+/// A tokenizer as files of a Hugging Face model folder, and as GGUF metadata: what an exported model
+/// carries so that transformers, llama.cpp and our own loader all tokenize and template as the run did.
+impl Tokenizer {
+    /// `tokenizer.json` and `tokenizer_config.json` (special tokens, `add_bos_token`, chat template).
+    pub fn hf_files(&self) -> Result<Vec<(&'static str, String)>> {
+        let json = self.inner.to_string(true).map_err(tok_err)?;
+        let text_of = |id: Option<u32>| id.and_then(|i| self.inner.id_to_token(i));
+        let mut config = serde_json::json!({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "add_bos_token": self.add_bos,
+            "add_eos_token": false,
+            "clean_up_tokenization_spaces": false,
+            "bos_token": text_of(self.bos),
+            "eos_token": text_of(self.eos),
+            "pad_token": text_of(self.pad),
+        });
+        if !self.template.is_fallback() {
+            config["chat_template"] = Value::String(self.template.source().to_string());
+        }
+        let config = serde_json::to_string_pretty(&config).map_err(tok_err)?;
+        Ok(vec![("tokenizer.json", json), ("tokenizer_config.json", config)])
+    }
+
+    /// `tokenizer.*` keys for a GGUF file (llama.cpp's `gpt2` byte-level BPE vocabulary), and a warning
+    /// when llama.cpp's pre-tokenizer for this vocabulary cannot be named with certainty.
+    pub fn gguf_metadata(&self) -> Result<(Vec<(String, gguf_file::Value)>, Option<String>)> {
+        use gguf_file::Value as V;
+        let json: Value = serde_json::from_str(&self.inner.to_string(false).map_err(tok_err)?).map_err(tok_err)?;
+        if json["model"]["type"].as_str() != Some("BPE") {
+            return Err(DataError::Tokenizer(format!(
+                "only byte-level BPE vocabularies can be written to GGUF here, not {}",
+                json["model"]["type"]
+            )));
+        }
+        let vocab = self.inner.get_vocab(true);
+        let size = vocab.values().max().map(|m| *m as usize + 1).unwrap_or(0);
+        let mut tokens: Vec<String> = (0..size).map(|i| format!("[PAD{i}]")).collect();
+        for (piece, id) in &vocab {
+            tokens[*id as usize] = piece.clone();
+        }
+        let added = self.inner.get_added_tokens_decoder();
+        let types: Vec<V> = (0..size as u32)
+            .map(|id| match added.get(&id) {
+                Some(t) if t.special => V::I32(3),
+                Some(_) => V::I32(4),
+                None if vocab.values().any(|v| *v == id) => V::I32(1),
+                None => V::I32(5),
+            })
+            .collect();
+        let merges: Vec<V> = json["model"]["merges"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|x| match x {
+                        Value::String(s) => Some(s.clone()),
+                        Value::Array(p) => Some(format!("{} {}", p.first()?.as_str()?, p.get(1)?.as_str()?)),
+                        _ => None,
+                    })
+                    .map(V::String)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (pre, warning) = llama_cpp_pre_tokenizer(&json["pre_tokenizer"]);
+        let mut md = vec![
+            ("tokenizer.ggml.model".to_string(), V::String("gpt2".into())),
+            ("tokenizer.ggml.pre".to_string(), V::String(pre.into())),
+            ("tokenizer.ggml.tokens".to_string(), V::Array(tokens.into_iter().map(V::String).collect())),
+            ("tokenizer.ggml.token_type".to_string(), V::Array(types)),
+            ("tokenizer.ggml.add_bos_token".to_string(), V::Bool(self.add_bos)),
+        ];
+        if !merges.is_empty() {
+            md.push(("tokenizer.ggml.merges".to_string(), V::Array(merges)));
+        }
+        for (key, id) in [("bos", self.bos), ("eos", self.eos), ("padding", self.pad)] {
+            if let Some(id) = id {
+                md.push((format!("tokenizer.ggml.{key}_token_id"), V::U32(id)));
+            }
+        }
+        if !self.template.is_fallback() {
+            md.push(("tokenizer.chat_template".to_string(), V::String(self.template.source().to_string())));
+        }
+        Ok((md, warning))
+    }
+}
+
+/// llama.cpp's name for a `tokenizer.json` pre-tokenizer. Its converter recognises vocabularies by
+/// hashing a probe text's ids; here the splitting rules themselves are matched for the families whose
+/// rules are known, and anything else is named `default` with a warning.
+fn llama_cpp_pre_tokenizer(pre: &Value) -> (&'static str, Option<String>) {
+    let text = pre.to_string();
+    let byte_level = text.contains("\"ByteLevel\"");
+    if text.contains("\"Digits\"") && text.contains("\"individual_digits\":true") && byte_level {
+        return ("smollm", None);
+    }
+    if text.contains(r"\\p{N}{1,3}") {
+        return ("llama3", None);
+    }
+    if text.contains(r"[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}|") {
+        return ("qwen2", None);
+    }
+    if pre.get("type").and_then(Value::as_str) == Some("ByteLevel") {
+        return ("gpt2", None);
+    }
+    (
+        "default",
+        Some("llama.cpp may split text into tokens differently from the original tokenizer: its pre-tokenizer for this vocabulary is not known here, so `default` was written".into()),
+    )
+}
+
 fn read_json_if_present(path: &Path) -> Result<Option<Value>> {
     if !path.is_file() {
         return Ok(None);

@@ -309,3 +309,47 @@ fn template_errors_surface_the_reason() {
         .to_string();
     assert!(err.contains("last must be user"), "{err}");
 }
+
+/// What an exported model must keep: the same ids for every fixture text, the same special tokens,
+/// stop ids and rendered chat.
+fn assert_same_tokenizer(ours: &Tokenizer, copy: &Tokenizer, how: &str) {
+    for case in fixture()["encode"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        assert_eq!(copy.encode(text, false).unwrap(), ids_of(&case["ids"]), "{how}: ids of {text:?}");
+    }
+    assert_eq!(copy.vocab_size(), ours.vocab_size(), "{how}");
+    assert_eq!((copy.bos_id(), copy.eos_id(), copy.pad_id(), copy.adds_bos()), (ours.bos_id(), ours.eos_id(), ours.pad_id(), ours.adds_bos()), "{how}");
+    assert_eq!(copy.stop_ids(), ours.stop_ids(), "{how}");
+    let chat = [Message::user("Describe a two-bedroom flat near the park."), Message::assistant("Bright, quiet, close to the park.")];
+    assert_eq!(copy.chat_template().render(&chat, false).unwrap(), ours.chat_template().render(&chat, false).unwrap(), "{how}");
+    assert!(!copy.chat_template().is_fallback(), "{how}: the chat template travelled");
+}
+
+#[test]
+fn tokenizer_written_as_hf_files_reads_back_the_same() {
+    let tok = smollm2();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in tok.hf_files().unwrap() {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let copy = Tokenizer::from_hf_dir(dir.path()).unwrap();
+    assert_same_tokenizer(tok, &copy, "tokenizer.json");
+}
+
+#[test]
+fn tokenizer_written_as_gguf_metadata_reads_back_the_same() {
+    use candle_core::quantized::gguf_file;
+    let tok = smollm2();
+    let (md, warning) = tok.gguf_metadata().unwrap();
+    assert_eq!(warning, None, "SmolLM2's pre-tokenizer is one llama.cpp names");
+    let pre = md.iter().find(|(k, _)| k == "tokenizer.ggml.pre").unwrap();
+    assert_eq!(pre.1.to_string().unwrap(), "smollm");
+    let refs: Vec<(&str, &gguf_file::Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut buf = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut buf, &refs, &[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.gguf");
+    std::fs::write(&path, buf.into_inner()).unwrap();
+    let copy = Tokenizer::from_gguf_file(&path).unwrap();
+    assert_same_tokenizer(tok, &copy, "GGUF");
+}
