@@ -83,6 +83,13 @@ impl Confine for crate::datasets::ExportRequest {
     }
 }
 
+impl Confine for crate::export_run::RunExport {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        self.out = api.confine(&self.out, Access::Write)?;
+        Ok(())
+    }
+}
+
 impl Confine for crate::datasets::StatsRequest {
     fn confine(&mut self, api: &Api) -> Result<()> {
         if let Some(m) = &self.model {
@@ -306,6 +313,8 @@ commands! {
     stop_run(IdArgs) -> crate::Run, App, |api, a| api.stop_run(a.id);
     /// A run's events since a byte offset of its log.
     run_events(EventsArgs) -> crate::RunEvents, App, |api, a| api.run_events(a.id, a.since.unwrap_or(0));
+    /// Exports a finished run: PEFT adapter, merged weights, GGUF, Ollama or an Axolotl job.
+    export_run(crate::export_run::RunExport) -> crate::export_run::RunExportReport, App, |api, a| api.export_run(&a);
     /// A run's metrics, one row per step and evaluation.
     run_metrics(IdArgs) -> Vec<serde_json::Value>, App, |api, a| api.run_metrics(a.id);
     /// A run's metrics as CSV text.

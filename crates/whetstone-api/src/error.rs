@@ -75,6 +75,15 @@ pub enum Error {
     #[error("{} already exists; choose another file name, or ask to replace it (--overwrite)", path.display())]
     FileExists { path: PathBuf },
 
+    #[error("{} already holds files; choose an empty or new folder for the export, or ask to replace it (--overwrite)", path.display())]
+    ExportFolderNotEmpty { path: PathBuf },
+
+    #[error("run {run} cannot be exported yet: {reason}")]
+    RunNotReady { run: i64, reason: String },
+
+    #[error("{0}")]
+    Export(#[from] whetstone_export::ExportError),
+
     #[error("run {run} is training in {}; pause or stop it before starting another run there", path.display())]
     RunFolderBusy { path: PathBuf, run: i64 },
 
@@ -114,6 +123,9 @@ impl Error {
             Error::FolderNotEmpty { .. } => "folder_not_empty",
             Error::FileExists { .. } => "file_exists",
             Error::RunFolderBusy { .. } => "run_active",
+            Error::ExportFolderNotEmpty { .. } => "folder_not_empty",
+            Error::RunNotReady { .. } => "run_not_ready",
+            Error::Export(e) => e.code(),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod dispatch;
 mod error;
 pub mod events;
 pub mod export;
+pub mod export_run;
 pub mod folders;
 pub mod jobs;
 pub mod models;

@@ -3,6 +3,7 @@
 mod bench;
 mod data;
 mod eval;
+mod export;
 mod folders;
 mod generate;
 mod hw;
@@ -68,6 +69,8 @@ enum Command {
         #[command(subcommand)]
         action: runs::RunsAction,
     },
+    /// Export a finished run: PEFT adapter, merged weights, GGUF, Ollama or an Axolotl job
+    Export(Box<export::ExportArgs>),
     /// Serve the API and the web UI over HTTP on this machine
     Serve(serve::ServeArgs),
     /// Fine-tune a model with LoRA on a dataset file or an imported dataset
@@ -104,6 +107,7 @@ fn main() -> anyhow::Result<()> {
         Command::Data { what } => data::run(&open_api(home)?, &what),
         Command::Folders { action } => folders::run(&open_api(home)?, &action),
         Command::Runs { action } => runs::run(&open_api(home)?, &action),
+        Command::Export(args) => export::run(&open_api(home)?, &args),
         Command::Serve(args) => serve::run(open_api(home)?, &args),
         Command::Train(args) => train::run(&open_api(home)?, &args),
         Command::Eval { what } => eval::run(&what),

@@ -204,7 +204,7 @@ pub fn model_metadata(config: &ModelConfig, name: &str, quant: GgufQuant) -> Res
 }
 
 /// What went into a GGUF file, per block type.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct GgufSummary {
     pub tensors: usize,
     /// `(block type, tensor count)`, e.g. `("q4k", 60)`.

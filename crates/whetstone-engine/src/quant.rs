@@ -99,6 +99,13 @@ impl QuantWeight {
     pub fn keeps_quantized(dtype: GgmlDType) -> bool {
         !matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
     }
+
+    /// Whether a weight with rows of `cols` values can stay in blocks of `dtype`: candle's block dot
+    /// products take rows of an even number of blocks (real models' widths always are; tiny test
+    /// models' may not be), so anything else is dequantized at load.
+    pub fn keeps_quantized_rows(dtype: GgmlDType, cols: usize) -> bool {
+        Self::keeps_quantized(dtype) && cols % (2 * dtype.block_size()) == 0
+    }
 }
 
 /// A frozen weight, dense or quantized; cheap to clone.

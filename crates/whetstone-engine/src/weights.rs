@@ -275,7 +275,8 @@ fn load_gguf(path: &Path, dtype: DType, device: &Device, quant: QuantMode) -> Re
         };
         let linear = is_block_linear(&hf);
         let info_dtype = ct.tensor_infos[name].ggml_dtype;
-        if linear && quant == QuantMode::Native && QuantWeight::keeps_quantized(info_dtype) {
+        let cols = ct.tensor_infos[name].shape.dims().last().copied().unwrap_or(0);
+        if linear && quant == QuantMode::Native && QuantWeight::keeps_quantized_rows(info_dtype, cols) {
             let q = ct.tensor(&mut file, name, &Device::Cpu).map_err(read_err)?;
             let q = match permuted_heads {
                 Some(heads) => unpermute_qk_quantized(&q, heads, device)?,

@@ -56,6 +56,8 @@ lora_targets: string, license_note?: string | null, shape: CatalogShape, };
 
 export type CatalogShape = { hidden: number, intermediate: number, layers: number, heads: number, kv_heads: number, vocab: number, tied_embeddings: boolean, };
 
+export type CheckedPrompt = { prompt: string, in_app: string, exported: string, same: boolean, };
+
 export type CleanOptions = { 
 /**
  * Remove exact duplicates (same text after whitespace and case normalisation).
@@ -204,6 +206,8 @@ export type EventsArgs = { id: number,
  */
 since?: number, };
 
+export type ExportFormat = "peft" | "merged" | "gguf" | "ollama" | "axolotl";
+
 export type ExportRequest = { dataset: string, version: number | null, out: string, split: string | null, 
 /**
  * Replace `out` when it exists; without it an existing file is refused.
@@ -223,6 +227,14 @@ export type FolderArgs = {
  * A folder the app may read and write from now on (or no longer).
  */
 path: string, };
+
+export type GgufQuant = "f16" | "q8_0" | "q4_k_m";
+
+export type GgufSummary = { tensors: number, 
+/**
+ * `(block type, tensor count)`, e.g. `("q4k", 60)`.
+ */
+types: Array<[string, number]>, bytes: number, };
 
 export type Gpu = { name: string, 
 /**
@@ -484,6 +496,24 @@ engine_supported: boolean, };
 
 export type Rejection = { line: number, record: number, reason: string, };
 
+export type RoundTrip = { 
+/**
+ * The exported file or folder that was loaded.
+ */
+checked: string, prompts: Array<CheckedPrompt>, 
+/**
+ * Perplexity on the same held-out rows' answers.
+ */
+in_app_perplexity: number, exported_perplexity: number, rows: number, 
+/**
+ * Largest difference of the next-token logits after the first prompt.
+ */
+max_logit_diff: number, 
+/**
+ * Whether both tokenize the prompts to the same ids.
+ */
+same_prompt_ids: boolean, };
+
 export type RowFailure = { line: number, reason: string, };
 
 export type Run = { id: number, model_id: number, dataset_id: number | null, 
@@ -509,6 +539,42 @@ export type RunEvents = { events: Array<LoggedEvent>,
  * Pass this as `since` next time.
  */
 next: number, run: Run, };
+
+export type RunExport = { run: number, format: ExportFormat, 
+/**
+ * A new or empty folder; one that holds anything is refused unless `overwrite` is set.
+ */
+out: string, overwrite: boolean, 
+/**
+ * Merged weights' dtype: `f32`, `f16` or `bf16` (default f16).
+ */
+dtype: string | null, 
+/**
+ * GGUF block type: `f16`, `q8_0` or `q4_k_m` (default q8_0).
+ */
+quant: GgufQuant | null, 
+/**
+ * Skip re-running prompts through the exported model.
+ */
+skip_check: boolean, 
+/**
+ * Axolotl: how many nodes, GPUs per node, and how to spread the job.
+ */
+nodes: number | null, gpus_per_node: number | null, parallelism: string | null, 
+/**
+ * Axolotl: the address of node 0 when there is more than one node.
+ */
+main_process_ip: string | null, };
+
+export type RunExportReport = { format: ExportFormat, out: string, 
+/**
+ * Files written, relative to `out`.
+ */
+files: Array<string>, gguf: GgufSummary | null, round_trip: RoundTrip | null, 
+/**
+ * Commands to use the export (e.g. `ollama create`).
+ */
+commands: Array<string>, warnings: Array<string>, };
 
 export type RunStatus = "queued" | "running" | "paused" | "stopped" | "completed" | "failed" | "cancelled" | "interrupted";
 
@@ -660,6 +726,7 @@ export const COMMANDS = [
   "resume_run",
   "stop_run",
   "run_events",
+  "export_run",
   "run_metrics",
   "run_metrics_csv",
   "allowed_folders",
@@ -724,6 +791,8 @@ export function commands(transport: Transport) {
     stop_run: (args: IdArgs): Promise<Run> => transport.call<Run>('stop_run', args),
     /** A run's events since a byte offset of its log. */
     run_events: (args: EventsArgs): Promise<RunEvents> => transport.call<RunEvents>('run_events', args),
+    /** Exports a finished run: PEFT adapter, merged weights, GGUF, Ollama or an Axolotl job. */
+    export_run: (args: RunExport): Promise<RunExportReport> => transport.call<RunExportReport>('export_run', args),
     /** A run's metrics, one row per step and evaluation. */
     run_metrics: (args: IdArgs): Promise<Array<JsonValue>> => transport.call<Array<JsonValue>>('run_metrics', args),
     /** A run's metrics as CSV text. */
