@@ -20,12 +20,22 @@ fn main() {
 /// (and `cargo test --workspace`) self-sufficient and the embedded UI never stale.
 fn build_ui() {
     let ui = Path::new("../ui");
-    for watched in ["src", "static", "package.json", "package-lock.json", "tsconfig.json", "copy-static.mjs"] {
+    for watched in [
+        "src",
+        "index.html",
+        "package.json",
+        "package-lock.json",
+        "tsconfig.json",
+        "vite.config.ts",
+        "svelte.config.js",
+        "copy-static.mjs",
+    ] {
         println!("cargo:rerun-if-changed={}", ui.join(watched).display());
     }
     // copied into ui/dist as the page icon
     println!("cargo:rerun-if-changed=../icons/32x32.png");
-    if !ui.join("node_modules/typescript").exists() {
+    // Vite is the build step itself; without it the dependencies have not been installed yet.
+    if !ui.join("node_modules/.bin/vite").exists() {
         run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(ui), "npm ci");
     }
     run(Command::new("npm").args(["run", "build"]).current_dir(ui), "npm run build");

@@ -3,6 +3,7 @@
 //! this same program started with [`WORKER_ARG`], so closing the window never stops a run.
 
 mod commands;
+pub mod language;
 
 pub use commands::Backend;
 

@@ -17,6 +17,7 @@ fn main() -> anyhow::Result<()> {
         eprintln!("whetstone: {} ({}); the window will show this too", e.message, e.code);
     }
     setup(tauri::Builder::default(), backend)
+        .setup(|app| Ok(whetstone_app::language::correct_window_language(app)?))
         .run(context())
         .context("the Whetstone window could not start")
 }

@@ -1,5 +1,8 @@
 // Headless Chromium from the system (no browser downloads), driven by playwright-core.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { artifactsDir, repoRoot } from './paths.mjs';
 
 export async function launchBrowser() {
   return chromium.launch({
@@ -16,4 +19,41 @@ export async function launchBrowser() {
       '--disable-sync',
     ],
   });
+}
+
+/**
+ * Serves every page of `page` under the desktop app's content security policy, read from
+ * tauri.conf.json, so that an inline script or style the window would refuse fails here too.
+ * Only connect-src differs: the window calls the backend over IPC, a browser over HTTP to the
+ * page's own origin.
+ */
+export async function enforceAppCsp(page) {
+  const conf = JSON.parse(readFileSync(join(repoRoot, 'tauri.conf.json'), 'utf8'));
+  const csp = conf.app.security.csp
+    .split(';')
+    .map((d) => d.trim())
+    .map((d) => (d.startsWith('connect-src') ? "connect-src 'self'" : d))
+    .join('; ');
+  await page.route('**/*', async (route) => {
+    if (route.request().resourceType() !== 'document') return route.continue();
+    const response = await route.fetch();
+    await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': csp } });
+  });
+  // Violations are reported to the page; keep them where the test can read them.
+  await page.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || 'inline code'}`);
+    });
+  });
+  return csp;
+}
+
+/** Saves a screenshot once the page has painted what is on it (two animation frames). */
+export async function screenshot(page, name) {
+  await page.evaluate(
+    () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve()))),
+  );
+  mkdirSync(artifactsDir, { recursive: true });
+  await page.screenshot({ path: join(artifactsDir, `${name}.png`), fullPage: true });
 }

@@ -66,6 +66,16 @@ export class WebDriver {
     return this.cmd('GET', `/element/${element}/text`);
   }
 
+  /** Whether a user would see the element: WebDriver's own visibility rules, not just presence. */
+  displayed(element) {
+    return this.cmd('GET', `/element/${element}/displayed`);
+  }
+
+  /** The element's box in CSS pixels: `{ x, y, width, height }`. */
+  rect(element) {
+    return this.cmd('GET', `/element/${element}/rect`);
+  }
+
   click(element) {
     return this.cmd('POST', `/element/${element}/click`, {});
   }
@@ -74,7 +84,24 @@ export class WebDriver {
     return this.cmd('POST', '/execute/sync', { script, args });
   }
 
+  /** Runs `script` in the page; it ends by calling its last argument with the result. */
+  executeAsync(script, args = []) {
+    return this.cmd('POST', '/execute/async', { script, args });
+  }
+
+  /**
+   * Resolves once the page has painted what is in the DOM now: the first animation frame runs
+   * before the next paint, the second after it.
+   */
+  afterPaint() {
+    return this.executeAsync(
+      'const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));',
+    );
+  }
+
+  /** A PNG of the window as painted, never of a DOM change the engine has not drawn yet. */
   async screenshot() {
+    await this.afterPaint();
     return Buffer.from(await this.cmd('GET', '/screenshot'), 'base64');
   }
 

@@ -2,7 +2,7 @@
 // driven through tauri-driver and WebKitWebDriver.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -37,6 +37,11 @@ async function waitForDriver(base, child, log) {
   throw new Error(`tauri-driver did not answer on ${base} within 20 s: ${log()}`);
 }
 
+// The app runs under the C.UTF-8 locale, whatever this machine's is: it is what a system without
+// configured locales has, and the one from which WebKitGTK derives the invalid language "C", which
+// once kept the UI's entry module from running at all.
+const LOCALE = 'C.UTF-8';
+
 function driverPath() {
   return process.env.TAURI_DRIVER ?? join(os.homedir(), '.cargo', 'bin', 'tauri-driver');
 }
@@ -48,10 +53,38 @@ const driverLog = () => readFileSync(driverLogPath, 'utf8').slice(-2000);
 let webdriver;
 let home;
 
+function testid(id) {
+  return `[data-testid="${id}"]`;
+}
+
+/**
+ * Waits for `css` to be rendered and shown. When it is not, the error says what the page holds
+ * instead: an entry module that failed leaves the static page with its <noscript> note.
+ */
+async function waitForShown(css) {
+  let element;
+  try {
+    element = await webdriver.waitFor(css);
+  } catch (e) {
+    const page = await webdriver.execute(
+      'return { title: document.title, language: navigator.language, body: document.body.innerHTML.slice(0, 500) }',
+    );
+    throw new Error(`${e.message}; the page has ${JSON.stringify(page)}`);
+  }
+  assert.equal(await webdriver.displayed(element), true, `${css} is in the page but not shown`);
+  const { width, height } = await webdriver.rect(element);
+  assert.ok(width > 0 && height > 0, `${css} takes no room: ${width}×${height}`);
+  return element;
+}
+
 before(async () => {
   if (!process.env.DISPLAY && !process.env.WAYLAND_DISPLAY) {
     throw new Error('no display: run this test under `xvfb-run -a`');
   }
+  // Without the locale the app would fall back to plain C, which WebKitGTK handles, and this
+  // suite would no longer check the app's own handling of C.UTF-8.
+  const charmap = spawnSync('locale', ['charmap'], { env: { ...process.env, LC_ALL: LOCALE }, encoding: 'utf8' });
+  assert.equal(charmap.stdout?.trim(), 'UTF-8', `the ${LOCALE} locale is not available here: ${charmap.stderr ?? charmap.error}`);
   const app = binary('whetstone', 'WHETSTONE_APP_BIN');
   home = tempHome();
   const port = await freePort();
@@ -61,7 +94,7 @@ before(async () => {
   // by a lingering child would keep this process from exiting.
   driverLogFd = openSync(driverLogPath, 'w');
   driver = spawn(driverPath(), ['--port', String(port), '--native-port', String(nativePort)], {
-    env: { ...process.env, WHETSTONE_HOME: home.path },
+    env: { ...process.env, WHETSTONE_HOME: home.path, LANG: LOCALE, LC_ALL: LOCALE },
     stdio: ['ignore', driverLogFd, driverLogFd],
   });
   const base = `http://127.0.0.1:${port}`;
@@ -87,12 +120,23 @@ after(async () => {
 });
 
 test('the window opens on the home screen and shows the core count the OS reports', async () => {
-  const cores = await webdriver.waitFor('[data-testid="cpu-cores"]');
+  await waitForShown(testid('home'));
+  const cores = await waitForShown(testid('cpu-cores'));
   assert.equal(Number(await webdriver.text(cores)), usableCores());
-  const model = await webdriver.text(await webdriver.find('[data-testid="cpu-model"]'));
+  const model = await webdriver.text(await waitForShown(testid('cpu-model')));
   assert.ok(model.trim().length > 0, 'processor name is shown');
+  for (const name of ['home', 'models', 'datasets', 'runs']) {
+    assert.ok((await webdriver.text(await waitForShown(testid(`nav-${name}`)))).trim().length > 0, `${name}: link has no text`);
+  }
   assert.equal(await webdriver.execute('return document.title'), 'Home · Whetstone');
   writeFileSync(join(artifactsDir, 'window-home.png'), await webdriver.screenshot());
+});
+
+test(`the page gets a valid language tag under ${LOCALE}`, async () => {
+  const language = await webdriver.execute('return navigator.language');
+  // Intl is what failed on the invalid tag; it canonicalizes a valid one and throws on anything else.
+  const canonical = await webdriver.execute('try { return Intl.getCanonicalLocales(navigator.language)[0]; } catch (e) { return String(e); }');
+  assert.equal(canonical, 'en-US', `navigator.language is ${JSON.stringify(language)}`);
 });
 
 test('the window talks to the backend over Tauri IPC, not HTTP', async () => {
@@ -100,11 +144,16 @@ test('the window talks to the backend over Tauri IPC, not HTTP', async () => {
   assert.equal(viaIpc, true);
 });
 
-test('navigation to the Models view works inside the window', async () => {
-  await webdriver.click(await webdriver.find('[data-testid="nav-models"]'));
-  await webdriver.waitFor('[data-testid="models-view"]');
-  assert.equal(await webdriver.execute('return location.hash'), '#/models');
-  const banner = await webdriver.execute('return document.querySelector("[data-testid=error-banner]").hidden');
-  assert.equal(banner, true, 'no error banner on the Models view');
-  writeFileSync(join(artifactsDir, 'window-models.png'), await webdriver.screenshot());
+test('navigation reaches every list view inside the window and comes back home', async () => {
+  for (const name of ['models', 'datasets', 'runs']) {
+    await webdriver.click(await webdriver.find(testid(`nav-${name}`)));
+    await waitForShown(testid(`${name}-view`));
+    assert.equal(await webdriver.execute('return location.hash'), `#/${name}`);
+    assert.equal(await webdriver.execute(`return document.querySelector('${testid(`nav-${name}`)}').getAttribute('aria-current')`), 'page');
+    assert.equal(await webdriver.displayed(await webdriver.find(testid('error-banner'))), false, `an error banner on the ${name} view`);
+    writeFileSync(join(artifactsDir, `window-${name}.png`), await webdriver.screenshot());
+  }
+  await webdriver.click(await webdriver.find(testid('nav-home')));
+  const cores = await waitForShown(testid('cpu-cores'));
+  assert.equal(Number(await webdriver.text(cores)), usableCores());
 });

@@ -33,3 +33,7 @@ export function when(timestamp: string | null | undefined): string {
   if (Number.isNaN(date.getTime())) return timestamp;
   return date.toLocaleString();
 }
+
+export function loss(x: number | null | undefined): string {
+  return x === null || x === undefined ? '–' : x.toFixed(3);
+}

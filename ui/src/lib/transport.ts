@@ -1,5 +1,8 @@
-// One way to call the backend from anywhere the page runs: inside the desktop app the
-// calls go over Tauri's IPC, in a browser (`whet serve`) they go to POST /api/<command>.
+// One way to call the backend from anywhere the page runs: inside the desktop app the calls go
+// over Tauri's IPC, in a browser (`whet serve`) they go to POST /api/<command>. Screens do not
+// import this module; they use the clients in ./clients, which are typed by the generated API.
+
+import type { Transport } from '../generated/api';
 
 export class ApiError extends Error {
   readonly code: string;
@@ -67,7 +70,7 @@ export function insideDesktopApp(): boolean {
   return typeof window.__TAURI_INTERNALS__?.invoke === 'function';
 }
 
-export async function call<T>(cmd: string, args: Args = {}): Promise<T> {
+export async function call<T>(cmd: string, args: object = {}): Promise<T> {
   const tauri = window.__TAURI_INTERNALS__;
   if (tauri && typeof tauri.invoke === 'function') {
     try {
@@ -81,7 +84,7 @@ export async function call<T>(cmd: string, args: Args = {}): Promise<T> {
   return callOverHttp<T>(cmd, args);
 }
 
-async function callOverHttp<T>(cmd: string, args: Args): Promise<T> {
+async function callOverHttp<T>(cmd: string, args: object): Promise<T> {
   let response: Response;
   try {
     response = await fetch(`/api/${encodeURIComponent(cmd)}`, {
@@ -124,8 +127,10 @@ async function callOverHttp<T>(cmd: string, args: Args): Promise<T> {
     );
   }
   if (!response.ok) {
-    const error = toApiError(body, `http_${response.status}`);
-    throw error;
+    throw toApiError(body, `http_${response.status}`);
   }
   return body as T;
 }
+
+/** The transport the generated command functions run over. */
+export const transport: Transport = { call };

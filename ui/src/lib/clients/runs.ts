@@ -1,0 +1,46 @@
+// Training runs: their state, their metrics and the buttons that pause, stop and resume them.
+
+import { api } from '../api';
+import type { JsonValue, Run, RunStatus } from '../../generated/api';
+
+export type { Run, RunStatus } from '../../generated/api';
+
+/** One point of a run's loss curve, from a line of its metrics.jsonl. */
+export interface LossPoint {
+  kind: 'train' | 'eval';
+  step: number;
+  loss: number;
+}
+
+/** The API sends metrics rows as free JSON (their fields grow over time); keep what the chart needs. */
+function lossPoint(row: JsonValue): LossPoint | null {
+  if (row === null || typeof row !== 'object' || Array.isArray(row)) return null;
+  const { kind, step, loss } = row;
+  if (typeof step !== 'number' || typeof loss !== 'number' || !Number.isFinite(loss)) return null;
+  // Rows written before evaluations existed have no kind: they are training steps.
+  return { kind: kind === 'eval' ? 'eval' : 'train', step, loss };
+}
+
+export type RunAction = 'pause' | 'stop' | 'resume';
+
+const ACTIVE: RunStatus[] = ['running', 'queued'];
+const RESUMABLE: RunStatus[] = ['paused', 'stopped', 'interrupted', 'failed'];
+
+export const runs = {
+  list: (): Promise<Run[]> => api.list_runs(),
+  get: (id: number): Promise<Run> => api.get_run({ id }),
+  async lossCurve(id: number): Promise<LossPoint[]> {
+    const rows = await api.run_metrics({ id });
+    return rows.map(lossPoint).filter((p): p is LossPoint => p !== null);
+  },
+  pause: (id: number): Promise<Run> => api.pause_run({ id }),
+  stop: (id: number): Promise<Run> => api.stop_run({ id }),
+  resume: (id: number): Promise<Run> => api.resume_run({ id }),
+  isActive: (run: Run): boolean => ACTIVE.includes(run.status),
+  /** What the user may do with a run in its current state. */
+  actions(run: Run): RunAction[] {
+    if (ACTIVE.includes(run.status)) return ['pause', 'stop'];
+    if (RESUMABLE.includes(run.status)) return ['resume'];
+    return [];
+  },
+};

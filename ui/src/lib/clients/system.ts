@@ -1,0 +1,13 @@
+// What the start screen needs: this machine, the bundled model and everything added so far.
+
+import { api } from '../api';
+import type { DefaultModel, Hardware, Overview } from '../../generated/api';
+
+export type { DefaultModel, Gpu, Hardware, Overview } from '../../generated/api';
+
+export const system = {
+  /** Hardware, models, datasets, runs and the starter model in one round trip. */
+  overview: (): Promise<Overview> => api.overview(),
+  hardware: (): Promise<Hardware> => api.hardware(),
+  defaultModel: (): Promise<DefaultModel | null> => api.default_model(),
+};
