@@ -1,7 +1,7 @@
 // The web UI in headless Chromium against the real `whet serve` with an empty WHETSTONE_HOME.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { usableCores } from '../support/os.mjs';
@@ -354,10 +354,46 @@ describe('web UI runs screen with a real training run', () => {
     });
     assert.ok(painted > 500, `only ${painted} pixels painted`);
     // A finished run offers nothing to pause, stop or resume.
-    assert.equal(await page.locator(`${testid(`run-${run.id}`)} button`).count(), 0);
+    const controls = ['pause_run', 'stop_run', 'resume_run'].map((c) => `${testid(`run-${run.id}`)} ${testid(`run-${c}`)}`);
+    assert.equal(await page.locator(controls.join(', ')).count(), 0);
     await screenshot(page, 'ui-runs-chart');
     assert.deepEqual(errors, []);
     assert.deepEqual(await page.evaluate(() => window.__cspViolations), []);
+    await page.close();
+  });
+
+  test('a finished run exports to GGUF from its card, with the check of the exported file beside the app', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+    page.setDefaultTimeout(TIMEOUT);
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await enforceAppCsp(page);
+    await page.goto(server.page());
+    await page.waitForSelector(testid('home'));
+    await page.click(testid('nav-runs'));
+    const card = testid(`run-${run.id}`);
+    await page.click(`${card} ${testid('run-export')} summary`);
+    await page.check(`${card} ${testid('export-format-gguf')}`);
+    await page.selectOption(`${card} ${testid('export-quant')}`, 'q8_0');
+    const out = join(server.home, 'exports', 'smollm2-tuned');
+    await page.fill(`${card} ${testid('export-folder')}`, out);
+    await page.click(`${card} ${testid('export-start')}`);
+    await page.waitForSelector(`${card} ${testid('export-report')}`, { timeout: 300_000 });
+    assert.equal(await page.textContent(`${card} ${testid('export-out')}`), out);
+    const files = readdirSync(out);
+    assert.ok(files.some((f) => f.endsWith('-q8_0.gguf')), files.join(', '));
+    assert.ok(files.includes('adapter-lora.gguf') && files.includes('README.md'), files.join(', '));
+    assert.match(await page.textContent(`${card} ${testid('export-check')}`), /perplexity on 2 held-out rows is \d+\.\d{3} for the exported model/);
+    assert.equal(await page.locator(`${card} ${testid('export-answers')} tbody tr`).count(), 2);
+    await screenshot(page, 'ui-run-export');
+
+    // The same folder again is refused with its code, and nothing in it changes.
+    const before = readdirSync(out).sort();
+    await page.click(`${card} ${testid('export-start')}`);
+    await page.waitForSelector(testid('error-banner'));
+    assert.match(await page.textContent(testid('error-banner')), /folder_not_empty/);
+    assert.deepEqual(readdirSync(out).sort(), before);
+    assert.deepEqual(errors, []);
     await page.close();
   });
 });

@@ -325,6 +325,8 @@ commands! {
     allow_folder(FolderArgs) -> whetstone_store::AllowedFolder, Window, |api, a| api.allow_folder(&a.path);
     /// Takes a folder off the allowed list.
     forget_folder(FolderArgs) -> whetstone_store::AllowedFolder, Window, |api, a| api.forget_folder(&a.path);
+    /// Shows a folder (an export, a run) in the system's file manager.
+    open_folder(FolderArgs) -> String, Window, |api, a| api.open_folder(&a.path);
 }
 
 /// The command named `name`, if there is one.

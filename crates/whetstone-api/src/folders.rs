@@ -40,6 +40,29 @@ impl Api {
     }
 
     /// Takes `path` off the list; it may have been deleted since it was allowed.
+    /// Opens `path` (a folder Whetstone may read) in the system's file manager; returns the folder opened.
+    pub fn open_folder(&self, path: &Path) -> Result<String> {
+        let path = self.confine(path, Access::Read)?;
+        if !path.is_dir() {
+            return Err(Error::InvalidInput(format!("{} is not a folder", path.display())));
+        }
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else if cfg!(windows) {
+            "explorer"
+        } else {
+            "xdg-open"
+        };
+        std::process::Command::new(opener)
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|source| Error::Io { action: "open a file manager on", path: path.clone(), source })?;
+        Ok(path.display().to_string())
+    }
+
     pub fn forget_folder(&self, path: &Path) -> Result<AllowedFolder> {
         let canonical = std::fs::canonicalize(path).ok();
         if canonical.is_some() && canonical == self.canonical_home().ok() {

@@ -732,6 +732,7 @@ export const COMMANDS = [
   "allowed_folders",
   "allow_folder",
   "forget_folder",
+  "open_folder",
 ] as const;
 
 export type CommandName = (typeof COMMANDS)[number];
@@ -803,6 +804,8 @@ export function commands(transport: Transport) {
     allow_folder: (args: FolderArgs): Promise<AllowedFolder> => transport.call<AllowedFolder>('allow_folder', args),
     /** Takes a folder off the allowed list. */
     forget_folder: (args: FolderArgs): Promise<AllowedFolder> => transport.call<AllowedFolder>('forget_folder', args),
+    /** Shows a folder (an export, a run) in the system's file manager. */
+    open_folder: (args: FolderArgs): Promise<string> => transport.call<string>('open_folder', args),
   };
 }
 

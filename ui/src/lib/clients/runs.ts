@@ -1,9 +1,9 @@
 // Training runs: their state, their metrics and the buttons that pause, stop and resume them.
 
 import { api } from '../api';
-import type { JsonValue, Run, RunStatus } from '../../generated/api';
+import type { JsonValue, Run, RunExport, RunExportReport, RunStatus } from '../../generated/api';
 
-export type { Run, RunStatus } from '../../generated/api';
+export type { ExportFormat, GgufQuant, Run, RunExport, RunExportReport, RunStatus } from '../../generated/api';
 
 /** One point of a run's loss curve, from a line of its metrics.jsonl. */
 export interface LossPoint {
@@ -37,6 +37,12 @@ export const runs = {
   stop: (id: number): Promise<Run> => api.stop_run({ id }),
   resume: (id: number): Promise<Run> => api.resume_run({ id }),
   isActive: (run: Run): boolean => ACTIVE.includes(run.status),
+  /** Writes a run's result as a PEFT adapter, merged model, GGUF, Ollama model or Axolotl job. */
+  export: (req: RunExport): Promise<RunExportReport> => api.export_run(req),
+  /** Only the desktop window may open the system's file manager. */
+  openFolder: (path: string): Promise<string> => api.open_folder({ path }),
+  /** A run whose adapter is saved and will not change any more. */
+  canExport: (run: Run): boolean => run.status === 'completed' || run.status === 'stopped',
   /** What the user may do with a run in its current state. */
   actions(run: Run): RunAction[] {
     if (ACTIVE.includes(run.status)) return ['pause', 'stop'];
