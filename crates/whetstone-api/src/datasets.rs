@@ -196,7 +196,7 @@ fn export_json(row: &DataRow, with_split: bool) -> String {
 }
 
 impl Api {
-    fn datasets_dir(&self) -> PathBuf {
+    pub(crate) fn datasets_dir(&self) -> PathBuf {
         self.home().join(DATASETS_DIR)
     }
 

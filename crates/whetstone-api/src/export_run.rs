@@ -23,7 +23,7 @@ use whetstone_engine::quant::QuantMode;
 use whetstone_engine::{Adapter, LoraCtx, ModelFiles};
 use whetstone_export::artifacts::{AxolotlExport, Artifacts};
 use whetstone_export::axolotl::{self, Cluster, DatasetKind, JobInput, Length, Method, Parallelism, Schedule};
-use whetstone_export::card::{CardInput, DataInput, FilesInput, ResultsInput, TrainingInput};
+use whetstone_export::card::{CardInput, CleaningStep, DataInput, FilesInput, ResultsInput, TrainingInput};
 use whetstone_export::modelfile::{create_command, run_command, Modelfile, Parameters};
 use whetstone_export::probe::{probe_with_system, probe_without_system, ProbeMessage, ProbeRenderings, PROBE_BOS, PROBE_EOS};
 
@@ -170,7 +170,8 @@ impl Api {
         whetstone_files::replace_dir(&tmp, &out).map_err(|source| Error::Io { action: "move the export into", path: out.clone(), source })?;
         report.out = out.display().to_string();
         if let Some(rt) = report.round_trip.as_mut() {
-            rt.checked = out.join(&rt.checked).display().to_string();
+            let checked = if rt.checked == "." { out.clone() } else { out.join(&rt.checked) };
+            rt.checked = checked.display().to_string();
         }
         Ok(report)
     }
@@ -333,12 +334,9 @@ impl Api {
             license: model.as_ref().and_then(|m| m.license.clone()),
             adapter: false,
             method: Some(method),
-            data: Some(DataInput {
-                source: Some(src.spec.data.display().to_string()),
-                rows_imported: rows,
-                cleaning: Vec::new(),
-                train_rows: rows,
-                eval_rows,
+            data: Some(match self.data_provenance(&src.spec.data) {
+                Some((source, rows_imported, cleaning)) => DataInput { source: Some(source), rows_imported, cleaning, train_rows: rows, eval_rows },
+                None => DataInput { source: Some(src.spec.data.display().to_string()), rows_imported: rows, cleaning: Vec::new(), train_rows: rows, eval_rows },
             }),
             training: Some(TrainingInput {
                 lora_r: Some(s.lora_r as u32),
@@ -368,6 +366,50 @@ impl Api {
             files: FilesInput::default(),
             ..CardInput::default()
         })
+    }
+
+    /// Where a run's rows came from when they are an imported dataset's version: the dataset, the
+    /// rows first imported, and every step from the import to that version with its row counts.
+    fn data_provenance(&self, data: &Path) -> Option<(String, Option<u64>, Vec<CleaningStep>)> {
+        let rel = data.strip_prefix(self.datasets_dir()).ok()?;
+        let mut parts = rel.iter();
+        let id: i64 = parts.next()?.to_str()?.parse().ok()?;
+        let version: u32 = parts.next()?.to_str()?.strip_prefix('v')?.strip_suffix(".train.jsonl")?.parse().ok()?;
+        let dataset = self.get_dataset(id).ok()?;
+        let versions = self.store().list_dataset_versions(id).ok()?;
+        let mut chain = Vec::new();
+        let mut at = Some(version);
+        while let Some(n) = at {
+            let v = versions.iter().find(|v| v.version == n)?;
+            chain.push(v.clone());
+            at = v.parent;
+        }
+        chain.reverse();
+        let mut steps = Vec::new();
+        let mut before: Option<u64> = None;
+        let mut imported = None;
+        for v in &chain {
+            for step in v.steps.as_array().into_iter().flatten() {
+                let kind = step.get("step").and_then(|s| s.as_str()).unwrap_or("step");
+                let described = match kind {
+                    "import" => {
+                        imported = step.get("rows").and_then(|r| r.as_u64());
+                        format!(
+                            "import of {} ({} rows read, {} rejected with line and reason)",
+                            step.get("source").and_then(|s| s.as_str()).unwrap_or("a file"),
+                            step.get("rows").and_then(|r| r.as_u64()).unwrap_or(0),
+                            step.get("rejected").and_then(|r| r.as_u64()).unwrap_or(0)
+                        )
+                    }
+                    "clean" => format!("cleaning (duplicates, near-duplicates, personal data, length): {}", step.get("counts").map(|c| c.to_string()).unwrap_or_default()),
+                    "split" => format!("split into train/validation/test: {}", step.get("counts").map(|c| c.to_string()).unwrap_or_default()),
+                    other => other.to_string(),
+                };
+                steps.push(CleaningStep { step: described, rows_before: before.or(imported), rows_after: Some(v.rows) });
+            }
+            before = Some(v.rows);
+        }
+        Some((format!("dataset `{}`, version {version}", dataset.name), imported, steps))
     }
 
     fn axolotl_export(&self, req: &RunExport, src: &Source) -> Result<AxolotlExport> {

@@ -152,3 +152,25 @@ fn exports_never_write_over_what_the_user_has_unasked() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown GGUF quantization `q3`"));
     assert!(!env.root.join("x").exists());
 }
+
+#[test]
+fn the_model_card_traces_an_imported_dataset_from_its_file_to_the_version_trained_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let env = Env { home: root.join("home"), root: root.clone(), _tmp: tempfile::tempdir().unwrap() };
+    let model = tiny_model(&root);
+    let data = samples("instructions.jsonl", 20, &root);
+    env.ok(&["data", "import", data.to_str().unwrap(), "--name", "listings"]);
+    env.ok(&["data", "split", "listings", "--val", "0.2", "--seed", "1"]);
+    let out = root.join("run");
+    env.ok(&[
+        "train", "--model", model.to_str().unwrap(), "--data", "listings", "--out", out.to_str().unwrap(),
+        "--steps", "2", "--batch", "2", "--max-len", "128", "--lora-r", "4", "--threads", "1",
+    ]);
+    let card_dir = root.join("card");
+    env.export("peft", &card_dir, &[]);
+    let card = std::fs::read_to_string(card_dir.join("README.md")).unwrap();
+    assert!(card.contains("dataset `listings`, version 2"), "{card}");
+    assert!(card.contains("import of") && card.contains("20 rows read, 0 rejected"), "{card}");
+    assert!(card.contains("split into train/validation/test"), "{card}");
+}
