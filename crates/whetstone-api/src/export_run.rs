@@ -317,6 +317,12 @@ impl Api {
     fn card_input(&self, src: &Source) -> Result<CardInput> {
         let s = &src.spec.settings;
         let model = self.get_model(src.run.model_id).ok();
+        // A GGUF base says its license in its header even when the model's record does not.
+        let file_license = match &src.files {
+            ModelFiles::Gguf(p) => crate::read_default_model(p).ok().flatten().and_then(|d| d.license),
+            ModelFiles::HfDir(_) => None,
+        };
+        let license = model.as_ref().and_then(|m| m.license.clone()).or(file_license);
         let method = if s.quant == QuantMode::Nf4 { Method::Qlora } else { Method::Lora };
         let rows = read_training_rows(&src.spec.data).map(|r| r.len() as u64).ok();
         let eval_rows = src.spec.val.as_deref().and_then(|v| read_training_rows(v).ok()).map(|r| r.len() as u64);
@@ -329,9 +335,9 @@ impl Api {
         Ok(CardInput {
             model_name: Some(model_name(src)),
             base_model: Some(model.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| src.spec.model.display().to_string())),
-            base_model_license: model.as_ref().and_then(|m| m.license.clone()),
+            base_model_license: license.clone(),
             commercial_use: model.as_ref().and_then(|m| m.commercial_use).map(|c| if c { "allowed".to_string() } else { "not allowed".to_string() }),
-            license: model.as_ref().and_then(|m| m.license.clone()),
+            license,
             adapter: false,
             method: Some(method),
             data: Some(match self.data_provenance(&src.spec.data) {

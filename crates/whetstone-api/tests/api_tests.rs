@@ -272,6 +272,7 @@ fn every_listed_command_dispatches() {
             "data_export" => json!({"dataset": "rows", "out": out}),
             // The table lists allow_folder before forget_folder: the second undoes the first.
             "allow_folder" | "forget_folder" => json!({"path": extra.path()}),
+            "export_run" => json!({"run": run_id, "format": "peft", "out": extra.path().join("export")}),
             // Those that reach the hub or read model files are exercised in models_tests.rs.
             "search_models" | "pull_model" | "import_model" | "plan" => continue,
             _ => Value::Null,
@@ -283,6 +284,11 @@ fn every_listed_command_dispatches() {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "invalid_input", "{command}: {err}");
                 assert!(!err.to_string().contains("arguments for"), "{command}: {err}");
+            }
+            // The seeded run has no adapter folder: refused as not ready, after the arguments were understood.
+            "export_run" => {
+                let err = api.dispatch(command, args).unwrap_err();
+                assert_eq!(err.code(), "run_not_ready", "{command}: {err}");
             }
             // This home's default model is absent on purpose; reaching that check shows the command was routed.
             "data_stats" | "data_preview" => {

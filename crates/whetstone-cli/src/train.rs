@@ -1,7 +1,6 @@
 //! `whet train`: LoRA fine-tuning as a run. The training itself happens in a worker process (see
 //! `whet runs`); in the foreground this command follows it and Ctrl-C pauses it cleanly.
 
-use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use whetstone_api::{Api, StartRun};
@@ -42,7 +41,8 @@ pub struct TrainArgs {
 /// [`TrainSettings`], each overriding `--config`.
 #[derive(Args)]
 pub struct SettingsArgs {
-    /// A TOML file with any of the settings below (same names); flags override it
+    /// A settings file (TOML, YAML or JSON) with any of the settings below, under these names or the ones
+    /// PEFT and the HF Trainer use (r, lora_alpha, learning_rate, per_device_train_batch_size, ...); flags override it
     #[arg(long)]
     config: Option<PathBuf>,
     /// Optimizer steps (default: as many as the epochs need)
@@ -80,6 +80,9 @@ pub struct SettingsArgs {
     /// Warm-up steps
     #[arg(long)]
     warmup: Option<u64>,
+    /// Warm-up as a share of all steps, used when --warmup is 0 (e.g. 0.03)
+    #[arg(long)]
+    warmup_ratio: Option<f64>,
     #[arg(long)]
     seed: Option<u64>,
     /// Recompute each block in the backward pass to save memory
@@ -130,8 +133,11 @@ impl SettingsArgs {
     pub fn settings(&self) -> anyhow::Result<TrainSettings> {
         let mut s = match &self.config {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-                TrainSettings::from_toml(&text, p)?
+                let file = whetstone_engine::settings_file::read(p)?;
+                for w in &file.warnings {
+                    eprintln!("warning: {}: {w}", p.display());
+                }
+                file.settings
             }
             None => TrainSettings::default(),
         };
@@ -145,6 +151,9 @@ impl SettingsArgs {
         }
         if self.threads.is_some() {
             s.threads = self.threads;
+        }
+        if self.warmup_ratio.is_some() {
+            s.warmup_ratio = self.warmup_ratio;
         }
         s.rslora |= self.rslora;
         s.grad_checkpoint |= self.grad_checkpoint;

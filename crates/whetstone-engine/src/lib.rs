@@ -26,6 +26,7 @@ pub mod rng;
 pub mod run;
 pub mod schedule;
 pub mod settings;
+pub mod settings_file;
 pub mod train;
 pub mod weights;
 

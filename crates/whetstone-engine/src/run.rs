@@ -289,7 +289,7 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
     let total = s.total_steps(n);
     let mut rng = Rng::new(s.seed);
     let adapter = Adapter::init(&model.config, s.lora()?, &mut rng, &model.device)?;
-    let schedule = Schedule { kind: s.scheduler, base_lr: s.lr, warmup_steps: s.warmup, total_steps: total };
+    let schedule = Schedule { kind: s.scheduler, base_lr: s.lr, warmup_steps: s.warmup_steps(total), total_steps: total };
     let adamw = AdamWConfig { weight_decay: s.weight_decay, ..AdamWConfig::default() };
     let options = StepOptions { max_grad_norm: (s.max_grad_norm > 0.0).then_some(s.max_grad_norm), grad_checkpoint: s.grad_checkpoint };
     let mut state = RunState {

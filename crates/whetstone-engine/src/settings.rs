@@ -8,8 +8,8 @@ use crate::schedule::ScheduleKind;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Everything a run is configured with. Field names are the CLI's flag names, so a TOML file given with
-/// `--config` uses the same keys (`lora-r = 8`).
+/// Everything a run is configured with. Field names are the CLI's flag names; a settings file given
+/// with `--config` takes these or the PEFT / HF Trainer names (see [`crate::settings_file`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct TrainSettings {
@@ -28,6 +28,8 @@ pub struct TrainSettings {
     pub rslora: bool,
     pub scheduler: ScheduleKind,
     pub warmup: u64,
+    /// Warm-up as a share of the run's steps (the HF Trainer's `warmup_ratio`); used when `warmup` is 0.
+    pub warmup_ratio: Option<f64>,
     pub seed: u64,
     pub grad_checkpoint: bool,
     pub weight_decay: f64,
@@ -74,6 +76,7 @@ impl Default for TrainSettings {
             rslora: false,
             scheduler: ScheduleKind::Cosine,
             warmup: 0,
+            warmup_ratio: None,
             seed: 42,
             grad_checkpoint: false,
             weight_decay: 0.0,
@@ -124,6 +127,11 @@ impl TrainSettings {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("lr must be a positive number");
         }
+        if let Some(r) = self.warmup_ratio {
+            if !(0.0..1.0).contains(&r) {
+                return bad("warmup-ratio must be a fraction from 0 to below 1");
+            }
+        }
         if self.max_bad_steps == 0 {
             return bad("max-bad-steps must be at least 1");
         }
@@ -134,6 +142,14 @@ impl TrainSettings {
             return bad("nothing to train: steps or epochs must be at least 1");
         }
         self.lora().map(|_| ())
+    }
+
+    /// Warm-up steps of a run of `total` steps.
+    pub fn warmup_steps(&self, total: u64) -> u64 {
+        match self.warmup_ratio {
+            Some(r) if self.warmup == 0 => (r * total as f64).ceil() as u64,
+            _ => self.warmup,
+        }
     }
 
     /// Optimizer steps the run will take over `n` examples.

@@ -647,7 +647,11 @@ steps: number | null, epochs: number, lr: number,
 /**
  * Examples per micro-batch.
  */
-batch: number, "grad-accum": number, "max-len": number, "lora-r": number, "lora-alpha": number, "lora-dropout": number, targets: string, rslora: boolean, scheduler: ScheduleKind, warmup: number, seed: number, "grad-checkpoint": boolean, "weight-decay": number, "max-grad-norm": number, threads: number | null, 
+batch: number, "grad-accum": number, "max-len": number, "lora-r": number, "lora-alpha": number, "lora-dropout": number, targets: string, rslora: boolean, scheduler: ScheduleKind, warmup: number, 
+/**
+ * Warm-up as a share of the run's steps (the HF Trainer's `warmup_ratio`); used when `warmup` is 0.
+ */
+"warmup-ratio": number | null, seed: number, "grad-checkpoint": boolean, "weight-decay": number, "max-grad-norm": number, threads: number | null, 
 /**
  * How the base's linear layers are held: `native` (a GGUF's own quantization; dense for
  * safetensors), `none` (dense) or `nf4` (QLoRA).

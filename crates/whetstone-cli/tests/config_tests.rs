@@ -1,0 +1,59 @@
+//! `whet train --config FILE` in the words people copy from PEFT and the HF Trainer, in TOML, YAML
+//! and JSON: settings are taken, keys that do not apply here warn, a misspelt key stops the run
+//! before anything is created and names the closest key.
+
+use std::path::Path;
+use std::process::Command;
+
+mod common;
+use common::{samples, tiny_model};
+
+fn whet(home: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_whet")).arg("--home").arg(home).args(args).output().unwrap()
+}
+
+#[test]
+fn a_peft_and_trainer_config_in_each_format_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let model = tiny_model(root);
+    let data = samples("instructions.jsonl", 8, root);
+    let files = [
+        ("cfg.yaml", "r: 4\nlora_alpha: 8\ntarget_modules: [q_proj, v_proj]\nbias: none\ntask_type: CAUSAL_LM\nmax_steps: 2\nper_device_train_batch_size: 2\nlearning_rate: 0.001\nlr_scheduler_type: linear\nwarmup_ratio: 0.5\nfp16: true\nlogging_steps: 1\nseed: 5\nmax_seq_length: 128\n"),
+        ("cfg.toml", "r = 4\nlora_alpha = 8\ntarget_modules = [\"q_proj\", \"v_proj\"]\nmax_steps = 2\nper_device_train_batch_size = 2\nlearning_rate = 0.001\nlr_scheduler_type = \"linear\"\nwarmup_ratio = 0.5\nfp16 = true\nlogging_steps = 1\nseed = 5\nmax-len = 128\n"),
+        ("cfg.json", r#"{"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"], "max_steps": 2, "per_device_train_batch_size": 2, "learning_rate": 0.001, "lr_scheduler_type": "linear", "warmup_ratio": 0.5, "fp16": true, "logging_steps": 1, "seed": 5, "max_len": 128}"#),
+    ];
+    for (name, text) in files {
+        let cfg = root.join(name);
+        std::fs::write(&cfg, text).unwrap();
+        let out = root.join(format!("run-{name}"));
+        let o = whet(&root.join("home"), &["train", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--threads", "1"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{name}: {err}");
+        assert!(err.contains("`fp16`: this build trains on the CPU in f32"), "{name}: {err}");
+        assert!(err.contains("`logging_steps`"), "{name}: {err}");
+        let adapter: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("adapter/adapter_config.json")).unwrap()).unwrap();
+        assert_eq!(adapter["r"], 4, "{name}");
+        assert_eq!(adapter["lora_alpha"], 8.0, "{name}");
+        assert_eq!(adapter["target_modules"], serde_json::json!(["q_proj", "v_proj"]), "{name}");
+        // Warm-up of half the 2 steps: the first step's learning rate is 0.
+        let first: serde_json::Value = serde_json::from_str(std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().next().unwrap()).unwrap();
+        assert_eq!(first["lr"], 0.0, "{name}: {first}");
+    }
+}
+
+#[test]
+fn a_misspelt_key_stops_before_anything_is_created_and_names_the_closest_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let model = tiny_model(root);
+    let data = samples("instructions.jsonl", 8, root);
+    let cfg = root.join("cfg.yaml");
+    std::fs::write(&cfg, "r: 4\nlerning_rate: 0.001\n").unwrap();
+    let out = root.join("run");
+    let o = whet(&root.join("home"), &["train", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cfg.yaml: unknown setting `lerning_rate`; did you mean `learning_rate`?"), "{err}");
+    assert!(!out.exists());
+}

@@ -1,0 +1,307 @@
+//! Settings files in the words people copy from PEFT and the HF Trainer (`r`, `lora_alpha`,
+//! `per_device_train_batch_size`, `lr_scheduler_type`, ...) as well as Whetstone's own flag names,
+//! in TOML, YAML or JSON.
+//!
+//! An unknown key is an error that names it and the closest known one, since a misspelt
+//! `learning_rat` silently ignored would train with the default. A known key that does not apply
+//! here (`fp16` on a CPU, `logging_steps`) is a warning: the file still trains, and says what was
+//! not used.
+
+use crate::error::{Error, Result};
+use crate::settings::TrainSettings;
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// Settings read from a file, with what in it was not used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingsFile {
+    pub settings: TrainSettings,
+    pub warnings: Vec<String>,
+}
+
+/// Names PEFT and the HF Trainer use, and the Whetstone setting each one is.
+const ALIASES: &[(&str, &str)] = &[
+    ("r", "lora-r"),
+    ("lora_r", "lora-r"),
+    ("lora_alpha", "lora-alpha"),
+    ("lora_dropout", "lora-dropout"),
+    ("target_modules", "targets"),
+    ("use_rslora", "rslora"),
+    ("num_train_epochs", "epochs"),
+    ("max_steps", "steps"),
+    ("per_device_train_batch_size", "batch"),
+    ("gradient_accumulation_steps", "grad-accum"),
+    ("learning_rate", "lr"),
+    ("weight_decay", "weight-decay"),
+    ("warmup_steps", "warmup"),
+    ("warmup_ratio", "warmup-ratio"),
+    ("lr_scheduler_type", "scheduler"),
+    ("max_grad_norm", "max-grad-norm"),
+    ("eval_steps", "eval-every"),
+    ("save_steps", "save-every"),
+    ("save_total_limit", "keep-checkpoints"),
+    ("load_best_model_at_end", "load-best-at-end"),
+    ("gradient_checkpointing", "grad-checkpoint"),
+    ("max_seq_length", "max-len"),
+    ("max_length", "max-len"),
+];
+
+/// Keys that are understood but either say what Whetstone does anyway, or do not apply to it.
+const CHECKED: &[&str] = &[
+    "bias",
+    "task_type",
+    "fp16",
+    "bf16",
+    "logging_steps",
+    "eval_strategy",
+    "evaluation_strategy",
+    "save_strategy",
+    "metric_for_best_model",
+    "greater_is_better",
+    "report_to",
+    "output_dir",
+];
+
+/// Reads `path` by its extension (`.toml`, `.yaml`/`.yml`, `.json`).
+pub fn read(path: &Path) -> Result<SettingsFile> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let bad = |m: String| Error::Settings(format!("{}: {m}", path.display()));
+    let value: Value = match ext.as_str() {
+        "toml" => toml::from_str::<toml::Value>(&text).map_err(|e| bad(e.to_string())).and_then(|v| serde_json::to_value(v).map_err(|e| bad(e.to_string())))?,
+        "yaml" | "yml" => serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?,
+        "json" => serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?,
+        other => return Err(bad(format!("cannot tell the format from the extension `{other}`: use .toml, .yaml or .json"))),
+    };
+    let Value::Object(map) = value else {
+        return Err(bad("a settings file holds one table of `key = value` settings".into()));
+    };
+    parse(map, cfg!(any(feature = "cuda", feature = "metal"))).map_err(|e| match e {
+        Error::Settings(m) => bad(m),
+        other => other,
+    })
+}
+
+/// Turns a table of settings into [`TrainSettings`]. `gpu_build` says whether half precision could
+/// apply at all.
+pub fn parse(map: Map<String, Value>, gpu_build: bool) -> Result<SettingsFile> {
+    let own = own_keys();
+    let mut out = Map::new();
+    let mut warnings = Vec::new();
+    let mut ratio: Option<f64> = None;
+    for (key, value) in map {
+        let normalized = key.replace('_', "-");
+        if own.contains(&normalized.as_str()) && !ALIASES.iter().any(|(a, _)| *a == key) {
+            out.insert(normalized, value);
+            continue;
+        }
+        if let Some((_, ours)) = ALIASES.iter().find(|(a, _)| *a == key) {
+            match *ours {
+                "warmup-ratio" => {
+                    let r = value.as_f64().filter(|r| (0.0..1.0).contains(r)).ok_or_else(|| Error::Settings(format!("`{key}` must be a fraction from 0 to below 1, not {value}")))?;
+                    ratio = Some(r);
+                }
+                "targets" => {
+                    out.insert("targets".into(), Value::String(targets(&value)?));
+                }
+                "steps" => {
+                    // The Trainer's `max_steps = -1` means "use the epochs".
+                    if value.as_i64() != Some(-1) {
+                        out.insert("steps".into(), value);
+                    }
+                }
+                "epochs" => {
+                    let e = value.as_f64().ok_or_else(|| Error::Settings(format!("`{key}` must be a number, not {value}")))?;
+                    if e.fract() != 0.0 {
+                        warnings.push(format!("`{key} = {e}`: Whetstone trains whole epochs; {} will be used (or set max_steps)", e.ceil()));
+                    }
+                    out.insert("epochs".into(), Value::from(e.ceil() as u64));
+                }
+                "scheduler" => {
+                    let s = value.as_str().unwrap_or_default();
+                    let ours = match s {
+                        "linear" | "cosine" | "constant" => s,
+                        "constant_with_warmup" => "constant",
+                        other => return Err(Error::Settings(format!("`{key} = \"{other}\"` is not available: use linear, cosine, constant or constant_with_warmup"))),
+                    };
+                    out.insert("scheduler".into(), Value::String(ours.into()));
+                }
+                other => {
+                    out.insert(other.into(), value);
+                }
+            }
+            continue;
+        }
+        if CHECKED.contains(&key.as_str()) {
+            if let Some(w) = check(&key, &value, gpu_build)? {
+                warnings.push(w);
+            }
+            continue;
+        }
+        return Err(Error::Settings(unknown(&key, &own)));
+    }
+    let mut settings: TrainSettings = serde_json::from_value(Value::Object(out)).map_err(|e| Error::Settings(e.to_string()))?;
+    if let Some(r) = ratio {
+        if settings.warmup == 0 {
+            settings.warmup_ratio = Some(r);
+        } else {
+            warnings.push("`warmup_ratio` is not used because `warmup_steps` is set, as in the HF Trainer".into());
+        }
+    }
+    Ok(SettingsFile { settings, warnings })
+}
+
+fn targets(value: &Value) -> Result<String> {
+    let names: Vec<String> = match value {
+        Value::String(s) if s == "all-linear" => return Ok("q,k,v,o,gate,up,down".into()),
+        Value::String(s) => s.split(',').map(|x| x.trim().to_string()).collect(),
+        Value::Array(a) => a.iter().map(|x| x.as_str().map(str::to_string).ok_or_else(|| Error::Settings(format!("target_modules entries must be names, not {x}")))).collect::<Result<_>>()?,
+        other => return Err(Error::Settings(format!("target_modules must be a list of module names, not {other}"))),
+    };
+    crate::lora::Target::parse_list(&names.join(","))?;
+    Ok(names.join(","))
+}
+
+/// What a known key that is not a setting of ours means here: fine as it is, a warning, or an error
+/// when it asks for something Whetstone does not do.
+fn check(key: &str, value: &Value, gpu_build: bool) -> Result<Option<String>> {
+    let s = value.as_str().unwrap_or_default();
+    let refuse = |why: &str| Err(Error::Settings(format!("`{key} = {value}`: {why}")));
+    match key {
+        "bias" if s == "none" => Ok(None),
+        "bias" => refuse("Whetstone trains LoRA weights only; use bias = \"none\""),
+        "task_type" if s == "CAUSAL_LM" => Ok(None),
+        "task_type" => refuse("Whetstone fine-tunes causal language models; use task_type = \"CAUSAL_LM\""),
+        "fp16" | "bf16" if value.as_bool() == Some(false) => Ok(None),
+        "fp16" | "bf16" if gpu_build => Ok(Some(format!("`{key}`: the precision follows the device (bf16 on a GPU, with f32 adapter weights); the setting is not used"))),
+        "fp16" | "bf16" => Ok(Some(format!("`{key}`: this build trains on the CPU in f32; the setting is not used"))),
+        "logging_steps" => Ok(Some("`logging_steps`: every step is logged; the setting is not used".into())),
+        "eval_strategy" | "evaluation_strategy" | "save_strategy" => match s {
+            "steps" | "no" => Ok(None),
+            _ => refuse("Whetstone evaluates and saves every N steps (eval_steps, save_steps); use \"steps\""),
+        },
+        "metric_for_best_model" => match s {
+            "loss" | "eval_loss" => Ok(None),
+            _ => refuse("the best checkpoint is the one with the lowest validation loss; use \"eval_loss\""),
+        },
+        "greater_is_better" if value.as_bool() == Some(false) => Ok(None),
+        "greater_is_better" => refuse("lower validation loss is better"),
+        "report_to" => {
+            let wants: Vec<&str> = match value {
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+                _ => vec![s],
+            };
+            match wants.iter().find(|w| !matches!(**w, "none" | "tensorboard")) {
+                Some(other) => refuse(&format!("`{other}` is not available here: use \"tensorboard\" (written by `whet runs export --tensorboard`) or \"none\"")),
+                None => Ok(None),
+            }
+        }
+        "output_dir" => Ok(Some("`output_dir`: the run folder is chosen with --out (or in the app); the setting is not used".into())),
+        _ => Ok(None),
+    }
+}
+
+/// Whetstone's own setting names (the CLI's flags).
+fn own_keys() -> Vec<&'static str> {
+    vec![
+        "steps", "epochs", "lr", "batch", "grad-accum", "max-len", "lora-r", "lora-alpha", "lora-dropout", "targets", "rslora",
+        "scheduler", "warmup", "warmup-ratio", "seed", "grad-checkpoint", "weight-decay", "max-grad-norm", "threads", "quant",
+        "eval-every", "save-every", "keep-checkpoints", "patience", "min-delta", "load-best-at-end", "max-bad-steps",
+        "strict-rows", "truncate-prompt",
+    ]
+}
+
+fn unknown(key: &str, own: &[&str]) -> String {
+    let candidates = own.iter().copied().chain(ALIASES.iter().map(|(a, _)| *a)).chain(CHECKED.iter().copied());
+    let best = candidates.map(|c| (distance(&key.to_ascii_lowercase(), c), c)).min_by_key(|(d, _)| *d);
+    match best {
+        Some((d, c)) if d <= 3.max(key.len() / 3) => format!("unknown setting `{key}`; did you mean `{c}`?"),
+        _ => format!("unknown setting `{key}`"),
+    }
+}
+
+/// Levenshtein distance.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn peft_and_trainer_names_become_whetstone_settings() {
+        let f = parse(
+            table(serde_json::json!({
+                "r": 16, "lora_alpha": 32, "target_modules": ["q_proj", "v_proj"], "lora_dropout": 0.1, "bias": "none",
+                "task_type": "CAUSAL_LM", "num_train_epochs": 3, "max_steps": -1, "per_device_train_batch_size": 2,
+                "gradient_accumulation_steps": 8, "learning_rate": 1e-4, "weight_decay": 0.01, "warmup_ratio": 0.1,
+                "lr_scheduler_type": "linear", "max_grad_norm": 0.5, "eval_steps": 25, "eval_strategy": "steps",
+                "save_steps": 100, "save_total_limit": 3, "load_best_model_at_end": true, "metric_for_best_model": "eval_loss",
+                "greater_is_better": false, "seed": 7, "gradient_checkpointing": true, "report_to": ["tensorboard"]
+            })),
+            false,
+        )
+        .unwrap();
+        let s = f.settings;
+        assert_eq!((s.lora_r, s.lora_alpha, s.lora_dropout, s.targets.as_str()), (16, 32.0, 0.1, "q_proj,v_proj"));
+        assert_eq!((s.epochs, s.steps, s.batch, s.grad_accum), (3, None, 2, 8));
+        assert_eq!((s.lr, s.weight_decay, s.warmup, s.warmup_ratio), (1e-4, 0.01, 0, Some(0.1)));
+        assert_eq!(s.scheduler, crate::schedule::ScheduleKind::Linear);
+        assert_eq!((s.max_grad_norm, s.eval_every, s.save_every, s.keep_checkpoints), (0.5, 25, 100, 3));
+        assert!(s.load_best_at_end && s.grad_checkpoint);
+        assert_eq!(s.seed, 7);
+        assert_eq!(s.warmup_steps(200), 20);
+        assert!(f.warnings.is_empty(), "{:?}", f.warnings);
+    }
+
+    #[test]
+    fn a_misspelt_key_is_an_error_naming_the_closest_one() {
+        let e = parse(table(serde_json::json!({"lerning_rate": 1e-4})), false).unwrap_err().to_string();
+        assert!(e.contains("unknown setting `lerning_rate`; did you mean `learning_rate`?"), "{e}");
+        let e = parse(table(serde_json::json!({"lora-rr": 4})), false).unwrap_err().to_string();
+        assert!(e.contains("did you mean `lora-r`?"), "{e}");
+        let e = parse(table(serde_json::json!({"frobnicate_everything": 1})), false).unwrap_err().to_string();
+        assert!(e.ends_with("unknown setting `frobnicate_everything`"), "{e}");
+    }
+
+    #[test]
+    fn keys_that_do_not_apply_warn_and_the_file_still_trains() {
+        let f = parse(table(serde_json::json!({"fp16": true, "logging_steps": 10, "output_dir": "out", "lr": 3e-4})), false).unwrap();
+        assert_eq!(f.settings.lr, 3e-4);
+        assert_eq!(f.warnings.len(), 3);
+        assert!(f.warnings[0].contains("CPU in f32") || f.warnings.iter().any(|w| w.contains("CPU in f32")), "{:?}", f.warnings);
+        let gpu = parse(table(serde_json::json!({"bf16": true})), true).unwrap();
+        assert!(gpu.warnings[0].contains("precision follows the device"));
+    }
+
+    #[test]
+    fn requests_whetstone_cannot_honour_are_refused_with_the_reason() {
+        for (k, v) in [("bias", "all"), ("task_type", "SEQ_CLS"), ("metric_for_best_model", "accuracy"), ("eval_strategy", "epoch"), ("report_to", "wandb"), ("lr_scheduler_type", "polynomial")] {
+            let e = parse(table(serde_json::json!({ k: v })), false).unwrap_err().to_string();
+            assert!(e.contains(k), "{k}: {e}");
+        }
+    }
+
+    #[test]
+    fn whetstone_names_still_work_with_dashes_or_underscores() {
+        let f = parse(table(serde_json::json!({"lora-r": 4, "grad_accum": 2, "max_len": 128, "quant": "nf4"})), false).unwrap();
+        assert_eq!((f.settings.lora_r, f.settings.grad_accum, f.settings.max_len), (4, 2, 128));
+        assert_eq!(f.settings.quant, crate::quant::QuantMode::Nf4);
+    }
+}
