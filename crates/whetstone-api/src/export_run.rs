@@ -179,6 +179,9 @@ impl Api {
     fn export_source(&self, id: i64) -> Result<Source> {
         let run = self.get_run(id)?;
         let dir = PathBuf::from(&run.out_dir);
+        if !dir.is_dir() {
+            return Err(Error::RunNotReady { run: id, reason: format!("its folder {} is gone (moved or deleted)", dir.display()) });
+        }
         let job = dir.join(JOB_FILE);
         let text = std::fs::read(&job).map_err(|source| Error::Io { action: "read", path: job.clone(), source })?;
         let spec: JobSpec = serde_json::from_slice(&text).map_err(|e| Error::InvalidInput(format!("{}: {e}", job.display())))?;

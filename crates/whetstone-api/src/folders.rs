@@ -39,7 +39,6 @@ impl Api {
         Ok(self.store().add_allowed_folder(&path_text(&canonical)?)?)
     }
 
-    /// Takes `path` off the list; it may have been deleted since it was allowed.
     /// Opens `path` (a folder Whetstone may read) in the system's file manager; returns the folder opened.
     pub fn open_folder(&self, path: &Path) -> Result<String> {
         let path = self.confine(path, Access::Read)?;
@@ -63,6 +62,7 @@ impl Api {
         Ok(path.display().to_string())
     }
 
+    /// Takes `path` off the list; it may have been deleted since it was allowed.
     pub fn forget_folder(&self, path: &Path) -> Result<AllowedFolder> {
         let canonical = std::fs::canonicalize(path).ok();
         if canonical.is_some() && canonical == self.canonical_home().ok() {
