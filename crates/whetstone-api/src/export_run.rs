@@ -458,6 +458,7 @@ impl Api {
             .get_model(src.run.model_id)
             .ok()
             .and_then(|m| m.origin.repo_id.clone())
+            .or_else(|| hub_repo_of_gguf(&src.spec.model))
             .unwrap_or_else(|| src.spec.model.display().to_string());
         let job = JobInput {
             base_model,
@@ -628,6 +629,24 @@ fn tokenizer_of(files: &ModelFiles) -> Result<Tokenizer> {
 }
 
 /// The tokenizer's GGUF keys: a GGUF base's own, copied as they are; an HF base's, converted.
+/// The hub repo a GGUF file was converted from, when the catalog knows it: Axolotl loads HF weights,
+/// not GGUF, so a job exported from a GGUF base must name the repo. llama.cpp's converter records
+/// the organisation (`general.organization`) and names files `<repo name>.<quant>.gguf`.
+fn hub_repo_of_gguf(path: &Path) -> Option<String> {
+    if path.extension().and_then(|e| e.to_str()) != Some("gguf") {
+        return None;
+    }
+    let mut f = std::fs::File::open(path).ok()?;
+    let content = gguf_file::Content::read(&mut f).ok()?;
+    let org = content.metadata.get("general.organization")?.to_string().ok()?.clone();
+    let stem = path.file_stem()?.to_str()?;
+    let names = [stem, stem.split('.').next().unwrap_or(stem)];
+    names
+        .iter()
+        .find_map(|name| whetstone_hub::catalog::find(&format!("{org}/{name}")))
+        .map(|e| e.repo.clone())
+}
+
 fn tokenizer_metadata(files: &ModelFiles, tok: &Tokenizer) -> Result<(Vec<(String, gguf_file::Value)>, Option<String>)> {
     match files {
         ModelFiles::Gguf(p) => {
@@ -721,4 +740,30 @@ fn write_text(dir: &Path, name: &str, text: &str, report: &mut RunExportReport) 
 fn copy(from: &Path, to: &Path) -> Result<()> {
     let bytes = std::fs::read(from).map_err(|source| Error::Io { action: "read", path: from.to_path_buf(), source })?;
     write_file(to, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hub_repo_of_gguf;
+    use candle_core::quantized::gguf_file::{self, Value};
+
+    fn gguf_with(path: &std::path::Path, organization: &str) {
+        let org = Value::String(organization.into());
+        let arch = Value::String("llama".into());
+        let mut f = std::fs::File::create(path).unwrap();
+        gguf_file::write(&mut f, &[("general.architecture", &arch), ("general.organization", &org)], &[]).unwrap();
+    }
+
+    #[test]
+    fn a_converted_gguf_names_the_catalog_repo_it_came_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let known = dir.path().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+        gguf_with(&known, "HuggingFaceTB");
+        assert_eq!(hub_repo_of_gguf(&known).as_deref(), Some("HuggingFaceTB/SmolLM2-135M-Instruct"));
+
+        let unknown = dir.path().join("my-model.Q8_0.gguf");
+        gguf_with(&unknown, "Someone");
+        assert_eq!(hub_repo_of_gguf(&unknown), None, "a repo the catalog does not list is not guessed");
+        assert_eq!(hub_repo_of_gguf(&dir.path().join("absent.gguf")), None);
+    }
 }

@@ -47,7 +47,7 @@ impl Artifacts {
                 files.push((dir.join(relative(&path)?), json));
             }
             let launch = launch_script(&a.cluster, "config.yml")?;
-            files.push((dir.join("README.md"), axolotl_readme(&launch)));
+            files.push((dir.join("README.md"), axolotl_readme(&launch, &a.job.base_model)));
             files.push((dir.join("launch.sh"), launch));
             files.push((
                 dir.join(relative(&a.job.train_file)?),
@@ -67,9 +67,21 @@ impl Artifacts {
     }
 }
 
-fn axolotl_readme(launch: &str) -> String {
+fn axolotl_readme(launch: &str, base_model: &str) -> String {
+    // Axolotl loads Hugging Face weights by repo id or folder; a GGUF file or a path on this
+    // machine will not load on the cluster, so say what to put there instead.
+    let local = Path::new(base_model).is_absolute() || base_model.ends_with(".gguf");
+    let base_note = if local {
+        format!(
+            "**Before you start**: `base_model` in `config.yml` is `{base_model}`, a file on the machine this was \
+exported from. Axolotl needs the model's Hugging Face weights: replace it with the hub repo id (`org/name`) or a \
+folder with `config.json` and `*.safetensors` that every node can read.\n\n"
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "# Training this job with Axolotl\n\n\
+        "# Training this job with Axolotl\n\n{base_note}\
 `config.yml` is the same job as the Whetstone run, in Axolotl's config format; the dataset files beside it hold the \
 same rows. Install Axolotl (<https://github.com/axolotl-ai-cloud/axolotl>) on every machine, copy this folder to each, \
 and run `launch.sh` on every node with `MACHINE_RANK` set to its number (0 on the main node).\n\n\

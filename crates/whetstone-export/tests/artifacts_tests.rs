@@ -142,3 +142,23 @@ fn dataset_paths_cannot_leave_the_export_folder() {
         "invalid_input"
     );
 }
+
+#[test]
+fn the_axolotl_readme_asks_for_hub_weights_when_the_base_is_a_local_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let read_me = |artifacts: &Artifacts, name: &str| {
+        let dir = tmp.path().join(name);
+        write(&dir, artifacts, false).unwrap();
+        std::fs::read_to_string(dir.join("axolotl/README.md")).unwrap()
+    };
+    let hub = read_me(&artifacts(), "hub");
+    assert!(!hub.contains("Before you start"), "{hub}");
+
+    let mut local = artifacts();
+    local.axolotl.as_mut().unwrap().job.base_model = "/models/SmolLM2.Q4_1.gguf".into();
+    let text = read_me(&local, "local");
+    assert!(
+        text.contains("Before you start") && text.contains("/models/SmolLM2.Q4_1.gguf") && text.contains("hub repo id"),
+        "{text}"
+    );
+}
