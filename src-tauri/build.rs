@@ -2,8 +2,9 @@ use std::path::Path;
 use std::process::Command;
 
 /// The commands the window may call; each gets `allow-<name>` in the capability of tauri.conf.json.
-/// `call` forwards to the API's dispatch, the same contract as `whet serve`'s HTTP routes.
-const COMMANDS: &[&str] = &["call"];
+/// `call` forwards to the API's dispatch, the same contract as `whet serve`'s HTTP routes;
+/// `follow_run` pushes a run's events over a Channel, as the server's event stream does.
+const COMMANDS: &[&str] = &["call", "follow_run"];
 
 fn main() {
     build_ui();

@@ -1,12 +1,14 @@
-//! The window's one IPC command: `call(command, args)`, the same contract as the HTTP server's
+//! The window's IPC commands: `call(command, args)`, the same contract as the HTTP server's
 //! `POST /api/<command>`, answered by [`Api::dispatch_from`] for the window (paths confined to the
-//! home folder and the allowed folders) with `{code, message}` on failure.
+//! home folder and the allowed folders) with `{code, message}` on failure; and `follow_run`, the
+//! Channel twin of the server's `GET /api/events/run/{id}` stream.
 
 use serde_json::Value;
 use std::sync::Arc;
+use tauri::ipc::Channel;
 use tauri::State;
 use whetstone_api::dispatch::Caller;
-use whetstone_api::{Api, Error, ErrorBody, WorkerCommand};
+use whetstone_api::{Api, Error, ErrorBody, RunEvents, WorkerCommand};
 
 /// The API, or why it could not be opened. Keeping the failure lets the window start anyway
 /// and show the reason in its error banner instead of the app vanishing.
@@ -44,4 +46,18 @@ pub async fn call(backend: State<'_, Backend>, command: String, args: Option<Val
     tauri::async_runtime::spawn_blocking(move || api.dispatch_from(Caller::Window, &command, args.unwrap_or(Value::Null)).map_err(|e| e.body()))
         .await
         .map_err(|e| ErrorBody { code: "internal".into(), message: format!("the command stopped unexpectedly: {e}") })?
+}
+
+/// Pushes a run's events to the page as the worker logs them: each batch (and each change of the
+/// run's state) goes down `on_events`; the call returns when the run has ended or the page has
+/// gone. The same updates `whet serve` sends as server-sent events.
+#[tauri::command]
+pub async fn follow_run(backend: State<'_, Backend>, id: i64, since: Option<u64>, on_events: Channel<RunEvents>) -> Result<(), ErrorBody> {
+    let api = backend.0.clone()?;
+    tauri::async_runtime::spawn_blocking(move || {
+        let interval = whetstone_api::follow::FOLLOW_INTERVAL;
+        api.follow_run(id, since.unwrap_or(0), interval, &mut |batch| on_events.send(batch.clone()).is_ok()).map_err(|e| e.body())
+    })
+    .await
+    .map_err(|e| ErrorBody { code: "internal".into(), message: format!("following the run stopped unexpectedly: {e}") })?
 }

@@ -152,3 +152,15 @@ fn every_api_command_is_reachable_with_arguments() {
     let err = invoke_ipc(&w, "call", json!({ "command": "get_model", "args": { "id": 12345 } })).unwrap_err();
     assert_eq!(err["code"], "not_found", "{err}");
 }
+
+#[test]
+fn follow_run_is_allowed_to_the_window_and_refuses_an_unknown_run() {
+    let home = tempfile::tempdir().unwrap();
+    let w = window(Backend::new(api_in(home.path())), "main");
+    let err = invoke_ipc(&w, "follow_run", json!({ "id": 4242, "since": 0, "onEvents": "__CHANNEL__:7" })).unwrap_err();
+    assert_eq!(err["code"], "not_found", "{err}");
+    // Another window is not given the permission.
+    let other = window(Backend::new(api_in(home.path())), "other");
+    let err = invoke_ipc(&other, "follow_run", json!({ "id": 4242, "since": 0, "onEvents": "__CHANNEL__:7" })).unwrap_err();
+    assert!(err.to_string().contains("not allowed"), "unexpected denial: {err}");
+}

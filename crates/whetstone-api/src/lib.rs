@@ -13,6 +13,7 @@ mod error;
 pub mod events;
 pub mod export;
 pub mod export_run;
+pub mod follow;
 pub mod folders;
 pub mod jobs;
 pub mod models;

@@ -594,3 +594,103 @@ fn pages_are_served_without_the_token() {
     let escape = server.get("/../Cargo.toml").status;
     assert!(escape == 400 || escape == 404, "path escape answered {escape}");
 }
+
+/// A run in the server's store whose events log is `events`, claimed by this test process so it
+/// counts as running until the test finishes it.
+fn seeded_run(server: &Server, live: bool, events: &str) -> (whetstone_api::Api, i64, PathBuf) {
+    use whetstone_store::{ModelSource, NewModel, NewRun};
+    let api = whetstone_api::Api::open(server.home.path()).unwrap();
+    let run_dir = server.home.path().join("follow-run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::write(run_dir.join("events.jsonl"), events).unwrap();
+    let id = {
+        let store = api.store();
+        let model = store
+            .insert_model(&NewModel {
+                name: "tiny".into(),
+                source: ModelSource::Local,
+                location: "/m/tiny.gguf".into(),
+                architecture: None,
+                parameters: None,
+                license: None,
+                commercial_use: None,
+            })
+            .unwrap();
+        let status = if live { whetstone_api::RunStatus::Queued } else { whetstone_api::RunStatus::Completed };
+        let run = store
+            .insert_run(&NewRun { model_id: model.id, dataset_id: None, config: json!({}), status, out_dir: run_dir.display().to_string() })
+            .unwrap();
+        if live {
+            store.claim_run(run.id, std::process::id()).unwrap();
+        }
+        run.id
+    };
+    (api, id, run_dir)
+}
+
+fn checkpoint_line(step: u64) -> String {
+    format!("{{\"time\":{step}.0,\"type\":\"checkpoint\",\"step\":{step},\"path\":\"/r/step-{step}\"}}\n")
+}
+
+/// Reads from a server-sent event stream until `text` has arrived; returns everything read so far.
+fn read_until(stream: &mut TcpStream, seen: &mut String, text: &str) {
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = [0u8; 4096];
+    while !seen.contains(text) {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended before {text:?} arrived: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
+#[test]
+fn run_events_are_pushed_as_server_sent_events_while_the_run_goes_on() {
+    let server = start(&[]);
+    let (api, id, run_dir) = seeded_run(&server, true, &checkpoint_line(1));
+    let bearer = server.bearer();
+    let path = format!("/api/events/run/{id}");
+
+    // The stream is behind the same token as every API call, and an unknown run is a plain 404.
+    send(&server.addr, "GET", &path, &[("Host", &server.addr)], "").assert_refused(401, "unauthorized");
+    send(&server.addr, "GET", "/api/events/run/999", &[("Host", &server.addr), ("Authorization", &bearer)], "")
+        .assert_refused(404, "not_found");
+    send(&server.addr, "GET", &format!("{path}?since=x"), &[("Host", &server.addr), ("Authorization", &bearer)], "")
+        .assert_refused(400, "invalid_input");
+
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {bearer}\r\nConnection: close\r\n\r\n", server.addr);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, "/r/step-1");
+    assert!(seen.to_ascii_lowercase().contains("content-type: text/event-stream"), "{seen}");
+    assert!(seen.contains("event: events") && seen.contains("\"status\":\"running\""), "{seen}");
+    assert!(!seen.contains("/r/step-2"));
+
+    // A line the worker logs now arrives on the open connection without another request.
+    std::fs::OpenOptions::new().append(true).open(run_dir.join("events.jsonl")).unwrap().write_all(checkpoint_line(2).as_bytes()).unwrap();
+    read_until(&mut stream, &mut seen, "/r/step-2");
+
+    api.store().finish_run(id, whetstone_api::RunStatus::Completed, None).unwrap();
+    read_until(&mut stream, &mut seen, "event: end");
+    assert!(seen.contains("\"status\":\"completed\""), "{seen}");
+    assert_eq!(seen.matches("/r/step-1").count(), 1, "each event once: {seen}");
+    assert_eq!(seen.matches("/r/step-2").count(), 1, "each event once: {seen}");
+}
+
+#[test]
+fn a_finished_run_streams_its_log_from_an_offset_and_ends() {
+    let server = start(&[]);
+    let first = checkpoint_line(1);
+    let (_api, id, _) = seeded_run(&server, false, &(first.clone() + &checkpoint_line(2)));
+    let bearer = server.bearer();
+    let answer = send(
+        &server.addr,
+        "GET",
+        &format!("/api/events/run/{id}?since={}", first.len()),
+        &[("Host", &server.addr), ("Authorization", &bearer)],
+        "",
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(!answer.body.contains("/r/step-1"), "{}", answer.body);
+    assert!(answer.body.contains("/r/step-2") && answer.body.contains("event: end"), "{}", answer.body);
+}

@@ -134,3 +134,88 @@ async function callOverHttp<T>(cmd: string, args: object): Promise<T> {
 
 /** The transport the generated command functions run over. */
 export const transport: Transport = { call };
+
+/** A pushed stream the page listens to; `stop` leaves it, `done` settles when it has ended. */
+export interface Following {
+  stop(): void;
+  done: Promise<void>;
+}
+
+/**
+ * Follows a run's events as they are logged: over a Tauri Channel in the window, over the
+ * server's event stream (`GET /api/events/run/{id}`) in a browser. `onBatch` gets each batch of
+ * new events with the run's state; `done` rejects with an ApiError if the stream fails.
+ */
+export function followRun<T>(id: number, since: number, onBatch: (batch: T) => void): Following {
+  let stopped = false;
+  const controller = new AbortController();
+  const deliver = (batch: T): void => {
+    if (!stopped) onBatch(batch);
+  };
+  const stop = (): void => {
+    stopped = true;
+    controller.abort();
+  };
+  const done = insideDesktopApp()
+    ? followOverChannel(id, since, deliver)
+    : followOverHttp(id, since, deliver, controller.signal).catch((raw: unknown) => {
+        if (stopped) return;
+        throw raw;
+      });
+  return { stop, done };
+}
+
+async function followOverChannel<T>(id: number, since: number, deliver: (batch: T) => void): Promise<void> {
+  const { Channel, invoke } = await import('@tauri-apps/api/core');
+  const onEvents = new Channel<T>(deliver);
+  try {
+    await invoke('follow_run', { id, since, onEvents });
+  } catch (raw) {
+    throw toApiError(raw, 'app_error');
+  }
+}
+
+async function followOverHttp<T>(id: number, since: number, deliver: (batch: T) => void, signal: AbortSignal): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(`/api/events/run/${id}?since=${since}`, {
+      headers: { accept: 'text/event-stream', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+      signal,
+    });
+  } catch (raw) {
+    const why = raw instanceof Error ? raw.message : String(raw);
+    throw new ApiError('unreachable', `Could not reach the Whetstone server (${why}).`);
+  }
+  if (!response.ok || response.body === null) {
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // Not JSON: shown as it came.
+    }
+    throw toApiError(body, `http_${response.status}`);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffered += value;
+    // Server-sent events are separated by a blank line; a partial one waits for the rest.
+    let end: number;
+    while ((end = buffered.indexOf('\n\n')) >= 0) {
+      const block = buffered.slice(0, end);
+      buffered = buffered.slice(end + 2);
+      let name = 'message';
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) name = line.slice(6).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      }
+      if (name === 'events') deliver(JSON.parse(data.join('\n')) as T);
+      else if (name === 'end') return;
+      else if (name === 'error') throw toApiError(JSON.parse(data.join('\n')), 'stream_error');
+    }
+  }
+}

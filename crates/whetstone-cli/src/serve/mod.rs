@@ -10,7 +10,8 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use clap::Args;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -176,6 +177,7 @@ fn router(state: Arc<AppState>) -> Router {
                 )
             }),
         )
+        .route("/api/events/run/{id}", get(follow_run))
         .fallback(ui_files::ui_file)
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::guard))
         .with_state(state)
@@ -231,6 +233,48 @@ async fn api_command(
             format!("the command stopped unexpectedly: {join}"),
         ),
     }
+}
+
+/// `GET /api/events/run/{id}?since=N`: the run's events as server-sent events, pushed as the
+/// worker logs them (an `events` message per batch, the `RunEvents` JSON), then `end` when the run
+/// has ended, or `error` with `{code, message}`. An unknown run is refused before the stream opens.
+async fn follow_run(State(state): State<Arc<AppState>>, UrlPath(id): UrlPath<i64>, uri: axum::http::Uri) -> Response {
+    let since = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("since="))
+        .map(|v| v.parse::<u64>());
+    let since = match since {
+        None => 0,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            return api_error_response(&ApiError::InvalidInput("`since` must be a byte offset (a whole number)".into()))
+        }
+    };
+    let check = state.clone();
+    match tokio::task::spawn_blocking(move || check.api.get_run(id)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => return api_error_response(&err),
+        Err(join) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", join.to_string()),
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<SseEvent>(16);
+    tokio::task::spawn_blocking(move || {
+        let interval = whetstone_api::follow::FOLLOW_INTERVAL;
+        let result = state.api.follow_run(id, since, interval, &mut |batch| {
+            let data = serde_json::to_string(batch).unwrap_or_else(|_| "null".into());
+            tx.blocking_send(SseEvent::default().event("events").data(data)).is_ok()
+        });
+        let last = match result {
+            Ok(()) => SseEvent::default().event("end").data("{}"),
+            Err(err) => SseEvent::default().event("error").data(serde_json::to_string(&err.body()).unwrap_or_default()),
+        };
+        let _ = tx.blocking_send(last);
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(event), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
 /// The whole body, or the response refusing it: too large (judged from Content-Length before

@@ -1,7 +1,8 @@
 // Training runs: their state, their metrics and the buttons that pause, stop and resume them.
 
 import { api } from '../api';
-import type { JsonValue, Run, RunExport, RunExportReport, RunStatus } from '../../generated/api';
+import { followRun, type Following } from '../transport';
+import type { JsonValue, LoggedEvent, Run, RunEvents, RunExport, RunExportReport, RunStatus } from '../../generated/api';
 
 export type { ExportFormat, GgufQuant, Run, RunExport, RunExportReport, RunStatus } from '../../generated/api';
 
@@ -21,6 +22,17 @@ function lossPoint(row: JsonValue): LossPoint | null {
   return { kind: kind === 'eval' ? 'eval' : 'train', step, loss };
 }
 
+/** The loss point a logged step or evaluation adds to the curve, if it is one. */
+export function pointOf(event: LoggedEvent): LossPoint | null {
+  if (event.type === 'step' && Number.isFinite(event.metrics.loss)) {
+    return { kind: 'train', step: event.metrics.step, loss: event.metrics.loss };
+  }
+  if (event.type === 'eval' && Number.isFinite(event.metrics.loss)) {
+    return { kind: 'eval', step: event.metrics.step, loss: event.metrics.loss };
+  }
+  return null;
+}
+
 export type RunAction = 'pause' | 'stop' | 'resume';
 
 const ACTIVE: RunStatus[] = ['running', 'queued'];
@@ -33,6 +45,11 @@ export const runs = {
     const rows = await api.run_metrics({ id });
     return rows.map(lossPoint).filter((p): p is LossPoint => p !== null);
   },
+  /**
+   * Pushed updates of a run from byte `since` of its event log (0: from the start): the run's state
+   * and its new events, as the worker logs them, until the run ends or `stop` is called.
+   */
+  follow: (id: number, since: number, onBatch: (batch: RunEvents) => void): Following => followRun<RunEvents>(id, since, onBatch),
   pause: (id: number): Promise<Run> => api.pause_run({ id }),
   stop: (id: number): Promise<Run> => api.stop_run({ id }),
   resume: (id: number): Promise<Run> => api.resume_run({ id }),

@@ -1,0 +1,37 @@
+//! Pushed run updates: the window's Channel and the server's event stream both follow a run through
+//! [`Api::follow_run`], so a screen is told of each step as the worker logs it instead of asking.
+
+use crate::error::Result;
+use crate::jobs::RunEvents;
+use crate::Api;
+use std::time::Duration;
+
+/// How often the event log is looked at for new lines. The worker appends one line per optimizer
+/// step, so a quarter second keeps a curve live without reading the file needlessly often.
+pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
+
+impl Api {
+    /// Sends `send` the run's state and its events from byte `since` of its log, then every batch
+    /// of new events or change of state, until the run has ended and its log is read to the end,
+    /// or `send` returns false (the listener went away). The first batch is sent even when empty,
+    /// so a listener learns the run's state at once.
+    pub fn follow_run(&self, id: i64, since: u64, every: Duration, send: &mut dyn FnMut(&RunEvents) -> bool) -> Result<()> {
+        let mut since = since;
+        let mut last_status = None;
+        loop {
+            let batch = self.run_events(id, since)?;
+            let changed = last_status != Some(batch.run.status);
+            if (changed || !batch.events.is_empty()) && !send(&batch) {
+                return Ok(());
+            }
+            since = batch.next;
+            last_status = Some(batch.run.status);
+            // A finished run's log may still gain the worker's last lines after its status
+            // changes; the read after the change picks them up before the stream ends.
+            if !batch.run.status.is_active() && !changed && batch.events.is_empty() {
+                return Ok(());
+            }
+            std::thread::sleep(every);
+        }
+    }
+}
