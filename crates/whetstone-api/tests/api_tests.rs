@@ -269,10 +269,14 @@ fn every_listed_command_dispatches() {
             "data_split" => json!({"dataset": "rows", "val": 0.5, "test": 0.0, "seed": 1}),
             "data_stats" => json!({"dataset": "rows", "max_len": 64}),
             "data_preview" => json!({"dataset": "rows", "row": 1}),
+            "data_rows" => json!({"dataset": "rows", "limit": 10}),
+            "train_defaults" => json!({"examples": 2, "p95_tokens": 40}),
             "data_export" => json!({"dataset": "rows", "out": out}),
             // The table lists allow_folder before forget_folder: the second undoes the first.
             "allow_folder" | "forget_folder" => json!({"path": extra.path()}),
             "export_run" => json!({"run": run_id, "format": "peft", "out": extra.path().join("export")}),
+            // A file in the home folder, not a folder: refused before any file manager is started.
+            "open_folder" => json!({"path": api.home().join(DATABASE_FILE)}),
             // Those that reach the hub or read model files are exercised in models_tests.rs.
             "search_models" | "pull_model" | "import_model" | "plan" => continue,
             _ => Value::Null,
@@ -289,6 +293,10 @@ fn every_listed_command_dispatches() {
             "export_run" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "run_not_ready", "{command}: {err}");
+            }
+            "open_folder" => {
+                let err = api.dispatch(command, args).unwrap_err();
+                assert!(err.to_string().contains("is not a folder"), "{command}: {err}");
             }
             // This home's default model is absent on purpose; reaching that check shows the command was routed.
             "data_stats" | "data_preview" => {

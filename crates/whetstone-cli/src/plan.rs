@@ -28,7 +28,7 @@ pub struct PlanArgs {
 }
 
 pub fn run(api: &Api, a: &PlanArgs) -> anyhow::Result<()> {
-    let s = a.settings.settings()?;
+    let s = a.settings.settings(api, a.data.as_deref())?;
     let req = PlanRequest { model: a.model.clone(), data: a.data.clone(), settings: s, device: a.device.clone(), base: a.base.clone() };
     let plan = api.plan(&req)?;
     if a.json {
