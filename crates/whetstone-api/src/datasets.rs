@@ -152,6 +152,45 @@ pub struct Preview {
     pub trained_tokens: usize,
 }
 
+/// The most rows one `data_rows` answer holds.
+pub const MAX_ROWS_PAGE: usize = 200;
+
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct RowsRequest {
+    pub dataset: String,
+    /// The latest version when absent.
+    #[serde(default)]
+    pub version: Option<u32>,
+    /// Rows to skip from the start.
+    #[serde(default)]
+    pub offset: usize,
+    /// How many rows to return, at most 200.
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct RowView {
+    /// 1-based position of the row in the version (as `data_preview` takes it).
+    pub row: usize,
+    /// The row's line in the imported file.
+    pub line: usize,
+    pub split: Option<Split>,
+    /// The conversation; empty for a plain-text row.
+    pub messages: Vec<whetstone_data::Message>,
+    /// The text of a plain-text row.
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct RowsPage {
+    pub dataset: String,
+    pub version: u32,
+    /// Rows in the version.
+    pub total: usize,
+    pub rows: Vec<RowView>,
+}
+
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
@@ -546,12 +585,24 @@ impl Api {
     /// The training rows of a dataset's latest version (its train split, or every row when it is not split),
     /// written as JSONL beside the version for the trainer to read.
     pub fn dataset_training_file(&self, name_or_id: &str) -> Result<PathBuf> {
+        self.dataset_split_file(name_or_id, Split::Train)
+    }
+
+    /// The rows of one split of a dataset's latest version, written as JSONL beside the version. A
+    /// dataset that was never split is all training rows: it has no validation or test rows.
+    pub fn dataset_split_file(&self, name_or_id: &str, want: Split) -> Result<PathBuf> {
         let (d, v, rows) = self.load_version(name_or_id, None)?;
         let split = rows.iter().any(|r| r.split.is_some());
-        let out = self.datasets_dir().join(d.id.to_string()).join(format!("v{}.train.jsonl", v.version));
+        if !split && want != Split::Train {
+            return Err(Error::InvalidInput(format!(
+                "dataset `{}` version {} is not split, so it has no {want} rows: split it first (`whet data split {}`)",
+                d.name, v.version, d.name
+            )));
+        }
+        let out = self.datasets_dir().join(d.id.to_string()).join(format!("v{}.{want}.jsonl", v.version));
         let n = write_atomically(&out, |w| {
             let mut n = 0;
-            for row in rows.iter().filter(|r| !split || r.split == Some(Split::Train)) {
+            for row in rows.iter().filter(|r| !split || r.split == Some(want)) {
                 w.write_all(export_json(row, false).as_bytes())?;
                 w.write_all(b"\n")?;
                 n += 1;
@@ -559,9 +610,31 @@ impl Api {
             Ok(n)
         })?;
         if n == 0 {
-            return Err(Error::InvalidInput(format!("dataset `{}` version {} has no training rows", d.name, v.version)));
+            return Err(Error::InvalidInput(format!("dataset `{}` version {} has no {want} rows", d.name, v.version)));
         }
         Ok(out)
     }
-}
 
+    /// A page of a version's rows as they will be trained: each a conversation or a text.
+    pub fn data_rows(&self, req: &RowsRequest) -> Result<RowsPage> {
+        if req.limit == 0 || req.limit > MAX_ROWS_PAGE {
+            return Err(Error::InvalidInput(format!("limit must be from 1 to {MAX_ROWS_PAGE} rows")));
+        }
+        let (d, v, rows) = self.load_version(&req.dataset, req.version)?;
+        let total = rows.len();
+        let page = rows
+            .into_iter()
+            .enumerate()
+            .skip(req.offset)
+            .take(req.limit)
+            .map(|(i, r)| {
+                let (messages, text) = match r.body {
+                    RowBody::Chat(m) => (m, None),
+                    RowBody::Text(t) => (vec![], Some(t)),
+                };
+                RowView { row: i + 1, line: r.line, split: r.split, messages, text }
+            })
+            .collect();
+        Ok(RowsPage { dataset: d.name, version: v.version, total, rows: page })
+    }
+}

@@ -59,6 +59,8 @@ impl Confine for SearchArgs {}
 impl Confine for crate::models::PullRequest {}
 impl Confine for crate::datasets::CleanRequest {}
 impl Confine for crate::datasets::SplitRequest {}
+impl Confine for crate::datasets::RowsRequest {}
+impl Confine for crate::defaults::DefaultsRequest {}
 
 impl Confine for PathArgs {
     fn confine(&mut self, api: &Api) -> Result<()> {
@@ -279,8 +281,10 @@ commands! {
     pull_model(crate::models::PullRequest) -> crate::Model, App, |api, a| api.pull_model(&a, None, None);
     /// Adds a local model folder or GGUF file.
     import_model(PathArgs) -> crate::Model, App, |api, a| api.import_model(&a.path);
-    /// Predicts a job's peak memory and whether it fits.
+    /// Predicts a job's peak memory, whether it fits, and how long it takes.
     plan(crate::plan::PlanRequest) -> crate::plan::Plan, App, |api, a| api.plan(&a);
+    /// Training defaults, every setting explained with its safe range, and presets for the data and this machine.
+    train_defaults(crate::defaults::DefaultsRequest) -> crate::defaults::TrainDefaults, App, |api, a| api.train_defaults(&a);
     /// Imported datasets.
     list_datasets(NoArgs) -> Vec<crate::Dataset>, App, |api, a| api.list_datasets();
     /// One dataset.
@@ -295,6 +299,8 @@ commands! {
     data_split(crate::datasets::SplitRequest) -> crate::datasets::SplitResult, App, |api, a| api.data_split(&a);
     /// Token lengths of a version's rows.
     data_stats(crate::datasets::StatsRequest) -> crate::datasets::DataStats, App, |api, a| api.data_stats(&a);
+    /// A page of a version's rows, as conversations or texts.
+    data_rows(crate::datasets::RowsRequest) -> crate::datasets::RowsPage, App, |api, a| api.data_rows(&a);
     /// One row's tokens, with the trained ones marked.
     data_preview(crate::datasets::PreviewRequest) -> crate::datasets::Preview, App, |api, a| api.data_preview(&a);
     /// Writes a version (or a split) as JSONL.

@@ -182,9 +182,7 @@ impl Api {
         if !dir.is_dir() {
             return Err(Error::RunNotReady { run: id, reason: format!("its folder {} is gone (moved or deleted)", dir.display()) });
         }
-        let job = dir.join(JOB_FILE);
-        let text = std::fs::read(&job).map_err(|source| Error::Io { action: "read", path: job.clone(), source })?;
-        let spec: JobSpec = serde_json::from_slice(&text).map_err(|e| Error::InvalidInput(format!("{}: {e}", job.display())))?;
+        // A run without its adapter is not ready whatever else its folder holds (or lacks).
         let adapter_dir = dir.join("adapter");
         if !adapter_dir.join("adapter_config.json").is_file() {
             return Err(Error::RunNotReady {
@@ -192,6 +190,9 @@ impl Api {
                 reason: format!("it has no saved adapter yet ({} is missing); let it finish or stop it first", adapter_dir.display()),
             });
         }
+        let job = dir.join(JOB_FILE);
+        let text = std::fs::read(&job).map_err(|source| Error::Io { action: "read", path: job.clone(), source })?;
+        let spec: JobSpec = serde_json::from_slice(&text).map_err(|e| Error::InvalidInput(format!("{}: {e}", job.display())))?;
         let files = ModelFiles::detect(&spec.model)?;
         Ok(Source { spec, adapter_dir, files, run })
     }

@@ -43,7 +43,9 @@ pub struct JobSpec {
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
     pub model: PathBuf,
+    /// A data file, or an imported dataset's name (its latest version's train split).
     pub data: PathBuf,
+    /// Validation data: a file, or an imported dataset's name (its latest version's val split).
     #[serde(default)]
     pub val: Option<PathBuf>,
     /// The run folder; by default a new folder under `<home>/runs`. A folder that holds anything is
@@ -182,7 +184,8 @@ impl Api {
         let config = files.config()?;
         // A file, or an imported dataset's name (its latest version's train split).
         let data = crate::training::resolve_training_data(self, &req.data)?;
-        let val = req.val.as_deref().map(|v| crate::training::resolve_training_data(self, v)).transpose()?;
+        // An imported dataset's name as `val`: its validation split.
+        let val = req.val.as_deref().map(|v| crate::training::resolve_validation_data(self, v)).transpose()?;
         whetstone_data::read_training_rows(&data)?;
         if let Some(v) = &val {
             whetstone_data::read_training_rows(v)?;

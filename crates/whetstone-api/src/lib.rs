@@ -8,6 +8,7 @@ pub mod bench;
 pub mod bindings;
 pub mod datasets;
 mod default_model;
+pub mod defaults;
 pub mod dispatch;
 mod error;
 pub mod events;

@@ -98,6 +98,33 @@ pub struct Plan {
     pub fit_label: &'static str,
     pub recommendations: Vec<Recommendation>,
     pub notes: Vec<String>,
+    /// How long the run would take; known when the data is given.
+    pub time: Option<TimeEstimate>,
+}
+
+/// How long a run would take.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct TimeEstimate {
+    /// Optimizer steps the run will take.
+    pub steps: u64,
+    /// Tokens read per step: examples per step times their mean length (cut at `max-len`).
+    pub tokens_per_step: u64,
+    /// The model's arithmetic alone at the speed this computer just showed for matrix products of
+    /// the model's width: the run cannot be faster, and is slower by the work around the products.
+    pub at_least_s: f64,
+    /// Matrix-product speed measured on the training device, in floating-point operations per second.
+    pub measured_flops: f64,
+    /// From the speed of the latest earlier run of this model on this computer, when there is one.
+    pub from_earlier_run: Option<EarlierSpeed>,
+}
+
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct EarlierSpeed {
+    pub run: i64,
+    /// Median tokens per second over that run's steps (its first step, which warms up, left out).
+    pub tokens_per_s: f64,
+    /// This run's tokens at that speed.
+    pub seconds: f64,
 }
 
 /// Where the shape comes from, and what loading it costs on top of the weights.
@@ -241,7 +268,9 @@ impl Api {
                 let files = shape.files.as_ref().ok_or_else(|| {
                     Error::InvalidInput(format!("{} is not downloaded: pull it to measure the dataset with its tokenizer", req.model))
                 })?;
-                let lengths = dataset_lengths(files, data, req.settings.max_len, req.settings.batch)?;
+                // A file, or an imported dataset's name: its training rows, as a run would read them.
+                let data = crate::training::resolve_training_data(self, data)?;
+                let lengths = dataset_lengths(files, &data, req.settings.max_len, req.settings.batch)?;
                 (lengths.0, lengths.1, Some(lengths.2))
             }
             None => {
@@ -299,6 +328,10 @@ impl Api {
         if fit == Fit::DoesNotFit && !recommendations.iter().any(|r| r.fit == Fit::Fits && r.engine_supported) {
             notes.push("nothing Whetstone can change makes this job fit; pick a smaller model".into());
         }
+        let time = match &dataset {
+            Some(d) => Some(self.time_estimate(&shape, &req.settings, d, want_gpu)?),
+            None => None,
+        };
         Ok(Plan {
             model: shape.name.clone(),
             architecture: shape.config.architecture.model_type().to_string(),
@@ -316,8 +349,103 @@ impl Api {
             fit_label: fit.label(),
             recommendations,
             notes,
+            time,
         })
     }
+
+    /// Steps, tokens and the time they take: a floor from the arithmetic, and the pace of an
+    /// earlier run of the same model when this computer has trained it before.
+    fn time_estimate(&self, shape: &ModelShape, s: &TrainSettings, d: &DatasetLengths, gpu: bool) -> Result<TimeEstimate> {
+        let steps = s.total_steps(d.examples);
+        let per_example = d.mean_tokens.min(s.max_len as f64);
+        let tokens_per_step = ((s.batch * s.grad_accum) as f64 * per_example).ceil() as u64;
+        let tokens = (steps * tokens_per_step) as f64;
+        let flops = matmul_speed(shape.config.hidden_size, gpu)?;
+        let at_least_s = tokens * training_flops_per_token(&shape.config, s) / flops;
+        let from_earlier_run = match &shape.files {
+            Some(files) => self.earlier_speed(files.path())?.map(|(run, tokens_per_s)| EarlierSpeed { run, tokens_per_s, seconds: tokens / tokens_per_s }),
+            None => None,
+        };
+        Ok(TimeEstimate { steps, tokens_per_step, at_least_s, measured_flops: flops, from_earlier_run })
+    }
+
+    /// The latest run of the model at `path` with a few steps measured, and its median pace.
+    fn earlier_speed(&self, path: &Path) -> Result<Option<(i64, f64)>> {
+        let want = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut runs = self.list_runs()?;
+        runs.sort_by_key(|r| std::cmp::Reverse(r.id));
+        for run in runs {
+            let model = run.config.get("model").and_then(|m| m.as_str()).map(PathBuf::from);
+            if model.as_deref() != Some(want.as_path()) {
+                continue;
+            }
+            let Ok(rows) = crate::export::read_metrics(&Path::new(&run.out_dir).join("metrics.jsonl")) else { continue };
+            let mut pace: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.get("kind").and_then(|k| k.as_str()).unwrap_or("train") == "train")
+                .skip(1)
+                .filter_map(|r| r.get("tokens_per_s").and_then(|t| t.as_f64()))
+                .filter(|t| t.is_finite() && *t > 0.0)
+                .collect();
+            if pace.len() < 2 {
+                continue;
+            }
+            pace.sort_by(f64::total_cmp);
+            return Ok(Some((run.id, pace[pace.len() / 2])));
+        }
+        Ok(None)
+    }
+}
+
+/// Floating-point operations per trained token: the forward pass through every weight matrix, the
+/// backward pass to the inputs (the base is frozen, so no weight gradients but the adapter's), a
+/// second forward with gradient checkpointing, and attention over the sequence.
+fn training_flops_per_token(c: &ModelConfig, s: &TrainSettings) -> f64 {
+    let embed = (c.vocab_size * c.hidden_size) as f64;
+    // The embedding lookup is free; the output layer (tied or not) is a product like any other.
+    let products = c.num_parameters() as f64 - if c.tie_word_embeddings { 0.0 } else { embed } ;
+    let attention = 2.0 * (c.num_layers * c.num_heads * c.head_dim) as f64 * s.max_len as f64;
+    let forward = 2.0 * products + attention;
+    let passes = if s.grad_checkpoint { 3.0 } else { 2.0 };
+    forward * passes
+}
+
+/// Matrix-product speed of the training device, measured once per width and process: products of
+/// 256 rows by a square matrix of the model's width, repeated for about 50 ms.
+fn matmul_speed(hidden: usize, gpu: bool) -> Result<f64> {
+    use candle_core::{DType, Device, Tensor};
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static MEASURED: OnceLock<Mutex<HashMap<(usize, bool), f64>>> = OnceLock::new();
+    let cache = MEASURED.get_or_init(Default::default);
+    if let Some(f) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&(hidden, gpu)) {
+        return Ok(*f);
+    }
+    let (device, dtype) = if gpu { whetstone_engine::device::best() } else { (Device::Cpu, DType::F32) };
+    let h = hidden.max(64);
+    let rows = 256;
+    let engine = |e: candle_core::Error| Error::Internal(format!("measuring this computer's speed: {e}"));
+    let a = Tensor::randn(0f32, 1.0, (rows, h), &device).and_then(|t| t.to_dtype(dtype)).map_err(engine)?;
+    let b = Tensor::randn(0f32, 1.0, (h, h), &device).and_then(|t| t.to_dtype(dtype)).map_err(engine)?;
+    let product = || -> Result<()> {
+        if device.is_cpu() {
+            whetstone_engine::blas::matmul(&a, &b).map_err(engine)?;
+        } else {
+            a.matmul(&b).map_err(engine)?;
+            device.synchronize().map_err(engine)?;
+        }
+        Ok(())
+    };
+    product()?;
+    let start = std::time::Instant::now();
+    let mut reps = 0u32;
+    while reps < 3 || start.elapsed().as_secs_f64() < 0.05 {
+        product()?;
+        reps += 1;
+    }
+    let flops = reps as f64 * 2.0 * (rows * h * h) as f64 / start.elapsed().as_secs_f64();
+    cache.lock().unwrap_or_else(|p| p.into_inner()).insert((hidden, gpu), flops);
+    Ok(flops)
 }
 
 /// Padded length of the longest batch, most trained tokens in one batch, and the length figures.

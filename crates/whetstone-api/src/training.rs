@@ -57,13 +57,24 @@ pub fn to_train(e: whetstone_data::Example) -> TrainExample {
 /// `--data` for training: a JSONL file as it is, or else the name (or id) of an imported dataset, whose latest
 /// version's training rows are used (see [`crate::Api::dataset_training_file`]).
 pub fn resolve_training_data(api: &crate::Api, name_or_path: &Path) -> Result<PathBuf> {
+    resolve_data(api, name_or_path, whetstone_data::Split::Train)
+}
+
+/// `--val` for training: a file as it is, or else an imported dataset's name, whose latest version's
+/// validation split is used, so that `--data NAME --val NAME` trains on one split and checks on the other.
+pub fn resolve_validation_data(api: &crate::Api, name_or_path: &Path) -> Result<PathBuf> {
+    resolve_data(api, name_or_path, whetstone_data::Split::Val)
+}
+
+fn resolve_data(api: &crate::Api, name_or_path: &Path, split: whetstone_data::Split) -> Result<PathBuf> {
     if name_or_path.is_file() {
         return Ok(name_or_path.to_path_buf());
     }
     let name = name_or_path.to_string_lossy();
-    api.dataset_training_file(&name).map_err(|e| match e {
+    let flag = if split == whetstone_data::Split::Val { "--val" } else { "--data" };
+    api.dataset_split_file(&name, split).map_err(|e| match e {
         Error::NotFoundNamed { known, .. } => Error::InvalidInput(format!(
-            "--data {name}: no such file, and no dataset by that name (datasets: {known})"
+            "{flag} {name}: no such file, and no dataset by that name (datasets: {known})"
         )),
         other => other,
     })

@@ -269,6 +269,8 @@ fn every_listed_command_dispatches() {
             "data_split" => json!({"dataset": "rows", "val": 0.5, "test": 0.0, "seed": 1}),
             "data_stats" => json!({"dataset": "rows", "max_len": 64}),
             "data_preview" => json!({"dataset": "rows", "row": 1}),
+            "data_rows" => json!({"dataset": "rows", "limit": 10}),
+            "train_defaults" => json!({"examples": 2, "p95_tokens": 40}),
             "data_export" => json!({"dataset": "rows", "out": out}),
             // The table lists allow_folder before forget_folder: the second undoes the first.
             "allow_folder" | "forget_folder" => json!({"path": extra.path()}),

@@ -146,6 +146,15 @@ fn plan_measures_the_dataset_and_recommends_when_a_job_does_not_fit() {
     let m = &plan.memory;
     assert_eq!(m.peak, m.total.max(m.load_peak));
     assert!(plan.recommendations.is_empty());
+    // One pass over 400 examples, 2 per step: 200 steps of their mean length; never trained here before.
+    let t = plan.time.as_ref().expect("the data is given, so the steps are known");
+    assert_eq!(t.steps, 200);
+    assert_eq!(t.tokens_per_step, (2.0 * d.mean_tokens.min(256.0)).ceil() as u64);
+    assert!(t.measured_flops > 0.0 && t.at_least_s > 0.0 && t.at_least_s.is_finite(), "{t:?}");
+    assert!(t.from_earlier_run.is_none());
+    // Without data the steps of an epoch are unknown, and so is the time.
+    let plain = api.plan(&PlanRequest { data: None, ..req.clone() }).unwrap();
+    assert!(plain.time.is_none());
 
     // The largest catalog model at a long length cannot fit this machine's RAM as asked.
     let settings = TrainSettings { batch: 64, max_len: 8192, ..TrainSettings::default() };

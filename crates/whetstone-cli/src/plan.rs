@@ -28,7 +28,7 @@ pub struct PlanArgs {
 }
 
 pub fn run(api: &Api, a: &PlanArgs) -> anyhow::Result<()> {
-    let s = a.settings.settings()?;
+    let s = a.settings.settings(api, a.data.as_deref())?;
     let req = PlanRequest { model: a.model.clone(), data: a.data.clone(), settings: s, device: a.device.clone(), base: a.base.clone() };
     let plan = api.plan(&req)?;
     if a.json {
@@ -63,6 +63,14 @@ pub fn run(api: &Api, a: &PlanArgs) -> anyhow::Result<()> {
     println!("{}: {} free of {} on {}", plan.fit_label.to_uppercase(), human_bytes(plan.device_free_bytes), human_bytes(plan.device_total_bytes), plan.device);
     for r in &plan.recommendations {
         println!("  try: {:<60} → {:>10}  {}{}", r.change, human_bytes(r.peak_bytes), r.fit.label(), if r.engine_supported { "" } else { " (not trainable by Whetstone yet)" });
+    }
+    if let Some(t) = &plan.time {
+        let secs = |s: f64| if s < 1.0 { format!("{s:.3} s") } else { format!("{s:.0} s") };
+        let steps = if t.steps == 1 { "1 step".to_string() } else { format!("{} steps", t.steps) };
+        println!("time: {steps} of about {} tokens; at least {} of arithmetic at the {:.1} GFLOP/s measured here", t.tokens_per_step, secs(t.at_least_s), t.measured_flops / 1e9);
+        if let Some(e) = &t.from_earlier_run {
+            println!("  about {} at the pace of run {} with this model ({:.0} tokens/s)", secs(e.seconds), e.run, e.tokens_per_s);
+        }
     }
     for n in &plan.notes {
         println!("note: {n}");

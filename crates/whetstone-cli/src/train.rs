@@ -2,7 +2,7 @@
 //! `whet runs`); in the foreground this command follows it and Ctrl-C pauses it cleanly.
 
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use whetstone_api::{Api, StartRun};
 use whetstone_engine::quant::QuantMode;
 use whetstone_engine::run::TrainSettings;
@@ -18,7 +18,8 @@ pub struct TrainArgs {
     /// or the name of an imported dataset (its latest version's train split)
     #[arg(long, required_unless_present = "resume")]
     data: Option<PathBuf>,
-    /// Validation data (same formats): evaluated every --eval-every steps, for early stopping and the best adapter
+    /// Validation data (same formats, or an imported dataset's name: its val split): evaluated every
+    /// --eval-every steps, for early stopping and the best adapter
     #[arg(long)]
     val: Option<PathBuf>,
     /// Run folder: metrics.jsonl, adapter/ (PEFT layout), checkpoints/, events.jsonl [default: a new folder under the home folder's runs/]
@@ -41,6 +42,10 @@ pub struct TrainArgs {
 /// [`TrainSettings`], each overriding `--config`.
 #[derive(Args)]
 pub struct SettingsArgs {
+    /// Start from a preset sized for the data and this machine, as the app offers them: quick-test,
+    /// balanced or thorough; --config and the flags below change it further
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
     /// A settings file (TOML, YAML or JSON) with any of the settings below, under these names or the ones
     /// PEFT and the HF Trainer use (r, lora_alpha, learning_rate, per_device_train_batch_size, ...); flags override it
     #[arg(long)]
@@ -129,17 +134,28 @@ pub struct SettingsArgs {
 }
 
 impl SettingsArgs {
-    /// The settings file, if any, with every flag given on top.
-    pub fn settings(&self) -> anyhow::Result<TrainSettings> {
+    /// The preset, if any, then the settings file, if any, with every flag given on top; each
+    /// setting outside its safe range is named in a warning. `data` sizes the preset.
+    pub fn settings(&self, api: &Api, data: Option<&Path>) -> anyhow::Result<TrainSettings> {
+        let base = match &self.preset {
+            Some(name) => {
+                let examples = match data {
+                    Some(d) => Some(whetstone_data::read_training_rows(&whetstone_api::training::resolve_training_data(api, d)?)?.len() as u64),
+                    None => None,
+                };
+                api.preset(name, examples)?
+            }
+            None => TrainSettings::default(),
+        };
         let mut s = match &self.config {
             Some(p) => {
-                let file = whetstone_engine::settings_file::read(p)?;
+                let file = whetstone_engine::settings_file::read_over(p, base)?;
                 for w in &file.warnings {
                     eprintln!("warning: {}: {w}", p.display());
                 }
                 file.settings
             }
-            None => TrainSettings::default(),
+            None => base,
         };
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { s.$f = v; } )* };
@@ -162,6 +178,9 @@ impl SettingsArgs {
         if self.no_load_best {
             s.load_best_at_end = false;
         }
+        for w in whetstone_api::defaults::check(&s) {
+            eprintln!("warning: {}", w.message);
+        }
         Ok(s)
     }
 }
@@ -173,7 +192,7 @@ pub fn run(api: &Api, args: &TrainArgs) -> anyhow::Result<()> {
             let (Some(model), Some(data)) = (&args.model, &args.data) else {
                 anyhow::bail!("--model and --data are needed to start a run");
             };
-            let settings = args.settings.settings()?;
+            let settings = args.settings.settings(api, Some(data))?;
             settings.validate()?;
             eprintln!("loading {} …", model.display());
             api.start_run(&StartRun { model: model.clone(), data: data.clone(), val: args.val.clone(), out: args.out.clone(), overwrite: args.overwrite, settings })?

@@ -57,3 +57,33 @@ fn a_misspelt_key_stops_before_anything_is_created_and_names_the_closest_key() {
     assert!(err.contains("cfg.yaml: unknown setting `lerning_rate`; did you mean `learning_rate`?"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn a_preset_sized_for_the_data_trains_with_a_file_and_flags_on_top_and_risky_values_warn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let model = tiny_model(root);
+    let data = samples("instructions.jsonl", 6, root);
+    let cfg = root.join("cfg.toml");
+    std::fs::write(&cfg, "r = 4\n").unwrap();
+    let out = root.join("run");
+    let o = whet(
+        &root.join("home"),
+        &["train", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--preset", "quick-test", "--config", cfg.to_str().unwrap(), "--lr", "0.01", "--max-len", "128", "--out", out.to_str().unwrap(), "--threads", "1"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    // The same words the app shows beside the field.
+    assert!(err.contains("warning: lr = 0.01: Above 0.001 training often becomes unstable"), "{err}");
+    assert!(!err.contains("lora-r ="), "4 is within the safe range: {err}");
+    let job: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("job.json")).unwrap()).unwrap();
+    let s = &job["settings"];
+    // The preset's steps for 6 examples (each seen at most 10 times), the file's rank, the flag's rate.
+    let per_step = s["batch"].as_u64().unwrap() * s["grad-accum"].as_u64().unwrap();
+    assert_eq!(s["steps"], (60 / per_step).min(20));
+    assert_eq!((s["lora-r"].as_u64(), s["lr"].as_f64()), (Some(4), Some(0.01)));
+
+    let o = whet(&root.join("home"), &["train", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--preset", "fastest"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown preset `fastest`: quick-test, balanced or thorough"));
+}

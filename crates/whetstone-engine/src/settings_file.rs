@@ -64,6 +64,11 @@ const CHECKED: &[&str] = &[
 
 /// Reads `path` by its extension (`.toml`, `.yaml`/`.yml`, `.json`).
 pub fn read(path: &Path) -> Result<SettingsFile> {
+    read_over(path, TrainSettings::default())
+}
+
+/// Reads `path` as [`read`] does, with the settings it leaves out taken from `base` (a preset).
+pub fn read_over(path: &Path, base: TrainSettings) -> Result<SettingsFile> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let bad = |m: String| Error::Settings(format!("{}: {m}", path.display()));
@@ -76,7 +81,7 @@ pub fn read(path: &Path) -> Result<SettingsFile> {
     let Value::Object(map) = value else {
         return Err(bad("a settings file holds one table of `key = value` settings".into()));
     };
-    parse(map, cfg!(any(feature = "cuda", feature = "metal"))).map_err(|e| match e {
+    parse_over(map, cfg!(any(feature = "cuda", feature = "metal")), base).map_err(|e| match e {
         Error::Settings(m) => bad(m),
         other => other,
     })
@@ -85,6 +90,11 @@ pub fn read(path: &Path) -> Result<SettingsFile> {
 /// Turns a table of settings into [`TrainSettings`]. `gpu_build` says whether half precision could
 /// apply at all.
 pub fn parse(map: Map<String, Value>, gpu_build: bool) -> Result<SettingsFile> {
+    parse_over(map, gpu_build, TrainSettings::default())
+}
+
+/// [`parse`], with the settings the table leaves out taken from `base`.
+pub fn parse_over(map: Map<String, Value>, gpu_build: bool, base: TrainSettings) -> Result<SettingsFile> {
     let own = own_keys();
     let mut out = Map::new();
     let mut warnings = Vec::new();
@@ -140,7 +150,12 @@ pub fn parse(map: Map<String, Value>, gpu_build: bool) -> Result<SettingsFile> {
         }
         return Err(Error::Settings(unknown(&key, &own)));
     }
-    let mut settings: TrainSettings = serde_json::from_value(Value::Object(out)).map_err(|e| Error::Settings(e.to_string()))?;
+    let mut merged = match serde_json::to_value(base) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    merged.extend(out);
+    let mut settings: TrainSettings = serde_json::from_value(Value::Object(merged)).map_err(|e| Error::Settings(e.to_string()))?;
     if let Some(r) = ratio {
         if settings.warmup == 0 {
             settings.warmup_ratio = Some(r);
@@ -296,6 +311,15 @@ mod tests {
             let e = parse(table(serde_json::json!({ k: v })), false).unwrap_err().to_string();
             assert!(e.contains(k), "{k}: {e}");
         }
+    }
+
+    #[test]
+    fn a_file_over_a_preset_changes_only_what_it_names() {
+        let base = TrainSettings { lora_r: 32, steps: Some(20), warmup_ratio: Some(0.05), ..TrainSettings::default() };
+        let f = parse_over(table(serde_json::json!({"learning_rate": 3e-4, "num_train_epochs": 2})), false, base.clone()).unwrap();
+        assert_eq!((f.settings.lr, f.settings.epochs), (3e-4, 2));
+        assert_eq!((f.settings.lora_r, f.settings.steps, f.settings.warmup_ratio), (32, Some(20), Some(0.05)));
+        assert_eq!(parse_over(Map::new(), false, base.clone()).unwrap().settings, base);
     }
 
     #[test]

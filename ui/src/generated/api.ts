@@ -156,6 +156,16 @@ parameters: number, context_length: number | null,
  */
 license: string | null, file_bytes: number, };
 
+export type DefaultsRequest = { 
+/**
+ * Training examples (rows of the train split); presets assume a small dataset when absent.
+ */
+examples: number | null, 
+/**
+ * Length in tokens that 95% of the examples fit in (from `data_stats`), to choose `max-len`.
+ */
+p95_tokens: number | null, };
+
 export type DroppedRow = { 
 /**
  * Line of the row in its file.
@@ -173,6 +183,16 @@ first_trained: number, };
 export type DuplicateExample = { kept_line: number, removed_lines: Array<number>, kept: string, removed: string, };
 
 export type DuplicateStep = { groups: number, removed: number, threshold: number | null, examples: Array<DuplicateExample>, };
+
+export type EarlierSpeed = { run: number, 
+/**
+ * Median tokens per second over that run's steps (its first step, which warms up, left out).
+ */
+tokens_per_s: number, 
+/**
+ * This run's tokens at that speed.
+ */
+seconds: number, };
 
 export type ErrorBody = { code: string, message: string, };
 
@@ -345,6 +365,8 @@ peak: number,
  */
 peak_phase: string, adapter_parameters: number, };
 
+export type Message = { role: Role, content: string, };
+
 export type Model = { id: number, name: string, source: ModelSource, 
 /**
  * Hub repo id for `hub`, a filesystem path otherwise.
@@ -411,7 +433,11 @@ export type PiiStep = { findings: number, rows: number, by_kind: { [key in PiiKi
  */
 listed: Array<PiiFinding>, };
 
-export type Plan = { model: string, architecture: string, parameters: number, device: string, device_free_bytes: number, device_total_bytes: number, base: BaseFormat, seq_len: number, batch: number, grad_accum: number, dataset: DatasetLengths | null, memory: MemoryBreakdown, fit: Fit, fit_label: string, recommendations: Array<Recommendation>, notes: Array<string>, };
+export type Plan = { model: string, architecture: string, parameters: number, device: string, device_free_bytes: number, device_total_bytes: number, base: BaseFormat, seq_len: number, batch: number, grad_accum: number, dataset: DatasetLengths | null, memory: MemoryBreakdown, fit: Fit, fit_label: string, recommendations: Array<Recommendation>, notes: Array<string>, 
+/**
+ * How long the run would take; known when the data is given.
+ */
+time: TimeEstimate | null, };
 
 export type PlanRequest = { 
 /**
@@ -431,6 +457,18 @@ device: string | null,
  * when absent.
  */
 base: string | null, };
+
+export type Preset = { name: PresetName, label: string, 
+/**
+ * What the preset is for.
+ */
+summary: string, 
+/**
+ * How its numbers follow from the data and the hardware.
+ */
+reasons: Array<string>, settings: TrainSettings, };
+
+export type PresetName = "quick_test" | "balanced" | "thorough";
 
 export type Preview = { row: number, 
 /**
@@ -496,6 +534,8 @@ engine_supported: boolean, };
 
 export type Rejection = { line: number, record: number, reason: string, };
 
+export type Role = "system" | "user" | "assistant";
+
 export type RoundTrip = { 
 /**
  * The exported file or folder that was loaded.
@@ -515,6 +555,44 @@ max_logit_diff: number,
 same_prompt_ids: boolean, };
 
 export type RowFailure = { line: number, reason: string, };
+
+export type RowView = { 
+/**
+ * 1-based position of the row in the version (as `data_preview` takes it).
+ */
+row: number, 
+/**
+ * The row's line in the imported file.
+ */
+line: number, split: Split | null, 
+/**
+ * The conversation; empty for a plain-text row.
+ */
+messages: Array<Message>, 
+/**
+ * The text of a plain-text row.
+ */
+text: string | null, };
+
+export type RowsPage = { dataset: string, version: number, 
+/**
+ * Rows in the version.
+ */
+total: number, rows: Array<RowView>, };
+
+export type RowsRequest = { dataset: string, 
+/**
+ * The latest version when absent.
+ */
+version: number | null, 
+/**
+ * Rows to skip from the start.
+ */
+offset: number, 
+/**
+ * How many rows to return, at most 200.
+ */
+limit: number, };
 
 export type Run = { id: number, model_id: number, dataset_id: number | null, 
 /**
@@ -592,6 +670,46 @@ export type ScheduleKind = "constant" | "linear" | "cosine";
 
 export type SearchArgs = { query: string, limit?: number, };
 
+export type SettingDoc = { 
+/**
+ * The key as `whet train --config` and the API take it (`lora-r`).
+ */
+key: string, 
+/**
+ * The `whet train` flag.
+ */
+flag: string, label: string, 
+/**
+ * One line in plain words.
+ */
+help: string, kind: SettingKind, 
+/**
+ * The value may be left empty (`null`), which has the meaning `help` gives.
+ */
+optional: boolean, choices: Array<string>, 
+/**
+ * Values outside `min..=max` are refused.
+ */
+min: number | null, max: number | null, 
+/**
+ * Values outside `safe_min..=safe_max` train, with a warning.
+ */
+safe_min: number | null, safe_max: number | null, 
+/**
+ * The warning below `safe_min`.
+ */
+below: string | null, 
+/**
+ * The warning above `safe_max`.
+ */
+above: string | null, 
+/**
+ * Shown only under "Advanced" in the app.
+ */
+advanced: boolean, };
+
+export type SettingKind = "integer" | "number" | "boolean" | "choice" | "text";
+
 export type SourceFormat = "jsonl" | "json_array" | "csv" | "tsv" | "text";
 
 export type Split = "train" | "val" | "test";
@@ -602,7 +720,15 @@ export type SplitRequest = { dataset: string, version: number | null, val: numbe
 
 export type SplitResult = { version: DatasetVersion, counts: SplitCounts, leakage: LeakageReport, };
 
-export type StartRun = { model: string, data: string, val: string | null, 
+export type StartRun = { model: string, 
+/**
+ * A data file, or an imported dataset's name (its latest version's train split).
+ */
+data: string, 
+/**
+ * Validation data: a file, or an imported dataset's name (its latest version's val split).
+ */
+val: string | null, 
 /**
  * The run folder; by default a new folder under `<home>/runs`. A folder that holds anything is
  * refused unless `overwrite` is set.
@@ -625,6 +751,29 @@ split: string | null, };
 
 export type StepMetrics = { step: number, loss: number, lr: number, grad_norm: number, tokens: number, tokens_per_s: number, elapsed_s: number, epoch: number, };
 
+export type TimeEstimate = { 
+/**
+ * Optimizer steps the run will take.
+ */
+steps: number, 
+/**
+ * Tokens read per step: examples per step times their mean length (cut at `max-len`).
+ */
+tokens_per_step: number, 
+/**
+ * The model's arithmetic alone at the speed this computer just showed for matrix products of
+ * the model's width: the run cannot be faster, and is slower by the work around the products.
+ */
+at_least_s: number, 
+/**
+ * Matrix-product speed measured on the training device, in floating-point operations per second.
+ */
+measured_flops: number, 
+/**
+ * From the speed of the latest earlier run of this model on this computer, when there is one.
+ */
+from_earlier_run: EarlierSpeed | null, };
+
 export type TokenStats = { rows: number, 
 /**
  * Rows whose template rendering or tokenization failed (listed in `failures`).
@@ -638,6 +787,20 @@ truncated: number,
  * Tokens trained on over all rows, before truncation.
  */
 trained_tokens: number, histogram: Array<Bin>, };
+
+export type TrainDefaults = { 
+/**
+ * Every setting's default, as `whet train` uses it when nothing is given.
+ */
+defaults: TrainSettings, 
+/**
+ * Every setting, in the order a form shows them.
+ */
+fields: Array<SettingDoc>, presets: Array<Preset>, 
+/**
+ * The machine the presets were sized for, in words.
+ */
+hardware: string, };
 
 export type TrainSettings = { 
 /**
@@ -714,6 +877,7 @@ export const COMMANDS = [
   "pull_model",
   "import_model",
   "plan",
+  "train_defaults",
   "list_datasets",
   "get_dataset",
   "data_import",
@@ -721,6 +885,7 @@ export const COMMANDS = [
   "data_clean",
   "data_split",
   "data_stats",
+  "data_rows",
   "data_preview",
   "data_export",
   "list_runs",
@@ -762,8 +927,10 @@ export function commands(transport: Transport) {
     pull_model: (args: PullRequest): Promise<Model> => transport.call<Model>('pull_model', args),
     /** Adds a local model folder or GGUF file. */
     import_model: (args: PathArgs): Promise<Model> => transport.call<Model>('import_model', args),
-    /** Predicts a job's peak memory and whether it fits. */
+    /** Predicts a job's peak memory, whether it fits, and how long it takes. */
     plan: (args: PlanRequest): Promise<Plan> => transport.call<Plan>('plan', args),
+    /** Training defaults, every setting explained with its safe range, and presets for the data and this machine. */
+    train_defaults: (args: DefaultsRequest): Promise<TrainDefaults> => transport.call<TrainDefaults>('train_defaults', args),
     /** Imported datasets. */
     list_datasets: (): Promise<Array<Dataset>> => transport.call<Array<Dataset>>('list_datasets', {}),
     /** One dataset. */
@@ -778,6 +945,8 @@ export function commands(transport: Transport) {
     data_split: (args: SplitRequest): Promise<SplitResult> => transport.call<SplitResult>('data_split', args),
     /** Token lengths of a version's rows. */
     data_stats: (args: StatsRequest): Promise<DataStats> => transport.call<DataStats>('data_stats', args),
+    /** A page of a version's rows, as conversations or texts. */
+    data_rows: (args: RowsRequest): Promise<RowsPage> => transport.call<RowsPage>('data_rows', args),
     /** One row's tokens, with the trained ones marked. */
     data_preview: (args: PreviewRequest): Promise<Preview> => transport.call<Preview>('data_preview', args),
     /** Writes a version (or a split) as JSONL. */

@@ -2,9 +2,34 @@
 
 import { api } from '../api';
 import { followRun, type Following } from '../transport';
-import type { JsonValue, LoggedEvent, Run, RunEvents, RunExport, RunExportReport, RunStatus } from '../../generated/api';
+import type {
+  DefaultsRequest,
+  JsonValue,
+  LoggedEvent,
+  Run,
+  RunEvents,
+  RunExport,
+  RunExportReport,
+  RunStatus,
+  StartRun,
+  TrainDefaults,
+} from '../../generated/api';
 
-export type { ExportFormat, GgufQuant, Run, RunExport, RunExportReport, RunStatus } from '../../generated/api';
+export type {
+  ExportFormat,
+  GgufQuant,
+  Preset,
+  PresetName,
+  QuantMode,
+  Run,
+  RunExport,
+  RunExportReport,
+  RunStatus,
+  SettingDoc,
+  StartRun,
+  TrainDefaults,
+  TrainSettings,
+} from '../../generated/api';
 
 /** One point of a run's loss curve, from a line of its metrics.jsonl. */
 export interface LossPoint {
@@ -40,6 +65,10 @@ const RESUMABLE: RunStatus[] = ['paused', 'stopped', 'interrupted', 'failed'];
 
 export const runs = {
   list: (): Promise<Run[]> => api.list_runs(),
+  /** Every setting's default and meaning, and presets sized for the data and this machine. */
+  defaults: (req: DefaultsRequest): Promise<TrainDefaults> => api.train_defaults(req),
+  /** Starts training in a worker of its own; the run goes on when the window closes. */
+  start: (req: StartRun): Promise<Run> => api.start_run(req),
   get: (id: number): Promise<Run> => api.get_run({ id }),
   async lossCurve(id: number): Promise<LossPoint[]> {
     const rows = await api.run_metrics({ id });
