@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { artifactsDir, binary, tempHome } from '../support/paths.mjs';
 import { WebDriver } from '../support/webdriver.mjs';
 import { usableCores } from '../support/os.mjs';
+import { writeTinyModel } from '../support/tiny-model.mjs';
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -156,4 +157,44 @@ test('navigation reaches every list view inside the window and comes back home',
   await webdriver.click(await webdriver.find(testid('nav-home')));
   const cores = await waitForShown(testid('cpu-cores'));
   assert.equal(Number(await webdriver.text(cores)), usableCores());
+});
+
+test('a run started in the window is followed to its end over a Tauri Channel, its curve growing', async () => {
+  // A real run of a tiny random model, started through the window's own IPC; the app starts itself
+  // as the worker. The card is told of each step by the backend: nothing reloads the page.
+  const model = writeTinyModel(join(home.path, 'tiny-model'));
+  const data = join(home.path, 'rows.jsonl');
+  const rows = Array.from({ length: 12 }, (_, i) => JSON.stringify({ prompt: `Say ${i}`, response: `Number ${i} said.` }));
+  writeFileSync(data, rows.join('\n') + '\n');
+  const started = await webdriver.executeAsync(
+    `const done = arguments[arguments.length - 1];
+     window.__TAURI_INTERNALS__.invoke('call', { command: 'start_run', args: arguments[0] })
+       .then((run) => done({ run }), (error) => done({ error }));`,
+    [{ model, data, settings: { steps: 12, batch: 2, 'max-len': 64, threads: 1 } }],
+  );
+  assert.ok(started.run, `start_run failed: ${JSON.stringify(started.error)}`);
+  const id = started.run.id;
+  await webdriver.click(await webdriver.find(testid('nav-runs')));
+  const card = testid(`run-${id}`);
+  await waitForShown(card);
+  const deadline = Date.now() + 180_000;
+  let seen = { steps: 0, status: '' };
+  while (Date.now() < deadline) {
+    seen = await webdriver.execute(
+      `const card = document.querySelector(arguments[0]);
+       const chart = card?.querySelector('[data-testid="run-chart"]');
+       const m = chart && /over (\\d+) steps/.exec(chart.getAttribute('aria-label') ?? '');
+       return { steps: m ? Number(m[1]) : 0, status: card?.querySelector('[data-testid="run-status"]')?.textContent ?? '' };`,
+      [card],
+    );
+    if (seen.status === 'finished') break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.equal(seen.status, 'finished', `the card did not follow the run to its end: ${JSON.stringify(seen)}`);
+  assert.equal(seen.steps, 12, 'every step reached the curve');
+  const row = await webdriver.execute(
+    "return [...document.querySelectorAll('[data-testid=\"runs-table\"] tbody tr')].map((tr) => tr.textContent).join(' | ')",
+  );
+  assert.match(row, /finished/, `the table shows what the card was told: ${row}`);
+  writeFileSync(join(artifactsDir, 'window-run.png'), await webdriver.screenshot());
 });
