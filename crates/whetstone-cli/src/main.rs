@@ -11,6 +11,7 @@ mod list;
 mod runs;
 mod model;
 mod plan;
+mod review;
 mod serve;
 mod train;
 
@@ -80,6 +81,11 @@ enum Command {
         #[command(subcommand)]
         what: eval::EvalCommand,
     },
+    /// Review sessions' figures from plain files
+    Review {
+        #[command(subcommand)]
+        what: review::ReviewCommand,
+    },
     /// Write an answer to a prompt
     Generate(generate::GenerateArgs),
     /// Measure speed and memory
@@ -111,6 +117,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(open_api(home)?, &args),
         Command::Train(args) => train::run(&open_api(home)?, &args),
         Command::Eval { what } => eval::run(&what),
+        Command::Review { what } => review::run(&what),
         Command::Generate(args) => generate::run(&args),
         Command::Bench { what } => bench::run(&what),
         Command::Worker { run_dir } => runs::worker(&run_dir),
