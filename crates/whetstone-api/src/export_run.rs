@@ -179,9 +179,7 @@ impl Api {
     fn export_source(&self, id: i64) -> Result<Source> {
         let run = self.get_run(id)?;
         let dir = PathBuf::from(&run.out_dir);
-        let job = dir.join(JOB_FILE);
-        let text = std::fs::read(&job).map_err(|source| Error::Io { action: "read", path: job.clone(), source })?;
-        let spec: JobSpec = serde_json::from_slice(&text).map_err(|e| Error::InvalidInput(format!("{}: {e}", job.display())))?;
+        // The adapter first: a run that never saved one (or whose folder is gone) is not ready, whatever else it lacks.
         let adapter_dir = dir.join("adapter");
         if !adapter_dir.join("adapter_config.json").is_file() {
             return Err(Error::RunNotReady {
@@ -189,6 +187,9 @@ impl Api {
                 reason: format!("it has no saved adapter yet ({} is missing); let it finish or stop it first", adapter_dir.display()),
             });
         }
+        let job = dir.join(JOB_FILE);
+        let text = std::fs::read(&job).map_err(|source| Error::Io { action: "read", path: job.clone(), source })?;
+        let spec: JobSpec = serde_json::from_slice(&text).map_err(|e| Error::InvalidInput(format!("{}: {e}", job.display())))?;
         let files = ModelFiles::detect(&spec.model)?;
         Ok(Source { spec, adapter_dir, files, run })
     }

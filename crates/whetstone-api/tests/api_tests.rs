@@ -273,6 +273,8 @@ fn every_listed_command_dispatches() {
             // The table lists allow_folder before forget_folder: the second undoes the first.
             "allow_folder" | "forget_folder" => json!({"path": extra.path()}),
             "export_run" => json!({"run": run_id, "format": "peft", "out": extra.path().join("export")}),
+            // A file, not a folder: refused before any file manager would start.
+            "open_folder" => json!({"path": api.home().join(whetstone_api::DATABASE_FILE)}),
             // Those that reach the hub or read model files are exercised in models_tests.rs.
             "search_models" | "pull_model" | "import_model" | "plan" => continue,
             _ => Value::Null,
@@ -289,6 +291,10 @@ fn every_listed_command_dispatches() {
             "export_run" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "run_not_ready", "{command}: {err}");
+            }
+            "open_folder" => {
+                let err = api.dispatch(command, args).unwrap_err();
+                assert!(err.code() == "invalid_input" && err.to_string().contains("is not a folder"), "{command}: {err}");
             }
             // This home's default model is absent on purpose; reaching that check shows the command was routed.
             "data_stats" | "data_preview" => {
