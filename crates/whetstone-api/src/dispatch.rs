@@ -68,6 +68,23 @@ impl Confine for PathArgs {
 }
 
 impl Confine for FolderArgs {}
+impl Confine for EvalListArgs {}
+impl Confine for EvalExportArgs {}
+
+impl Confine for crate::evaluation::EvalRequest {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        if let Some(m) = &self.model {
+            self.model = Some(api.confine_model_ref(m)?);
+        }
+        if let Some(a) = &self.adapter {
+            self.adapter = Some(api.confine(a, Access::Read)?);
+        }
+        if let Some(d) = &self.data {
+            self.data = Some(api.confine(d, Access::Read)?);
+        }
+        Ok(())
+    }
+}
 
 impl Confine for crate::datasets::ImportRequest {
     fn confine(&mut self, api: &Api) -> Result<()> {
@@ -220,6 +237,22 @@ pub struct FolderArgs {
     pub path: PathBuf,
 }
 
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct EvalListArgs {
+    /// Only the evaluations in which this run answered.
+    #[serde(default)]
+    #[ts(optional)]
+    pub run: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct EvalExportArgs {
+    pub id: i64,
+    pub format: crate::evaluation::TableFormat,
+}
+
 /// Declares the commands. Each line: `name(Args) -> Result, reach, |api, args| call;` with a doc
 /// comment that says what it does.
 macro_rules! commands {
@@ -319,6 +352,14 @@ commands! {
     run_metrics(IdArgs) -> Vec<serde_json::Value>, App, |api, a| api.run_metrics(a.id);
     /// A run's metrics as CSV text.
     run_metrics_csv(IdArgs) -> String, App, |api, a| api.run_metrics_csv(a.id);
+    /// Answers held-out prompts with the base model, the tuned one and optionally another run, and scores them.
+    eval_run(crate::evaluation::EvalRequest) -> crate::evaluation::Evaluation, App, |api, a| api.eval_run(&a);
+    /// Evaluations, newest first; those of one run when `run` is given.
+    list_evaluations(EvalListArgs) -> Vec<crate::evaluation::Evaluation>, App, |api, a| api.list_evaluations(a.run);
+    /// One evaluation with every item's prompt, reference, answers and scores.
+    eval_results(IdArgs) -> crate::evaluation::EvalResults, App, |api, a| api.eval_results(a.id);
+    /// An evaluation's answers as CSV (one line per item and side) or JSON lines (one per item).
+    eval_export(EvalExportArgs) -> String, App, |api, a| api.eval_export(a.id, a.format);
     /// Folders the app may read and write besides its home folder.
     allowed_folders(NoArgs) -> Vec<whetstone_store::AllowedFolder>, App, |api, a| api.allowed_folders();
     /// Lets the app read and write a folder (the window's file picker does this for what the user picks).

@@ -84,6 +84,9 @@ pub enum Error {
     #[error("{0}")]
     Export(#[from] whetstone_export::ExportError),
 
+    #[error("{0}")]
+    Eval(#[from] whetstone_eval::Error),
+
     #[error("run {run} is training in {}; pause or stop it before starting another run there", path.display())]
     RunFolderBusy { path: PathBuf, run: i64 },
 
@@ -126,6 +129,7 @@ impl Error {
             Error::ExportFolderNotEmpty { .. } => "folder_not_empty",
             Error::RunNotReady { .. } => "run_not_ready",
             Error::Export(e) => e.code(),
+            Error::Eval(e) => e.code(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod datasets;
 mod default_model;
 pub mod dispatch;
 mod error;
+pub mod evaluation;
 pub mod events;
 pub mod export;
 pub mod export_run;

@@ -273,8 +273,11 @@ fn every_listed_command_dispatches() {
             // The table lists allow_folder before forget_folder: the second undoes the first.
             "allow_folder" | "forget_folder" => json!({"path": extra.path()}),
             "export_run" => json!({"run": run_id, "format": "peft", "out": extra.path().join("export")}),
+            "eval_run" => json!({"run": run_id, "rows": [{"prompt": "hi"}]}),
             // A file, not a folder: refused before any file manager would start.
             "open_folder" => json!({"path": api.home().join(whetstone_api::DATABASE_FILE)}),
+            "eval_results" => json!({"id": 1}),
+            "eval_export" => json!({"id": 1, "format": "csv"}),
             // Those that reach the hub or read model files are exercised in models_tests.rs.
             "search_models" | "pull_model" | "import_model" | "plan" => continue,
             _ => Value::Null,
@@ -288,13 +291,18 @@ fn every_listed_command_dispatches() {
                 assert!(!err.to_string().contains("arguments for"), "{command}: {err}");
             }
             // The seeded run has no adapter folder: refused as not ready, after the arguments were understood.
-            "export_run" => {
+            "export_run" | "eval_run" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "run_not_ready", "{command}: {err}");
             }
             "open_folder" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert!(err.code() == "invalid_input" && err.to_string().contains("is not a folder"), "{command}: {err}");
+            }
+            // No evaluation has been run in this home.
+            "eval_results" | "eval_export" => {
+                let err = api.dispatch(command, args).unwrap_err();
+                assert_eq!(err.code(), "not_found", "{command}: {err}");
             }
             // This home's default model is absent on purpose; reaching that check shows the command was routed.
             "data_stats" | "data_preview" => {

@@ -1,10 +1,14 @@
 //! `whet eval loss`: how well a model (with or without an adapter) predicts the responses of a dataset.
 //! `whet eval score`: every text metric over given predictions and references, without a model, so that
 //! any figure the app shows can be reproduced from two files.
+//! `whet eval run` / `whet eval show`: a run's base and tuned model answering held-out prompts, stored with
+//! the run (the API's `eval_run` and `eval_results`).
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use whetstone_api::evaluation::{EvalProgress, EvalRequest, Evaluation, Side, TableFormat};
 use whetstone_api::training;
 use whetstone_engine::quant::QuantMode;
 use whetstone_eval::inputs::{default_wordnet_dir, read_pairs};
@@ -20,6 +24,66 @@ pub enum EvalCommand {
     Loss(LossArgs),
     /// BLEU, chrF, ROUGE, METEOR, exact match and F1 of predictions against references (no model needed)
     Score(ScoreArgs),
+    /// A run's base and tuned model answer its held-out prompts; answers and figures are stored with the run
+    Run(RunArgs),
+    /// A stored evaluation: its figures, or every answer as JSON, CSV or JSON lines
+    Show(ShowArgs),
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The run's id (see `whet runs list`)
+    run: i64,
+    /// Only the first N rows
+    #[arg(long, value_name = "N")]
+    rows: Option<usize>,
+    /// Rows of this dataset (name or id) instead of what the run held out
+    #[arg(long, conflicts_with = "data")]
+    dataset: Option<String>,
+    /// The dataset's version [default: the latest]
+    #[arg(long, requires = "dataset")]
+    version: Option<u32>,
+    /// The dataset's split: train, val or test [default: test]
+    #[arg(long, requires = "dataset")]
+    split: Option<String>,
+    /// Rows from a file (any format `whet data import` reads)
+    #[arg(long, value_name = "FILE")]
+    data: Option<PathBuf>,
+    /// Another run answering the same prompts
+    #[arg(long, value_name = "RUN")]
+    compare: Option<i64>,
+    /// Leave out the base model's answers
+    #[arg(long)]
+    no_base: bool,
+    #[arg(long, default_value_t = whetstone_api::evaluation::DEFAULT_MAX_NEW_TOKENS)]
+    max_new: usize,
+    /// 0 picks the most likely token every time; above 0 samples, seeded
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the evaluation as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// The evaluation's id (printed by `whet eval run`)
+    id: i64,
+    /// Every item with its answers, as JSON
+    #[arg(long, conflicts_with_all = ["csv", "jsonl"])]
+    json: bool,
+    /// Every answer as CSV, one line per item and side
+    #[arg(long, conflicts_with = "jsonl")]
+    csv: bool,
+    /// Every item as one JSON line
+    #[arg(long)]
+    jsonl: bool,
 }
 
 #[derive(Args)]
@@ -69,9 +133,11 @@ pub struct LossArgs {
     json: bool,
 }
 
-pub fn run(cmd: &EvalCommand) -> anyhow::Result<()> {
+pub fn run(home: Option<&Path>, cmd: &EvalCommand) -> anyhow::Result<()> {
     match cmd {
         EvalCommand::Score(a) => score(a),
+        EvalCommand::Run(a) => eval_run(&crate::open_api(home)?, a),
+        EvalCommand::Show(a) => show(&crate::open_api(home)?, a),
         EvalCommand::Loss(a) => {
             crate::set_threads(a.threads);
             let model = training::load_model(&a.model, a.quant)?;
@@ -156,4 +222,89 @@ fn print_labels(l: &LabelReport) {
     for (name, avg) in [("macro avg", l.macro_avg), ("micro avg", l.micro_avg), ("weighted avg", l.weighted_avg)] {
         println!("  {:<20} {:>9.4} {:>9.4} {:>9.4}", name, avg.precision, avg.recall, avg.f1);
     }
+}
+
+fn eval_run(api: &whetstone_api::Api, a: &RunArgs) -> anyhow::Result<()> {
+    crate::set_threads(a.threads);
+    let mut sides = vec![Side::Base, Side::Tuned];
+    if a.no_base {
+        sides.retain(|s| *s != Side::Base);
+    }
+    if a.compare.is_some() {
+        sides.push(Side::Compare);
+    }
+    let req = EvalRequest {
+        run: Some(a.run),
+        compare_run: a.compare,
+        dataset: a.dataset.clone(),
+        version: a.version,
+        split: a.split.clone(),
+        data: a.data.clone(),
+        limit: a.rows,
+        sides: Some(sides),
+        temperature: Some(a.temperature),
+        top_p: Some(a.top_p),
+        seed: Some(a.seed),
+        max_new_tokens: Some(a.max_new),
+        ..EvalRequest::default()
+    };
+    let evaluation = api.eval_run_with_progress(&req, &mut print_progress)?;
+    eprintln!();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+    } else {
+        print_evaluation(&evaluation);
+    }
+    Ok(())
+}
+
+fn show(api: &whetstone_api::Api, a: &ShowArgs) -> anyhow::Result<()> {
+    if a.csv || a.jsonl {
+        let format = if a.csv { TableFormat::Csv } else { TableFormat::Jsonl };
+        print!("{}", api.eval_export(a.id, format)?);
+    } else if a.json {
+        println!("{}", serde_json::to_string_pretty(&api.eval_results(a.id)?)?);
+    } else {
+        print_evaluation(&api.get_evaluation(a.id)?);
+    }
+    Ok(())
+}
+
+fn print_progress(p: &EvalProgress) {
+    let mut err = std::io::stderr();
+    let width = 30;
+    let filled = p.done * width / p.total.max(1);
+    let _ = write!(err, "\r\x1b[2K{} [{}{}] {}/{}", p.stage, "#".repeat(filled), " ".repeat(width - filled), p.done, p.total);
+    let _ = err.flush();
+}
+
+fn print_evaluation(e: &Evaluation) {
+    println!("evaluation {}: {} items from {}", e.id, e.items, e.source);
+    let opt = |v: Option<f64>, digits: usize| v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "-".into());
+    let names: Vec<&str> = e.sides.iter().map(|s| s.side.as_str()).collect();
+    print!("  {:<12}", "");
+    for n in &names {
+        print!(" {n:>10}");
+    }
+    println!();
+    let row = |label: &str, f: &dyn Fn(&whetstone_api::evaluation::SideMetrics) -> String| {
+        print!("  {label:<12}");
+        for s in &e.sides {
+            print!(" {:>10}", f(s));
+        }
+        println!();
+    };
+    row("perplexity", &|s| opt(s.perplexity, 3));
+    row("BLEU", &|s| opt(s.text.as_ref().map(|t| t.bleu), 2));
+    row("chrF", &|s| opt(s.text.as_ref().map(|t| t.chrf), 2));
+    row("ROUGE-1", &|s| opt(s.text.as_ref().map(|t| t.rouge1), 4));
+    row("ROUGE-2", &|s| opt(s.text.as_ref().map(|t| t.rouge2), 4));
+    row("ROUGE-L", &|s| opt(s.text.as_ref().map(|t| t.rouge_l), 4));
+    row("METEOR", &|s| opt(s.text.as_ref().map(|t| t.meteor), 4));
+    row("exact match", &|s| opt(s.text.as_ref().map(|t| t.exact_match), 4));
+    row("F1", &|s| opt(s.text.as_ref().map(|t| t.f1), 4));
+    if e.sides.iter().any(|s| s.text.as_ref().is_some_and(|t| !t.meteor_synonyms)) {
+        println!("  (METEOR without WordNet synonyms: install wordnet-base or set WHETSTONE_WORDNET)");
+    }
+    println!("every answer: whet eval show {} --csv", e.id);
 }

@@ -76,7 +76,7 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Fine-tune a model with LoRA on a dataset file or an imported dataset
     Train(Box<train::TrainArgs>),
-    /// Measure a model on a dataset
+    /// Measure a model on a dataset, score texts, evaluate a run
     Eval {
         #[command(subcommand)]
         what: eval::EvalCommand,
@@ -116,7 +116,7 @@ fn main() -> anyhow::Result<()> {
         Command::Export(args) => export::run(&open_api(home)?, &args),
         Command::Serve(args) => serve::run(open_api(home)?, &args),
         Command::Train(args) => train::run(&open_api(home)?, &args),
-        Command::Eval { what } => eval::run(&what),
+        Command::Eval { what } => eval::run(home, &what),
         Command::Review { what } => review::run(&what),
         Command::Generate(args) => generate::run(&args),
         Command::Bench { what } => bench::run(&what),

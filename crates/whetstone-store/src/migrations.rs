@@ -102,6 +102,56 @@ CREATE TABLE allowed_folders (
 );
 "#,
 },
+Migration {
+    version: 6,
+    name: "evaluations: per-item outputs of each side and aggregate metrics",
+    sql: r#"
+CREATE TABLE evaluations (
+    id              INTEGER PRIMARY KEY,
+    run_id          INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    compare_run_id  INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    model           TEXT    NOT NULL CHECK (length(model) > 0),
+    adapter         TEXT,
+    dataset_id      INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+    dataset_version INTEGER CHECK (dataset_version IS NULL OR dataset_version >= 1),
+    split           TEXT    CHECK (split IS NULL OR split IN ('train', 'val', 'test')),
+    source          TEXT    NOT NULL,
+    settings        TEXT    NOT NULL CHECK (json_valid(settings)),
+    created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+CREATE INDEX evaluations_run_id ON evaluations(run_id);
+
+CREATE TABLE evaluation_items (
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+    position      INTEGER NOT NULL CHECK (position >= 1),
+    line          INTEGER,
+    messages      TEXT    NOT NULL CHECK (json_valid(messages)),
+    prompt        TEXT    NOT NULL,
+    input         TEXT    CHECK (input IS NULL OR json_valid(input)),
+    reference     TEXT,
+    PRIMARY KEY (evaluation_id, position)
+);
+
+CREATE TABLE evaluation_outputs (
+    evaluation_id INTEGER NOT NULL,
+    position      INTEGER NOT NULL,
+    side          TEXT    NOT NULL CHECK (side IN ('base', 'tuned', 'compare')),
+    text          TEXT    NOT NULL,
+    tokens        INTEGER NOT NULL CHECK (tokens >= 0),
+    scores        TEXT    CHECK (scores IS NULL OR json_valid(scores)),
+    PRIMARY KEY (evaluation_id, position, side),
+    FOREIGN KEY (evaluation_id, position) REFERENCES evaluation_items(evaluation_id, position) ON DELETE CASCADE
+);
+
+CREATE TABLE evaluation_metrics (
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+    side          TEXT    NOT NULL CHECK (side IN ('base', 'tuned', 'compare')),
+    metrics       TEXT    NOT NULL CHECK (json_valid(metrics)),
+    PRIMARY KEY (evaluation_id, side)
+);
+"#,
+},
 ];
 
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;

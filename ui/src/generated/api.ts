@@ -176,11 +176,96 @@ export type DuplicateStep = { groups: number, removed: number, threshold: number
 
 export type ErrorBody = { code: string, message: string, };
 
+export type EvalExportArgs = { id: number, format: TableFormat, };
+
+export type EvalItem = { position: number, line: number | null, 
+/**
+ * The conversation the model answered (its last message is the prompt).
+ */
+messages: Array<Message>, prompt: string, input: JsonValue | null, reference: string | null, outputs: Array<EvalOutput>, };
+
+export type EvalListArgs = { 
+/**
+ * Only the evaluations in which this run answered.
+ */
+run?: number, };
+
 export type EvalMetrics = { step: number, 
 /**
  * Mean loss over the validation set's response tokens.
  */
 loss: number, perplexity: number, tokens: number, elapsed_s: number, };
+
+export type EvalOutput = { side: Side, text: string, tokens: number, scores: ItemMetrics | null, };
+
+export type EvalRequest = { 
+/**
+ * A training run: its base model answers as `base`, with the run's adapter as `tuned`.
+ */
+run?: number, 
+/**
+ * Without a run: a model (a path, or an installed model's id or name)…
+ */
+model?: string, 
+/**
+ * …and an adapter folder (PEFT layout) for the `tuned` side.
+ */
+adapter?: string, quant?: QuantMode, 
+/**
+ * Another run answering the same prompts, as the `compare` side.
+ */
+compare_run?: number, 
+/**
+ * Rows from a dataset version (name or id; the latest version unless `version`), its `split`
+ * (`test` by default).
+ */
+dataset?: string, version?: number, split?: string, 
+/**
+ * Rows from a file (any format `whet data import` reads).
+ */
+data?: string, 
+/**
+ * Rows given here.
+ */
+rows?: Array<EvalRowInput>, 
+/**
+ * Only the first N rows.
+ */
+limit?: number, 
+/**
+ * Which sides answer; by default base and tuned, and compare when `compare_run` is given.
+ */
+sides?: Array<Side>, 
+/**
+ * 0 (the default) decodes greedily; above 0 samples, seeded per item from `seed`.
+ */
+temperature?: number, top_p?: number, seed?: number, max_new_tokens?: number, 
+/**
+ * Longest prompt + reference measured for perplexity, in tokens.
+ */
+max_len?: number, };
+
+export type EvalResults = { evaluation: Evaluation, items: Array<EvalItem>, };
+
+export type EvalRowInput = { prompt: string, system?: string, 
+/**
+ * Structured input shown to reviewers beside the prompt (the model sees only the prompt).
+ */
+input?: JsonValue, 
+/**
+ * The answer the outputs are scored against.
+ */
+reference?: string, };
+
+export type Evaluation = { id: number, run_id: number | null, compare_run_id: number | null, model: string, adapter: string | null, dataset_id: number | null, dataset_version: number | null, split: string | null, 
+/**
+ * Where the rows came from, in words.
+ */
+source: string, 
+/**
+ * Decoding and measuring settings as used.
+ */
+settings: JsonValue, sides: Array<SideMetrics>, items: number, created_at: string, };
 
 export type Event = { "type": "started", total_steps: number, examples: number, val_examples: number, trainable_parameters: number, 
 /**
@@ -310,6 +395,16 @@ export type ImportResult = { dataset: Dataset, version: DatasetVersion, report: 
  */
 rejections_file: string | null, };
 
+export type ItemMetrics = { 
+/**
+ * Sentence BLEU, 0..100.
+ */
+bleu: number, 
+/**
+ * Sentence chrF, 0..100.
+ */
+chrf: number, rouge1: number, rouge2: number, rouge_l: number, rouge_lsum: number, meteor: number, exact_match: number, f1: number, };
+
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 
 export type LeakageReport = { threshold: number, 
@@ -344,6 +439,8 @@ peak: number,
  * block, after the loss's temporaries are gone).
  */
 peak_phase: string, adapter_parameters: number, };
+
+export type Message = { role: Role, content: string, };
 
 export type Model = { id: number, name: string, source: ModelSource, 
 /**
@@ -496,6 +593,8 @@ engine_supported: boolean, };
 
 export type Rejection = { line: number, record: number, reason: string, };
 
+export type Role = "system" | "user" | "assistant";
+
 export type RoundTrip = { 
 /**
  * The exported file or folder that was loaded.
@@ -592,6 +691,22 @@ export type ScheduleKind = "constant" | "linear" | "cosine";
 
 export type SearchArgs = { query: string, limit?: number, };
 
+export type Side = "base" | "tuned" | "compare";
+
+export type SideMetrics = { side: Side, model: string, adapter: string | null, 
+/**
+ * Mean loss over the references' tokens (as `whet eval loss`), and its exponential.
+ */
+loss: number | null, perplexity: number | null, loss_tokens: number, 
+/**
+ * Items whose prompt and reference did not fit `max_len`, left out of the perplexity.
+ */
+loss_rows_dropped: number, generated_tokens: number, 
+/**
+ * None when no item has a reference.
+ */
+text: TextMetrics | null, };
+
 export type SourceFormat = "jsonl" | "json_array" | "csv" | "tsv" | "text";
 
 export type Split = "train" | "val" | "test";
@@ -624,6 +739,26 @@ model: string | null, max_len: number,
 split: string | null, };
 
 export type StepMetrics = { step: number, loss: number, lr: number, grad_norm: number, tokens: number, tokens_per_s: number, elapsed_s: number, epoch: number, };
+
+export type TableFormat = "csv" | "jsonl";
+
+export type TextMetrics = { items: number, 
+/**
+ * Corpus BLEU (sacrebleu's `corpus_bleu`), 0..100.
+ */
+bleu: number, 
+/**
+ * Corpus chrF, 0..100.
+ */
+chrf: number, 
+/**
+ * Means over items of the F-measures.
+ */
+rouge1: number, rouge2: number, rouge_l: number, rouge_lsum: number, meteor: number, 
+/**
+ * False when METEOR ran without WordNet, so without its synonym stage.
+ */
+meteor_synonyms: boolean, exact_match: number, f1: number, };
 
 export type TokenStats = { rows: number, 
 /**
@@ -733,6 +868,10 @@ export const COMMANDS = [
   "export_run",
   "run_metrics",
   "run_metrics_csv",
+  "eval_run",
+  "list_evaluations",
+  "eval_results",
+  "eval_export",
   "allowed_folders",
   "allow_folder",
   "forget_folder",
@@ -802,6 +941,14 @@ export function commands(transport: Transport) {
     run_metrics: (args: IdArgs): Promise<Array<JsonValue>> => transport.call<Array<JsonValue>>('run_metrics', args),
     /** A run's metrics as CSV text. */
     run_metrics_csv: (args: IdArgs): Promise<string> => transport.call<string>('run_metrics_csv', args),
+    /** Answers held-out prompts with the base model, the tuned one and optionally another run, and scores them. */
+    eval_run: (args: EvalRequest): Promise<Evaluation> => transport.call<Evaluation>('eval_run', args),
+    /** Evaluations, newest first; those of one run when `run` is given. */
+    list_evaluations: (args: EvalListArgs): Promise<Array<Evaluation>> => transport.call<Array<Evaluation>>('list_evaluations', args),
+    /** One evaluation with every item's prompt, reference, answers and scores. */
+    eval_results: (args: IdArgs): Promise<EvalResults> => transport.call<EvalResults>('eval_results', args),
+    /** An evaluation's answers as CSV (one line per item and side) or JSON lines (one per item). */
+    eval_export: (args: EvalExportArgs): Promise<string> => transport.call<string>('eval_export', args),
     /** Folders the app may read and write besides its home folder. */
     allowed_folders: (): Promise<Array<AllowedFolder>> => transport.call<Array<AllowedFolder>>('allowed_folders', {}),
     /** Lets the app read and write a folder (the window's file picker does this for what the user picks). */
