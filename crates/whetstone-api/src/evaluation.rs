@@ -749,7 +749,7 @@ fn evaluation_from(e: whetstone_store::Evaluation) -> Result<Evaluation> {
     })
 }
 
-fn item_from(id: i64, i: EvaluationItem) -> Result<EvalItem> {
+pub(crate) fn item_from(id: i64, i: EvaluationItem) -> Result<EvalItem> {
     let outputs = i
         .outputs
         .into_iter()

@@ -18,6 +18,8 @@ pub mod folders;
 pub mod jobs;
 pub mod models;
 pub mod plan;
+pub mod review;
+pub mod review_results;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod time;

@@ -278,6 +278,14 @@ fn every_listed_command_dispatches() {
             "open_folder" => json!({"path": api.home().join(whetstone_api::DATABASE_FILE)}),
             "eval_results" => json!({"id": 1}),
             "eval_export" => json!({"id": 1, "format": "csv"}),
+            "review_create" => json!({"evaluation": 1}),
+            "review_invite" => json!({"session": 1, "name": "ann"}),
+            "review_revoke" => json!({"rater": 1}),
+            "review_status" | "review_close" | "review_results" | "review_preferences" => json!({"id": 1}),
+            "review_export" => json!({"id": 1, "format": "jsonl"}),
+            "review_accept" => json!({"session": 1, "ratings": [1]}),
+            "review_next" | "review_progress" => json!({"token": "no-such-token"}),
+            "review_submit" => json!({"token": "no-such-token", "item": 1}),
             // Those that reach the hub or read model files are exercised in models_tests.rs.
             "search_models" | "pull_model" | "import_model" | "plan" => continue,
             _ => Value::Null,
@@ -295,12 +303,17 @@ fn every_listed_command_dispatches() {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "run_not_ready", "{command}: {err}");
             }
+            "review_next" | "review_progress" | "review_submit" => {
+                let err = api.dispatch(command, args).unwrap_err();
+                assert_eq!(err.code(), "unauthorized", "{command}: {err}");
+            }
             "open_folder" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert!(err.code() == "invalid_input" && err.to_string().contains("is not a folder"), "{command}: {err}");
             }
-            // No evaluation has been run in this home.
-            "eval_results" | "eval_export" => {
+            // No evaluation has been run in this home, so no review either.
+            "eval_results" | "eval_export" | "review_create" | "review_invite" | "review_revoke" | "review_status" | "review_close"
+            | "review_results" | "review_preferences" | "review_export" | "review_accept" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "not_found", "{command}: {err}");
             }

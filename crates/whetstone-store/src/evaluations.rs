@@ -191,19 +191,30 @@ impl Store {
     /// The items of an evaluation in order, each with every side's output.
     pub fn evaluation_items(&self, id: i64) -> Result<Vec<EvaluationItem>> {
         self.get_evaluation(id)?;
+        self.items_where(id, None)
+    }
+
+    /// One item of an evaluation, with every side's output.
+    pub fn evaluation_item(&self, id: i64, position: u32) -> Result<Option<EvaluationItem>> {
+        Ok(self.items_where(id, Some(position))?.pop())
+    }
+
+    fn items_where(&self, id: i64, position: Option<u32>) -> Result<Vec<EvaluationItem>> {
         let mut stmt = self.conn.prepare(
-            "SELECT position, line, messages, prompt, input, reference FROM evaluation_items WHERE evaluation_id = ?1 ORDER BY position",
+            "SELECT position, line, messages, prompt, input, reference FROM evaluation_items
+             WHERE evaluation_id = ?1 AND (?2 IS NULL OR position = ?2) ORDER BY position",
         )?;
         type RawItem = (u32, Option<u64>, String, String, Option<String>, Option<String>);
         let raws = stmt
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+            .query_map(params![id, position], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
             .collect::<rusqlite::Result<Vec<RawItem>>>()?;
         let mut outputs = self.conn.prepare(
-            "SELECT position, side, text, tokens, scores FROM evaluation_outputs WHERE evaluation_id = ?1 ORDER BY position, rowid",
+            "SELECT position, side, text, tokens, scores FROM evaluation_outputs
+             WHERE evaluation_id = ?1 AND (?2 IS NULL OR position = ?2) ORDER BY position, rowid",
         )?;
         let mut by_position: std::collections::HashMap<u32, Vec<OutputRecord>> = std::collections::HashMap::new();
         let rows = outputs
-            .query_map([id], |r| {
+            .query_map(params![id, position], |r| {
                 Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, u64>(3)?, r.get::<_, Option<String>>(4)?))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -67,7 +67,8 @@ fn fresh_file_gets_latest_schema_and_wal() {
         .collect();
     assert_eq!(
         names,
-        ["allowed_folders", "dataset_versions", "datasets", "evaluation_items", "evaluation_metrics", "evaluation_outputs", "evaluations", "models", "runs"]
+        ["allowed_folders", "dataset_versions", "datasets", "evaluation_items", "evaluation_metrics", "evaluation_outputs", "evaluations", "models", "review_assignments",
+         "review_raters", "review_ratings", "review_sessions", "runs"]
     );
 
     let conn = Connection::open(&path).unwrap();
@@ -263,4 +264,38 @@ fn migration_6_keeps_evaluations_whole_and_sides_known() {
     conn.execute("DELETE FROM runs WHERE id = 1", []).unwrap();
     let run: Option<i64> = conn.query_row("SELECT run_id FROM evaluations WHERE id = 1", [], |r| r.get(0)).unwrap();
     assert_eq!(run, None, "deleting a run keeps its evaluations");
+}
+
+#[test]
+fn migration_7_keeps_one_current_rating_per_rater_and_item_and_tokens_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whetstone.db");
+    drop(Store::open_at_version(&path, 6).unwrap());
+    seed(&path, 6);
+    drop(Store::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         INSERT INTO evaluations (model, source, settings) VALUES ('/m', 'rows', '{}');
+         INSERT INTO review_sessions (evaluation_id, name, baseline, candidate, criteria, raters_per_item, seed)
+             VALUES (1, 's', 'base', 'tuned', '[]', 2, -5);
+         INSERT INTO review_raters (session_id, name, kind, token_sha256) VALUES (1, 'ann', 'human', printf('%064d', 1));
+         INSERT INTO review_assignments (rater_id, item, queue, swapped) VALUES (1, 1, 1, 0);
+         INSERT INTO review_ratings (rater_id, item, rating, current) VALUES (1, 1, '{}', 1);",
+    )
+    .unwrap();
+    let same_side = conn.execute(
+        "INSERT INTO review_sessions (evaluation_id, name, baseline, candidate, criteria, raters_per_item, seed) VALUES (1, 's', 'base', 'base', '[]', 2, 0)",
+        [],
+    );
+    assert!(same_side.is_err(), "a side cannot be compared with itself");
+    let second_current = conn.execute("INSERT INTO review_ratings (rater_id, item, rating, current) VALUES (1, 1, '{}', 1)", []);
+    assert!(second_current.is_err(), "one current rating per rater and item");
+    conn.execute("INSERT INTO review_ratings (rater_id, item, rating, current) VALUES (1, 1, '{}', 0)", []).unwrap();
+    let unassigned = conn.execute("INSERT INTO review_ratings (rater_id, item, rating, current) VALUES (1, 2, '{}', 0)", []);
+    assert!(unassigned.is_err(), "a rating belongs to an item of the rater's queue");
+    let same_token = conn.execute("INSERT INTO review_raters (session_id, name, kind, token_sha256) VALUES (1, 'bob', 'human', printf('%064d', 1))", []);
+    assert!(same_token.is_err(), "two raters never share a token");
+    let deleting_the_evaluation = conn.execute("DELETE FROM evaluations WHERE id = 1", []);
+    assert!(deleting_the_evaluation.is_err(), "a reviewed evaluation stays");
 }
