@@ -276,7 +276,7 @@ impl Api {
         Ok(self.store().list_dataset_versions(d.id)?)
     }
 
-    fn load_version(&self, dataset: &str, version: Option<u32>) -> Result<(Dataset, DatasetVersion, Vec<DataRow>)> {
+    pub(crate) fn load_version(&self, dataset: &str, version: Option<u32>) -> Result<(Dataset, DatasetVersion, Vec<DataRow>)> {
         let d = self.resolve_dataset(dataset)?;
         let v = self.dataset_version(&d, version)?;
         let rows = read_rows(&self.rows_path(&v))?;
@@ -294,7 +294,7 @@ impl Api {
     }
 
     /// Writes `rows` as the next version of `dataset`, recording `steps` as how it was made from `parent`.
-    fn add_version(&self, dataset: &Dataset, parent: u32, steps: serde_json::Value, rows: &[DataRow]) -> Result<DatasetVersion> {
+    pub(crate) fn add_version(&self, dataset: &Dataset, parent: u32, steps: serde_json::Value, rows: &[DataRow]) -> Result<DatasetVersion> {
         let next = self.store().list_dataset_versions(dataset.id)?.last().map(|v| v.version + 1).unwrap_or(1);
         let rel = format!("{DATASETS_DIR}/{}/v{next}.jsonl", dataset.id);
         let path = self.home().join(&rel);

@@ -20,6 +20,9 @@ pub enum Reach {
     App,
     /// The desktop window only: what a web page must never do (allow a folder, say).
     Window,
+    /// A rater with an invite token: the review queue's own commands, the only ones `whet serve --review`
+    /// serves. The app reaches them too.
+    Rater,
 }
 
 /// Who is calling: decides which commands it reaches and whether its paths are confined.
@@ -31,16 +34,25 @@ pub enum Caller {
     Window,
     /// A page through `whet serve`: the app's commands; paths confined.
     Server,
+    /// A rater through `whet serve --review`: the review queue's commands only.
+    Reviewer,
 }
 
 impl Caller {
     fn reaches(self, reach: Reach) -> bool {
         match (self, reach) {
             (Caller::Local | Caller::Window, _) => true,
-            (Caller::Server, Reach::App) => true,
+            (Caller::Server, Reach::App | Reach::Rater) => true,
             (Caller::Server, Reach::Window) => false,
+            (Caller::Reviewer, Reach::Rater) => true,
+            (Caller::Reviewer, Reach::App | Reach::Window) => false,
         }
     }
+}
+
+/// Whether `command` is one a rater reaches with an invite token.
+pub fn is_rater_command(command: &str) -> bool {
+    self::command(command).is_some_and(|c| c.reach == Reach::Rater)
 }
 
 /// Arguments that name files: callers from outside this process may only point them into the home
@@ -70,6 +82,32 @@ impl Confine for PathArgs {
 }
 
 impl Confine for FolderArgs {}
+impl Confine for EvalListArgs {}
+impl Confine for crate::review::ReviewCreate {}
+impl Confine for crate::review::ReviewInvite {}
+impl Confine for crate::review::RaterArgs {}
+impl Confine for crate::review::TokenArgs {}
+impl Confine for crate::review::NextArgs {}
+impl Confine for crate::review::SubmitArgs {}
+impl Confine for crate::review_results::ReviewExportArgs {}
+impl Confine for crate::review_results::ReviewPreferencesArgs {}
+impl Confine for crate::review_results::ReviewAccept {}
+impl Confine for EvalExportArgs {}
+
+impl Confine for crate::evaluation::EvalRequest {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        if let Some(m) = &self.model {
+            self.model = Some(api.confine_model_ref(m)?);
+        }
+        if let Some(a) = &self.adapter {
+            self.adapter = Some(api.confine(a, Access::Read)?);
+        }
+        if let Some(d) = &self.data {
+            self.data = Some(api.confine(d, Access::Read)?);
+        }
+        Ok(())
+    }
+}
 
 impl Confine for crate::datasets::ImportRequest {
     fn confine(&mut self, api: &Api) -> Result<()> {
@@ -222,6 +260,22 @@ pub struct FolderArgs {
     pub path: PathBuf,
 }
 
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct EvalListArgs {
+    /// Only the evaluations in which this run answered.
+    #[serde(default)]
+    #[ts(optional)]
+    pub run: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct EvalExportArgs {
+    pub id: i64,
+    pub format: crate::evaluation::TableFormat,
+}
+
 /// Declares the commands. Each line: `name(Args) -> Result, reach, |api, args| call;` with a doc
 /// comment that says what it does.
 macro_rules! commands {
@@ -325,6 +379,40 @@ commands! {
     run_metrics(IdArgs) -> Vec<serde_json::Value>, App, |api, a| api.run_metrics(a.id);
     /// A run's metrics as CSV text.
     run_metrics_csv(IdArgs) -> String, App, |api, a| api.run_metrics_csv(a.id);
+    /// Answers held-out prompts with the base model, the tuned one and optionally another run, and scores them.
+    eval_run(crate::evaluation::EvalRequest) -> crate::evaluation::Evaluation, App, |api, a| api.eval_run(&a);
+    /// Evaluations, newest first; those of one run when `run` is given.
+    list_evaluations(EvalListArgs) -> Vec<crate::evaluation::Evaluation>, App, |api, a| api.list_evaluations(a.run);
+    /// One evaluation with every item's prompt, reference, answers and scores.
+    eval_results(IdArgs) -> crate::evaluation::EvalResults, App, |api, a| api.eval_results(a.id);
+    /// An evaluation's answers as CSV (one line per item and side) or JSON lines (one per item).
+    eval_export(EvalExportArgs) -> String, App, |api, a| api.eval_export(a.id, a.format);
+    /// Starts a blind review of an evaluation: rubric, raters per item, the seed of the A/B draws.
+    review_create(crate::review::ReviewCreate) -> crate::review::ReviewSessionInfo, App, |api, a| api.review_create(&a);
+    /// Review sessions, newest first.
+    review_sessions(NoArgs) -> Vec<crate::review::ReviewSessionInfo>, App, |api, a| api.review_sessions();
+    /// Invites a named rater: a random token, shown once, and a queue of items.
+    review_invite(crate::review::ReviewInvite) -> crate::review::Invitation, App, |api, a| api.review_invite(&a);
+    /// Revokes a rater's token; their unrated items return to the pool.
+    review_revoke(crate::review::RaterArgs) -> crate::review::RaterStatus, App, |api, a| api.review_revoke(a.rater);
+    /// Who rated what: progress per rater.
+    review_status(IdArgs) -> crate::review::ReviewStatus, App, |api, a| api.review_status(a.id);
+    /// Closes a session: no more ratings, and raters may see which model wrote which answer.
+    review_close(IdArgs) -> crate::review::ReviewSessionInfo, App, |api, a| api.review_close(a.id);
+    /// Means with intervals, win rate, agreement and disputed items; people and machines apart.
+    review_results(IdArgs) -> crate::review_results::ReviewResults, App, |api, a| api.review_results(a.id);
+    /// Every current rating with the sides named, as CSV or JSON lines.
+    review_export(crate::review_results::ReviewExportArgs) -> String, App, |api, a| api.review_export(&a);
+    /// Preference pairs (prompt, chosen, rejected) as JSON lines for preference tuning.
+    review_preferences(crate::review_results::ReviewPreferencesArgs) -> String, App, |api, a| api.review_preferences(&a);
+    /// Accepted edited responses as a new dataset version with provenance "review".
+    review_accept(crate::review_results::ReviewAccept) -> crate::review_results::AcceptResult, App, |api, a| api.review_accept(&a);
+    /// A rater's next item (or a given one of their queue), the two answers as A and B.
+    review_next(crate::review::NextArgs) -> crate::review::RaterView, Rater, |api, a| api.review_next(&a);
+    /// A rater's rating of an item of their queue; a later one replaces it and keeps it as history.
+    review_submit(crate::review::SubmitArgs) -> crate::review::SubmitResult, Rater, |api, a| api.review_submit(&a);
+    /// A rater's progress, "N of M".
+    review_progress(crate::review::TokenArgs) -> crate::review::Progress, Rater, |api, a| api.review_progress(&a.token);
     /// Folders the app may read and write besides its home folder.
     allowed_folders(NoArgs) -> Vec<whetstone_store::AllowedFolder>, App, |api, a| api.allowed_folders();
     /// Lets the app read and write a folder (the window's file picker does this for what the user picks).

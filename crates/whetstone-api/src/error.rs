@@ -84,6 +84,18 @@ pub enum Error {
     #[error("{0}")]
     Export(#[from] whetstone_export::ExportError),
 
+    #[error("{0}")]
+    Eval(#[from] whetstone_eval::Error),
+
+    #[error("{0}")]
+    Unauthorized(String),
+
+    #[error("item {item} is not in your review queue")]
+    ForbiddenItem { item: u32 },
+
+    #[error("review session {session} is closed; it takes no more ratings or raters")]
+    ReviewClosed { session: i64 },
+
     #[error("run {run} is training in {}; pause or stop it before starting another run there", path.display())]
     RunFolderBusy { path: PathBuf, run: i64 },
 
@@ -126,6 +138,10 @@ impl Error {
             Error::ExportFolderNotEmpty { .. } => "folder_not_empty",
             Error::RunNotReady { .. } => "run_not_ready",
             Error::Export(e) => e.code(),
+            Error::Eval(e) => e.code(),
+            Error::Unauthorized(_) => "unauthorized",
+            Error::ForbiddenItem { .. } => "forbidden_item",
+            Error::ReviewClosed { .. } => "review_closed",
         }
     }
 

@@ -136,9 +136,10 @@ const PROMPTS_CHECKED: usize = 3;
 const ROWS_MEASURED: usize = 8;
 const CHECK_TOKENS: usize = 24;
 
-struct Source {
-    spec: JobSpec,
-    adapter_dir: PathBuf,
+/// A finished run's job, adapter and base model files: what exports and evaluations start from.
+pub(crate) struct Source {
+    pub(crate) spec: JobSpec,
+    pub(crate) adapter_dir: PathBuf,
     files: ModelFiles,
     run: crate::Run,
 }
@@ -176,7 +177,7 @@ impl Api {
         Ok(report)
     }
 
-    fn export_source(&self, id: i64) -> Result<Source> {
+    pub(crate) fn export_source(&self, id: i64) -> Result<Source> {
         let run = self.get_run(id)?;
         let dir = PathBuf::from(&run.out_dir);
         if !dir.is_dir() {

@@ -11,6 +11,7 @@ mod default_model;
 pub mod defaults;
 pub mod dispatch;
 mod error;
+pub mod evaluation;
 pub mod events;
 pub mod export;
 pub mod export_run;
@@ -19,6 +20,8 @@ pub mod folders;
 pub mod jobs;
 pub mod models;
 pub mod plan;
+pub mod review;
+pub mod review_results;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod time;

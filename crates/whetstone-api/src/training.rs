@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use whetstone_data::{build_training_examples, read_training_rows, DroppedRow, Examples, Message, Tokenizer};
+use whetstone_data::{build_training_examples, read_training_rows, DataRow, DroppedRow, Examples, Message, Tokenizer};
 use whetstone_engine::batch::collate;
 use whetstone_engine::generate::SamplingOptions;
 use whetstone_engine::run::{TrainExample, TrainSettings};
@@ -160,7 +160,14 @@ pub struct EvalReport {
 
 /// Mean loss over response tokens, with and without an adapter; no gradients are recorded.
 pub fn eval_loss(model: &LoadedModel, adapter: Option<&Adapter>, data: &Path, max_len: usize) -> Result<EvalReport> {
-    let Examples { kept, dropped } = load_examples(model, data, max_len, false)?;
+    let rows = read_training_rows(data)?;
+    eval_loss_rows(model, adapter, &rows, max_len, &data.display().to_string())
+}
+
+/// [`eval_loss`] over rows already read (an evaluation's prompts with their references); `source` names them
+/// in the error when none has an answer token to measure.
+pub fn eval_loss_rows(model: &LoadedModel, adapter: Option<&Adapter>, rows: &[DataRow], max_len: usize, source: &str) -> Result<EvalReport> {
+    let Examples { kept, dropped } = build_training_examples(&model.tokenizer, rows, max_len, false)?;
     let examples: Vec<(usize, TrainExample)> = kept.into_iter().map(|(l, e)| (l, to_train(e))).collect();
     let ctx = adapter.map(|a| LoraCtx { adapter: a, train: false, dropout: None });
     let pad = pad_id(&model.tokenizer);
@@ -179,7 +186,7 @@ pub fn eval_loss(model: &LoadedModel, adapter: Option<&Adapter>, data: &Path, ma
         }
     }
     if tokens == 0 {
-        return Err(Error::InvalidInput(format!("{}: no response tokens to evaluate", data.display())));
+        return Err(Error::InvalidInput(format!("{source}: no response tokens to evaluate")));
     }
     let loss = sum / tokens as f64;
     Ok(EvalReport { loss, tokens, perplexity: loss.exp(), rows, dropped })
@@ -191,8 +198,13 @@ pub fn load_adapter(model: &LoadedModel, dir: &Path) -> Result<Adapter> {
 
 /// The chat-templated prompt for one user message, as token ids.
 pub fn prompt_ids(model: &LoadedModel, user: &str) -> Result<Vec<u32>> {
+    chat_prompt_ids(model, &[Message::user(user)])
+}
+
+/// The chat-templated prompt for a conversation (system and earlier turns included), ready for the answer.
+pub fn chat_prompt_ids(model: &LoadedModel, messages: &[Message]) -> Result<Vec<u32>> {
     let tok = &model.tokenizer;
-    let text = tok.chat_template().render(&[Message::user(user)], true)?;
+    let text = tok.chat_template().render(messages, true)?;
     let mut ids = tok.encode(&text, false)?;
     if tok.adds_bos() && !text.starts_with(tok.chat_template().bos_token()) {
         if let Some(bos) = tok.bos_id() {
@@ -208,14 +220,26 @@ pub fn generate(
     adapter: Option<&Adapter>,
     user: &str,
     opts: &SamplingOptions,
-    mut on_text: impl FnMut(&str),
+    on_text: impl FnMut(&str),
 ) -> Result<String> {
-    let ids = prompt_ids(model, user)?;
+    Ok(generate_chat(model, adapter, &[Message::user(user)], opts, on_text)?.0)
+}
+
+/// Answers the conversation `messages` through the model's chat template; returns the text and how many
+/// tokens were generated.
+pub fn generate_chat(
+    model: &LoadedModel,
+    adapter: Option<&Adapter>,
+    messages: &[Message],
+    opts: &SamplingOptions,
+    mut on_text: impl FnMut(&str),
+) -> Result<(String, usize)> {
+    let ids = chat_prompt_ids(model, messages)?;
     let ctx = adapter.map(|a| LoraCtx { adapter: a, train: false, dropout: None });
     let mut stream = model.tokenizer.stream(true);
     let mut out = String::new();
     let mut failed = None;
-    whetstone_engine::generate::generate(&model.decoder, &ids, &model.tokenizer.stop_ids(), opts, ctx.as_ref(), |id| {
+    let generated = whetstone_engine::generate::generate(&model.decoder, &ids, &model.tokenizer.stop_ids(), opts, ctx.as_ref(), |id| {
         match stream.push(id) {
             Ok(Some(piece)) => {
                 on_text(&piece);
@@ -236,6 +260,6 @@ pub fn generate(
         on_text(&rest);
         out.push_str(&rest);
     }
-    Ok(out)
+    Ok((out, generated.len()))
 }
 

@@ -275,8 +275,19 @@ fn every_listed_command_dispatches() {
             // The table lists allow_folder before forget_folder: the second undoes the first.
             "allow_folder" | "forget_folder" => json!({"path": extra.path()}),
             "export_run" => json!({"run": run_id, "format": "peft", "out": extra.path().join("export")}),
+            "eval_run" => json!({"run": run_id, "rows": [{"prompt": "hi"}]}),
             // A file, not a folder: refused before any file manager is started.
             "open_folder" => json!({"path": dir.path().join("home").join(whetstone_api::DATABASE_FILE)}),
+            "eval_results" => json!({"id": 1}),
+            "eval_export" => json!({"id": 1, "format": "csv"}),
+            "review_create" => json!({"evaluation": 1}),
+            "review_invite" => json!({"session": 1, "name": "ann"}),
+            "review_revoke" => json!({"rater": 1}),
+            "review_status" | "review_close" | "review_results" | "review_preferences" => json!({"id": 1}),
+            "review_export" => json!({"id": 1, "format": "jsonl"}),
+            "review_accept" => json!({"session": 1, "ratings": [1]}),
+            "review_next" | "review_progress" => json!({"token": "no-such-token"}),
+            "review_submit" => json!({"token": "no-such-token", "item": 1}),
             // Those that reach the hub or read model files are exercised in models_tests.rs.
             "search_models" | "pull_model" | "import_model" | "plan" => continue,
             _ => Value::Null,
@@ -290,15 +301,25 @@ fn every_listed_command_dispatches() {
                 assert!(!err.to_string().contains("arguments for"), "{command}: {err}");
             }
             // The seeded run has no adapter folder: refused as not ready, after the arguments were understood.
-            "export_run" => {
+            "export_run" | "eval_run" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "run_not_ready", "{command}: {err}");
+            }
+            "review_next" | "review_progress" | "review_submit" => {
+                let err = api.dispatch(command, args).unwrap_err();
+                assert_eq!(err.code(), "unauthorized", "{command}: {err}");
             }
             "open_folder" => {
                 let err = api.dispatch(command, json!({"path": rows})).unwrap_err();
                 assert_eq!(err.code(), "path_not_allowed", "{command}: {err}");
                 let err = api.dispatch(command, args).unwrap_err();
-                assert_eq!(err.code(), "invalid_input", "{command}: {err}");
+                assert!(err.code() == "invalid_input" && err.to_string().contains("is not a folder"), "{command}: {err}");
+            }
+            // No evaluation has been run in this home, so no review either.
+            "eval_results" | "eval_export" | "review_create" | "review_invite" | "review_revoke" | "review_status" | "review_close"
+            | "review_results" | "review_preferences" | "review_export" | "review_accept" => {
+                let err = api.dispatch(command, args).unwrap_err();
+                assert_eq!(err.code(), "not_found", "{command}: {err}");
             }
             // This home's default model is absent on purpose; reaching that check shows the command was routed.
             "data_stats" | "data_preview" => {

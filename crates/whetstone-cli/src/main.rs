@@ -11,6 +11,7 @@ mod list;
 mod runs;
 mod model;
 mod plan;
+mod review;
 mod serve;
 mod train;
 
@@ -75,10 +76,15 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Fine-tune a model with LoRA on a dataset file or an imported dataset
     Train(Box<train::TrainArgs>),
-    /// Measure a model on a dataset
+    /// Measure a model on a dataset, score texts, evaluate a run
     Eval {
         #[command(subcommand)]
         what: eval::EvalCommand,
+    },
+    /// Review sessions' figures from plain files
+    Review {
+        #[command(subcommand)]
+        what: review::ReviewCommand,
     },
     /// Write an answer to a prompt
     Generate(generate::GenerateArgs),
@@ -110,7 +116,8 @@ fn main() -> anyhow::Result<()> {
         Command::Export(args) => export::run(&open_api(home)?, &args),
         Command::Serve(args) => serve::run(open_api(home)?, &args),
         Command::Train(args) => train::run(&open_api(home)?, &args),
-        Command::Eval { what } => eval::run(&what),
+        Command::Eval { what } => eval::run(home, &what),
+        Command::Review { what } => review::run(&what),
         Command::Generate(args) => generate::run(&args),
         Command::Bench { what } => bench::run(&what),
         Command::Worker { run_dir } => runs::worker(&run_dir),

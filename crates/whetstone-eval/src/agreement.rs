@@ -5,6 +5,8 @@
 //! (sum of the value counts n_g from rank a to rank b, less (n_a + n_b) / 2)^2, with ranks taken in the sorted
 //! set of values that occur.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -101,4 +103,70 @@ pub fn krippendorff_alpha(ratings: &[Vec<Option<f64>>], level: Level) -> Result<
         }
     }
     Ok(1.0 - observed / expected)
+}
+
+/// One score: `rater` gave `item` the value `score` on `criterion`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rating {
+    pub rater: String,
+    pub item: String,
+    pub criterion: String,
+    pub score: f64,
+}
+
+/// Agreement on one criterion. An alpha is `None` where the package raises (one distinct value, or no item
+/// rated twice); `note` then says which.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CriterionAgreement {
+    pub criterion: String,
+    pub raters: usize,
+    pub items: usize,
+    pub ratings: usize,
+    pub ordinal: Option<f64>,
+    pub nominal: Option<f64>,
+    pub note: Option<String>,
+}
+
+/// Krippendorff's alpha, ordinal and nominal, for each criterion in the order it first appears. Raters and
+/// items are matched by name; a rater who did not score an item counts as missing there.
+pub fn by_criterion(ratings: &[Rating]) -> Vec<CriterionAgreement> {
+    let mut criteria: Vec<&str> = Vec::new();
+    for r in ratings {
+        if !criteria.contains(&r.criterion.as_str()) {
+            criteria.push(&r.criterion);
+        }
+    }
+    criteria
+        .into_iter()
+        .map(|criterion| {
+            let mine: Vec<&Rating> = ratings.iter().filter(|r| r.criterion == criterion).collect();
+            // Names to matrix rows and columns, in order of first appearance.
+            let index = |names: &mut dyn Iterator<Item = &str>| -> HashMap<String, usize> {
+                let mut map = HashMap::new();
+                for n in names {
+                    let next = map.len();
+                    map.entry(n.to_string()).or_insert(next);
+                }
+                map
+            };
+            let raters = index(&mut mine.iter().map(|r| r.rater.as_str()));
+            let items = index(&mut mine.iter().map(|r| r.item.as_str()));
+            let mut matrix = vec![vec![None; items.len()]; raters.len()];
+            for r in &mine {
+                matrix[raters[&r.rater]][items[&r.item]] = Some(r.score);
+            }
+            let ordinal = krippendorff_alpha(&matrix, Level::Ordinal);
+            let nominal = krippendorff_alpha(&matrix, Level::Nominal);
+            let note = ordinal.as_ref().err().or(nominal.as_ref().err()).map(|e| e.to_string());
+            CriterionAgreement {
+                criterion: criterion.to_string(),
+                raters: raters.len(),
+                items: items.len(),
+                ratings: mine.len(),
+                ordinal: ordinal.ok(),
+                nominal: nominal.ok(),
+                note,
+            }
+        })
+        .collect()
 }

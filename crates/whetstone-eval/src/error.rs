@@ -49,6 +49,38 @@ pub enum Error {
 
     #[error("{0}")]
     Invalid(String),
+
+    #[error("cannot read {}: {source}", path.display())]
+    InputIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{}, line {line}: {reason}", path.display())]
+    InputLine {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
+    #[error("{}, line {line}: id `{id}` has no {wanted} in {}", path.display(), other.display())]
+    MissingId {
+        path: PathBuf,
+        line: usize,
+        id: String,
+        /// "reference" or "prediction".
+        wanted: &'static str,
+        other: PathBuf,
+    },
+
+    #[error("{}, line {line}: a second prediction for id `{id}` (the first is on line {first_line}); give one prediction per id", path.display())]
+    DuplicateId {
+        path: PathBuf,
+        line: usize,
+        first_line: usize,
+        id: String,
+    },
 }
 
 impl Error {
@@ -64,6 +96,10 @@ impl Error {
             Error::SingleValue => "eval_single_value",
             Error::NoPairableUnit => "eval_no_pairable_unit",
             Error::Invalid(_) => "invalid_input",
+            Error::InputIo { .. } => "eval_io",
+            Error::InputLine { .. } => "eval_bad_line",
+            Error::MissingId { .. } => "eval_missing_id",
+            Error::DuplicateId { .. } => "eval_duplicate_id",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod bleu;
 pub mod bootstrap;
 pub mod chrf;
 pub mod error;
+pub mod inputs;
 pub mod labels;
 pub mod meteor;
 pub mod porter;

@@ -1,17 +1,21 @@
-//! The SQLite store behind Whetstone: which models, datasets and runs exist.
+//! The SQLite store behind Whetstone: which models, datasets and runs exist, and what evaluations found.
 //!
 //! One file (`whetstone.db`) in WAL mode, so the desktop app and the `whet` CLI can read it at the
 //! same time. The schema is a list of migrations; `PRAGMA user_version` records how many ran.
 
 mod error;
+mod evaluations;
 mod folders;
 mod migrations;
+mod reviews;
 mod rows;
 mod store;
 
 pub use error::{Error, Result};
+pub use evaluations::{Evaluation, EvaluationItem, NewEvaluation, OutputRecord, SideRecord};
 pub use folders::AllowedFolder;
 pub use migrations::{Migration, LATEST_VERSION, MIGRATIONS};
+pub use reviews::{Assignment, NewRater, NewReviewSession, Rater, ReviewSession, StoredRating};
 pub use rows::{
     Dataset, DatasetVersion, Model, ModelOrigin, ModelSource, NewDataset, NewDatasetVersion, NewModel, NewRun, Run, RunProgress,
     RunStatus,

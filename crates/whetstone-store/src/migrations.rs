@@ -102,6 +102,107 @@ CREATE TABLE allowed_folders (
 );
 "#,
 },
+Migration {
+    version: 6,
+    name: "evaluations: per-item outputs of each side and aggregate metrics",
+    sql: r#"
+CREATE TABLE evaluations (
+    id              INTEGER PRIMARY KEY,
+    run_id          INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    compare_run_id  INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    model           TEXT    NOT NULL CHECK (length(model) > 0),
+    adapter         TEXT,
+    dataset_id      INTEGER REFERENCES datasets(id) ON DELETE SET NULL,
+    dataset_version INTEGER CHECK (dataset_version IS NULL OR dataset_version >= 1),
+    split           TEXT    CHECK (split IS NULL OR split IN ('train', 'val', 'test')),
+    source          TEXT    NOT NULL,
+    settings        TEXT    NOT NULL CHECK (json_valid(settings)),
+    created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+CREATE INDEX evaluations_run_id ON evaluations(run_id);
+
+CREATE TABLE evaluation_items (
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+    position      INTEGER NOT NULL CHECK (position >= 1),
+    line          INTEGER,
+    messages      TEXT    NOT NULL CHECK (json_valid(messages)),
+    prompt        TEXT    NOT NULL,
+    input         TEXT    CHECK (input IS NULL OR json_valid(input)),
+    reference     TEXT,
+    PRIMARY KEY (evaluation_id, position)
+);
+
+CREATE TABLE evaluation_outputs (
+    evaluation_id INTEGER NOT NULL,
+    position      INTEGER NOT NULL,
+    side          TEXT    NOT NULL CHECK (side IN ('base', 'tuned', 'compare')),
+    text          TEXT    NOT NULL,
+    tokens        INTEGER NOT NULL CHECK (tokens >= 0),
+    scores        TEXT    CHECK (scores IS NULL OR json_valid(scores)),
+    PRIMARY KEY (evaluation_id, position, side),
+    FOREIGN KEY (evaluation_id, position) REFERENCES evaluation_items(evaluation_id, position) ON DELETE CASCADE
+);
+
+CREATE TABLE evaluation_metrics (
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE CASCADE,
+    side          TEXT    NOT NULL CHECK (side IN ('base', 'tuned', 'compare')),
+    metrics       TEXT    NOT NULL CHECK (json_valid(metrics)),
+    PRIMARY KEY (evaluation_id, side)
+);
+"#,
+},
+Migration {
+    version: 7,
+    name: "review sessions: raters with hashed invite tokens, their queues and every rating they submitted",
+    sql: r#"
+CREATE TABLE review_sessions (
+    id              INTEGER PRIMARY KEY,
+    evaluation_id   INTEGER NOT NULL REFERENCES evaluations(id) ON DELETE RESTRICT,
+    name            TEXT    NOT NULL CHECK (length(name) > 0),
+    baseline        TEXT    NOT NULL CHECK (baseline IN ('base', 'tuned', 'compare')),
+    candidate       TEXT    NOT NULL CHECK (candidate IN ('base', 'tuned', 'compare') AND candidate <> baseline),
+    criteria        TEXT    NOT NULL CHECK (json_valid(criteria)),
+    raters_per_item INTEGER NOT NULL CHECK (raters_per_item >= 1),
+    seed            INTEGER NOT NULL,
+    status          TEXT    NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+    created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    closed_at       TEXT
+);
+
+CREATE TABLE review_raters (
+    id           INTEGER PRIMARY KEY,
+    session_id   INTEGER NOT NULL REFERENCES review_sessions(id) ON DELETE CASCADE,
+    name         TEXT    NOT NULL CHECK (length(name) > 0),
+    kind         TEXT    NOT NULL CHECK (kind IN ('human', 'machine')),
+    token_sha256 TEXT    NOT NULL UNIQUE CHECK (length(token_sha256) = 64),
+    expires_at   TEXT,
+    revoked_at   TEXT,
+    created_at   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (session_id, name)
+);
+
+CREATE TABLE review_assignments (
+    rater_id INTEGER NOT NULL REFERENCES review_raters(id) ON DELETE CASCADE,
+    item     INTEGER NOT NULL CHECK (item >= 1),
+    queue    INTEGER NOT NULL CHECK (queue >= 1),
+    swapped  INTEGER NOT NULL CHECK (swapped IN (0, 1)),
+    PRIMARY KEY (rater_id, item)
+);
+
+CREATE TABLE review_ratings (
+    id         INTEGER PRIMARY KEY,
+    rater_id   INTEGER NOT NULL,
+    item       INTEGER NOT NULL,
+    rating     TEXT    NOT NULL CHECK (json_valid(rating)),
+    current    INTEGER NOT NULL CHECK (current IN (0, 1)),
+    created_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    FOREIGN KEY (rater_id, item) REFERENCES review_assignments(rater_id, item) ON DELETE CASCADE
+);
+
+CREATE UNIQUE INDEX review_ratings_current ON review_ratings(rater_id, item) WHERE current = 1;
+"#,
+},
 ];
 
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;

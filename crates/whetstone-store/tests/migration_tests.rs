@@ -65,7 +65,11 @@ fn fresh_file_gets_latest_schema_and_wal() {
         .filter(|(t, _, _)| t == "table")
         .map(|(_, n, _)| n)
         .collect();
-    assert_eq!(names, ["allowed_folders", "dataset_versions", "datasets", "models", "runs"]);
+    assert_eq!(
+        names,
+        ["allowed_folders", "dataset_versions", "datasets", "evaluation_items", "evaluation_metrics", "evaluation_outputs", "evaluations", "models", "review_assignments",
+         "review_raters", "review_ratings", "review_sessions", "runs"]
+    );
 
     let conn = Connection::open(&path).unwrap();
     let mode: String = conn
@@ -213,7 +217,7 @@ fn migration_5_adds_an_empty_list_of_allowed_folders_with_unique_paths() {
     drop(Store::open_at_version(&path, 4).unwrap());
     seed(&path, 4);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 5);
+    assert_eq!(store.schema_version().unwrap(), LATEST_VERSION);
     assert!(store.list_allowed_folders().unwrap().is_empty());
     assert_eq!(store.list_models().unwrap().len(), 1, "older rows survive");
 
@@ -228,4 +232,70 @@ fn migration_5_adds_an_empty_list_of_allowed_folders_with_unique_paths() {
         .query_row("SELECT added_at FROM allowed_folders WHERE path = '/srv/data'", [], |r| r.get(0))
         .unwrap();
     assert!(added_at.ends_with('Z') && added_at.contains('T'), "RFC 3339 UTC: {added_at}");
+}
+
+#[test]
+fn migration_6_keeps_evaluations_whole_and_sides_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whetstone.db");
+    drop(Store::open_at_version(&path, 5).unwrap());
+    seed(&path, 5);
+    let store = Store::open(&path).unwrap();
+    assert!(store.list_evaluations(None).unwrap().is_empty());
+    assert_eq!(store.list_runs().unwrap().len(), 1, "older rows survive");
+
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+    conn.execute(
+        "INSERT INTO evaluations (run_id, model, source, settings) VALUES (1, '/models/smol.gguf', 'rows', '{}')",
+        [],
+    )
+    .unwrap();
+    conn.execute("INSERT INTO evaluation_items (evaluation_id, position, messages, prompt) VALUES (1, 1, '[]', 'hi')", [])
+        .unwrap();
+    let unknown_side =
+        conn.execute("INSERT INTO evaluation_outputs (evaluation_id, position, side, text, tokens) VALUES (1, 1, 'judge', 'x', 1)", []);
+    assert!(unknown_side.is_err(), "a side other than base, tuned or compare must be refused by the schema");
+    let no_item =
+        conn.execute("INSERT INTO evaluation_outputs (evaluation_id, position, side, text, tokens) VALUES (1, 2, 'base', 'x', 1)", []);
+    assert!(no_item.is_err(), "an output must belong to an item");
+    let bad_json = conn.execute("INSERT INTO evaluation_metrics (evaluation_id, side, metrics) VALUES (1, 'base', 'not json')", []);
+    assert!(bad_json.is_err());
+    conn.execute("DELETE FROM runs WHERE id = 1", []).unwrap();
+    let run: Option<i64> = conn.query_row("SELECT run_id FROM evaluations WHERE id = 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(run, None, "deleting a run keeps its evaluations");
+}
+
+#[test]
+fn migration_7_keeps_one_current_rating_per_rater_and_item_and_tokens_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whetstone.db");
+    drop(Store::open_at_version(&path, 6).unwrap());
+    seed(&path, 6);
+    drop(Store::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         INSERT INTO evaluations (model, source, settings) VALUES ('/m', 'rows', '{}');
+         INSERT INTO review_sessions (evaluation_id, name, baseline, candidate, criteria, raters_per_item, seed)
+             VALUES (1, 's', 'base', 'tuned', '[]', 2, -5);
+         INSERT INTO review_raters (session_id, name, kind, token_sha256) VALUES (1, 'ann', 'human', printf('%064d', 1));
+         INSERT INTO review_assignments (rater_id, item, queue, swapped) VALUES (1, 1, 1, 0);
+         INSERT INTO review_ratings (rater_id, item, rating, current) VALUES (1, 1, '{}', 1);",
+    )
+    .unwrap();
+    let same_side = conn.execute(
+        "INSERT INTO review_sessions (evaluation_id, name, baseline, candidate, criteria, raters_per_item, seed) VALUES (1, 's', 'base', 'base', '[]', 2, 0)",
+        [],
+    );
+    assert!(same_side.is_err(), "a side cannot be compared with itself");
+    let second_current = conn.execute("INSERT INTO review_ratings (rater_id, item, rating, current) VALUES (1, 1, '{}', 1)", []);
+    assert!(second_current.is_err(), "one current rating per rater and item");
+    conn.execute("INSERT INTO review_ratings (rater_id, item, rating, current) VALUES (1, 1, '{}', 0)", []).unwrap();
+    let unassigned = conn.execute("INSERT INTO review_ratings (rater_id, item, rating, current) VALUES (1, 2, '{}', 0)", []);
+    assert!(unassigned.is_err(), "a rating belongs to an item of the rater's queue");
+    let same_token = conn.execute("INSERT INTO review_raters (session_id, name, kind, token_sha256) VALUES (1, 'bob', 'human', printf('%064d', 1))", []);
+    assert!(same_token.is_err(), "two raters never share a token");
+    let deleting_the_evaluation = conn.execute("DELETE FROM evaluations WHERE id = 1", []);
+    assert!(deleting_the_evaluation.is_err(), "a reviewed evaluation stays");
 }

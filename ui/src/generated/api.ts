@@ -6,7 +6,11 @@ export interface Transport {
   call<T>(command: string, args: object): Promise<T>;
 }
 
+export type AcceptResult = { dataset: Dataset, version: DatasetVersion, rows: number, };
+
 export type AllowedFolder = { id: number, path: string, added_at: string, };
+
+export type Alpha = { ordinal: number | null, nominal: number | null, note: string | null, };
 
 export type Applied = { rows_before: number, exact_duplicates_removed: number, near_duplicates_removed: number, length_removed: number, boilerplate_removed: number, pii_rows_dropped: number, pii_redacted: number, pii_kept: number, rows_after: number, };
 
@@ -58,6 +62,8 @@ export type CatalogShape = { hidden: number, intermediate: number, layers: numbe
 
 export type CheckedPrompt = { prompt: string, in_app: string, exported: string, same: boolean, };
 
+export type Choice = "a" | "b" | "tie";
+
 export type CleanOptions = { 
 /**
  * Remove exact duplicates (same text after whitespace and case normalisation).
@@ -103,6 +109,20 @@ export type CleanResult = { dataset: string, base_version: number, proposal: Pro
  * Present once applied.
  */
 applied: Applied | null, version: DatasetVersion | null, };
+
+export type Criterion = { key: string, label: string, description: string, 
+/**
+ * Added by the organiser for this session.
+ */
+custom: boolean, };
+
+export type CriterionInput = { label: string, description?: string, };
+
+export type CriterionResult = { key: string, label: string, baseline: Estimate | null, candidate: Estimate | null, 
+/**
+ * Over each answer (item and side) as the unit.
+ */
+agreement: Alpha, };
 
 export type DataStats = { dataset: string, version: number, model: string, 
 /**
@@ -166,6 +186,16 @@ examples: number | null,
  */
 p95_tokens: number | null, };
 
+export type DisagreedItem = { item: number, prompt: string, ratings: number, 
+/**
+ * Mean over criteria and sides of the spread (highest less lowest) of the scores given.
+ */
+score_spread: number, 
+/**
+ * Whether raters chose differently between baseline, candidate and tie.
+ */
+preference_split: boolean, };
+
 export type DroppedRow = { 
 /**
  * Line of the row in its file.
@@ -196,11 +226,98 @@ seconds: number, };
 
 export type ErrorBody = { code: string, message: string, };
 
+export type Estimate = { mean: number, low: number, high: number, n: number, };
+
+export type EvalExportArgs = { id: number, format: TableFormat, };
+
+export type EvalItem = { position: number, line: number | null, 
+/**
+ * The conversation the model answered (its last message is the prompt).
+ */
+messages: Array<Message>, prompt: string, input: JsonValue | null, reference: string | null, outputs: Array<EvalOutput>, };
+
+export type EvalListArgs = { 
+/**
+ * Only the evaluations in which this run answered.
+ */
+run?: number, };
+
 export type EvalMetrics = { step: number, 
 /**
  * Mean loss over the validation set's response tokens.
  */
 loss: number, perplexity: number, tokens: number, elapsed_s: number, };
+
+export type EvalOutput = { side: Side, text: string, tokens: number, scores: ItemMetrics | null, };
+
+export type EvalRequest = { 
+/**
+ * A training run: its base model answers as `base`, with the run's adapter as `tuned`.
+ */
+run?: number, 
+/**
+ * Without a run: a model (a path, or an installed model's id or name)…
+ */
+model?: string, 
+/**
+ * …and an adapter folder (PEFT layout) for the `tuned` side.
+ */
+adapter?: string, quant?: QuantMode, 
+/**
+ * Another run answering the same prompts, as the `compare` side.
+ */
+compare_run?: number, 
+/**
+ * Rows from a dataset version (name or id; the latest version unless `version`), its `split`
+ * (`test` by default).
+ */
+dataset?: string, version?: number, split?: string, 
+/**
+ * Rows from a file (any format `whet data import` reads).
+ */
+data?: string, 
+/**
+ * Rows given here.
+ */
+rows?: Array<EvalRowInput>, 
+/**
+ * Only the first N rows.
+ */
+limit?: number, 
+/**
+ * Which sides answer; by default base and tuned, and compare when `compare_run` is given.
+ */
+sides?: Array<Side>, 
+/**
+ * 0 (the default) decodes greedily; above 0 samples, seeded per item from `seed`.
+ */
+temperature?: number, top_p?: number, seed?: number, max_new_tokens?: number, 
+/**
+ * Longest prompt + reference measured for perplexity, in tokens.
+ */
+max_len?: number, };
+
+export type EvalResults = { evaluation: Evaluation, items: Array<EvalItem>, };
+
+export type EvalRowInput = { prompt: string, system?: string, 
+/**
+ * Structured input shown to reviewers beside the prompt (the model sees only the prompt).
+ */
+input?: JsonValue, 
+/**
+ * The answer the outputs are scored against.
+ */
+reference?: string, };
+
+export type Evaluation = { id: number, run_id: number | null, compare_run_id: number | null, model: string, adapter: string | null, dataset_id: number | null, dataset_version: number | null, split: string | null, 
+/**
+ * Where the rows came from, in words.
+ */
+source: string, 
+/**
+ * Decoding and measuring settings as used.
+ */
+settings: JsonValue, sides: Array<SideMetrics>, items: number, created_at: string, };
 
 export type Event = { "type": "started", total_steps: number, examples: number, val_examples: number, trainable_parameters: number, 
 /**
@@ -242,6 +359,8 @@ export type FilteredRow = { line: number, reason: string, excerpt: string, };
 
 export type Fit = "fits" | "tight" | "does_not_fit";
 
+export type FlagCount = { flag: string, baseline: number, candidate: number, };
+
 export type FolderArgs = { 
 /**
  * A folder the app may read and write from now on (or no longer).
@@ -261,6 +380,8 @@ export type Gpu = { name: string,
  * `"cuda"` or `"metal"`.
  */
 backend: string, vram_total_bytes: number, vram_free_bytes: number, };
+
+export type GroupResults = { kind: RaterKind, raters: number, ratings: number, criteria: Array<CriterionResult>, preference: PreferenceResult, flags: Array<FlagCount>, };
 
 export type Hardware = { cpu_model: string, 
 /**
@@ -329,6 +450,18 @@ export type ImportResult = { dataset: Dataset, version: DatasetVersion, report: 
  * Every rejected record (the report lists only the first ones), one JSON object per line.
  */
 rejections_file: string | null, };
+
+export type Invitation = { rater: RaterStatus, token: string, };
+
+export type ItemMetrics = { 
+/**
+ * Sentence BLEU, 0..100.
+ */
+bleu: number, 
+/**
+ * Sentence chrF, 0..100.
+ */
+chrf: number, rouge1: number, rouge2: number, rouge_l: number, rouge_lsum: number, meteor: number, exact_match: number, f1: number, };
 
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 
@@ -399,9 +532,19 @@ sha256: string | null, context_length: number | null, };
 
 export type ModelSource = "bundled" | "hub" | "local";
 
+export type NextArgs = { token: string, 
+/**
+ * A given item of the rater's queue (to go back to one); the first unrated one when absent.
+ */
+item?: number, };
+
 export type NoArgs = Record<symbol, never>;
 
+export type Origins = { a: Side, b: Side, };
+
 export type Outcome = "completed" | "early_stopped" | "interrupted" | "bad_steps";
+
+export type OutputRating = { scores: { [key in string]: number }, flags: Array<string>, };
 
 export type Overview = { hardware: Hardware, models: Array<Model>, datasets: Array<Dataset>, runs: Array<Run>, default_model: DefaultModel | null, };
 
@@ -458,6 +601,16 @@ device: string | null,
  */
 base: string | null, };
 
+export type PreferenceResult = { candidate: number, baseline: number, tie: number, 
+/**
+ * How often the candidate is preferred, a tie counting half.
+ */
+candidate_win_rate: Estimate | null, 
+/**
+ * Over items, the preference coded baseline < tie < candidate.
+ */
+agreement: Alpha, };
+
 export type Preset = { name: PresetName, label: string, 
 /**
  * What the preset is for.
@@ -487,6 +640,12 @@ export type PreviewRequest = { dataset: string, version: number | null,
 row: number, model: string | null, max_len: number | null, };
 
 export type PreviewToken = { text: string, trained: boolean, };
+
+export type Progress = { rated: number, total: number, 
+/**
+ * "N of M".
+ */
+text: string, };
 
 export type Proposal = { rows_before: number, exact_duplicates: DuplicateStep | null, near_duplicates: DuplicateStep | null, length: FilterStep | null, boilerplate: FilterStep | null, pii: PiiStep | null, 
 /**
@@ -518,6 +677,38 @@ offline: boolean, };
 
 export type QuantMode = "native" | "none" | "nf4";
 
+export type RaterArgs = { rater: number, };
+
+export type RaterItem = { item: number, 
+/**
+ * The conversation before the answer (a system message, earlier turns), the last message being the prompt.
+ */
+messages: Array<Message>, prompt: string, input: JsonValue | null, a: string, b: string, 
+/**
+ * This rater's current rating of the item, if any.
+ */
+rating: RatingInput | null, origins: Origins | null, };
+
+export type RaterKind = "human" | "machine";
+
+export type RaterStatus = { id: number, name: string, kind: RaterKind, assigned: number, rated: number, 
+/**
+ * "N of M", as the rater sees it.
+ */
+progress: string, revoked: boolean, expired: boolean, expires_at: string | null, last_rated_at: string | null, };
+
+export type RaterView = { session: string, rater: string, criteria: Array<Criterion>, flags: Array<string>, progress: Progress, closed: boolean, 
+/**
+ * None once every item of the queue is rated (and none was asked for).
+ */
+item: RaterItem | null, };
+
+export type RatingInput = { a: OutputRating, b: OutputRating, preference: Choice | null, comment: string | null, 
+/**
+ * An ideal answer the rater wrote, which the organiser may accept into a dataset.
+ */
+edited: string | null, };
+
 export type Recommendation = { 
 /**
  * In plain words.
@@ -533,6 +724,78 @@ settings: TrainSettings, base: BaseFormat, peak_bytes: number, fit: Fit,
 engine_supported: boolean, };
 
 export type Rejection = { line: number, record: number, reason: string, };
+
+export type ReviewAccept = { session: number, 
+/**
+ * The ratings whose edited responses are accepted (ids from the session's export or results).
+ */
+ratings: Array<number>, 
+/**
+ * The dataset that gets the new version; by default the one the evaluation's rows came from.
+ */
+dataset?: string, };
+
+export type ReviewCreate = { 
+/**
+ * The evaluation whose answers are compared.
+ */
+evaluation: number, name?: string, 
+/**
+ * The sides compared; by default base against tuned (or compare against tuned when the base did not answer).
+ */
+baseline?: Side, candidate?: Side, 
+/**
+ * Criteria added to the built-in rubric.
+ */
+criteria?: Array<CriterionInput>, 
+/**
+ * How many raters each item goes to (K); 2 by default.
+ */
+raters_per_item?: number, 
+/**
+ * Seed of the A/B sides and queue orders; drawn at random when absent, and stored either way.
+ */
+seed?: number, };
+
+export type ReviewExportArgs = { id: number, format: TableFormat, 
+/**
+ * Only this kind of rater; both when absent (each line says which).
+ */
+kind?: RaterKind, };
+
+export type ReviewInvite = { session: number, 
+/**
+ * The rater's name as the organiser will see it.
+ */
+name: string, kind?: RaterKind, 
+/**
+ * The token stops working this many seconds from now.
+ */
+expires_in_s?: number, };
+
+export type ReviewPreferencesArgs = { id: number, 
+/**
+ * Whose preferences; people's when absent.
+ */
+kind?: RaterKind, };
+
+export type ReviewResults = { session: ReviewSessionInfo, human: GroupResults, machine: GroupResults, 
+/**
+ * People's ratings only.
+ */
+most_disagreed: Array<DisagreedItem>, };
+
+export type ReviewSessionInfo = { id: number, evaluation_id: number, name: string, baseline: Side, candidate: Side, criteria: Array<Criterion>, flags: Array<string>, raters_per_item: number, items: number, seed: number, closed: boolean, created_at: string, closed_at: string | null, };
+
+export type ReviewStatus = { session: ReviewSessionInfo, raters: Array<RaterStatus>, 
+/**
+ * Items rated by as many raters as they go to.
+ */
+complete_items: number, 
+/**
+ * Items not yet in any active rater's queue.
+ */
+unassigned_items: number, ratings: number, };
 
 export type Role = "system" | "user" | "assistant";
 
@@ -710,6 +973,22 @@ advanced: boolean, };
 
 export type SettingKind = "integer" | "number" | "boolean" | "choice" | "text";
 
+export type Side = "base" | "tuned" | "compare";
+
+export type SideMetrics = { side: Side, model: string, adapter: string | null, 
+/**
+ * Mean loss over the references' tokens (as `whet eval loss`), and its exponential.
+ */
+loss: number | null, perplexity: number | null, loss_tokens: number, 
+/**
+ * Items whose prompt and reference did not fit `max_len`, left out of the perplexity.
+ */
+loss_rows_dropped: number, generated_tokens: number, 
+/**
+ * None when no item has a reference.
+ */
+text: TextMetrics | null, };
+
 export type SourceFormat = "jsonl" | "json_array" | "csv" | "tsv" | "text";
 
 export type Split = "train" | "val" | "test";
@@ -751,6 +1030,34 @@ split: string | null, };
 
 export type StepMetrics = { step: number, loss: number, lr: number, grad_norm: number, tokens: number, tokens_per_s: number, elapsed_s: number, epoch: number, };
 
+export type SubmitArgs = { token: string, item: number, a?: OutputRating, b?: OutputRating, preference?: Choice, comment?: string, edited?: string, };
+
+export type SubmitResult = { rating_id: number, 
+/**
+ * Whether an earlier rating of this item by this rater was replaced (it stays in the history).
+ */
+replaced: boolean, progress: Progress, };
+
+export type TableFormat = "csv" | "jsonl";
+
+export type TextMetrics = { items: number, 
+/**
+ * Corpus BLEU (sacrebleu's `corpus_bleu`), 0..100.
+ */
+bleu: number, 
+/**
+ * Corpus chrF, 0..100.
+ */
+chrf: number, 
+/**
+ * Means over items of the F-measures.
+ */
+rouge1: number, rouge2: number, rouge_l: number, rouge_lsum: number, meteor: number, 
+/**
+ * False when METEOR ran without WordNet, so without its synonym stage.
+ */
+meteor_synonyms: boolean, exact_match: number, f1: number, };
+
 export type TimeEstimate = { 
 /**
  * Optimizer steps the run will take.
@@ -773,6 +1080,12 @@ measured_flops: number,
  * From the speed of the latest earlier run of this model on this computer, when there is one.
  */
 from_earlier_run: EarlierSpeed | null, };
+
+export type TokenArgs = { 
+/**
+ * The rater's invite token.
+ */
+token: string, };
 
 export type TokenStats = { rows: number, 
 /**
@@ -898,6 +1211,23 @@ export const COMMANDS = [
   "export_run",
   "run_metrics",
   "run_metrics_csv",
+  "eval_run",
+  "list_evaluations",
+  "eval_results",
+  "eval_export",
+  "review_create",
+  "review_sessions",
+  "review_invite",
+  "review_revoke",
+  "review_status",
+  "review_close",
+  "review_results",
+  "review_export",
+  "review_preferences",
+  "review_accept",
+  "review_next",
+  "review_submit",
+  "review_progress",
   "allowed_folders",
   "allow_folder",
   "forget_folder",
@@ -971,6 +1301,40 @@ export function commands(transport: Transport) {
     run_metrics: (args: IdArgs): Promise<Array<JsonValue>> => transport.call<Array<JsonValue>>('run_metrics', args),
     /** A run's metrics as CSV text. */
     run_metrics_csv: (args: IdArgs): Promise<string> => transport.call<string>('run_metrics_csv', args),
+    /** Answers held-out prompts with the base model, the tuned one and optionally another run, and scores them. */
+    eval_run: (args: EvalRequest): Promise<Evaluation> => transport.call<Evaluation>('eval_run', args),
+    /** Evaluations, newest first; those of one run when `run` is given. */
+    list_evaluations: (args: EvalListArgs): Promise<Array<Evaluation>> => transport.call<Array<Evaluation>>('list_evaluations', args),
+    /** One evaluation with every item's prompt, reference, answers and scores. */
+    eval_results: (args: IdArgs): Promise<EvalResults> => transport.call<EvalResults>('eval_results', args),
+    /** An evaluation's answers as CSV (one line per item and side) or JSON lines (one per item). */
+    eval_export: (args: EvalExportArgs): Promise<string> => transport.call<string>('eval_export', args),
+    /** Starts a blind review of an evaluation: rubric, raters per item, the seed of the A/B draws. */
+    review_create: (args: ReviewCreate): Promise<ReviewSessionInfo> => transport.call<ReviewSessionInfo>('review_create', args),
+    /** Review sessions, newest first. */
+    review_sessions: (): Promise<Array<ReviewSessionInfo>> => transport.call<Array<ReviewSessionInfo>>('review_sessions', {}),
+    /** Invites a named rater: a random token, shown once, and a queue of items. */
+    review_invite: (args: ReviewInvite): Promise<Invitation> => transport.call<Invitation>('review_invite', args),
+    /** Revokes a rater's token; their unrated items return to the pool. */
+    review_revoke: (args: RaterArgs): Promise<RaterStatus> => transport.call<RaterStatus>('review_revoke', args),
+    /** Who rated what: progress per rater. */
+    review_status: (args: IdArgs): Promise<ReviewStatus> => transport.call<ReviewStatus>('review_status', args),
+    /** Closes a session: no more ratings, and raters may see which model wrote which answer. */
+    review_close: (args: IdArgs): Promise<ReviewSessionInfo> => transport.call<ReviewSessionInfo>('review_close', args),
+    /** Means with intervals, win rate, agreement and disputed items; people and machines apart. */
+    review_results: (args: IdArgs): Promise<ReviewResults> => transport.call<ReviewResults>('review_results', args),
+    /** Every current rating with the sides named, as CSV or JSON lines. */
+    review_export: (args: ReviewExportArgs): Promise<string> => transport.call<string>('review_export', args),
+    /** Preference pairs (prompt, chosen, rejected) as JSON lines for preference tuning. */
+    review_preferences: (args: ReviewPreferencesArgs): Promise<string> => transport.call<string>('review_preferences', args),
+    /** Accepted edited responses as a new dataset version with provenance "review". */
+    review_accept: (args: ReviewAccept): Promise<AcceptResult> => transport.call<AcceptResult>('review_accept', args),
+    /** A rater's next item (or a given one of their queue), the two answers as A and B. */
+    review_next: (args: NextArgs): Promise<RaterView> => transport.call<RaterView>('review_next', args),
+    /** A rater's rating of an item of their queue; a later one replaces it and keeps it as history. */
+    review_submit: (args: SubmitArgs): Promise<SubmitResult> => transport.call<SubmitResult>('review_submit', args),
+    /** A rater's progress, "N of M". */
+    review_progress: (args: TokenArgs): Promise<Progress> => transport.call<Progress>('review_progress', args),
     /** Folders the app may read and write besides its home folder. */
     allowed_folders: (): Promise<Array<AllowedFolder>> => transport.call<Array<AllowedFolder>>('allowed_folders', {}),
     /** Lets the app read and write a folder (the window's file picker does this for what the user picks). */

@@ -326,10 +326,10 @@ fn http_status(code: &str) -> StatusCode {
     match code {
         "not_found" | "no_model" | "hub_repo_not_found" | "hub_file_not_found" | "hub_not_cached" => StatusCode::NOT_FOUND,
         "path_not_allowed" | "forbidden_command" | "hub_gated" => StatusCode::FORBIDDEN,
-        "folder_not_empty" | "file_exists" | "run_active" => StatusCode::CONFLICT,
+        "folder_not_empty" | "file_exists" | "run_active" | "run_not_ready" => StatusCode::CONFLICT,
         "bad_data" | "rows_too_long" | "chat_template" | "invalid_model_file" | "bad_model" | "bad_model_config" | "unsupported_model"
         | "bad_adapter" | "invalid_settings" => StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_input" | "unknown_command" => StatusCode::BAD_REQUEST,
+        "invalid_input" | "unknown_command" | "eval_empty" | "eval_no_references" | "eval_length_mismatch" => StatusCode::BAD_REQUEST,
         "hub_unreachable" | "hub_http" | "hub_bad_response" => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
