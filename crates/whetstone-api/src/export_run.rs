@@ -369,7 +369,7 @@ impl Api {
                 best_eval_loss: src.run.best_eval_loss,
                 best_eval_step: src.run.best_step,
                 perplexity: src.run.best_eval_loss.map(f64::exp),
-                metrics: Vec::new(),
+                metrics: self.card_metrics(src.run.id),
                 review: None,
             }),
             intended_use: None,
@@ -631,6 +631,41 @@ fn tokenizer_of(files: &ModelFiles) -> Result<Tokenizer> {
 }
 
 /// The tokenizer's GGUF keys: a GGUF base's own, copied as they are; an HF base's, converted.
+impl Api {
+    /// The run's latest automatic evaluation as model-card rows, tuned beside base; none when the
+    /// run was never evaluated.
+    fn card_metrics(&self, run: i64) -> Vec<whetstone_export::card::Metric> {
+        use crate::evaluation::Side;
+        let Some(eval) = self.list_evaluations(Some(run)).ok().and_then(|list| list.into_iter().max_by_key(|e| e.id)) else {
+            return Vec::new();
+        };
+        let side = |which: Side| eval.sides.iter().find(|s| s.side == which);
+        let (tuned, base) = (side(Side::Tuned), side(Side::Base));
+        let note = format!("evaluation #{} on {} items ({})", eval.id, eval.items, eval.source);
+        let mut rows = vec![("Perplexity", tuned.and_then(|s| s.perplexity), base.and_then(|s| s.perplexity))];
+        let text = |s: Option<&crate::evaluation::SideMetrics>, f: fn(&crate::evaluation::TextMetrics) -> f64| {
+            s.and_then(|s| s.text.as_ref()).map(f)
+        };
+        let figures: [(&str, fn(&crate::evaluation::TextMetrics) -> f64); 8] = [
+            ("BLEU", |t| t.bleu),
+            ("chrF", |t| t.chrf),
+            ("ROUGE-1", |t| t.rouge1),
+            ("ROUGE-2", |t| t.rouge2),
+            ("ROUGE-L", |t| t.rouge_l),
+            ("METEOR", |t| t.meteor),
+            ("Token F1", |t| t.f1),
+            ("Exact match", |t| t.exact_match),
+        ];
+        for (name, f) in figures {
+            rows.push((name, text(tuned, f), text(base, f)));
+        }
+        rows.into_iter()
+            .filter(|(_, t, b)| t.is_some() || b.is_some())
+            .map(|(name, tuned, base)| whetstone_export::card::Metric { name: name.into(), tuned, base, note: Some(note.clone()) })
+            .collect()
+    }
+}
+
 /// The hub repo a GGUF file was converted from, when the catalog knows it: Axolotl loads HF weights,
 /// not GGUF, so a job exported from a GGUF base must name the repo. llama.cpp's converter records
 /// the organisation (`general.organization`) and names files `<repo name>.<quant>.gguf`.

@@ -117,6 +117,17 @@ fn an_evaluation_stores_what_the_models_wrote_and_the_eval_crate_figures() {
     let jsonl = t.api.dispatch("eval_export", json!({"id": summary.id, "format": "jsonl"})).unwrap();
     let lines: Vec<Value> = jsonl.as_str().unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines, *items);
+
+    // An export's model card carries the latest evaluation, tuned beside base.
+    let out = tempfile::tempdir().unwrap();
+    let folder = out.path().join("adapter-export");
+    t.api.allow_folder(out.path()).unwrap();
+    t.api.dispatch("export_run", json!({"run": t.run, "format": "peft", "out": folder})).unwrap();
+    let card = std::fs::read_to_string(folder.join("README.md")).unwrap();
+    let tuned_ppl = again["evaluation"]["sides"].as_array().unwrap().iter().find(|s| s["side"] == "tuned").unwrap()["perplexity"].clone();
+    assert!(card.contains("Perplexity") && card.contains("BLEU") && card.contains("ROUGE-L"), "{card}");
+    assert!(card.contains(&format!("evaluation #{}", again["evaluation"]["id"])), "the latest evaluation: {card}");
+    assert!(tuned_ppl.is_number(), "{tuned_ppl}");
 }
 
 #[test]
