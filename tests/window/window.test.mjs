@@ -196,5 +196,13 @@ test('a run started in the window is followed to its end over a Tauri Channel, i
     "return [...document.querySelectorAll('[data-testid=\"runs-table\"] tbody tr')].map((tr) => tr.textContent).join(' | ')",
   );
   assert.match(row, /finished/, `the table shows what the card was told: ${row}`);
+  const figures = await webdriver.execute(
+    `const card = document.querySelector(arguments[0]);
+     return { speed: card.querySelector('[data-testid="run-speed"]')?.textContent ?? '',
+              memory: card.querySelector('[data-testid="run-memory"]')?.textContent ?? '' };`,
+    [card],
+  );
+  assert.match(figures.speed, /^[\d,]+ tokens\/s$/, JSON.stringify(figures));
+  assert.match(figures.memory, /^\d+(\.\d)? (MB|GB)$/, JSON.stringify(figures));
   writeFileSync(join(artifactsDir, 'window-run.png'), await webdriver.screenshot());
 });
