@@ -370,7 +370,7 @@ impl Api {
                 best_eval_step: src.run.best_step,
                 perplexity: src.run.best_eval_loss.map(f64::exp),
                 metrics: self.card_metrics(src.run.id),
-                review: None,
+                review: self.card_review(src.run.id),
             }),
             intended_use: None,
             limitations: Vec::new(),
@@ -632,6 +632,29 @@ fn tokenizer_of(files: &ModelFiles) -> Result<Tokenizer> {
 
 /// The tokenizer's GGUF keys: a GGUF base's own, copied as they are; an HF base's, converted.
 impl Api {
+    /// People's verdict from the newest closed review of the run's tuned model against its base:
+    /// only a closed session has revealed which answer was which. Machine raters are left out.
+    fn card_review(&self, run: i64) -> Option<whetstone_export::card::Review> {
+        use crate::evaluation::Side;
+        let evaluations: Vec<i64> = self.list_evaluations(Some(run)).ok()?.iter().map(|e| e.id).collect();
+        let session = self
+            .review_sessions()
+            .ok()?
+            .into_iter()
+            .filter(|s| s.closed && evaluations.contains(&s.evaluation_id) && s.baseline == Side::Base && s.candidate == Side::Tuned)
+            .max_by_key(|s| s.id)?;
+        let results = self.review_results(session.id).ok()?;
+        let human = &results.human;
+        (human.ratings > 0).then(|| whetstone_export::card::Review {
+            raters: human.raters,
+            items: session.items,
+            preferred_tuned: human.preference.candidate,
+            preferred_base: human.preference.baseline,
+            ties: human.preference.tie,
+            agreement_alpha: human.preference.agreement.nominal,
+        })
+    }
+
     /// The run's latest automatic evaluation as model-card rows, tuned beside base; none when the
     /// run was never evaluated.
     fn card_metrics(&self, run: i64) -> Vec<whetstone_export::card::Metric> {

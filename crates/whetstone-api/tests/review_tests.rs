@@ -186,6 +186,16 @@ fn a_blind_session_from_invitation_to_results_and_back_into_data() {
 
     // The figures, recomputed here from what was submitted and the revealed origins.
     let res = call(&t, "review_results", json!({"id": sid}));
+
+    // An export's model card carries people's verdict from the closed session.
+    let out = tempfile::tempdir().unwrap();
+    t.api.allow_folder(out.path()).unwrap();
+    call(&t, "export_run", json!({"run": t.run, "format": "peft", "out": out.path().join("card")}));
+    let card = std::fs::read_to_string(out.path().join("card/README.md")).unwrap();
+    let pref = &res["human"]["preference"];
+    let table = format!("| Tuned model | {} |\n| Base model | {} |\n| Tie | {} |", pref["candidate"], pref["baseline"], pref["tie"]);
+    assert!(card.contains("2 rater(s) compared answers of the tuned and the base model on 4 item(s)"), "people only: {card}");
+    assert!(card.contains(&table), "{table} missing from {card}");
     let opts = BootstrapOptions { seed: 11, ..BootstrapOptions::default() };
     for (kind, names) in [("human", vec!["ann", "bob"]), ("machine", vec!["robo"])] {
         let group = &res[kind];
