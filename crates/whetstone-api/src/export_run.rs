@@ -682,9 +682,16 @@ impl Api {
         for (name, f) in figures {
             rows.push((name, text(tuned, f), text(base, f)));
         }
+        // Where the figures come from is said once, on the first row.
         rows.into_iter()
             .filter(|(_, t, b)| t.is_some() || b.is_some())
-            .map(|(name, tuned, base)| whetstone_export::card::Metric { name: name.into(), tuned, base, note: Some(note.clone()) })
+            .enumerate()
+            .map(|(i, (name, tuned, base))| whetstone_export::card::Metric {
+                name: name.into(),
+                tuned,
+                base,
+                note: (i == 0).then(|| note.clone()),
+            })
             .collect()
     }
 }
