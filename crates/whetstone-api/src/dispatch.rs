@@ -67,6 +67,7 @@ impl Confine for NoArgs {}
 impl Confine for IdArgs {}
 impl Confine for DatasetArgs {}
 impl Confine for EventsArgs {}
+impl Confine for crate::series::SeriesArgs {}
 impl Confine for SearchArgs {}
 impl Confine for crate::models::PullRequest {}
 impl Confine for crate::datasets::CleanRequest {}
@@ -377,6 +378,8 @@ commands! {
     export_run(crate::export_run::RunExport) -> crate::export_run::RunExportReport, App, |api, a| api.export_run(&a);
     /// A run's metrics, one row per step and evaluation.
     run_metrics(IdArgs) -> Vec<serde_json::Value>, App, |api, a| api.run_metrics(a.id);
+    /// A run's loss curve thinned for drawing (each bucket's lowest and highest point), and where to follow it from.
+    run_series(crate::series::SeriesArgs) -> crate::series::RunSeries, App, |api, a| api.run_series(&a);
     /// A run's metrics as CSV text.
     run_metrics_csv(IdArgs) -> String, App, |api, a| api.run_metrics_csv(a.id);
     /// Answers held-out prompts with the base model, the tuned one and optionally another run, and scores them.

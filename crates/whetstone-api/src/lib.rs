@@ -20,6 +20,7 @@ pub mod folders;
 pub mod jobs;
 pub mod models;
 pub mod plan;
+pub mod series;
 pub mod review;
 pub mod review_results;
 #[cfg(feature = "testing")]

@@ -108,3 +108,39 @@ fn following_stops_when_the_listener_leaves_and_a_missing_run_is_an_error() {
     let err = api.follow_run(9999, 0, Duration::from_millis(5), &mut |_| true).unwrap_err();
     assert_eq!(err.code(), "not_found");
 }
+
+#[test]
+fn the_series_is_thinned_from_the_whole_history_and_says_where_to_follow_from() {
+    let home = tempfile::tempdir().unwrap();
+    let api = Api::open(&home.path().join("home")).unwrap();
+    let run_dir = home.path().join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let mut metrics = String::new();
+    for step in 1..=5000u64 {
+        metrics += &format!("{{\"kind\":\"train\",\"step\":{step},\"loss\":{}}}\n", 4.0 - step as f64 / 5000.0);
+    }
+    // Resumed from step 4990: those steps come again, and the later rows count.
+    for step in 4990..=5000u64 {
+        metrics += &format!("{{\"kind\":\"train\",\"step\":{step},\"loss\":0.5}}\n");
+    }
+    metrics += "{\"kind\":\"eval\",\"step\":5000,\"loss\":1.25,\"perplexity\":3.49}\n";
+    std::fs::write(run_dir.join("metrics.jsonl"), metrics).unwrap();
+    let step = "{\"time\":2.5,\"type\":\"step\",\"metrics\":{\"step\":5000,\"loss\":0.5,\"lr\":0.0001,\"grad_norm\":0.7,\"tokens\":64,\"tokens_per_s\":321.5,\"elapsed_s\":99.0,\"epoch\":3},\"total_steps\":5000,\"eta_s\":0.0,\"memory_bytes\":123456789}\n";
+    let logged = checkpoint_line(1) + step + &checkpoint_line(2);
+    std::fs::write(run_dir.join(EVENTS_FILE), format!("{logged}{{\"time\":3.0,\"ty")).unwrap();
+    let id = run_in(&api, &run_dir, RunStatus::Completed);
+
+    let series = api.dispatch("run_series", json!({"id": id, "buckets": 100})).unwrap();
+    assert_eq!(series["train_points"], 5000);
+    assert_eq!(series["eval_points"], 1);
+    let train = series["train"].as_array().unwrap();
+    assert!(train.len() <= 200, "{}", train.len());
+    assert_eq!(train.last().unwrap()["loss"], 0.5, "the resumed run's value of step 5000");
+    assert_eq!(series["eval"][0]["loss"], 1.25);
+    assert_eq!(series["events_offset"], logged.len(), "up to the last whole line of the event log");
+    assert_eq!(series["latest_step"]["metrics"]["tokens_per_s"], 321.5, "the newest step, for the figures");
+    assert_eq!(series["latest_step"]["memory_bytes"], 123456789);
+    assert!(series["latest_eval"].is_null());
+    let err = api.dispatch("run_series", json!({"id": id, "buckets": 0})).unwrap_err();
+    assert_eq!(err.code(), "invalid_input");
+}

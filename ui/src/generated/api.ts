@@ -917,6 +917,26 @@ files: Array<string>, gguf: GgufSummary | null, round_trip: RoundTrip | null,
  */
 commands: Array<string>, warnings: Array<string>, };
 
+export type RunSeries = { 
+/**
+ * Training loss, thinned: every point when there are few, else each bucket's min and max.
+ */
+train: Array<SeriesPoint>, eval: Array<SeriesPoint>, 
+/**
+ * How many points the full history holds.
+ */
+train_points: number, eval_points: number, 
+/**
+ * Byte offset in the run's event log taken before the history was read: following the run
+ * from here misses no step (one may arrive twice; the later replaces the earlier).
+ */
+events_offset: number, 
+/**
+ * The newest training step and evaluation in the log before that offset, for the figures a
+ * screen shows beside the curve (speed, memory, time left) before the next step arrives.
+ */
+latest_step: LoggedEvent | null, latest_eval: LoggedEvent | null, };
+
 export type RunStatus = "queued" | "running" | "paused" | "stopped" | "completed" | "failed" | "cancelled" | "interrupted";
 
 export type RunSummary = { steps: number, total_steps: number, first_loss: number | null, last_loss: number | null, adapter: string, outcome: Outcome, 
@@ -932,6 +952,14 @@ adapter_is_best: boolean, };
 export type ScheduleKind = "constant" | "linear" | "cosine";
 
 export type SearchArgs = { query: string, limit?: number, };
+
+export type SeriesArgs = { id: number, 
+/**
+ * Most buckets per series (default 1000); each gives at most two points.
+ */
+buckets?: number, };
+
+export type SeriesPoint = { step: number, loss: number, };
 
 export type SettingDoc = { 
 /**
@@ -1210,6 +1238,7 @@ export const COMMANDS = [
   "run_events",
   "export_run",
   "run_metrics",
+  "run_series",
   "run_metrics_csv",
   "eval_run",
   "list_evaluations",
@@ -1299,6 +1328,8 @@ export function commands(transport: Transport) {
     export_run: (args: RunExport): Promise<RunExportReport> => transport.call<RunExportReport>('export_run', args),
     /** A run's metrics, one row per step and evaluation. */
     run_metrics: (args: IdArgs): Promise<Array<JsonValue>> => transport.call<Array<JsonValue>>('run_metrics', args),
+    /** A run's loss curve thinned for drawing (each bucket's lowest and highest point), and where to follow it from. */
+    run_series: (args: SeriesArgs): Promise<RunSeries> => transport.call<RunSeries>('run_series', args),
     /** A run's metrics as CSV text. */
     run_metrics_csv: (args: IdArgs): Promise<string> => transport.call<string>('run_metrics_csv', args),
     /** Answers held-out prompts with the base model, the tuned one and optionally another run, and scores them. */

@@ -9,6 +9,7 @@ import type {
   Run,
   RunEvents,
   RunExport,
+  RunSeries,
   RunExportReport,
   RunStatus,
   StartRun,
@@ -78,6 +79,8 @@ export const runs = {
    * Pushed updates of a run from byte `since` of its event log (0: from the start): the run's state
    * and its new events, as the worker logs them, until the run ends or `stop` is called.
    */
+  /** The whole loss history thinned for drawing, and the event-log offset to follow the run from. */
+  series: (id: number): Promise<RunSeries> => api.run_series({ id }),
   follow: (id: number, since: number, onBatch: (batch: RunEvents) => void): Following => followRun<RunEvents>(id, since, onBatch),
   pause: (id: number): Promise<Run> => api.pause_run({ id }),
   stop: (id: number): Promise<Run> => api.stop_run({ id }),
