@@ -145,6 +145,10 @@ pub struct ReviewInvite {
     #[serde(default)]
     #[ts(optional)]
     pub expires_in_s: Option<u64>,
+    /// At most this many items, to share a large session among several raters.
+    #[serde(default)]
+    #[ts(optional)]
+    pub max_items: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
@@ -466,7 +470,7 @@ impl Api {
     }
 
     /// Invites a named rater: a fresh random token (shown once), and a queue of the items that still go to
-    /// fewer than K raters, in an order of their own.
+    /// fewer than K raters (at most `max_items` of them), in an order of their own.
     pub fn review_invite(&self, req: &ReviewInvite) -> Result<Invitation> {
         let (session, items) = self.session(req.session)?;
         if session.closed {
@@ -477,6 +481,10 @@ impl Api {
             return Err(Error::InvalidInput("the rater's name is empty".into()));
         }
         too_long("rater's name", name, MAX_NAME_CHARS)?;
+        if req.max_items == Some(0) {
+            return Err(Error::InvalidInput("max_items must be at least 1".into()));
+        }
+        let max_items = req.max_items.map(|m| m as usize);
         let token = hex::encode(random_bytes::<TOKEN_BYTES>()?);
         let kind = req.kind.unwrap_or(RaterKind::Human);
         let k = session.raters_per_item;
@@ -496,6 +504,9 @@ impl Api {
             for i in (1..free.len()).rev() {
                 let j = rng.below(i as u64 + 1) as usize;
                 free.swap(i, j);
+            }
+            if let Some(m) = max_items {
+                free.truncate(m);
             }
             Ok(free
                 .into_iter()

@@ -407,6 +407,17 @@ fn refusals_write_nothing() {
     assert_eq!(call(&t, "review_submit", at_limits)["progress"]["text"], "1 of 2");
     assert_eq!(count_ratings(&t, sid), before + 1);
 
+    // A rater invited for some of the items gets that many; another rater's item stays out of reach.
+    let shared = call(&t, "review_create", json!({"evaluation": eval, "raters_per_item": 1}))["id"].as_i64().unwrap();
+    let first = call(&t, "review_invite", json!({"session": shared, "name": "first", "max_items": 3}));
+    let second = call(&t, "review_invite", json!({"session": shared, "name": "second", "max_items": 3}));
+    assert_eq!((first["rater"]["assigned"].as_u64(), second["rater"]["assigned"].as_u64()), (Some(3), Some(1)));
+    let theirs = call(&t, "review_next", json!({"token": second["token"]}))["item"]["item"].as_u64().unwrap();
+    refused(&t, "review_next", json!({"token": first["token"], "item": theirs}), "forbidden_item", "not in your review queue");
+    refused(&t, "review_submit", json!({"token": first["token"], "item": theirs, "preference": "a"}), "forbidden_item", "not in your review queue");
+    refused(&t, "review_invite", json!({"session": shared, "name": "third", "max_items": 0}), "invalid_input", "at least 1");
+    assert_eq!(count_ratings(&t, shared), 0);
+
     // An invitation that has expired is refused like an unknown one.
     let other = call(&t, "review_create", json!({"evaluation": eval, "raters_per_item": 1}))["id"].as_i64().unwrap();
     let late = call(&t, "review_invite", json!({"session": other, "name": "late", "expires_in_s": 0}));

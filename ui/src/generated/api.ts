@@ -771,7 +771,11 @@ name: string, kind?: RaterKind,
 /**
  * The token stops working this many seconds from now.
  */
-expires_in_s?: number, };
+expires_in_s?: number, 
+/**
+ * At most this many items, to share a large session among several raters.
+ */
+max_items?: number, };
 
 export type ReviewPreferencesArgs = { id: number, 
 /**

@@ -1,8 +1,10 @@
 //! `whet serve`: the API as `POST /api/{command}` plus the built web UI, on this machine only by
-//! default, behind a session token and Host/Origin checks.
+//! default, behind a session token and Host/Origin checks. `whet serve --review --bind ADDR` serves only
+//! the review page and the raters' commands (see [`review`]).
 
 mod access;
 mod listener;
+mod review;
 mod ui_files;
 
 use anyhow::{bail, Context};
@@ -51,21 +53,33 @@ pub struct ServeArgs {
     /// Another host name clients may use to reach this server (repeatable)
     #[arg(long, value_name = "NAME")]
     allow_host: Vec<String>,
-    /// Largest API request body in bytes
-    #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024 * 1024)]
-    max_body: usize,
+    /// Largest API request body in bytes [default: 8 MiB, 1 MiB with --review]
+    #[arg(long, value_name = "BYTES")]
+    max_body: Option<usize>,
     /// Seconds a client has to send a request's headers, and again its body
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     read_timeout: u64,
     /// Connections served at once; more wait until one closes
     #[arg(long, value_name = "N", default_value_t = 64)]
     max_connections: usize,
+    /// Serve only the review page and the raters' API (invite tokens), for raters on other machines
+    #[arg(long, requires = "bind")]
+    review: bool,
+    /// Review mode's address, e.g. 0.0.0.0:8788 or 192.168.1.20:8788 (plain HTTP; explicit, since raters reach it over the network)
+    #[arg(long, value_name = "ADDR", requires = "review", conflicts_with_all = ["host", "port", "allow_remote", "token"])]
+    bind: Option<String>,
 }
+
+const MAX_BODY: usize = 8 * 1024 * 1024;
+/// A rating is at most a 10,000-character comment and a 50,000-character edit: far below this.
+const MAX_REVIEW_BODY: usize = 1024 * 1024;
 
 struct AppState {
     api: Api,
     ui_dir: PathBuf,
     token: String,
+    /// Review mode: raters authenticate with their invite tokens, and only their commands are served.
+    review: bool,
     hosts: access::Hosts,
     max_body: usize,
     read_timeout: Duration,
@@ -77,6 +91,9 @@ pub fn run(api: Api, args: &ServeArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var_os("WHETSTONE_UI_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
         .unwrap_or_else(repo_ui_dist);
+    if args.review {
+        return run_review(api, args, ui_dir);
+    }
     let chosen = args
         .token
         .clone()
@@ -101,8 +118,9 @@ pub fn run(api: Api, args: &ServeArgs) -> anyhow::Result<()> {
             api,
             ui_dir,
             token,
+            review: false,
             hosts: access::Hosts::new(addr, &args.allow_host),
-            max_body: args.max_body,
+            max_body: args.max_body.unwrap_or(MAX_BODY),
             read_timeout: Duration::from_secs(args.read_timeout),
         });
         announce(&state, addr);
@@ -114,6 +132,49 @@ pub fn run(api: Api, args: &ServeArgs) -> anyhow::Result<()> {
             let _ = tokio::signal::ctrl_c().await;
         };
         listener::serve(socket, router(state), &limits, shutdown).await;
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
+/// Review mode: listens on the address given with `--bind` (an explicit choice, so any address is taken)
+/// and serves the review page and the raters' commands only.
+fn run_review(api: Api, args: &ServeArgs, ui_dir: PathBuf) -> anyhow::Result<()> {
+    let bind_to = args.bind.clone().unwrap_or_default();
+    if args.max_connections == 0 || args.read_timeout == 0 {
+        bail!("--max-connections and --read-timeout must be at least 1");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(bind_to.as_str())
+            .await
+            .with_context(|| format!("--bind {bind_to}: give an address with a port, e.g. 0.0.0.0:8788"))?
+            .collect();
+        let socket = tokio::net::TcpListener::bind(addrs.as_slice()).await.with_context(|| format!("cannot listen on {bind_to}"))?;
+        let addr = socket.local_addr()?;
+        let state = Arc::new(AppState {
+            api,
+            ui_dir,
+            token: String::new(),
+            review: true,
+            hosts: access::Hosts::new(addr, &args.allow_host),
+            max_body: args.max_body.unwrap_or(MAX_REVIEW_BODY),
+            read_timeout: Duration::from_secs(args.read_timeout),
+        });
+        // Tests and scripts read the port from this exact first line.
+        println!("listening on http://{addr}");
+        let shown = if addr.ip().is_unspecified() { "THIS-MACHINE".to_string() } else { access::host_text(addr.ip()) };
+        println!("review page: http://{shown}:{}/review#token=INVITE-TOKEN (each rater's link carries their own token)", addr.port());
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "warning: {addr} is reachable from other machines over plain HTTP; invite tokens and ratings cross the \
+                 network unencrypted. Only the review page and the raters' commands are served."
+            );
+        }
+        let limits = listener::Limits { read_timeout: state.read_timeout, max_connections: args.max_connections };
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        listener::serve(socket, review::router(state), &limits, shutdown).await;
         Ok::<(), anyhow::Error>(())
     })
 }
@@ -325,8 +386,9 @@ fn api_error_response(err: &ApiError) -> Response {
 fn http_status(code: &str) -> StatusCode {
     match code {
         "not_found" | "no_model" | "hub_repo_not_found" | "hub_file_not_found" | "hub_not_cached" => StatusCode::NOT_FOUND,
-        "path_not_allowed" | "forbidden_command" | "hub_gated" => StatusCode::FORBIDDEN,
-        "folder_not_empty" | "file_exists" | "run_active" | "run_not_ready" => StatusCode::CONFLICT,
+        "unauthorized" => StatusCode::UNAUTHORIZED,
+        "path_not_allowed" | "forbidden_command" | "hub_gated" | "forbidden_item" => StatusCode::FORBIDDEN,
+        "folder_not_empty" | "file_exists" | "run_active" | "run_not_ready" | "review_closed" => StatusCode::CONFLICT,
         "bad_data" | "rows_too_long" | "chat_template" | "invalid_model_file" | "bad_model" | "bad_model_config" | "unsupported_model"
         | "bad_adapter" | "invalid_settings" => StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_input" | "unknown_command" | "eval_empty" | "eval_no_references" | "eval_length_mismatch" => StatusCode::BAD_REQUEST,
