@@ -49,14 +49,14 @@ pub async fn call(backend: State<'_, Backend>, command: String, args: Option<Val
 }
 
 /// Pushes a run's events to the page as the worker logs them: each batch (and each change of the
-/// run's state) goes down `on_events`; the call returns when the run has ended or the page has
-/// gone. The same updates `whet serve` sends as server-sent events.
+/// run's state) goes down `on_events`; the call returns when the run has ended or a send fails
+/// because the page has gone. The same updates `whet serve` sends as server-sent events.
 #[tauri::command]
 pub async fn follow_run(backend: State<'_, Backend>, id: i64, since: Option<u64>, on_events: Channel<RunEvents>) -> Result<(), ErrorBody> {
     let api = backend.0.clone()?;
     tauri::async_runtime::spawn_blocking(move || {
         let interval = whetstone_api::follow::FOLLOW_INTERVAL;
-        api.follow_run(id, since.unwrap_or(0), interval, &mut |batch| on_events.send(batch.clone()).is_ok()).map_err(|e| e.body())
+        api.follow_run(id, since.unwrap_or(0), interval, &|| true, &mut |batch| on_events.send(batch.clone()).is_ok()).map_err(|e| e.body())
     })
     .await
     .map_err(|e| ErrorBody { code: "internal".into(), message: format!("following the run stopped unexpectedly: {e}") })?

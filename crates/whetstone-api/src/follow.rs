@@ -14,11 +14,22 @@ impl Api {
     /// Sends `send` the run's state and its events from byte `since` of its log, then every batch
     /// of new events or change of state, until the run has ended and its log is read to the end,
     /// or `send` returns false (the listener went away). The first batch is sent even when empty,
-    /// so a listener learns the run's state at once.
-    pub fn follow_run(&self, id: i64, since: u64, every: Duration, send: &mut dyn FnMut(&RunEvents) -> bool) -> Result<()> {
+    /// so a listener learns the run's state at once. `listening` is asked between reads, so a
+    /// listener that left a run with nothing new to say does not keep this loop going.
+    pub fn follow_run(
+        &self,
+        id: i64,
+        since: u64,
+        every: Duration,
+        listening: &dyn Fn() -> bool,
+        send: &mut dyn FnMut(&RunEvents) -> bool,
+    ) -> Result<()> {
         let mut since = since;
         let mut last_status = None;
         loop {
+            if !listening() {
+                return Ok(());
+            }
             let batch = self.run_events(id, since)?;
             let changed = last_status != Some(batch.run.status);
             if (changed || !batch.events.is_empty()) && !send(&batch) {

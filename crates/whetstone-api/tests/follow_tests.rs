@@ -37,7 +37,7 @@ fn a_finished_run_is_sent_once_with_its_whole_log() {
     std::fs::write(run_dir.join(EVENTS_FILE), checkpoint_line(1) + &checkpoint_line(2)).unwrap();
     let id = run_in(&api, &run_dir, RunStatus::Completed);
     let mut batches = Vec::new();
-    api.follow_run(id, 0, Duration::from_millis(5), &mut |b| {
+    api.follow_run(id, 0, Duration::from_millis(5), &|| true, &mut |b| {
         batches.push(b.clone());
         true
     })
@@ -73,7 +73,7 @@ fn a_live_run_is_followed_line_by_line_until_it_ends() {
             }
             api.store().finish_run(id, RunStatus::Completed, None).unwrap();
         });
-        api.follow_run(id, 0, Duration::from_millis(5), &mut |b| {
+        api.follow_run(id, 0, Duration::from_millis(5), &|| true, &mut |b| {
             statuses.push(b.run.status);
             for e in &b.events {
                 let v = serde_json::to_value(e).unwrap();
@@ -99,13 +99,21 @@ fn following_stops_when_the_listener_leaves_and_a_missing_run_is_an_error() {
     api.store().claim_run(id, std::process::id()).unwrap();
     let mut calls = 0;
     // The run never ends; the listener leaving is what ends the loop.
-    api.follow_run(id, 0, Duration::from_millis(5), &mut |_| {
+    api.follow_run(id, 0, Duration::from_millis(5), &|| true, &mut |_| {
         calls += 1;
         false
     })
     .unwrap();
     assert_eq!(calls, 1);
-    let err = api.follow_run(9999, 0, Duration::from_millis(5), &mut |_| true).unwrap_err();
+    // A listener that is gone before anything new happens ends the loop too.
+    let mut sent = 0;
+    api.follow_run(id, 0, Duration::from_millis(5), &|| false, &mut |_| {
+        sent += 1;
+        true
+    })
+    .unwrap();
+    assert_eq!(sent, 0);
+    let err = api.follow_run(9999, 0, Duration::from_millis(5), &|| true, &mut |_| true).unwrap_err();
     assert_eq!(err.code(), "not_found");
 }
 

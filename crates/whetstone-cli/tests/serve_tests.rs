@@ -649,6 +649,7 @@ fn run_events_are_pushed_as_server_sent_events_while_the_run_goes_on() {
     let (api, id, run_dir) = seeded_run(&server, true, &checkpoint_line(1));
     let bearer = server.bearer();
     let path = format!("/api/events/run/{id}");
+    let before = tree(server.home.path());
 
     // The stream is behind the same token as every API call, and an unknown run is a plain 404.
     send(&server.addr, "GET", &path, &[("Host", &server.addr)], "").assert_refused(401, "unauthorized");
@@ -656,6 +657,11 @@ fn run_events_are_pushed_as_server_sent_events_while_the_run_goes_on() {
         .assert_refused(404, "not_found");
     send(&server.addr, "GET", &format!("{path}?since=x"), &[("Host", &server.addr), ("Authorization", &bearer)], "")
         .assert_refused(400, "invalid_input");
+    // A rebinding page (foreign Host) or another site's page (foreign Origin) is refused even with the token.
+    send(&server.addr, "GET", &path, &[("Host", "evil.example"), ("Authorization", &bearer)], "").assert_refused(403, "forbidden_host");
+    send(&server.addr, "GET", &path, &[("Host", &server.addr), ("Origin", "http://evil.example"), ("Authorization", &bearer)], "")
+        .assert_refused(403, "forbidden_origin");
+    assert!(tree(server.home.path()) == before, "a refused request changed files in the home folder");
 
     let mut stream = TcpStream::connect(&server.addr).unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {bearer}\r\nConnection: close\r\n\r\n", server.addr);

@@ -322,7 +322,8 @@ async fn follow_run(State(state): State<Arc<AppState>>, UrlPath(id): UrlPath<i64
     let (tx, rx) = tokio::sync::mpsc::channel::<SseEvent>(16);
     tokio::task::spawn_blocking(move || {
         let interval = whetstone_api::follow::FOLLOW_INTERVAL;
-        let result = state.api.follow_run(id, since, interval, &mut |batch| {
+        let open = tx.clone();
+        let result = state.api.follow_run(id, since, interval, &|| !open.is_closed(), &mut |batch| {
             let data = serde_json::to_string(batch).unwrap_or_else(|_| "null".into());
             tx.blocking_send(SseEvent::default().event("events").data(data)).is_ok()
         });

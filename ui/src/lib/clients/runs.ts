@@ -4,7 +4,6 @@ import { api } from '../api';
 import { followRun, type Following } from '../transport';
 import type {
   DefaultsRequest,
-  JsonValue,
   LoggedEvent,
   Run,
   RunEvents,
@@ -32,20 +31,11 @@ export type {
   TrainSettings,
 } from '../../generated/api';
 
-/** One point of a run's loss curve, from a line of its metrics.jsonl. */
+/** One point of a run's loss curve. */
 export interface LossPoint {
   kind: 'train' | 'eval';
   step: number;
   loss: number;
-}
-
-/** The API sends metrics rows as free JSON (their fields grow over time); keep what the chart needs. */
-function lossPoint(row: JsonValue): LossPoint | null {
-  if (row === null || typeof row !== 'object' || Array.isArray(row)) return null;
-  const { kind, step, loss } = row;
-  if (typeof step !== 'number' || typeof loss !== 'number' || !Number.isFinite(loss)) return null;
-  // Rows written before evaluations existed have no kind: they are training steps.
-  return { kind: kind === 'eval' ? 'eval' : 'train', step, loss };
 }
 
 /** The loss point a logged step or evaluation adds to the curve, if it is one. */
@@ -71,10 +61,7 @@ export const runs = {
   /** Starts training in a worker of its own; the run goes on when the window closes. */
   start: (req: StartRun): Promise<Run> => api.start_run(req),
   get: (id: number): Promise<Run> => api.get_run({ id }),
-  async lossCurve(id: number): Promise<LossPoint[]> {
-    const rows = await api.run_metrics({ id });
-    return rows.map(lossPoint).filter((p): p is LossPoint => p !== null);
-  },
+
   /**
    * Pushed updates of a run from byte `since` of its event log (0: from the start): the run's state
    * and its new events, as the worker logs them, until the run ends or `stop` is called.
