@@ -1,7 +1,8 @@
 //! The window's IPC commands: `call(command, args)`, the same contract as the HTTP server's
 //! `POST /api/<command>`, answered by [`Api::dispatch_from`] for the window (paths confined to the
 //! home folder and the allowed folders) with `{code, message}` on failure; and `follow_run`, the
-//! Channel twin of the server's `GET /api/events/run/{id}` stream.
+//! Channel twin of the server's `GET /api/events/run/{id}` stream; `pull_model_follow`, the twin of
+//! `POST /api/events/pull`.
 
 use serde_json::Value;
 use std::sync::Arc;
@@ -60,4 +61,20 @@ pub async fn follow_run(backend: State<'_, Backend>, id: i64, since: Option<u64>
     })
     .await
     .map_err(|e| ErrorBody { code: "internal".into(), message: format!("following the run stopped unexpectedly: {e}") })?
+}
+
+/// Downloads a hub model, pushing its progress and then the added model down `on_events`; the
+/// download stops (keeping its partial file) when the page goes or `cancel_pull` is called.
+#[tauri::command]
+pub async fn pull_model_follow(
+    backend: State<'_, Backend>,
+    request: whetstone_api::models::PullRequest,
+    on_events: Channel<whetstone_api::pulls::PullEvent>,
+) -> Result<(), ErrorBody> {
+    let api = backend.0.clone()?;
+    tauri::async_runtime::spawn_blocking(move || {
+        api.pull_follow(&request, &mut |event| on_events.send(event.clone()).is_ok()).map(|_| ()).map_err(|e| e.body())
+    })
+    .await
+    .map_err(|e| ErrorBody { code: "internal".into(), message: format!("the download stopped unexpectedly: {e}") })?
 }

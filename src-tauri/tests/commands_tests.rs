@@ -164,3 +164,15 @@ fn follow_run_is_allowed_to_the_window_and_refuses_an_unknown_run() {
     let err = invoke_ipc(&other, "follow_run", json!({ "id": 4242, "since": 0, "onEvents": "__CHANNEL__:7" })).unwrap_err();
     assert!(err.to_string().contains("not allowed"), "unexpected denial: {err}");
 }
+
+#[test]
+fn pull_model_follow_is_allowed_to_the_window_and_refuses_an_empty_name() {
+    let home = tempfile::tempdir().unwrap();
+    let w = window(Backend::new(api_in(home.path())), "main");
+    let args = json!({ "request": { "repo": " " }, "onEvents": "__CHANNEL__:7" });
+    let err = invoke_ipc(&w, "pull_model_follow", args.clone()).unwrap_err();
+    assert_eq!(err["code"], "invalid_input", "{err}");
+    let other = window(Backend::new(api_in(home.path())), "other");
+    let err = invoke_ipc(&other, "pull_model_follow", args).unwrap_err();
+    assert!(err.to_string().contains("not allowed"), "unexpected denial: {err}");
+}

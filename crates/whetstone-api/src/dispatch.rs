@@ -70,6 +70,7 @@ impl Confine for EventsArgs {}
 impl Confine for crate::series::SeriesArgs {}
 impl Confine for SearchArgs {}
 impl Confine for crate::models::PullRequest {}
+impl Confine for crate::pulls::CancelPull {}
 impl Confine for crate::datasets::CleanRequest {}
 impl Confine for crate::datasets::SplitRequest {}
 impl Confine for crate::datasets::RowsRequest {}
@@ -334,6 +335,8 @@ commands! {
     search_models(SearchArgs) -> Vec<crate::HubModel>, App, |api, a| api.search_models(&a.query, a.limit.unwrap_or(20));
     /// Downloads a hub model into the shared cache and adds it.
     pull_model(crate::models::PullRequest) -> crate::Model, App, |api, a| api.pull_model(&a, None, None);
+    /// Cancels a download started from a screen; what it fetched stays, and downloading again resumes it.
+    cancel_pull(crate::pulls::CancelPull) -> crate::pulls::CancelledPull, App, |api, a| api.cancel_pull(&a.repo);
     /// Adds a local model folder or GGUF file.
     import_model(PathArgs) -> crate::Model, App, |api, a| api.import_model(&a.path);
     /// Predicts a job's peak memory, whether it fits, and how long it takes.

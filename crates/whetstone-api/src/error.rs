@@ -99,6 +99,9 @@ pub enum Error {
     #[error("run {run} is training in {}; pause or stop it before starting another run there", path.display())]
     RunFolderBusy { path: PathBuf, run: i64 },
 
+    #[error("{repo} is already being downloaded; wait for that download to end or cancel it first")]
+    PullBusy { repo: String },
+
     #[error("{}", crate::training::rows_too_long_message(path, *rows, dropped, *max_len, *keep_all))]
     RowsTooLong {
         path: PathBuf,
@@ -142,6 +145,7 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::ForbiddenItem { .. } => "forbidden_item",
             Error::ReviewClosed { .. } => "review_closed",
+            Error::PullBusy { .. } => "busy",
         }
     }
 

@@ -20,6 +20,7 @@ pub mod folders;
 pub mod jobs;
 pub mod models;
 pub mod plan;
+pub mod pulls;
 pub mod series;
 pub mod review;
 pub mod review_results;
@@ -51,6 +52,8 @@ pub struct Api {
     default_model_path: Option<PathBuf>,
     /// How this host starts training workers; see [`Api::with_worker`].
     worker: Option<WorkerCommand>,
+    /// Downloads under way, so another call can cancel one.
+    pulls: pulls::Pulls,
 }
 
 /// Everything the start screen shows, in one call.
@@ -77,6 +80,7 @@ impl Api {
             store: Mutex::new(store),
             default_model_path: default_model_path(),
             worker: None,
+            pulls: pulls::Pulls::default(),
         })
     }
 

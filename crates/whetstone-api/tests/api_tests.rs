@@ -289,6 +289,8 @@ fn every_listed_command_dispatches() {
             "review_accept" => json!({"session": 1, "ratings": [1]}),
             "review_next" | "review_progress" => json!({"token": "no-such-token"}),
             "review_submit" => json!({"token": "no-such-token", "item": 1}),
+            // Nothing is being downloaded: answered, with nothing cancelled.
+            "cancel_pull" => json!({"repo": "org/model"}),
             // Those that reach the hub or read model files are exercised in models_tests.rs.
             "search_models" | "pull_model" | "import_model" | "plan" => continue,
             _ => Value::Null,

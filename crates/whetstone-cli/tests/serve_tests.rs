@@ -700,3 +700,40 @@ fn a_finished_run_streams_its_log_from_an_offset_and_ends() {
     assert!(!answer.body.contains("/r/step-1"), "{}", answer.body);
     assert!(answer.body.contains("/r/step-2") && answer.body.contains("event: end"), "{}", answer.body);
 }
+
+#[test]
+fn a_model_download_streams_its_progress_then_the_model() {
+    let files = tempfile::tempdir().unwrap();
+    let folder = files.path().join("tiny");
+    whetstone_api::testing::write_tiny_model(&folder).unwrap();
+    let hub = whetstone_hub::testing::TestHub::start(None);
+    hub.add(whetstone_hub::testing::TestRepo::from_dir("whetstone-tests/tiny-llama", &folder).unwrap());
+    // Only downloads read these; the servers other tests start ignore them.
+    std::env::set_var("HF_ENDPOINT", &hub.url);
+    std::env::set_var("HF_HUB_CACHE", files.path().join("hf-cache"));
+    let server = start(&[]);
+    let bearer = server.bearer();
+    let json = [("Host", server.addr.as_str()), ("Content-Type", "application/json"), ("Authorization", bearer.as_str())];
+    let request = r#"{"repo": "whetstone-tests/tiny-llama"}"#;
+
+    send(&server.addr, "POST", "/api/events/pull", &json[..2], request).assert_refused(401, "unauthorized");
+    send(&server.addr, "POST", "/api/events/pull", &[json[0], ("Content-Type", "text/plain"), json[2]], request)
+        .assert_refused(415, "unsupported_media_type");
+    send(&server.addr, "POST", "/api/events/pull", &json, r#"{"repository": "x/y"}"#).assert_refused(400, "invalid_input");
+    send(&server.addr, "POST", "/api/events/pull", &[json[0], json[1], json[2], ("Origin", "http://evil.example")], request)
+        .assert_refused(403, "forbidden_origin");
+    assert!(hub.log().is_empty(), "a refused request reached the hub: {:?}", hub.log());
+
+    let answer = send(&server.addr, "POST", "/api/events/pull", &json, request);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.contains("event: progress"), "{}", answer.body);
+    let done = answer.body.split("event: done\ndata: ").nth(1).unwrap_or_else(|| panic!("no done event: {}", answer.body));
+    let model: Value = serde_json::from_str(done.lines().next().unwrap()).unwrap();
+    assert_eq!(model["repo_id"], "whetstone-tests/tiny-llama");
+    let listed = server.api("list_models", "{}").json();
+    assert_eq!(listed[0]["id"], model["id"]);
+
+    // Cancelling what is not being downloaded says so instead of failing.
+    let cancelled = server.api("cancel_pull", request).json();
+    assert_eq!(cancelled["cancelled"], false);
+}

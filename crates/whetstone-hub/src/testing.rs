@@ -78,6 +78,8 @@ struct Faults {
     drop_after: HashMap<String, u64>,
     /// File names whose next download has one byte flipped.
     corrupt_once: HashSet<String>,
+    /// Bytes per second for every file body, so a download lasts long enough to watch or cancel.
+    rate: Option<u64>,
 }
 
 struct Hub {
@@ -138,6 +140,11 @@ impl TestHub {
     /// The next download of `file` has one byte changed.
     pub fn corrupt_once(&self, file: &str) {
         self.hub.faults.lock().unwrap().corrupt_once.insert(file.into());
+    }
+
+    /// Sends every file body at about `bytes_per_second`, in small chunks.
+    pub fn throttle(&self, bytes_per_second: u64) {
+        self.hub.faults.lock().unwrap().rate = Some(bytes_per_second.max(1));
     }
 
     pub fn log(&self) -> Vec<Logged> {
@@ -335,5 +342,23 @@ fn serve_bytes(hub: &Hub, method: &Method, target: String, all: &[u8], file: &st
         return resp.body(Body::from_stream(futures_util::stream::iter(parts))).expect("response");
     }
     hub.record(method, target, range, status.as_u16(), body.len() as u64);
+    if let Some(rate) = faults.rate {
+        return resp.body(Body::from_stream(throttled(body, rate))).expect("response");
+    }
     resp.body(Body::from(body)).expect("response")
+}
+
+/// `body` in chunks of a tenth of a second's worth, each sent after its share of time.
+fn throttled(body: Vec<u8>, rate: u64) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    let chunk = (rate / 10).max(1) as usize;
+    let pause = std::time::Duration::from_secs_f64(chunk as f64 / rate as f64);
+    futures_util::stream::unfold((body, 0usize), move |(body, at)| async move {
+        if at >= body.len() {
+            return None;
+        }
+        tokio::time::sleep(pause).await;
+        let end = (at + chunk).min(body.len());
+        let part = Bytes::copy_from_slice(&body[at..end]);
+        Some((Ok(part), (body, end)))
+    })
 }

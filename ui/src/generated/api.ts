@@ -28,6 +28,14 @@ from: number,
  */
 to: number | null, rows: number, };
 
+export type CancelPull = { 
+/**
+ * The repo id the pull was started with.
+ */
+repo: string, };
+
+export type CancelledPull = { repo: string, cancelled: boolean, };
+
 export type CatalogItem = { installed_model_id: number | null, name: string, 
 /**
  * Hub repo id, `org/name`.
@@ -653,6 +661,26 @@ export type Proposal = { rows_before: number, exact_duplicates: DuplicateStep | 
  */
 rows_after_removals: number, };
 
+export type PullEvent = { "type": "progress" } & PullProgress | { "type": "done", model: Model, };
+
+export type PullProgress = { 
+/**
+ * The file being fetched or checked.
+ */
+file: string, file_bytes: number, file_total: number | null, 
+/**
+ * Bytes present so far, including files already in the cache and what an earlier pull left.
+ */
+bytes: number, total_bytes: number, 
+/**
+ * Bytes per second fetched by this pull.
+ */
+rate: number, eta_s: number | null, 
+/**
+ * `download`, `verify`, `cached` or `done`.
+ */
+phase: string, };
+
 export type PullRequest = { 
 /**
  * Hub repo id, `org/name`.
@@ -1220,6 +1248,7 @@ export const COMMANDS = [
   "catalog",
   "search_models",
   "pull_model",
+  "cancel_pull",
   "import_model",
   "plan",
   "train_defaults",
@@ -1288,6 +1317,8 @@ export function commands(transport: Transport) {
     search_models: (args: SearchArgs): Promise<Array<HubModel>> => transport.call<Array<HubModel>>('search_models', args),
     /** Downloads a hub model into the shared cache and adds it. */
     pull_model: (args: PullRequest): Promise<Model> => transport.call<Model>('pull_model', args),
+    /** Cancels a download started from a screen; what it fetched stays, and downloading again resumes it. */
+    cancel_pull: (args: CancelPull): Promise<CancelledPull> => transport.call<CancelledPull>('cancel_pull', args),
     /** Adds a local model folder or GGUF file. */
     import_model: (args: PathArgs): Promise<Model> => transport.call<Model>('import_model', args),
     /** Predicts a job's peak memory, whether it fits, and how long it takes. */

@@ -239,6 +239,7 @@ fn router(state: Arc<AppState>) -> Router {
             }),
         )
         .route("/api/events/run/{id}", get(follow_run))
+        .route("/api/events/pull", post(follow_pull))
         .fallback(ui_files::ui_file)
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::guard))
         .with_state(state)
@@ -250,19 +251,8 @@ async fn api_command(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    // Requiring a JSON content type makes browsers send a CORS preflight for cross-site
-    // requests, which this server never approves: other web pages cannot drive the API.
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
-        .unwrap_or(false);
-    if !is_json {
-        return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the arguments as a JSON body with `Content-Type: application/json`".into(),
-        );
+    if let Some(refusal) = refuse_non_json(&headers) {
+        return refusal;
     }
     let body = match read_body(&state, &headers, body).await {
         Ok(body) => body,
@@ -294,6 +284,23 @@ async fn api_command(
             format!("the command stopped unexpectedly: {join}"),
         ),
     }
+}
+
+/// Requiring a JSON content type makes browsers send a CORS preflight for cross-site requests,
+/// which this server never approves: other web pages cannot drive the API.
+fn refuse_non_json(headers: &HeaderMap) -> Option<Response> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+        .unwrap_or(false);
+    (!is_json).then(|| {
+        error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the arguments as a JSON body with `Content-Type: application/json`".into(),
+        )
+    })
 }
 
 /// `GET /api/events/run/{id}?since=N`: the run's events as server-sent events, pushed as the
@@ -332,6 +339,41 @@ async fn follow_run(State(state): State<Arc<AppState>>, UrlPath(id): UrlPath<i64
             Err(err) => SseEvent::default().event("error").data(serde_json::to_string(&err.body()).unwrap_or_default()),
         };
         let _ = tx.blocking_send(last);
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(event), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// `POST /api/events/pull` with a `PullRequest` JSON body: downloads the model, pushing `progress`
+/// messages (`PullProgress` JSON) as it goes, then `done` with the added model, or `error` with
+/// `{code, message}` (`cancelled` after `cancel_pull`). Closing the stream cancels the download;
+/// its partial file stays, so the same request later resumes it.
+async fn follow_pull(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    if let Some(refusal) = refuse_non_json(&headers) {
+        return refusal;
+    }
+    let body = match read_body(&state, &headers, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let req: whetstone_api::models::PullRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return api_error_response(&ApiError::InvalidInput(format!("the download request is not valid: {e}"))),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<SseEvent>(16);
+    tokio::task::spawn_blocking(move || {
+        let result = state.api.pull_follow(&req, &mut |event| {
+            let (name, data) = match event {
+                whetstone_api::pulls::PullEvent::Progress(p) => ("progress", serde_json::to_string(p)),
+                whetstone_api::pulls::PullEvent::Done { model } => ("done", serde_json::to_string(model)),
+            };
+            tx.blocking_send(SseEvent::default().event(name).data(data.unwrap_or_else(|_| "null".into()))).is_ok()
+        });
+        if let Err(err) = result {
+            let _ = tx.blocking_send(SseEvent::default().event("error").data(serde_json::to_string(&err.body()).unwrap_or_default()));
+        }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(event), rx))
@@ -389,7 +431,7 @@ fn http_status(code: &str) -> StatusCode {
         "not_found" | "no_model" | "hub_repo_not_found" | "hub_file_not_found" | "hub_not_cached" => StatusCode::NOT_FOUND,
         "unauthorized" => StatusCode::UNAUTHORIZED,
         "path_not_allowed" | "forbidden_command" | "hub_gated" | "forbidden_item" => StatusCode::FORBIDDEN,
-        "folder_not_empty" | "file_exists" | "run_active" | "run_not_ready" | "review_closed" => StatusCode::CONFLICT,
+        "folder_not_empty" | "file_exists" | "run_active" | "run_not_ready" | "review_closed" | "busy" => StatusCode::CONFLICT,
         "bad_data" | "rows_too_long" | "chat_template" | "invalid_model_file" | "bad_model" | "bad_model_config" | "unsupported_model"
         | "bad_adapter" | "invalid_settings" => StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_input" | "unknown_command" | "eval_empty" | "eval_no_references" | "eval_length_mismatch" => StatusCode::BAD_REQUEST,
