@@ -30,6 +30,8 @@ bash scripts/setup.sh
 printf '\n=== build ===\n'
 (cd ui && npm run build)
 cargo build --workspace --bins
+# The loopback hub the download tests serve models from.
+cargo build -p whetstone-hub --features testing --example test_hub
 
 step "cargo test --workspace" cargo test --workspace
 step "web UI tests (headless Chromium)" bash -c 'cd tests && node --test --test-concurrency=1 ui/'

@@ -5,10 +5,11 @@ import { binary, tempHome, uiDist } from './paths.mjs';
 
 const STARTUP_TIMEOUT_MS = 30_000;
 
-export async function startServer() {
+/** `env` adds variables for the server (a test hub's address as HF_ENDPOINT, say). */
+export async function startServer({ env = {} } = {}) {
   const home = tempHome();
   const child = spawn(binary('whet', 'WHET_BIN'), ['serve', '--port', '0', '--ui', uiDist], {
-    env: { ...process.env, WHETSTONE_HOME: home.path },
+    env: { ...process.env, ...env, WHETSTONE_HOME: home.path },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

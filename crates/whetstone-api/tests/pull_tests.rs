@@ -83,6 +83,10 @@ fn a_followed_pull_reports_progress_cancels_and_resumes() {
             true
         })
         .unwrap();
+    match events.first() {
+        Some(PullEvent::Progress(p)) => assert!(p.bytes >= partial, "the first report counts what is already here: {p:?}"),
+        other => panic!("progress comes first, got {other:?}"),
+    }
     let ranged = hub.log().into_iter().find(|l| l.target.ends_with("model.safetensors") && l.status == 206).expect("a ranged request");
     assert!(ranged.range.as_deref().is_some_and(|r| r.starts_with("bytes=")), "{ranged:?}");
     assert!(ranged.bytes < weights, "only the rest was sent: {} of {weights}", ranged.bytes);

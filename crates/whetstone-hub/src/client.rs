@@ -13,6 +13,7 @@ use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_LENGTH, ETAG, LOCATION, 
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -420,6 +421,12 @@ impl HubClient {
         }
         let total = metas.iter().map(|m| m.size.unwrap_or(0)).sum();
         let mut tracker = Tracker::new(total, opts.progress.clone());
+        // What is already here (whole files, and what a stopped pull left) counts from the first
+        // report, so a resumed download's bar starts where the last one stopped.
+        for (name, meta) in wanted.iter().zip(&metas) {
+            tracker.present(name, self.present_bytes(repo, meta));
+        }
+        tracker.phase("", "download");
         let mut pulled = Vec::with_capacity(wanted.len());
         for (name, meta) in wanted.iter().zip(&metas) {
             pulled.push(self.fetch_file(repo, &commit, name, meta, opts, &mut tracker).await?);
@@ -437,7 +444,17 @@ impl HubClient {
         })
     }
 
+    /// Bytes of a file already in the cache: the whole blob, or the partial file a stopped pull left.
+    fn present_bytes(&self, repo: &str, meta: &FileMeta) -> u64 {
+        let len = |p: std::path::PathBuf| std::fs::metadata(p).ok().map(|m| m.len());
+        match len(self.cache.blob_path(repo, &meta.etag)) {
+            Some(l) if meta.size.is_none_or(|s| s == l) => l,
+            _ => len(self.cache.incomplete_path(repo, &meta.etag)).filter(|&l| meta.size.is_none_or(|s| l <= s)).unwrap_or(0),
+        }
+    }
+
     async fn fetch_file(&self, repo: &str, commit: &str, name: &str, meta: &FileMeta, opts: &DownloadOptions, tracker: &mut Tracker) -> Result<PulledFile> {
+        tracker.start_file(name);
         let blob = self.cache.blob_path(repo, &meta.etag);
         let is_sha = is_sha256(&meta.etag);
         let existing = std::fs::metadata(&blob).ok().map(|m| m.len());
@@ -625,11 +642,25 @@ struct Tracker {
     /// `done` at the last report.
     last_done: u64,
     on: Option<Arc<ProgressFn>>,
+    /// Bytes counted in `done` before their file's turn came, by file name.
+    ahead: HashMap<String, u64>,
 }
 
 impl Tracker {
     fn new(total: u64, on: Option<Arc<ProgressFn>>) -> Self {
-        Self { total, done: 0, fetched: 0, file: String::new(), file_bytes: 0, file_total: None, start: Instant::now(), last: None, last_done: 0, on }
+        Self {
+            total,
+            done: 0,
+            fetched: 0,
+            file: String::new(),
+            file_bytes: 0,
+            file_total: None,
+            start: Instant::now(),
+            last: None,
+            last_done: 0,
+            on,
+            ahead: HashMap::new(),
+        }
     }
 
     fn emit(&mut self, phase: &'static str, force: bool) {
@@ -655,6 +686,18 @@ impl Tracker {
             eta_s,
             phase,
         });
+    }
+
+    fn present(&mut self, file: &str, bytes: u64) {
+        self.done += bytes;
+        *self.ahead.entry(file.to_string()).or_default() += bytes;
+    }
+
+    /// A file's own turn: from here on its bytes are counted as it is checked or fetched.
+    fn start_file(&mut self, file: &str) {
+        if let Some(n) = self.ahead.remove(file) {
+            self.done -= n;
+        }
     }
 
     fn resumed(&mut self, file: &str, have: u64, size: Option<u64>) {

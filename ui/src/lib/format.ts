@@ -37,3 +37,16 @@ export function when(timestamp: string | null | undefined): string {
 export function loss(x: number | null | undefined): string {
   return x === null || x === undefined ? '–' : x.toFixed(3);
 }
+
+/** "45 s", "12 min", "2.5 h". */
+export function duration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return 'unknown';
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** "4.2 MB/s". */
+export function rate(bytesPerSecond: number): string {
+  return `${bytes(Math.round(bytesPerSecond))}/s`;
+}

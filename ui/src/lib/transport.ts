@@ -2,7 +2,7 @@
 // over Tauri's IPC, in a browser (`whet serve`) they go to POST /api/<command>. Screens do not
 // import this module; they use the clients in ./clients, which are typed by the generated API.
 
-import type { Transport } from '../generated/api';
+import type { Model, PullEvent, PullProgress, PullRequest, Transport } from '../generated/api';
 
 export class ApiError extends Error {
   readonly code: string;
@@ -176,11 +176,28 @@ async function followOverChannel<T>(id: number, since: number, deliver: (batch: 
 }
 
 async function followOverHttp<T>(id: number, since: number, deliver: (batch: T) => void, signal: AbortSignal): Promise<void> {
+  const response = await openEventStream(`/api/events/run/${id}?since=${since}`, { signal });
+  await readEvents(response, (name, data) => {
+    if (name === 'events') deliver(JSON.parse(data) as T);
+    else if (name === 'end') return true;
+    else if (name === 'error') throw toApiError(JSON.parse(data), 'stream_error');
+    return false;
+  });
+}
+
+/** Opens one of the server's event streams, or throws the ApiError it was refused with. */
+async function openEventStream(path: string, init: { method?: string; body?: string; signal?: AbortSignal }): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(`/api/events/run/${id}?since=${since}`, {
-      headers: { accept: 'text/event-stream', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
-      signal,
+    response = await fetch(path, {
+      method: init.method ?? 'GET',
+      headers: {
+        accept: 'text/event-stream',
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+      },
+      body: init.body,
+      signal: init.signal,
     });
   } catch (raw) {
     const why = raw instanceof Error ? raw.message : String(raw);
@@ -196,6 +213,12 @@ async function followOverHttp<T>(id: number, since: number, deliver: (batch: T) 
     }
     throw toApiError(body, `http_${response.status}`);
   }
+  return response;
+}
+
+/** Hands each server-sent event to `onEvent` until the stream ends or `onEvent` returns true. */
+async function readEvents(response: Response, onEvent: (name: string, data: string) => boolean): Promise<void> {
+  if (response.body === null) return;
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = '';
   for (;;) {
@@ -213,9 +236,49 @@ async function followOverHttp<T>(id: number, since: number, deliver: (batch: T) 
         if (line.startsWith('event:')) name = line.slice(6).trim();
         else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
       }
-      if (name === 'events') deliver(JSON.parse(data.join('\n')) as T);
-      else if (name === 'end') return;
-      else if (name === 'error') throw toApiError(JSON.parse(data.join('\n')), 'stream_error');
+      if (onEvent(name, data.join('\n'))) {
+        await reader.cancel();
+        return;
+      }
     }
   }
+}
+
+/**
+ * Downloads a hub model, telling `onProgress` how far it has come (over a Tauri Channel in the
+ * window, the server's `POST /api/events/pull` stream in a browser). `done` settles with the added
+ * model, or rejects with an ApiError (`cancelled` after `cancel_pull`; the partial file stays and
+ * the same download started again resumes it).
+ */
+export function pullModel(request: PullRequest, onProgress: (p: PullProgress) => void): Promise<Model> {
+  return insideDesktopApp() ? pullOverChannel(request, onProgress) : pullOverHttp(request, onProgress);
+}
+
+async function pullOverChannel(request: PullRequest, onProgress: (p: PullProgress) => void): Promise<Model> {
+  const { Channel, invoke } = await import('@tauri-apps/api/core');
+  let added: Model | null = null;
+  const onEvents = new Channel<PullEvent>((event) => {
+    if (event.type === 'progress') onProgress(event);
+    else added = event.model;
+  });
+  try {
+    await invoke('pull_model_follow', { request, onEvents });
+  } catch (raw) {
+    throw toApiError(raw, 'app_error');
+  }
+  if (added === null) throw new ApiError('stream_error', 'The download ended without adding the model.');
+  return added;
+}
+
+async function pullOverHttp(request: PullRequest, onProgress: (p: PullProgress) => void): Promise<Model> {
+  const response = await openEventStream('/api/events/pull', { method: 'POST', body: JSON.stringify(request) });
+  let added: Model | null = null;
+  await readEvents(response, (name, data) => {
+    if (name === 'progress') onProgress(JSON.parse(data) as PullProgress);
+    else if (name === 'done') added = JSON.parse(data) as Model;
+    else if (name === 'error') throw toApiError(JSON.parse(data), 'stream_error');
+    return added !== null;
+  });
+  if (added === null) throw new ApiError('stream_error', 'The download ended without adding the model.');
+  return added;
 }

@@ -1,9 +1,10 @@
 // Models added to Whetstone, the catalog of models it can fine-tune, and whether a job fits.
 
 import { api } from '../api';
-import type { CatalogItem, Model, Plan, PlanRequest } from '../../generated/api';
+import { pullModel } from '../transport';
+import type { CancelledPull, CatalogItem, HubModel, Model, Plan, PlanRequest, PullProgress } from '../../generated/api';
 
-export type { CatalogItem, Fit, MemoryBreakdown, Model, ModelSource, Plan, PlanRequest, TimeEstimate } from '../../generated/api';
+export type { CatalogItem, Fit, HubModel, PullProgress, MemoryBreakdown, Model, ModelSource, Plan, PlanRequest, TimeEstimate } from '../../generated/api';
 
 export const models = {
   list: (): Promise<Model[]> => api.list_models(),
@@ -11,6 +12,16 @@ export const models = {
   catalog: (): Promise<CatalogItem[]> => api.catalog(),
   /** Adds a model folder (config.json, safetensors, tokenizer.json) or a GGUF file by its path. */
   import: (path: string): Promise<Model> => api.import_model({ path }),
+  /** Models on the hub whose name matches `query`, most downloaded first. */
+  search: (query: string, limit = 20): Promise<HubModel[]> => api.search_models({ query, limit }),
+  /**
+   * Downloads a hub model into the shared cache and adds it, telling `onProgress` how far it has
+   * come; a download stopped earlier continues from where it stopped.
+   */
+  download: (repo: string, onProgress: (p: PullProgress) => void, token: string | null = null): Promise<Model> =>
+    pullModel({ repo, revision: null, files: [], token, offline: false }, onProgress),
+  /** Stops a download; what it fetched is kept for the next try. */
+  cancelDownload: (repo: string): Promise<CancelledPull> => api.cancel_pull({ repo }),
   /** Peak memory, whether it fits this machine, and how long the run would take. */
   plan: (req: PlanRequest): Promise<Plan> => api.plan(req),
 };
