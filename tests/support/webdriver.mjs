@@ -80,6 +80,12 @@ export class WebDriver {
     return this.cmd('POST', `/element/${element}/click`, {});
   }
 
+  /** Replaces a text field's value by typing `text` into it, as a user would. */
+  async type(element, text) {
+    await this.cmd('POST', `/element/${element}/clear`, {});
+    await this.cmd('POST', `/element/${element}/value`, { text });
+  }
+
   execute(script, args = []) {
     return this.cmd('POST', '/execute/sync', { script, args });
   }

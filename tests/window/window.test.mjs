@@ -206,3 +206,78 @@ test('a run started in the window is followed to its end over a Tauri Channel, i
   assert.match(figures.memory, /^\d+(\.\d)? (MB|GB)$/, JSON.stringify(figures));
   writeFileSync(join(artifactsDir, 'window-run.png'), await webdriver.screenshot());
 });
+
+test('the new-run wizard goes from a goal to a finished run inside the window', async () => {
+  // The same path a person takes: every value typed into the window's own fields, each step's
+  // Next pressed, and the run started by the preflight's Start button.
+  const model = writeTinyModel(join(home.path, 'wizard-model'));
+  const data = join(home.path, 'wizard-rows.jsonl');
+  const rows = Array.from({ length: 16 }, (_, i) => JSON.stringify({ prompt: `What is ${i} plus one?`, response: `It is ${i + 1}.` }));
+  writeFileSync(data, rows.join('\n') + '\n');
+  const typeInto = async (id, text) => webdriver.type(await waitForShown(testid(id)), text);
+  const next = async (step) => {
+    await webdriver.click(await webdriver.find(testid('wizard-next')));
+    await waitForShown(testid(`wizard-${step}`));
+  };
+
+  await webdriver.click(await webdriver.find(testid('nav-new')));
+  await waitForShown(testid('wizard-goal'));
+  await typeInto('goal-name', 'Adding one');
+  await typeInto('goal-task', 'Say which number comes after the one asked about.');
+  await typeInto('goal-input', 'What is 4 plus one?');
+  await typeInto('goal-output', 'It is 5.');
+  writeFileSync(join(artifactsDir, 'window-wizard-1-goal.png'), await webdriver.screenshot());
+
+  await next('model');
+  await typeInto('model-import-path', model);
+  await webdriver.click(await webdriver.find(testid('model-import-add')));
+  await waitForShown(`${testid('model-option')}.selected[data-ref="${model}"]`);
+  await waitForShown(`${testid('model-option')}.selected ${testid('fit-badge')}[data-fit="fits"]`);
+  writeFileSync(join(artifactsDir, 'window-wizard-2-model.png'), await webdriver.screenshot());
+
+  await next('data');
+  await typeInto('data-import-path', data);
+  await webdriver.click(await webdriver.find(testid('data-import-start')));
+  await waitForShown(testid('import-report'));
+  assert.equal(await webdriver.text(await webdriver.find(testid('import-accepted'))), '16');
+  writeFileSync(join(artifactsDir, 'window-wizard-3-data.png'), await webdriver.screenshot());
+
+  await next('settings');
+  await webdriver.click(await waitForShown(testid('preset-quick_test')));
+  await typeInto('setting-steps-input', '8');
+  writeFileSync(join(artifactsDir, 'window-wizard-4-settings.png'), await webdriver.screenshot());
+
+  await next('preflight');
+  await waitForShown(testid('preflight-ready'));
+  await waitForShown(`${testid('preflight-start-button')}:not([disabled])`);
+  writeFileSync(join(artifactsDir, 'window-wizard-5-preflight.png'), await webdriver.screenshot());
+  await webdriver.click(await webdriver.find(testid('preflight-start-button')));
+
+  // The launch lands on the new run's card, which follows the run to its end.
+  let hash = '';
+  for (const until = Date.now() + 20_000; Date.now() < until && !/^#\/runs\/\d+$/.test(hash); ) {
+    hash = await webdriver.execute('return location.hash');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(hash, /^#\/runs\/\d+$/, 'Start opens the new run');
+  const card = testid(`run-${hash.split('/').pop()}`);
+  await waitForShown(card);
+  const deadline = Date.now() + 180_000;
+  let seen = { status: '', steps: 0, title: '' };
+  while (Date.now() < deadline) {
+    seen = await webdriver.execute(
+      `const card = document.querySelector(arguments[0]);
+       const chart = card?.querySelector('[data-testid="run-chart"]');
+       const m = chart && /over (\\d+) steps/.exec(chart.getAttribute('aria-label') ?? '');
+       return { status: card?.querySelector('[data-testid="run-status"]')?.textContent ?? '', steps: m ? Number(m[1]) : 0,
+                title: card?.querySelector('h3')?.textContent ?? '' };`,
+      [card],
+    );
+    if (seen.status === 'finished' && seen.steps === 8) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.equal(seen.status, 'finished', `the wizard's run did not finish in the window: ${JSON.stringify(seen)}`);
+  assert.equal(seen.steps, 8, 'the run used the steps typed in the wizard');
+  assert.match(seen.title, /Adding one/, 'the run carries the name given in the wizard');
+  writeFileSync(join(artifactsDir, 'window-wizard-6-run.png'), await webdriver.screenshot());
+});
