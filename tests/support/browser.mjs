@@ -49,6 +49,24 @@ export async function enforceAppCsp(page) {
   return csp;
 }
 
+/**
+ * Opens the app that `server` serves in a new page of `browser`, the way a user does (through the
+ * printed link), under the window's content policy; script errors and console errors are
+ * collected in `errors` for the test to check.
+ */
+export async function openApp(browser, server, { viewport = { width: 1280, height: 900 }, timeout = 20_000 } = {}) {
+  const page = await browser.newPage({ viewport });
+  page.setDefaultTimeout(timeout);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  await enforceAppCsp(page);
+  await page.goto(server.page());
+  return { page, errors };
+}
+
 /** Saves a screenshot once the page has painted what is on it (two animation frames). */
 export async function screenshot(page, name) {
   await page.evaluate(

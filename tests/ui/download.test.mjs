@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from '../support/server.mjs';
 import { startHub } from '../support/hub.mjs';
-import { enforceAppCsp, launchBrowser, screenshot } from '../support/browser.mjs';
+import { launchBrowser, openApp, screenshot } from '../support/browser.mjs';
 import { writeTinyModel } from '../support/tiny-model.mjs';
 
 const TIMEOUT = 30_000;
@@ -31,7 +31,7 @@ describe('downloading a model in the wizard', () => {
   let server;
   let browser;
   let page;
-  const pageErrors = [];
+  let pageErrors;
 
   before(async () => {
     files = mkdtempSync(join(tmpdir(), 'whetstone-hub-'));
@@ -43,14 +43,7 @@ describe('downloading a model in the wizard', () => {
       env: { HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(files, 'hf-cache'), HF_HOME: join(files, 'hf-home'), HF_TOKEN: '' },
     });
     browser = await launchBrowser();
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(TIMEOUT);
-    page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
-    });
-    await enforceAppCsp(page);
-    await page.goto(server.page());
+    ({ page, errors: pageErrors } = await openApp(browser, server, { timeout: TIMEOUT }));
     await page.click(testid('nav-new'));
     await page.waitForSelector(testid('wizard-goal'));
     await page.click(testid('wizard-next'));

@@ -22,40 +22,8 @@ pub(crate) struct Pulls(Mutex<HashMap<String, Arc<AtomicBool>>>);
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum PullEvent {
-    Progress(PullProgress),
+    Progress(FileProgress),
     Done { model: Model },
-}
-
-/// How far a pull has come, over all its files.
-#[derive(Debug, Clone, Serialize, ts_rs::TS)]
-pub struct PullProgress {
-    /// The file being fetched or checked.
-    pub file: String,
-    pub file_bytes: u64,
-    pub file_total: Option<u64>,
-    /// Bytes present so far, including files already in the cache and what an earlier pull left.
-    pub bytes: u64,
-    pub total_bytes: u64,
-    /// Bytes per second fetched by this pull.
-    pub rate: f64,
-    pub eta_s: Option<f64>,
-    /// `download`, `verify`, `cached` or `done`.
-    pub phase: String,
-}
-
-impl From<&FileProgress> for PullProgress {
-    fn from(p: &FileProgress) -> Self {
-        PullProgress {
-            file: p.file.clone(),
-            file_bytes: p.file_bytes,
-            file_total: p.file_total,
-            bytes: p.bytes,
-            total_bytes: p.total_bytes,
-            rate: p.rate,
-            eta_s: p.eta_s,
-            phase: p.phase.to_string(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
@@ -105,11 +73,11 @@ impl Api {
             map.insert(key.clone(), cancel.clone());
             Registered { pulls: &self.pulls, key }
         };
-        let (tx, rx) = mpsc::channel::<PullProgress>();
+        let (tx, rx) = mpsc::channel::<FileProgress>();
         let tx = Mutex::new(tx);
         let progress: Arc<whetstone_hub::ProgressFn> = Arc::new(move |p: &FileProgress| {
             if let Ok(tx) = tx.lock() {
-                let _ = tx.send(PullProgress::from(p));
+                let _ = tx.send(p.clone());
             }
         });
         let model = std::thread::scope(|scope| {

@@ -96,7 +96,7 @@ pub struct Snapshot {
 }
 
 /// What a download reports as it goes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct FileProgress {
     pub file: String,
     pub file_bytes: u64,
@@ -108,6 +108,7 @@ pub struct FileProgress {
     pub rate: f64,
     pub eta_s: Option<f64>,
     /// `download`, `verify`, `cached` or `done`.
+    #[ts(type = "string")]
     pub phase: &'static str,
 }
 

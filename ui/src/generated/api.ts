@@ -361,6 +361,20 @@ overwrite: boolean, };
 
 export type ExportResult = { path: string, rows: number, version: number, };
 
+export type FileProgress = { file: string, file_bytes: number, file_total: number | null, 
+/**
+ * Over all files of the pull.
+ */
+bytes: number, total_bytes: number, 
+/**
+ * Bytes per second fetched in this pull (cached and resumed bytes excluded).
+ */
+rate: number, eta_s: number | null, 
+/**
+ * `download`, `verify`, `cached` or `done`.
+ */
+phase: string, };
+
 export type FilterStep = { removed: number, examples: Array<FilteredRow>, };
 
 export type FilteredRow = { line: number, reason: string, excerpt: string, };
@@ -661,25 +675,7 @@ export type Proposal = { rows_before: number, exact_duplicates: DuplicateStep | 
  */
 rows_after_removals: number, };
 
-export type PullEvent = { "type": "progress" } & PullProgress | { "type": "done", model: Model, };
-
-export type PullProgress = { 
-/**
- * The file being fetched or checked.
- */
-file: string, file_bytes: number, file_total: number | null, 
-/**
- * Bytes present so far, including files already in the cache and what an earlier pull left.
- */
-bytes: number, total_bytes: number, 
-/**
- * Bytes per second fetched by this pull.
- */
-rate: number, eta_s: number | null, 
-/**
- * `download`, `verify`, `cached` or `done`.
- */
-phase: string, };
+export type PullEvent = { "type": "progress" } & FileProgress | { "type": "done", model: Model, };
 
 export type PullRequest = { 
 /**

@@ -2,7 +2,7 @@
 // over Tauri's IPC, in a browser (`whet serve`) they go to POST /api/<command>. Screens do not
 // import this module; they use the clients in ./clients, which are typed by the generated API.
 
-import type { Model, PullEvent, PullProgress, PullRequest, Transport } from '../generated/api';
+import type { Model, PullEvent, FileProgress, PullRequest, Transport } from '../generated/api';
 
 export class ApiError extends Error {
   readonly code: string;
@@ -250,11 +250,11 @@ async function readEvents(response: Response, onEvent: (name: string, data: stri
  * model, or rejects with an ApiError (`cancelled` after `cancel_pull`; the partial file stays and
  * the same download started again resumes it).
  */
-export function pullModel(request: PullRequest, onProgress: (p: PullProgress) => void): Promise<Model> {
+export function pullModel(request: PullRequest, onProgress: (p: FileProgress) => void): Promise<Model> {
   return insideDesktopApp() ? pullOverChannel(request, onProgress) : pullOverHttp(request, onProgress);
 }
 
-async function pullOverChannel(request: PullRequest, onProgress: (p: PullProgress) => void): Promise<Model> {
+async function pullOverChannel(request: PullRequest, onProgress: (p: FileProgress) => void): Promise<Model> {
   const { Channel, invoke } = await import('@tauri-apps/api/core');
   let added: Model | null = null;
   const onEvents = new Channel<PullEvent>((event) => {
@@ -270,11 +270,11 @@ async function pullOverChannel(request: PullRequest, onProgress: (p: PullProgres
   return added;
 }
 
-async function pullOverHttp(request: PullRequest, onProgress: (p: PullProgress) => void): Promise<Model> {
+async function pullOverHttp(request: PullRequest, onProgress: (p: FileProgress) => void): Promise<Model> {
   const response = await openEventStream('/api/events/pull', { method: 'POST', body: JSON.stringify(request) });
   let added: Model | null = null;
   await readEvents(response, (name, data) => {
-    if (name === 'progress') onProgress(JSON.parse(data) as PullProgress);
+    if (name === 'progress') onProgress(JSON.parse(data) as FileProgress);
     else if (name === 'done') added = JSON.parse(data) as Model;
     else if (name === 'error') throw toApiError(JSON.parse(data), 'stream_error');
     return added !== null;

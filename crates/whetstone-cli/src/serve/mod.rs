@@ -347,7 +347,7 @@ async fn follow_run(State(state): State<Arc<AppState>>, UrlPath(id): UrlPath<i64
 }
 
 /// `POST /api/events/pull` with a `PullRequest` JSON body: downloads the model, pushing `progress`
-/// messages (`PullProgress` JSON) as it goes, then `done` with the added model, or `error` with
+/// messages (`FileProgress` JSON) as it goes, then `done` with the added model, or `error` with
 /// `{code, message}` (`cancelled` after `cancel_pull`). Closing the stream cancels the download;
 /// its partial file stays, so the same request later resumes it.
 async fn follow_pull(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {

@@ -2,9 +2,9 @@
 
 import { api } from '../api';
 import { pullModel } from '../transport';
-import type { CancelledPull, CatalogItem, HubModel, Model, Plan, PlanRequest, PullProgress } from '../../generated/api';
+import type { CancelledPull, CatalogItem, HubModel, Model, Plan, PlanRequest, FileProgress } from '../../generated/api';
 
-export type { CatalogItem, Fit, HubModel, PullProgress, MemoryBreakdown, Model, ModelSource, Plan, PlanRequest, TimeEstimate } from '../../generated/api';
+export type { CatalogItem, Fit, HubModel, FileProgress, MemoryBreakdown, Model, ModelSource, Plan, PlanRequest, TimeEstimate } from '../../generated/api';
 
 export const models = {
   list: (): Promise<Model[]> => api.list_models(),
@@ -18,7 +18,7 @@ export const models = {
    * Downloads a hub model into the shared cache and adds it, telling `onProgress` how far it has
    * come; a download stopped earlier continues from where it stopped.
    */
-  download: (repo: string, onProgress: (p: PullProgress) => void, token: string | null = null): Promise<Model> =>
+  download: (repo: string, onProgress: (p: FileProgress) => void, token: string | null = null): Promise<Model> =>
     pullModel({ repo, revision: null, files: [], token, offline: false }, onProgress),
   /** Stops a download; what it fetched is kept for the next try. */
   cancelDownload: (repo: string): Promise<CancelledPull> => api.cancel_pull({ repo }),
