@@ -59,6 +59,15 @@ export async function startServer({ env = {} } = {}) {
       return `${url}/${route}#token=${token}`;
     },
     home: home.path,
+    /** An API command as the page calls it; resolves to `{ status, body }`. */
+    async call(command, args = {}) {
+      const res = await fetch(`${url}/api/${command}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify(args),
+      });
+      return { status: res.status, body: await res.json() };
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');

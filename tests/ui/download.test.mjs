@@ -16,15 +16,6 @@ const REPO = 'whetstone-tests/tiny-llama';
 
 const testid = (id) => `[data-testid="${id}"]`;
 
-async function api(server, cmd, args = {}) {
-  const res = await fetch(`${server.url}/api/${cmd}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${server.token}` },
-    body: JSON.stringify(args),
-  });
-  return res.json();
-}
-
 describe('downloading a model in the wizard', () => {
   let files;
   let hub;
@@ -86,7 +77,7 @@ describe('downloading a model in the wizard', () => {
     await page.waitForSelector(`${result} ${testid('download')}[data-status="stopped"]`);
     const stoppedAt = Number(await page.getAttribute(`${result} ${testid('download-bar')}`, 'aria-valuenow'));
     assert.ok(stoppedAt > 0 && stoppedAt < 100, `stopped half-way, at ${stoppedAt}%`);
-    assert.deepEqual(await api(server, 'list_models'), [], 'a cancelled download adds no model');
+    assert.deepEqual((await server.call('list_models')).body, [], 'a cancelled download adds no model');
     assert.match(await page.textContent(`${result} ${testid('download-stopped')}`), /What has arrived is kept/);
 
     const before = await page.evaluate(() => window.__barValues.length);
@@ -98,7 +89,7 @@ describe('downloading a model in the wizard', () => {
     assert.match(await page.textContent(chosen), /tiny-llama/);
     const after = await page.evaluate((n) => window.__barValues.slice(n), before);
     assert.ok(after.length > 0 && Math.min(...after) >= stoppedAt, `resumed from ${stoppedAt}%, bar showed ${after.join(', ')}`);
-    const listed = await api(server, 'list_models');
+    const listed = (await server.call('list_models')).body;
     assert.equal(listed.length, 1);
     assert.equal(listed[0].repo_id, REPO);
     await page.waitForSelector(`${chosen} ${testid('fit-badge')}[data-fit="fits"]`);

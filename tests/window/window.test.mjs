@@ -11,6 +11,7 @@ import { artifactsDir, binary, tempHome } from '../support/paths.mjs';
 import { WebDriver } from '../support/webdriver.mjs';
 import { usableCores } from '../support/os.mjs';
 import { writeTinyModel } from '../support/tiny-model.mjs';
+import { startHub } from '../support/hub.mjs';
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -53,6 +54,8 @@ const driverLogPath = join(artifactsDir, 'tauri-driver.log');
 const driverLog = () => readFileSync(driverLogPath, 'utf8').slice(-2000);
 let webdriver;
 let home;
+let hub;
+const HUB_REPO = 'whetstone-tests/tiny-llama';
 
 function testid(id) {
   return `[data-testid="${id}"]`;
@@ -88,6 +91,8 @@ before(async () => {
   assert.equal(charmap.stdout?.trim(), 'UTF-8', `the ${LOCALE} locale is not available here: ${charmap.stderr ?? charmap.error}`);
   const app = binary('whetstone', 'WHETSTONE_APP_BIN');
   home = tempHome();
+  // A loopback hub the wizard downloads its base model from, over the window's Channel.
+  hub = await startHub({ [HUB_REPO]: writeTinyModel(join(home.path, 'hub-source')) });
   const port = await freePort();
   const nativePort = await freePort();
   mkdirSync(artifactsDir, { recursive: true });
@@ -95,7 +100,16 @@ before(async () => {
   // by a lingering child would keep this process from exiting.
   driverLogFd = openSync(driverLogPath, 'w');
   driver = spawn(driverPath(), ['--port', String(port), '--native-port', String(nativePort)], {
-    env: { ...process.env, WHETSTONE_HOME: home.path, LANG: LOCALE, LC_ALL: LOCALE },
+    env: {
+      ...process.env,
+      WHETSTONE_HOME: home.path,
+      LANG: LOCALE,
+      LC_ALL: LOCALE,
+      HF_ENDPOINT: hub.url,
+      HF_HUB_CACHE: join(home.path, 'hf-cache'),
+      HF_HOME: join(home.path, 'hf-home'),
+      HF_TOKEN: '',
+    },
     stdio: ['ignore', driverLogFd, driverLogFd],
   });
   const base = `http://127.0.0.1:${port}`;
@@ -116,6 +130,7 @@ after(async () => {
       clearTimeout(timer);
     }
     if (driverLogFd !== undefined) closeSync(driverLogFd);
+    await hub?.close();
     home?.cleanup();
   }
 });
@@ -208,9 +223,9 @@ test('a run started in the window is followed to its end over a Tauri Channel, i
 });
 
 test('the new-run wizard goes from a goal to a finished run inside the window', async () => {
-  // The same path a person takes: every value typed into the window's own fields, each step's
-  // Next pressed, and the run started by the preflight's Start button.
-  const model = writeTinyModel(join(home.path, 'wizard-model'));
+  // The same path a person takes: every value typed into the window's own fields, the base model
+  // found on the hub and downloaded, each step's Next pressed, and the run started by the
+  // preflight's Start button.
   const data = join(home.path, 'wizard-rows.jsonl');
   const rows = Array.from({ length: 16 }, (_, i) => JSON.stringify({ prompt: `What is ${i} plus one?`, response: `It is ${i + 1}.` }));
   writeFileSync(data, rows.join('\n') + '\n');
@@ -220,7 +235,11 @@ test('the new-run wizard goes from a goal to a finished run inside the window', 
     await waitForShown(testid(`wizard-${step}`));
   };
 
+  // The window's storage outlives a test's home folder: a draft left by an earlier run is cleared
+  // the way a user does it.
   await webdriver.click(await webdriver.find(testid('nav-new')));
+  await webdriver.click(await waitForShown(testid('wizard-start-over')));
+  await webdriver.click(await waitForShown(testid('wizard-start-over-yes')));
   await waitForShown(testid('wizard-goal'));
   await typeInto('goal-name', 'Adding one');
   await typeInto('goal-task', 'Say which number comes after the one asked about.');
@@ -229,10 +248,15 @@ test('the new-run wizard goes from a goal to a finished run inside the window', 
   writeFileSync(join(artifactsDir, 'window-wizard-1-goal.png'), await webdriver.screenshot());
 
   await next('model');
-  await typeInto('model-import-path', model);
-  await webdriver.click(await webdriver.find(testid('model-import-add')));
-  await waitForShown(`${testid('model-option')}.selected[data-ref="${model}"]`);
-  await waitForShown(`${testid('model-option')}.selected ${testid('fit-badge')}[data-fit="fits"]`);
+  await typeInto('hub-search-query', 'tiny');
+  await webdriver.click(await webdriver.find(testid('hub-search-go')));
+  const result = `${testid('hub-result')}[data-repo="${HUB_REPO}"]`;
+  await webdriver.click(await waitForShown(`${result} ${testid('download-start')}`));
+  // The download's progress comes over a Channel; when it ends the model is chosen.
+  const chosen = `${testid('model-option')}.selected[data-kind="installed"]`;
+  await waitForShown(chosen);
+  assert.match(await webdriver.text(await webdriver.find(chosen)), /tiny-llama/);
+  await waitForShown(`${chosen} ${testid('fit-badge')}[data-fit="fits"]`);
   writeFileSync(join(artifactsDir, 'window-wizard-2-model.png'), await webdriver.screenshot());
 
   await next('data');

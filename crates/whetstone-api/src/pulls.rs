@@ -74,11 +74,8 @@ impl Api {
             Registered { pulls: &self.pulls, key }
         };
         let (tx, rx) = mpsc::channel::<FileProgress>();
-        let tx = Mutex::new(tx);
         let progress: Arc<whetstone_hub::ProgressFn> = Arc::new(move |p: &FileProgress| {
-            if let Ok(tx) = tx.lock() {
-                let _ = tx.send(p.clone());
-            }
+            let _ = tx.send(p.clone());
         });
         let model = std::thread::scope(|scope| {
             let worker = scope.spawn(|| self.pull_model(req, Some(cancel.clone()), Some(progress)));

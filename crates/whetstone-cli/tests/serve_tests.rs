@@ -715,6 +715,8 @@ fn a_model_download_streams_its_progress_then_the_model() {
     let bearer = server.bearer();
     let json = [("Host", server.addr.as_str()), ("Content-Type", "application/json"), ("Authorization", bearer.as_str())];
     let request = r#"{"repo": "whetstone-tests/tiny-llama"}"#;
+    let before = tree(server.home.path());
+    let cache_before = tree(files.path());
 
     send(&server.addr, "POST", "/api/events/pull", &json[..2], request).assert_refused(401, "unauthorized");
     send(&server.addr, "POST", "/api/events/pull", &[json[0], ("Content-Type", "text/plain"), json[2]], request)
@@ -723,6 +725,8 @@ fn a_model_download_streams_its_progress_then_the_model() {
     send(&server.addr, "POST", "/api/events/pull", &[json[0], json[1], json[2], ("Origin", "http://evil.example")], request)
         .assert_refused(403, "forbidden_origin");
     assert!(hub.log().is_empty(), "a refused request reached the hub: {:?}", hub.log());
+    assert!(tree(server.home.path()) == before, "a refused download changed the home folder");
+    assert!(tree(files.path()) == cache_before, "a refused download wrote into the hub cache");
 
     let answer = send(&server.addr, "POST", "/api/events/pull", &json, request);
     assert_eq!(answer.status, 200, "{}", answer.body);
