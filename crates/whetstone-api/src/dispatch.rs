@@ -94,6 +94,7 @@ impl Confine for crate::review_results::ReviewExportArgs {}
 impl Confine for crate::review_results::ReviewPreferencesArgs {}
 impl Confine for crate::review_results::ReviewAccept {}
 impl Confine for EvalExportArgs {}
+impl Confine for crate::playground::PlaygroundRequest {}
 
 impl Confine for crate::evaluation::EvalRequest {
     fn confine(&mut self, api: &Api) -> Result<()> {
@@ -384,6 +385,8 @@ commands! {
     run_metrics_csv(IdArgs) -> String, App, |api, a| api.run_metrics_csv(a.id);
     /// Answers held-out prompts with the base model, the tuned one and optionally another run, and scores them.
     eval_run(crate::evaluation::EvalRequest) -> crate::evaluation::Evaluation, App, |api, a| api.eval_run(&a);
+    /// One prompt answered by a run's base model and by the tuned one, both whole (the window and the browser stream them instead).
+    playground(crate::playground::PlaygroundRequest) -> crate::playground::PlaygroundResult, App, |api, a| api.playground(&a, &mut |_| true);
     /// Evaluations, newest first; those of one run when `run` is given.
     list_evaluations(EvalListArgs) -> Vec<crate::evaluation::Evaluation>, App, |api, a| api.list_evaluations(a.run);
     /// One evaluation with every item's prompt, reference, answers and scores.

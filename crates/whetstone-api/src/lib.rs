@@ -20,6 +20,7 @@ pub mod folders;
 pub mod jobs;
 pub mod models;
 pub mod plan;
+pub mod playground;
 pub mod series;
 pub mod review;
 pub mod review_results;
@@ -51,6 +52,8 @@ pub struct Api {
     default_model_path: Option<PathBuf>,
     /// How this host starts training workers; see [`Api::with_worker`].
     worker: Option<WorkerCommand>,
+    /// The playground's last base model and adapter (see [`Api::playground`]).
+    loaded: Mutex<Option<std::sync::Arc<playground::LoadedPair>>>,
 }
 
 /// Everything the start screen shows, in one call.
@@ -77,6 +80,7 @@ impl Api {
             store: Mutex::new(store),
             default_model_path: default_model_path(),
             worker: None,
+            loaded: Mutex::new(None),
         })
     }
 

@@ -12,6 +12,8 @@ export type AllowedFolder = { id: number, path: string, added_at: string, };
 
 export type Alpha = { ordinal: number | null, nominal: number | null, note: string | null, };
 
+export type AnswerEnd = "end" | "length" | "stopped";
+
 export type Applied = { rows_before: number, exact_duplicates_removed: number, near_duplicates_removed: number, length_removed: number, boilerplate_removed: number, pii_rows_dropped: number, pii_redacted: number, pii_kept: number, rows_after: number, };
 
 export type BaseFormat = "f32" | "bf16" | "f16" | "nf4" | "q8_0" | "q6_k" | "q5_k" | "q4_k" | "q4_1" | "q4_0";
@@ -600,6 +602,62 @@ device: string | null,
  * when absent.
  */
 base: string | null, };
+
+export type PlaygroundAnswer = { side: PlaygroundSide, 
+/**
+ * The answer decoded from all its tokens at once: what the streamed pieces add up to.
+ */
+text: string, tokens: number, 
+/**
+ * From the first forward pass (the prompt included) to the last token.
+ */
+seconds: number, tokens_per_s: number, end: AnswerEnd, };
+
+export type PlaygroundEvent = { "type": "started", setup: PlaygroundSetup, } | { "type": "text", side: PlaygroundSide, text: string, replace: boolean, } | { "type": "done", answer: PlaygroundAnswer, };
+
+export type PlaygroundRequest = { 
+/**
+ * The run whose base model and adapter answer.
+ */
+run: number, prompt: string, 
+/**
+ * 0 (the default) always takes the likeliest next token; higher values sample more freely.
+ */
+temperature?: number, 
+/**
+ * Longest answer, in tokens.
+ */
+max_new_tokens?: number, 
+/**
+ * Sample only among the likeliest tokens whose probabilities add up to this (1 keeps all).
+ */
+top_p?: number, 
+/**
+ * Seed of the sampling, the same for both sides; drawn at random when absent (and reported).
+ */
+seed?: number, };
+
+export type PlaygroundResult = { setup: PlaygroundSetup, base: PlaygroundAnswer, tuned: PlaygroundAnswer, };
+
+export type PlaygroundSetup = { run: number, 
+/**
+ * The base model's path.
+ */
+model: string, adapter: string, 
+/**
+ * The prompt's length in tokens once the chat template is applied.
+ */
+prompt_tokens: number, temperature: number, top_p: number, max_new_tokens: number, seed: number, 
+/**
+ * The model brings no chat template of its own and a generic one was used.
+ */
+chat_template_fallback: boolean, 
+/**
+ * The models were already in memory from an earlier request.
+ */
+reused: boolean, };
+
+export type PlaygroundSide = "base" | "tuned";
 
 export type PreferenceResult = { candidate: number, baseline: number, tie: number, 
 /**
@@ -1245,6 +1303,7 @@ export const COMMANDS = [
   "run_series",
   "run_metrics_csv",
   "eval_run",
+  "playground",
   "list_evaluations",
   "eval_results",
   "eval_export",
@@ -1338,6 +1397,8 @@ export function commands(transport: Transport) {
     run_metrics_csv: (args: IdArgs): Promise<string> => transport.call<string>('run_metrics_csv', args),
     /** Answers held-out prompts with the base model, the tuned one and optionally another run, and scores them. */
     eval_run: (args: EvalRequest): Promise<Evaluation> => transport.call<Evaluation>('eval_run', args),
+    /** One prompt answered by a run's base model and by the tuned one, both whole (the window and the browser stream them instead). */
+    playground: (args: PlaygroundRequest): Promise<PlaygroundResult> => transport.call<PlaygroundResult>('playground', args),
     /** Evaluations, newest first; those of one run when `run` is given. */
     list_evaluations: (args: EvalListArgs): Promise<Array<Evaluation>> => transport.call<Array<Evaluation>>('list_evaluations', args),
     /** One evaluation with every item's prompt, reference, answers and scores. */
