@@ -382,6 +382,14 @@ impl Api {
         Ok(PlaygroundResult { setup, base: base?, tuned: tuned? })
     }
 
+    /// Whether [`Api::playground`] would take `req`: its settings, and a run with a saved adapter. For
+    /// callers that answer a refusal differently from a failure once answers are under way.
+    pub fn check_playground(&self, req: &PlaygroundRequest) -> Result<()> {
+        check(req)?;
+        self.export_source(req.run)?;
+        Ok(())
+    }
+
     /// The run's base model and adapter, from memory when the last request used the same ones.
     fn loaded_pair(&self, model: &std::path::Path, quant: QuantMode, adapter: &std::path::Path) -> Result<(Arc<LoadedPair>, bool)> {
         let key = PairKey {

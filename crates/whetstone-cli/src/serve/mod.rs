@@ -4,6 +4,7 @@
 
 mod access;
 mod listener;
+mod playground;
 mod review;
 mod ui_files;
 
@@ -239,6 +240,12 @@ fn router(state: Arc<AppState>) -> Router {
             }),
         )
         .route("/api/events/run/{id}", get(follow_run))
+        .route(
+            "/api/events/playground",
+            post(playground::stream).fallback(|| async {
+                error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "the playground's answers are asked for with POST".into())
+            }),
+        )
         .fallback(ui_files::ui_file)
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::guard))
         .with_state(state)
@@ -250,19 +257,8 @@ async fn api_command(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    // Requiring a JSON content type makes browsers send a CORS preflight for cross-site
-    // requests, which this server never approves: other web pages cannot drive the API.
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
-        .unwrap_or(false);
-    if !is_json {
-        return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the arguments as a JSON body with `Content-Type: application/json`".into(),
-        );
+    if let Err(refused) = require_json(&headers) {
+        return refused;
     }
     let body = match read_body(&state, &headers, body).await {
         Ok(body) => body,
@@ -339,27 +335,51 @@ async fn follow_run(State(state): State<Arc<AppState>>, UrlPath(id): UrlPath<i64
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
+/// Requiring a JSON content type makes browsers send a CORS preflight for cross-site requests,
+/// which this server never approves: other web pages cannot drive the API.
+fn require_json(headers: &HeaderMap) -> Result<(), Response> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+        .unwrap_or(false);
+    if is_json {
+        return Ok(());
+    }
+    Err(error_response(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the arguments as a JSON body with `Content-Type: application/json`".into(),
+    ))
+}
+
 /// The whole body, or the response refusing it: too large (judged from Content-Length before
 /// reading anything, else while reading) or too slow.
 async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
+    read_body_up_to(state, headers, body, state.max_body).await
+}
+
+/// [`read_body`] with a limit of its own, for routes whose requests are always small.
+async fn read_body_up_to(state: &AppState, headers: &HeaderMap, body: Body, max_body: usize) -> Result<Vec<u8>, Response> {
     let too_large = || {
         error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!(
-                "the request body is larger than {} bytes; start the server with a larger --max-body if this is intended",
-                state.max_body
-            ),
+            if max_body == state.max_body {
+                format!("the request body is larger than {max_body} bytes; start the server with a larger --max-body if this is intended")
+            } else {
+                format!("the request body is larger than {max_body} bytes, the most this route takes")
+            },
         )
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > state.max_body as u64) {
+    if declared.is_some_and(|n| n > max_body as u64) {
         return Err(too_large());
     }
-    let reading = Limited::new(body, state.max_body).collect();
+    let reading = Limited::new(body, max_body).collect();
     match tokio::time::timeout(state.read_timeout, reading).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
