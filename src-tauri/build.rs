@@ -3,8 +3,9 @@ use std::process::Command;
 
 /// The commands the window may call; each gets `allow-<name>` in the capability of tauri.conf.json.
 /// `call` forwards to the API's dispatch, the same contract as `whet serve`'s HTTP routes;
-/// `follow_run` pushes a run's events over a Channel, as the server's event stream does.
-const COMMANDS: &[&str] = &["call", "follow_run"];
+/// `follow_run` pushes a run's events over a Channel, as the server's event stream does;
+/// `stream_playground` pushes the playground's answers the same way, and `stop_playground` stops them.
+const COMMANDS: &[&str] = &["call", "follow_run", "stream_playground", "stop_playground"];
 
 fn main() {
     build_ui();
