@@ -176,11 +176,70 @@ async function followOverChannel<T>(id: number, since: number, deliver: (batch: 
 }
 
 async function followOverHttp<T>(id: number, since: number, deliver: (batch: T) => void, signal: AbortSignal): Promise<void> {
+  const response = await openEventStream(`/api/events/run/${id}?since=${since}`, { signal });
+  await readEventStream(response, 'events', deliver);
+}
+
+/**
+ * Answers one prompt with a run's base model and its tuned one, each answer's new text pushed to
+ * `onEvent` as it is written: over a Tauri Channel in the window, over the server's event stream
+ * (`POST /api/events/playground`) in a browser. `stop` stops both answers; `done` settles when
+ * they have ended and rejects with an ApiError if answering failed.
+ */
+export function streamPlayground<T>(request: object, onEvent: (event: T) => void): Following {
+  let stopped = false;
+  const controller = new AbortController();
+  const deliver = (event: T): void => {
+    if (!stopped) onEvent(event);
+  };
+  const inWindow = insideDesktopApp();
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    // In a browser the closed connection stops the server; the window has to be told.
+    if (inWindow) void import('@tauri-apps/api/core').then(({ invoke }) => invoke('stop_playground'));
+    else controller.abort();
+  };
+  const done = (inWindow ? playgroundOverChannel(request, deliver) : playgroundOverHttp(request, deliver, controller.signal)).catch(
+    (raw: unknown) => {
+      if (stopped && !inWindow) return;
+      throw raw;
+    },
+  );
+  return { stop, done };
+}
+
+async function playgroundOverChannel<T>(request: object, deliver: (event: T) => void): Promise<void> {
+  const { Channel, invoke } = await import('@tauri-apps/api/core');
+  const onEvent = new Channel<T>(deliver);
+  try {
+    await invoke('stream_playground', { request, onEvent });
+  } catch (raw) {
+    throw toApiError(raw, 'app_error');
+  }
+}
+
+async function playgroundOverHttp<T>(request: object, deliver: (event: T) => void, signal: AbortSignal): Promise<void> {
+  const response = await openEventStream('/api/events/playground', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(request),
+    signal,
+  });
+  await readEventStream(response, 'playground', deliver);
+}
+
+/** Opens a server-sent event stream with the session token; a refusal becomes an ApiError. */
+async function openEventStream(path: string, init: RequestInit): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(`/api/events/run/${id}?since=${since}`, {
-      headers: { accept: 'text/event-stream', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
-      signal,
+    response = await fetch(path, {
+      ...init,
+      headers: {
+        ...(init.headers as Record<string, string> | undefined),
+        accept: 'text/event-stream',
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+      },
     });
   } catch (raw) {
     const why = raw instanceof Error ? raw.message : String(raw);
@@ -196,6 +255,15 @@ async function followOverHttp<T>(id: number, since: number, deliver: (batch: T) 
     }
     throw toApiError(body, `http_${response.status}`);
   }
+  return response;
+}
+
+/**
+ * Reads a server-sent event stream to its end: each `name` message's JSON goes to `deliver`, `end`
+ * ends the stream, `error` rejects with its `{code, message}`.
+ */
+async function readEventStream<T>(response: Response, name: string, deliver: (data: T) => void): Promise<void> {
+  if (response.body === null) return;
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = '';
   for (;;) {
@@ -207,15 +275,15 @@ async function followOverHttp<T>(id: number, since: number, deliver: (batch: T) 
     while ((end = buffered.indexOf('\n\n')) >= 0) {
       const block = buffered.slice(0, end);
       buffered = buffered.slice(end + 2);
-      let name = 'message';
+      let event = 'message';
       const data: string[] = [];
       for (const line of block.split('\n')) {
-        if (line.startsWith('event:')) name = line.slice(6).trim();
+        if (line.startsWith('event:')) event = line.slice(6).trim();
         else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
       }
-      if (name === 'events') deliver(JSON.parse(data.join('\n')) as T);
-      else if (name === 'end') return;
-      else if (name === 'error') throw toApiError(JSON.parse(data.join('\n')), 'stream_error');
+      if (event === name) deliver(JSON.parse(data.join('\n')) as T);
+      else if (event === 'end') return;
+      else if (event === 'error') throw toApiError(JSON.parse(data.join('\n')), 'stream_error');
     }
   }
 }
