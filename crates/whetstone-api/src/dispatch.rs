@@ -96,6 +96,15 @@ impl Confine for crate::review_results::ReviewAccept {}
 impl Confine for EvalExportArgs {}
 impl Confine for crate::playground::PlaygroundRequest {}
 
+impl Confine for crate::judge::JudgeRequest {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        if let Some(m) = &self.model {
+            self.model = Some(api.confine_model_ref(m)?);
+        }
+        Ok(())
+    }
+}
+
 impl Confine for crate::evaluation::EvalRequest {
     fn confine(&mut self, api: &Api) -> Result<()> {
         if let Some(m) = &self.model {
@@ -413,6 +422,8 @@ commands! {
     review_preferences(crate::review_results::ReviewPreferencesArgs) -> String, App, |api, a| api.review_preferences(&a);
     /// Accepted edited responses as a new dataset version with provenance "review".
     review_accept(crate::review_results::ReviewAccept) -> crate::review_results::AcceptResult, App, |api, a| api.review_accept(&a);
+    /// Rates a session's items with a local model and a rubric prompt, as a machine rater kept apart from people.
+    review_judge(crate::judge::JudgeRequest) -> crate::judge::JudgeSummary, App, |api, a| api.review_judge(&a);
     /// A rater's next item (or a given one of their queue), the two answers as A and B.
     review_next(crate::review::NextArgs) -> crate::review::RaterView, Rater, |api, a| api.review_next(&a);
     /// A rater's rating of an item of their queue; a later one replaces it and keeps it as history.

@@ -18,6 +18,7 @@ pub mod export_run;
 pub mod follow;
 pub mod folders;
 pub mod jobs;
+pub mod judge;
 pub mod models;
 pub mod plan;
 pub mod playground;

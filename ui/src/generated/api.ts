@@ -467,6 +467,65 @@ chrf: number, rouge1: number, rouge2: number, rouge_l: number, rouge_lsum: numbe
 
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 
+export type JudgeFailure = { item: number, reason: string, 
+/**
+ * The beginning of what the model wrote last for this item (empty when nothing was generated).
+ */
+output: string, };
+
+export type JudgeRequest = { 
+/**
+ * The review session whose items are rated.
+ */
+session: number, 
+/**
+ * The judging model: an installed model's id, name or hub id, or a model file or folder…
+ */
+model?: string, 
+/**
+ * …or a run's model: its base model, or with `tuned` the base model with the run's adapter.
+ */
+run?: number, tuned?: boolean, 
+/**
+ * Instructions that replace the built-in opening of the rubric prompt; the criteria, the item
+ * and the form of the answer are always added after them.
+ */
+rubric?: string, 
+/**
+ * The judge's name among the session's raters; "Local judge (MODEL)" by default.
+ */
+name?: string, 
+/**
+ * At most this many items (the judge takes a place among each item's raters).
+ */
+max_items?: number, 
+/**
+ * Longest reply per item, in tokens.
+ */
+max_new_tokens?: number, };
+
+export type JudgeSummary = { session: number, 
+/**
+ * The judge as the session's rater (kind `machine`).
+ */
+rater: RaterStatus, 
+/**
+ * Which model judged.
+ */
+judge: string, 
+/**
+ * Items in the judge's queue.
+ */
+queued: number, rated: number, 
+/**
+ * Of those rated, how many needed the reminder.
+ */
+retried: number, failed: Array<JudgeFailure>, 
+/**
+ * When some items failed, the judge's token is retired so that those items can go to another rater.
+ */
+returned_to_pool: boolean, };
+
 export type LeakageReport = { threshold: number, 
 /**
  * Groups of near-duplicate rows that fall in more than one split.
@@ -1317,6 +1376,7 @@ export const COMMANDS = [
   "review_export",
   "review_preferences",
   "review_accept",
+  "review_judge",
   "review_next",
   "review_submit",
   "review_progress",
@@ -1425,6 +1485,8 @@ export function commands(transport: Transport) {
     review_preferences: (args: ReviewPreferencesArgs): Promise<string> => transport.call<string>('review_preferences', args),
     /** Accepted edited responses as a new dataset version with provenance "review". */
     review_accept: (args: ReviewAccept): Promise<AcceptResult> => transport.call<AcceptResult>('review_accept', args),
+    /** Rates a session's items with a local model and a rubric prompt, as a machine rater kept apart from people. */
+    review_judge: (args: JudgeRequest): Promise<JudgeSummary> => transport.call<JudgeSummary>('review_judge', args),
     /** A rater's next item (or a given one of their queue), the two answers as A and B. */
     review_next: (args: NextArgs): Promise<RaterView> => transport.call<RaterView>('review_next', args),
     /** A rater's rating of an item of their queue; a later one replaces it and keeps it as history. */
