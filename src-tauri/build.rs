@@ -4,8 +4,9 @@ use std::process::Command;
 /// The commands the window may call; each gets `allow-<name>` in the capability of tauri.conf.json.
 /// `call` forwards to the API's dispatch, the same contract as `whet serve`'s HTTP routes;
 /// `follow_run` and `pull_model_follow` push a run's events and a download's progress over a
-/// Channel, as the server's event streams do.
-const COMMANDS: &[&str] = &["call", "follow_run", "pull_model_follow"];
+/// Channel, as the server's event streams do; `stream_playground` pushes the playground's answers the
+/// same way, and `stop_playground` stops them.
+const COMMANDS: &[&str] = &["call", "follow_run", "pull_model_follow", "stream_playground", "stop_playground"];
 
 fn main() {
     build_ui();

@@ -1,27 +1,31 @@
 //! The window's IPC commands: `call(command, args)`, the same contract as the HTTP server's
 //! `POST /api/<command>`, answered by [`Api::dispatch_from`] for the window (paths confined to the
-//! home folder and the allowed folders) with `{code, message}` on failure; and `follow_run`, the
+//! home folder and the allowed folders) with `{code, message}` on failure; `follow_run`, the
 //! Channel twin of the server's `GET /api/events/run/{id}` stream; `pull_model_follow`, the twin of
-//! `POST /api/events/pull`.
+//! `POST /api/events/pull`; and `stream_playground` with `stop_playground`, the twin of
+//! `POST /api/events/playground`.
 
 use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tauri::ipc::Channel;
 use tauri::State;
 use whetstone_api::dispatch::Caller;
+use whetstone_api::playground::{PlaygroundEvent, PlaygroundRequest, PlaygroundResult};
 use whetstone_api::{Api, Error, ErrorBody, RunEvents, WorkerCommand};
 
 /// The API, or why it could not be opened. Keeping the failure lets the window start anyway
-/// and show the reason in its error banner instead of the app vanishing.
-pub struct Backend(Result<Arc<Api>, ErrorBody>);
+/// and show the reason in its error banner instead of the app vanishing. The second field counts
+/// the playground's generations: one goes on only while it is the newest and nobody asked to stop.
+pub struct Backend(Result<Arc<Api>, ErrorBody>, Arc<AtomicU64>);
 
 impl Backend {
     pub fn new(api: Api) -> Self {
-        Backend(Ok(Arc::new(api)))
+        Backend(Ok(Arc::new(api)), Arc::default())
     }
 
     pub fn failed(error: &Error) -> Self {
-        Backend(Err(error.body()))
+        Backend(Err(error.body()), Arc::default())
     }
 
     /// Opens `$WHETSTONE_HOME` (or the platform data folder) like every other front end; training
@@ -77,4 +81,31 @@ pub async fn pull_model_follow(
     })
     .await
     .map_err(|e| ErrorBody { code: "internal".into(), message: format!("the download stopped unexpectedly: {e}") })?
+}
+
+/// Answers one prompt with a run's base model and its tuned one, pushing each piece of either answer
+/// down `on_event` as it is written (the events of `POST /api/events/playground`); returns both whole
+/// answers. A newer generation, or `stop_playground`, stops this one at its next token: a page cannot
+/// close a Channel, so Stop is a command of its own.
+#[tauri::command]
+pub async fn stream_playground(
+    backend: State<'_, Backend>,
+    request: PlaygroundRequest,
+    on_event: Channel<PlaygroundEvent>,
+) -> Result<PlaygroundResult, ErrorBody> {
+    let api = backend.0.clone()?;
+    let generations = backend.1.clone();
+    let mine = generations.fetch_add(1, Ordering::SeqCst) + 1;
+    tauri::async_runtime::spawn_blocking(move || {
+        api.playground(&request, &mut |event| generations.load(Ordering::SeqCst) == mine && on_event.send(event.clone()).is_ok())
+            .map_err(|e| e.body())
+    })
+    .await
+    .map_err(|e| ErrorBody { code: "internal".into(), message: format!("the playground stopped unexpectedly: {e}") })?
+}
+
+/// Stops the playground's generation under way, if any.
+#[tauri::command]
+pub fn stop_playground(backend: State<'_, Backend>) {
+    backend.1.fetch_add(1, Ordering::SeqCst);
 }

@@ -176,3 +176,24 @@ fn pull_model_follow_is_allowed_to_the_window_and_refuses_an_empty_name() {
     let err = invoke_ipc(&other, "pull_model_follow", args).unwrap_err();
     assert!(err.to_string().contains("not allowed"), "unexpected denial: {err}");
 }
+
+#[test]
+fn the_playground_stream_is_allowed_to_the_window_and_refuses_what_the_api_refuses() {
+    let home = tempfile::tempdir().unwrap();
+    let w = window(Backend::new(api_in(home.path())), "main");
+    let ask = |window: &WebviewWindow<MockRuntime>, request: Value| {
+        invoke_ipc(window, "stream_playground", json!({ "request": request, "onEvent": "__CHANNEL__:9" }))
+    };
+    let err = ask(&w, json!({ "run": 4242, "prompt": "hi" })).unwrap_err();
+    assert_eq!(err["code"], "not_found", "{err}");
+    let err = ask(&w, json!({ "run": 4242, "prompt": "hi", "temperature": 7 })).unwrap_err();
+    assert_eq!(err["code"], "invalid_input", "{err}");
+    assert!(err["message"].as_str().unwrap().contains("temperature 7"), "{err}");
+    assert_eq!(invoke_ipc(&w, "stop_playground", json!({})).unwrap(), Value::Null);
+    // Another window is given neither.
+    let other = window(Backend::new(api_in(home.path())), "other");
+    let err = ask(&other, json!({ "run": 4242, "prompt": "hi" })).unwrap_err();
+    assert!(err.to_string().contains("not allowed"), "unexpected denial: {err}");
+    let err = invoke_ipc(&other, "stop_playground", json!({})).unwrap_err();
+    assert!(err.to_string().contains("not allowed"), "unexpected denial: {err}");
+}

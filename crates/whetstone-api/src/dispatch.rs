@@ -95,6 +95,16 @@ impl Confine for crate::review_results::ReviewExportArgs {}
 impl Confine for crate::review_results::ReviewPreferencesArgs {}
 impl Confine for crate::review_results::ReviewAccept {}
 impl Confine for EvalExportArgs {}
+impl Confine for crate::playground::PlaygroundRequest {}
+
+impl Confine for crate::judge::JudgeRequest {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        if let Some(m) = &self.model {
+            self.model = Some(api.confine_model_ref(m)?);
+        }
+        Ok(())
+    }
+}
 
 impl Confine for crate::evaluation::EvalRequest {
     fn confine(&mut self, api: &Api) -> Result<()> {
@@ -387,6 +397,8 @@ commands! {
     run_metrics_csv(IdArgs) -> String, App, |api, a| api.run_metrics_csv(a.id);
     /// Answers held-out prompts with the base model, the tuned one and optionally another run, and scores them.
     eval_run(crate::evaluation::EvalRequest) -> crate::evaluation::Evaluation, App, |api, a| api.eval_run(&a);
+    /// One prompt answered by a run's base model and by the tuned one, both whole (the window and the browser stream them instead).
+    playground(crate::playground::PlaygroundRequest) -> crate::playground::PlaygroundResult, App, |api, a| api.playground(&a, &mut |_| true);
     /// Evaluations, newest first; those of one run when `run` is given.
     list_evaluations(EvalListArgs) -> Vec<crate::evaluation::Evaluation>, App, |api, a| api.list_evaluations(a.run);
     /// One evaluation with every item's prompt, reference, answers and scores.
@@ -413,6 +425,8 @@ commands! {
     review_preferences(crate::review_results::ReviewPreferencesArgs) -> String, App, |api, a| api.review_preferences(&a);
     /// Accepted edited responses as a new dataset version with provenance "review".
     review_accept(crate::review_results::ReviewAccept) -> crate::review_results::AcceptResult, App, |api, a| api.review_accept(&a);
+    /// Rates a session's items with a local model and a rubric prompt, as a machine rater kept apart from people.
+    review_judge(crate::judge::JudgeRequest) -> crate::judge::JudgeSummary, App, |api, a| api.review_judge(&a);
     /// A rater's next item (or a given one of their queue), the two answers as A and B.
     review_next(crate::review::NextArgs) -> crate::review::RaterView, Rater, |api, a| api.review_next(&a);
     /// A rater's rating of an item of their queue; a later one replaces it and keeps it as history.

@@ -78,7 +78,7 @@ pub enum Error {
     #[error("{} already holds files; choose an empty or new folder for the export, or ask to replace it (--overwrite)", path.display())]
     ExportFolderNotEmpty { path: PathBuf },
 
-    #[error("run {run} cannot be exported yet: {reason}")]
+    #[error("run {run} is not ready to use yet: {reason}")]
     RunNotReady { run: i64, reason: String },
 
     #[error("{0}")]

@@ -421,8 +421,7 @@ impl Api {
         let mut done = 0usize;
         let mut stage = |name: String, done: usize| progress(&EvalProgress { stage: name, done, total: steps_total });
         stage("loading the model".into(), 0);
-        let model = load_model(&model_path, quant)?;
-        let adapter = adapter_dir.as_deref().map(|d| load_adapter(&model, d)).transpose()?;
+        let (model, adapter) = training::load_model_and_adapter(&model_path, quant, adapter_dir.as_deref())?;
         let compare_loaded = match &compare {
             Some(c) if c.spec.model == model_path && c.spec.settings.quant == quant => None,
             Some(c) => Some(load_model(&c.spec.model, c.spec.settings.quant)?),

@@ -281,6 +281,8 @@ impl Api {
     }
 
     fn spawn_worker(&self, run: &Run, worker: &WorkerCommand) -> Result<Run> {
+        // The worker is another process: the memory the playground's models hold here is better given to it.
+        self.forget_loaded_models();
         let dir = PathBuf::from(&run.out_dir);
         let _ = std::fs::remove_file(dir.join(CONTROL_FILE));
         let log_path = dir.join(WORKER_LOG);

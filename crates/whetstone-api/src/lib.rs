@@ -18,9 +18,11 @@ pub mod export_run;
 pub mod follow;
 pub mod folders;
 pub mod jobs;
+pub mod judge;
 pub mod models;
 pub mod plan;
 pub mod pulls;
+pub mod playground;
 pub mod series;
 pub mod review;
 pub mod review_results;
@@ -54,6 +56,8 @@ pub struct Api {
     worker: Option<WorkerCommand>,
     /// Downloads under way, so another call can cancel one.
     pulls: pulls::Pulls,
+    /// The playground's last base model and adapter (see [`Api::playground`]).
+    loaded: Mutex<Option<std::sync::Arc<playground::LoadedPair>>>,
 }
 
 /// Everything the start screen shows, in one call.
@@ -81,6 +85,7 @@ impl Api {
             default_model_path: default_model_path(),
             worker: None,
             pulls: pulls::Pulls::default(),
+            loaded: Mutex::new(None),
         })
     }
 

@@ -196,6 +196,14 @@ pub fn load_adapter(model: &LoadedModel, dir: &Path) -> Result<Adapter> {
     Ok(Adapter::load_peft(dir, &model.decoder.config, &model.decoder.device)?)
 }
 
+/// A base model and, when `adapter_dir` is given, the adapter trained on it: one model in memory
+/// answers as both base and tuned, since the adapter is applied only when asked for.
+pub fn load_model_and_adapter(path: &Path, quant: QuantMode, adapter_dir: Option<&Path>) -> Result<(LoadedModel, Option<Adapter>)> {
+    let model = load_model(path, quant)?;
+    let adapter = adapter_dir.map(|d| load_adapter(&model, d)).transpose()?;
+    Ok((model, adapter))
+}
+
 /// The chat-templated prompt for one user message, as token ids.
 pub fn prompt_ids(model: &LoadedModel, user: &str) -> Result<Vec<u32>> {
     chat_prompt_ids(model, &[Message::user(user)])

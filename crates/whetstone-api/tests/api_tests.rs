@@ -277,6 +277,8 @@ fn every_listed_command_dispatches() {
             "allow_folder" | "forget_folder" => json!({"path": extra.path()}),
             "export_run" => json!({"run": run_id, "format": "peft", "out": extra.path().join("export")}),
             "eval_run" => json!({"run": run_id, "rows": [{"prompt": "hi"}]}),
+            "playground" => json!({"run": run_id, "prompt": "hi", "max_new_tokens": 4}),
+            "review_judge" => json!({"session": 1, "run": run_id}),
             // A file, not a folder: refused before any file manager is started.
             "open_folder" => json!({"path": dir.path().join("home").join(whetstone_api::DATABASE_FILE)}),
             "eval_results" => json!({"id": 1}),
@@ -304,7 +306,7 @@ fn every_listed_command_dispatches() {
                 assert!(!err.to_string().contains("arguments for"), "{command}: {err}");
             }
             // The seeded run has no adapter folder: refused as not ready, after the arguments were understood.
-            "export_run" | "eval_run" => {
+            "export_run" | "eval_run" | "playground" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "run_not_ready", "{command}: {err}");
             }
@@ -320,7 +322,7 @@ fn every_listed_command_dispatches() {
             }
             // No evaluation has been run in this home, so no review either.
             "eval_results" | "eval_export" | "review_create" | "review_invite" | "review_revoke" | "review_status" | "review_close"
-            | "review_results" | "review_preferences" | "review_export" | "review_accept" => {
+            | "review_results" | "review_preferences" | "review_export" | "review_accept" | "review_judge" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "not_found", "{command}: {err}");
             }

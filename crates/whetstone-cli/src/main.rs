@@ -81,7 +81,7 @@ enum Command {
         #[command(subcommand)]
         what: eval::EvalCommand,
     },
-    /// Review sessions' figures from plain files
+    /// Review sessions: agreement figures from plain files, a local model as a judge
     Review {
         #[command(subcommand)]
         what: review::ReviewCommand,
@@ -117,7 +117,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(open_api(home)?, &args),
         Command::Train(args) => train::run(&open_api(home)?, &args),
         Command::Eval { what } => eval::run(home, &what),
-        Command::Review { what } => review::run(&what),
+        Command::Review { what } => review::run(home, &what),
         Command::Generate(args) => generate::run(&args),
         Command::Bench { what } => bench::run(&what),
         Command::Worker { run_dir } => runs::worker(&run_dir),

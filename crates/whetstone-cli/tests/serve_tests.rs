@@ -741,3 +741,92 @@ fn a_model_download_streams_its_progress_then_the_model() {
     let cancelled = server.api("cancel_pull", request).json();
     assert_eq!(cancelled["cancelled"], false);
 }
+
+/// A finished run of the tiny random model, trained in this process into the server's home folder.
+fn trained_run(server: &Server) -> i64 {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let api = whetstone_api::Api::open(server.home.path()).unwrap();
+    let model = server.home.path().join("tiny");
+    whetstone_api::testing::write_tiny_model(&model).unwrap();
+    let rows: String = (0..6).map(|i| format!("{{\"prompt\":\"Say {i}.\",\"response\":\"{i}!\"}}\n")).collect();
+    let data = server.home.path().join("rows.jsonl");
+    std::fs::write(&data, rows).unwrap();
+    let req: whetstone_api::StartRun = serde_json::from_value(json!({
+        "model": model, "data": data, "settings": {"steps": 2, "batch": 2, "max-len": 64, "lora-r": 4, "lr": 0.01, "seed": 1, "threads": 1}
+    }))
+    .unwrap();
+    let worker = whetstone_api::WorkerCommand { program: PathBuf::from("/bin/true"), args: vec![] };
+    let run = api.start_run_with(&req, &worker).unwrap();
+    let status = whetstone_api::worker::run_worker(Path::new(&run.out_dir), Arc::new(AtomicBool::new(false))).unwrap();
+    assert_eq!(status.as_str(), "completed");
+    run.id
+}
+
+/// The JSON of every `playground` message of a server-sent event stream.
+fn playground_events(stream: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut name = "";
+    for line in stream.lines() {
+        if let Some(n) = line.strip_prefix("event: ") {
+            name = n.trim();
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            if name == "playground" {
+                out.push(serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data}")));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_playground_streams_both_answers_behind_the_same_guards() {
+    let server = start(&[]);
+    let run = trained_run(&server);
+    let bearer = server.bearer();
+    let addr = server.addr.clone();
+    let path = "/api/events/playground";
+    let body = json!({"run": run, "prompt": "Describe a blue mug.", "max_new_tokens": 12}).to_string();
+    let json_type = ("Content-Type", "application/json");
+    let before = tree(server.home.path());
+
+    // The same guards as every API call: the token, this server's Host, no other site's Origin, JSON only.
+    send(&addr, "POST", path, &[("Host", &addr), json_type], &body).assert_refused(401, "unauthorized");
+    send(&addr, "POST", path, &[("Host", &addr), json_type, ("Authorization", "Bearer not-the-token-at-all")], &body)
+        .assert_refused(401, "unauthorized");
+    send(&addr, "POST", path, &[("Host", &addr), json_type, ("Origin", "http://evil.example"), ("Authorization", &bearer)], &body)
+        .assert_refused(403, "forbidden_origin");
+    send(&addr, "POST", path, &[("Host", "evil.example"), json_type, ("Authorization", &bearer)], &body).assert_refused(403, "forbidden_host");
+    send(&addr, "POST", path, &[("Host", &addr), ("Content-Type", "text/plain"), ("Authorization", &bearer)], &body)
+        .assert_refused(415, "unsupported_media_type");
+    send(&addr, "GET", path, &[("Host", &addr), ("Authorization", &bearer)], "").assert_refused(405, "method_not_allowed");
+    let headers = [("Host", addr.as_str()), json_type, ("Authorization", bearer.as_str())];
+    // A body far beyond the longest prompt is refused from its declared length, before it is read.
+    let huge = json!({"run": run, "prompt": "z".repeat(400_000)}).to_string();
+    send(&addr, "POST", path, &headers, &huge).assert_refused(413, "payload_too_large");
+    // Requests the playground would not take are refused before the stream opens, with their status.
+    send(&addr, "POST", path, &headers, &json!({"run": run, "prompt": "hi", "temperature": 9}).to_string()).assert_refused(400, "invalid_input");
+    send(&addr, "POST", path, &headers, &json!({"run": run, "prompt": "z".repeat(30_000)}).to_string()).assert_refused(400, "invalid_input");
+    send(&addr, "POST", path, &headers, &json!({"run": 4242, "prompt": "hi"}).to_string()).assert_refused(404, "not_found");
+    send(&addr, "POST", path, &headers, "{not json").assert_refused(400, "invalid_input");
+    assert!(tree(server.home.path()) == before, "a refused request changed files in the home folder");
+
+    let answer = send(&addr, "POST", path, &headers, &body);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let events = playground_events(&answer.body);
+    assert_eq!(events[0]["type"], "started", "{}", answer.body);
+    assert_eq!(events[0]["setup"]["run"], run);
+    assert!(answer.body.trim_end().ends_with("event: end\ndata: {}"), "{}", answer.body);
+    for side in ["base", "tuned"] {
+        let pieces: Vec<&Value> = events.iter().filter(|e| e["type"] == "text" && e["side"] == side).collect();
+        assert!(!pieces.is_empty(), "{side}: no text arrived: {}", answer.body);
+        let streamed = pieces.iter().fold(String::new(), |acc, e| {
+            let t = e["text"].as_str().unwrap();
+            if e["replace"] == true { t.to_string() } else { acc + t }
+        });
+        let done: Vec<&Value> = events.iter().filter(|e| e["type"] == "done" && e["answer"]["side"] == side).collect();
+        assert_eq!(done.len(), 1, "{side}: {}", answer.body);
+        assert_eq!(done[0]["answer"]["text"], streamed.as_str(), "{side}: the pieces do not add up to the answer");
+        assert!(done[0]["answer"]["tokens"].as_u64().unwrap() >= 1);
+    }
+}

@@ -12,6 +12,8 @@ export type AllowedFolder = { id: number, path: string, added_at: string, };
 
 export type Alpha = { ordinal: number | null, nominal: number | null, note: string | null, };
 
+export type AnswerEnd = "end" | "length" | "stopped";
+
 export type Applied = { rows_before: number, exact_duplicates_removed: number, near_duplicates_removed: number, length_removed: number, boilerplate_removed: number, pii_rows_dropped: number, pii_redacted: number, pii_kept: number, rows_after: number, };
 
 export type BaseFormat = "f32" | "bf16" | "f16" | "nf4" | "q8_0" | "q6_k" | "q5_k" | "q4_k" | "q4_1" | "q4_0";
@@ -487,6 +489,65 @@ chrf: number, rouge1: number, rouge2: number, rouge_l: number, rouge_lsum: numbe
 
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 
+export type JudgeFailure = { item: number, reason: string, 
+/**
+ * The beginning of what the model wrote last for this item (empty when nothing was generated).
+ */
+output: string, };
+
+export type JudgeRequest = { 
+/**
+ * The review session whose items are rated.
+ */
+session: number, 
+/**
+ * The judging model: an installed model's id, name or hub id, or a model file or folder…
+ */
+model?: string, 
+/**
+ * …or a run's model: its base model, or with `tuned` the base model with the run's adapter.
+ */
+run?: number, tuned?: boolean, 
+/**
+ * Instructions that replace the built-in opening of the rubric prompt; the criteria, the item
+ * and the form of the answer are always added after them.
+ */
+rubric?: string, 
+/**
+ * The judge's name among the session's raters; "Local judge (MODEL)" by default.
+ */
+name?: string, 
+/**
+ * At most this many items (the judge takes a place among each item's raters).
+ */
+max_items?: number, 
+/**
+ * Longest reply per item, in tokens.
+ */
+max_new_tokens?: number, };
+
+export type JudgeSummary = { session: number, 
+/**
+ * The judge as the session's rater (kind `machine`).
+ */
+rater: RaterStatus, 
+/**
+ * Which model judged.
+ */
+judge: string, 
+/**
+ * Items in the judge's queue.
+ */
+queued: number, rated: number, 
+/**
+ * Of those rated, how many needed the reminder.
+ */
+retried: number, failed: Array<JudgeFailure>, 
+/**
+ * When some items failed, the judge's token is retired so that those items can go to another rater.
+ */
+returned_to_pool: boolean, };
+
 export type LeakageReport = { threshold: number, 
 /**
  * Groups of near-duplicate rows that fall in more than one split.
@@ -622,6 +683,62 @@ device: string | null,
  * when absent.
  */
 base: string | null, };
+
+export type PlaygroundAnswer = { side: PlaygroundSide, 
+/**
+ * The answer decoded from all its tokens at once: what the streamed pieces add up to.
+ */
+text: string, tokens: number, 
+/**
+ * From the first forward pass (the prompt included) to the last token.
+ */
+seconds: number, tokens_per_s: number, end: AnswerEnd, };
+
+export type PlaygroundEvent = { "type": "started", setup: PlaygroundSetup, } | { "type": "text", side: PlaygroundSide, text: string, replace: boolean, } | { "type": "done", answer: PlaygroundAnswer, };
+
+export type PlaygroundRequest = { 
+/**
+ * The run whose base model and adapter answer.
+ */
+run: number, prompt: string, 
+/**
+ * 0 (the default) always takes the likeliest next token; higher values sample more freely.
+ */
+temperature?: number, 
+/**
+ * Longest answer, in tokens.
+ */
+max_new_tokens?: number, 
+/**
+ * Sample only among the likeliest tokens whose probabilities add up to this (1 keeps all).
+ */
+top_p?: number, 
+/**
+ * Seed of the sampling, the same for both sides; drawn at random when absent (and reported).
+ */
+seed?: number, };
+
+export type PlaygroundResult = { setup: PlaygroundSetup, base: PlaygroundAnswer, tuned: PlaygroundAnswer, };
+
+export type PlaygroundSetup = { run: number, 
+/**
+ * The base model's path.
+ */
+model: string, adapter: string, 
+/**
+ * The prompt's length in tokens once the chat template is applied.
+ */
+prompt_tokens: number, temperature: number, top_p: number, max_new_tokens: number, seed: number, 
+/**
+ * The model brings no chat template of its own and a generic one was used.
+ */
+chat_template_fallback: boolean, 
+/**
+ * The models were already in memory from an earlier request.
+ */
+reused: boolean, };
+
+export type PlaygroundSide = "base" | "tuned";
 
 export type PreferenceResult = { candidate: number, baseline: number, tie: number, 
 /**
@@ -1270,6 +1387,7 @@ export const COMMANDS = [
   "run_series",
   "run_metrics_csv",
   "eval_run",
+  "playground",
   "list_evaluations",
   "eval_results",
   "eval_export",
@@ -1283,6 +1401,7 @@ export const COMMANDS = [
   "review_export",
   "review_preferences",
   "review_accept",
+  "review_judge",
   "review_next",
   "review_submit",
   "review_progress",
@@ -1365,6 +1484,8 @@ export function commands(transport: Transport) {
     run_metrics_csv: (args: IdArgs): Promise<string> => transport.call<string>('run_metrics_csv', args),
     /** Answers held-out prompts with the base model, the tuned one and optionally another run, and scores them. */
     eval_run: (args: EvalRequest): Promise<Evaluation> => transport.call<Evaluation>('eval_run', args),
+    /** One prompt answered by a run's base model and by the tuned one, both whole (the window and the browser stream them instead). */
+    playground: (args: PlaygroundRequest): Promise<PlaygroundResult> => transport.call<PlaygroundResult>('playground', args),
     /** Evaluations, newest first; those of one run when `run` is given. */
     list_evaluations: (args: EvalListArgs): Promise<Array<Evaluation>> => transport.call<Array<Evaluation>>('list_evaluations', args),
     /** One evaluation with every item's prompt, reference, answers and scores. */
@@ -1391,6 +1512,8 @@ export function commands(transport: Transport) {
     review_preferences: (args: ReviewPreferencesArgs): Promise<string> => transport.call<string>('review_preferences', args),
     /** Accepted edited responses as a new dataset version with provenance "review". */
     review_accept: (args: ReviewAccept): Promise<AcceptResult> => transport.call<AcceptResult>('review_accept', args),
+    /** Rates a session's items with a local model and a rubric prompt, as a machine rater kept apart from people. */
+    review_judge: (args: JudgeRequest): Promise<JudgeSummary> => transport.call<JudgeSummary>('review_judge', args),
     /** A rater's next item (or a given one of their queue), the two answers as A and B. */
     review_next: (args: NextArgs): Promise<RaterView> => transport.call<RaterView>('review_next', args),
     /** A rater's rating of an item of their queue; a later one replaces it and keeps it as history. */

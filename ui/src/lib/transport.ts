@@ -177,12 +177,55 @@ async function followOverChannel<T>(id: number, since: number, deliver: (batch: 
 
 async function followOverHttp<T>(id: number, since: number, deliver: (batch: T) => void, signal: AbortSignal): Promise<void> {
   const response = await openEventStream(`/api/events/run/${id}?since=${since}`, { signal });
-  await readEvents(response, (name, data) => {
-    if (name === 'events') deliver(JSON.parse(data) as T);
-    else if (name === 'end') return true;
-    else if (name === 'error') throw toApiError(JSON.parse(data), 'stream_error');
-    return false;
+  await readEventStream(response, 'events', deliver);
+}
+
+/**
+ * Answers one prompt with a run's base model and its tuned one, each answer's new text pushed to
+ * `onEvent` as it is written: over a Tauri Channel in the window, over the server's event stream
+ * (`POST /api/events/playground`) in a browser. `stop` stops both answers; `done` settles when
+ * they have ended and rejects with an ApiError if answering failed.
+ */
+export function streamPlayground<T>(request: object, onEvent: (event: T) => void): Following {
+  let stopped = false;
+  const controller = new AbortController();
+  const deliver = (event: T): void => {
+    if (!stopped) onEvent(event);
+  };
+  const inWindow = insideDesktopApp();
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    // In a browser the closed connection stops the server; the window has to be told.
+    if (inWindow) void import('@tauri-apps/api/core').then(({ invoke }) => invoke('stop_playground'));
+    else controller.abort();
+  };
+  const done = (inWindow ? playgroundOverChannel(request, deliver) : playgroundOverHttp(request, deliver, controller.signal)).catch(
+    (raw: unknown) => {
+      if (stopped && !inWindow) return;
+      throw raw;
+    },
+  );
+  return { stop, done };
+}
+
+async function playgroundOverChannel<T>(request: object, deliver: (event: T) => void): Promise<void> {
+  const { Channel, invoke } = await import('@tauri-apps/api/core');
+  const onEvent = new Channel<T>(deliver);
+  try {
+    await invoke('stream_playground', { request, onEvent });
+  } catch (raw) {
+    throw toApiError(raw, 'app_error');
+  }
+}
+
+async function playgroundOverHttp<T>(request: object, deliver: (event: T) => void, signal: AbortSignal): Promise<void> {
+  const response = await openEventStream('/api/events/playground', {
+    method: 'POST',
+    body: JSON.stringify(request),
+    signal,
   });
+  await readEventStream(response, 'playground', deliver);
 }
 
 /** Opens one of the server's event streams, or throws the ApiError it was refused with. */
@@ -214,6 +257,19 @@ async function openEventStream(path: string, init: { method?: string; body?: str
     throw toApiError(body, `http_${response.status}`);
   }
   return response;
+}
+
+/**
+ * Reads a server-sent event stream to its end: each `name` message's JSON goes to `deliver`, `end`
+ * ends the stream, `error` rejects with its `{code, message}`.
+ */
+async function readEventStream<T>(response: Response, name: string, deliver: (data: T) => void): Promise<void> {
+  await readEvents(response, (event, data) => {
+    if (event === name) deliver(JSON.parse(data) as T);
+    else if (event === 'end') return true;
+    else if (event === 'error') throw toApiError(JSON.parse(data), 'stream_error');
+    return false;
+  });
 }
 
 /** Hands each server-sent event to `onEvent` until the stream ends or `onEvent` returns true. */

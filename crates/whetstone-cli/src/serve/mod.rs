@@ -4,6 +4,7 @@
 
 mod access;
 mod listener;
+mod playground;
 mod review;
 mod ui_files;
 
@@ -240,6 +241,12 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/events/run/{id}", get(follow_run))
         .route("/api/events/pull", post(follow_pull))
+        .route(
+            "/api/events/playground",
+            post(playground::stream).fallback(|| async {
+                error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "the playground's answers are asked for with POST".into())
+            }),
+        )
         .fallback(ui_files::ui_file)
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::guard))
         .with_state(state)
@@ -384,24 +391,30 @@ async fn follow_pull(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
 /// The whole body, or the response refusing it: too large (judged from Content-Length before
 /// reading anything, else while reading) or too slow.
 async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
+    read_body_up_to(state, headers, body, state.max_body).await
+}
+
+/// [`read_body`] with a limit of its own, for routes whose requests are always small.
+async fn read_body_up_to(state: &AppState, headers: &HeaderMap, body: Body, max_body: usize) -> Result<Vec<u8>, Response> {
     let too_large = || {
         error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!(
-                "the request body is larger than {} bytes; start the server with a larger --max-body if this is intended",
-                state.max_body
-            ),
+            if max_body == state.max_body {
+                format!("the request body is larger than {max_body} bytes; start the server with a larger --max-body if this is intended")
+            } else {
+                format!("the request body is larger than {max_body} bytes, the most this route takes")
+            },
         )
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > state.max_body as u64) {
+    if declared.is_some_and(|n| n > max_body as u64) {
         return Err(too_large());
     }
-    let reading = Limited::new(body, state.max_body).collect();
+    let reading = Limited::new(body, max_body).collect();
     match tokio::time::timeout(state.read_timeout, reading).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
