@@ -21,12 +21,14 @@ pub mod jobs;
 pub mod models;
 pub mod plan;
 pub mod series;
+pub mod settings_files;
 pub mod review;
 pub mod review_results;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod time;
 pub mod training;
+pub mod uploads;
 pub mod worker;
 
 pub use default_model::{default_model_path, read_default_model, DefaultModel, DEFAULT_MODEL_FILE};
