@@ -14,7 +14,10 @@ use tauri::{Builder, Context, Runtime};
 
 /// Registers the backend and the commands on `builder` (a real or a mock one in tests).
 pub fn setup<R: Runtime>(builder: Builder<R>, backend: Backend) -> Builder<R> {
-    builder.manage(backend).invoke_handler(tauri::generate_handler![commands::call, commands::follow_run])
+    builder
+        .plugin(tauri_plugin_dialog::init())
+        .manage(backend)
+        .invoke_handler(tauri::generate_handler![commands::call, commands::follow_run])
 }
 
 /// The app's configuration, capabilities and embedded UI, compiled in from tauri.conf.json.
