@@ -14,7 +14,7 @@ use tauri::{Builder, Context, Runtime};
 
 /// Registers the backend and the commands on `builder` (a real or a mock one in tests).
 pub fn setup<R: Runtime>(builder: Builder<R>, backend: Backend) -> Builder<R> {
-    builder.manage(backend).invoke_handler(tauri::generate_handler![
+    builder.plugin(tauri_plugin_dialog::init()).manage(backend).invoke_handler(tauri::generate_handler![
         commands::call,
         commands::follow_run,
         commands::pull_model_follow,

@@ -197,3 +197,28 @@ fn the_playground_stream_is_allowed_to_the_window_and_refuses_what_the_api_refus
     let err = invoke_ipc(&other, "stop_playground", json!({})).unwrap_err();
     assert!(err.to_string().contains("not allowed"), "unexpected denial: {err}");
 }
+
+#[test]
+fn the_main_window_may_use_the_file_dialogs_and_hear_of_dropped_files_and_no_other_window_may() {
+    let home = tempfile::tempdir().unwrap();
+    // The dialogs themselves need a person; what is checked is who may ask for them.
+    let other = window(Backend::new(api_in(home.path())), "other");
+    for cmd in ["plugin:dialog|open", "plugin:dialog|save"] {
+        let err = invoke_ipc(&other, cmd, json!({ "options": {} })).unwrap_err();
+        assert!(err.to_string().contains("not allowed"), "{cmd}: unexpected denial: {err}");
+    }
+    let listen = |w: &WebviewWindow<MockRuntime>| {
+        invoke_ipc(w, "plugin:event|listen", json!({ "event": "tauri://drag-drop", "target": { "kind": "Any" }, "handler": 3 }))
+    };
+    let err = listen(&other).unwrap_err();
+    assert!(err.to_string().contains("not allowed"), "unexpected denial: {err}");
+    let main = window(Backend::new(api_in(home.path())), "main");
+    for cmd in ["plugin:dialog|open", "plugin:dialog|save"] {
+        // Without its options the call stops at its arguments, after the permission was granted
+        // and before any dialog would open.
+        let err = invoke_ipc(&main, cmd, json!({})).unwrap_err().to_string();
+        assert!(!err.contains("not allowed") && err.contains("options"), "{cmd}: {err}");
+    }
+    let id = listen(&main).expect("the main window listens for dropped files");
+    assert!(id.is_u64(), "a listener id: {id}");
+}

@@ -305,3 +305,43 @@ test('the new-run wizard goes from a goal to a finished run inside the window', 
   assert.match(seen.title, /Adding one/, 'the run carries the name given in the wizard');
   writeFileSync(join(artifactsDir, 'window-wizard-6-run.png'), await webdriver.screenshot());
 });
+
+test('the window offers the system file dialogs and follows dropped files on the data step without errors', async () => {
+  // The dialogs need a person and a native drop needs a real drag, so what is checked is the glue:
+  // the Browse buttons are there (a browser tab has none), and following drops (an IPC listen the
+  // capability must allow) starts without a rejected promise or an error banner.
+  // The window's storage outlives a test's home folder: start from an empty draft, not one that
+  // names a dataset this home does not have.
+  await webdriver.execute("window.__before = true; localStorage.removeItem('whetstone.wizard.draft.v1'); location.hash = '#/'; location.reload();");
+  const reloaded = Date.now() + 20_000;
+  while (!(await webdriver.execute(`return window.__before === undefined && document.querySelector('${testid('home')}') !== null`))) {
+    assert.ok(Date.now() < reloaded, 'the window did not reload');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await webdriver.execute(
+    `window.__rejections = [];
+     window.addEventListener('unhandledrejection', (e) => window.__rejections.push(String(e.reason?.message ?? e.reason)));
+     location.hash = '#/new/data';`,
+  );
+  await waitForShown(testid('data-import-browse'));
+  const dropzone = await webdriver.text(await waitForShown(testid('data-dropzone')));
+  assert.match(dropzone, /drop a file with examples onto this window/);
+  await webdriver.execute("location.hash = '#/new/model'");
+  await waitForShown(testid('model-browse-file'));
+  await waitForShown(testid('model-browse-folder'));
+  await webdriver.execute("location.hash = '#/new/settings'");
+  await waitForShown(testid('config-browse-open'));
+  await waitForShown(testid('config-browse-save'));
+  await webdriver.execute("location.hash = '#/new/data'");
+  await waitForShown(testid('data-import-browse'));
+  // The listener is registered over IPC after the step shows; give it a moment to answer.
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.deepEqual(await webdriver.execute('return window.__rejections'), []);
+  const banner = await webdriver.execute(
+    `const b = document.querySelector('[data-testid="error-banner"]');
+     return b && b.offsetParent !== null ? b.textContent : null;`,
+  );
+  assert.equal(banner, null, 'an error banner on the data step');
+  writeFileSync(join(artifactsDir, 'window-data-step.png'), await webdriver.screenshot());
+  await webdriver.execute("location.hash = '#/'");
+});

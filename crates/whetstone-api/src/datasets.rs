@@ -191,6 +191,48 @@ pub struct RowsPage {
     pub rows: Vec<RowView>,
 }
 
+/// One row's new content in a manual edit.
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct RowEdit {
+    /// 1-based position of the row in the version being edited (as `data_rows` numbers them).
+    pub row: usize,
+    /// The whole new row, in any shape an import reads: `{"messages": [{"role", "content"}, …]}`,
+    /// `{"text": …}`, `{"prompt": …, "response": …}` and the others. It is checked by the same
+    /// reader as an imported file's records.
+    pub content: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct EditRequest {
+    /// Dataset name or id.
+    pub dataset: String,
+    /// The version the row numbers refer to. It must still be the latest: edits made on an older
+    /// version would silently undo what came after it.
+    pub version: u32,
+    #[serde(default)]
+    pub edits: Vec<RowEdit>,
+    /// 1-based positions of the rows to leave out.
+    #[serde(default)]
+    pub deletes: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct EditResult {
+    pub dataset: String,
+    pub base_version: u32,
+    /// The new version; the one edited is left as it was.
+    pub version: DatasetVersion,
+    /// Rows whose content changed (an edit that gives a row back as it was is not counted).
+    pub changed: usize,
+    pub deleted: usize,
+    /// The provenance line, e.g. "manual edit: 3 rows changed, 1 deleted".
+    pub summary: String,
+    /// Rows in each split of the new version, when the dataset is split.
+    pub splits: Option<SplitCounts>,
+}
+
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
@@ -215,6 +257,17 @@ pub struct ExportResult {
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_path_buf();
     move |source| Error::Io { action, path, source }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 fn parse_split(s: Option<&str>) -> Result<Option<Split>> {
@@ -466,6 +519,84 @@ impl Api {
         }]);
         let version = self.add_version(&d, v.version, steps, &new_rows)?;
         Ok(CleanResult { dataset: d.name, base_version: v.version, proposal, applied: Some(applied), version: Some(version) })
+    }
+
+    /// Rows edited and deleted by hand, saved as a new version. Every edited row is read by the
+    /// importer's own record reader, so an edit is refused for exactly what an import would reject,
+    /// naming the row and the reason; nothing is written unless every edit is good.
+    pub fn data_edit(&self, req: &EditRequest) -> Result<EditResult> {
+        let (d, v, mut rows) = self.load_version(&req.dataset, Some(req.version))?;
+        let latest = self.dataset_version(&d, None)?;
+        if latest.version != v.version {
+            return Err(Error::StaleVersion { dataset: d.name, version: v.version, latest: latest.version });
+        }
+        if req.edits.is_empty() && req.deletes.is_empty() {
+            return Err(Error::InvalidInput("nothing to save: no row was edited or deleted".into()));
+        }
+        let n = rows.len();
+        let in_range = |row: usize, what: &str| -> Result<()> {
+            if row == 0 || row > n {
+                return Err(Error::InvalidInput(format!(
+                    "cannot {what} row {row}: version {} of `{}` has rows 1 to {n}; reload the rows and try again",
+                    v.version, d.name
+                )));
+            }
+            Ok(())
+        };
+        let mut deleted = std::collections::BTreeSet::new();
+        for &row in &req.deletes {
+            in_range(row, "delete")?;
+            if !deleted.insert(row) {
+                return Err(Error::InvalidInput(format!("row {row} is listed twice for deletion")));
+            }
+        }
+        let mut edited = std::collections::BTreeSet::new();
+        let mut changed = Vec::new();
+        for e in &req.edits {
+            in_range(e.row, "edit")?;
+            if !edited.insert(e.row) {
+                return Err(Error::InvalidInput(format!("row {} is edited twice; send one new content per row", e.row)));
+            }
+            if deleted.contains(&e.row) {
+                return Err(Error::InvalidInput(format!("row {} is both edited and deleted; keep one of the two", e.row)));
+            }
+            let old = &rows[e.row - 1];
+            let refuse = |reason: String| Error::BadEdit { row: e.row, line: old.line, reason };
+            let serde_json::Value::Object(obj) = e.content.clone() else {
+                return Err(refuse(whetstone_data::RowError::NotAnObject(json_kind(&e.content)).to_string()));
+            };
+            let (_, body) = import::shapes::from_object(obj, &Mapping::default()).map_err(|r| refuse(r.to_string()))?;
+            if body != old.body {
+                changed.push((e.row, old.line));
+                rows[e.row - 1].body = body;
+            }
+        }
+        if deleted.len() == n {
+            return Err(Error::InvalidInput(format!(
+                "deleting every row would leave version {} of `{}` empty; keep at least one row",
+                v.version, d.name
+            )));
+        }
+        if changed.is_empty() && deleted.is_empty() {
+            return Err(Error::InvalidInput("nothing to save: every edited row is the same as before".into()));
+        }
+        let deleted_lines: Vec<serde_json::Value> =
+            deleted.iter().map(|&r| json!({"row": r, "source_line": rows[r - 1].line})).collect();
+        let kept: Vec<DataRow> =
+            rows.into_iter().enumerate().filter(|(i, _)| !deleted.contains(&(i + 1))).map(|(_, r)| r).collect();
+        let plural = |k: usize| if k == 1 { "row" } else { "rows" };
+        let summary = format!("manual edit: {} {} changed, {} deleted", changed.len(), plural(changed.len()), deleted.len());
+        let steps = json!([{
+            "step": "edit",
+            "summary": summary,
+            "changed": changed.len(),
+            "deleted": deleted.len(),
+            "changed_rows": changed.iter().map(|(r, line)| json!({"row": r, "source_line": line})).collect::<Vec<_>>(),
+            "deleted_rows": deleted_lines,
+        }]);
+        let version = self.add_version(&d, v.version, steps, &kept)?;
+        let splits = kept.iter().any(|r| r.split.is_some()).then(|| split::counts(&kept));
+        Ok(EditResult { dataset: d.name, base_version: v.version, version, changed: changed.len(), deleted: deleted.len(), summary, splits })
     }
 
     /// A seeded split of a version into train/val/test, as a new version, with the leakage check.

@@ -75,6 +75,23 @@ impl Confine for crate::datasets::CleanRequest {}
 impl Confine for crate::datasets::SplitRequest {}
 impl Confine for crate::datasets::RowsRequest {}
 impl Confine for crate::defaults::DefaultsRequest {}
+impl Confine for crate::datasets::EditRequest {}
+// Written only into the home folder's imports folder, under a name cleaned of any path.
+impl Confine for crate::uploads::UploadRequest {}
+
+impl Confine for crate::settings_files::ConfigOpen {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        self.path = api.confine(&self.path, Access::Read)?;
+        Ok(())
+    }
+}
+
+impl Confine for crate::settings_files::ConfigSave {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        self.path = api.confine(&self.path, Access::Write)?;
+        Ok(())
+    }
+}
 
 impl Confine for PathArgs {
     fn confine(&mut self, api: &Api) -> Result<()> {
@@ -353,6 +370,10 @@ commands! {
     plan(crate::plan::PlanRequest) -> crate::plan::Plan, App, |api, a| api.plan(&a);
     /// Training defaults, every setting explained with its safe range, and presets for the data and this machine.
     train_defaults(crate::defaults::DefaultsRequest) -> crate::defaults::TrainDefaults, App, |api, a| api.train_defaults(&a);
+    /// Reads a settings file (TOML, YAML or JSON, as `whet train --config` takes it) over the defaults, with what in it was not used.
+    config_open(crate::settings_files::ConfigOpen) -> crate::settings_files::ConfigOpened, App, |api, a| api.config_open(&a.path);
+    /// Writes settings to a file `whet train --config` reads back; an existing file only with `overwrite`.
+    config_save(crate::settings_files::ConfigSave) -> crate::settings_files::ConfigSaved, App, |api, a| api.config_save(&a);
     /// Imported datasets.
     list_datasets(NoArgs) -> Vec<crate::Dataset>, App, |api, a| api.list_datasets();
     /// One dataset.
@@ -373,6 +394,10 @@ commands! {
     data_preview(crate::datasets::PreviewRequest) -> crate::datasets::Preview, App, |api, a| api.data_preview(&a);
     /// Writes a version (or a split) as JSONL.
     data_export(crate::datasets::ExportRequest) -> crate::datasets::ExportResult, App, |api, a| api.data_export(&a);
+    /// Rows edited and deleted by hand, saved as a new version with what changed as its provenance.
+    data_edit(crate::datasets::EditRequest) -> crate::datasets::EditResult, App, |api, a| api.data_edit(&a);
+    /// Keeps a file's text, sent by a page that cannot give its path, in the home folder's imports folder under a fresh name.
+    data_upload(crate::uploads::UploadRequest) -> crate::uploads::Uploaded, App, |api, a| api.data_upload(&a);
     /// Training runs.
     list_runs(NoArgs) -> Vec<crate::Run>, App, |api, a| api.list_runs();
     /// One run.

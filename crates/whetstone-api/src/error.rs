@@ -112,6 +112,18 @@ pub enum Error {
         /// The smallest maximum length that keeps every row.
         keep_all: usize,
     },
+
+    #[error(
+        "version {version} of `{dataset}` is no longer the latest (version {latest} is): the changes were made \
+         on rows that have changed since; reload the rows and make them again"
+    )]
+    StaleVersion { dataset: String, version: u32, latest: u32 },
+
+    #[error("row {row} (line {line} of the imported file) cannot be saved: {reason}; nothing was saved")]
+    BadEdit { row: usize, line: usize, reason: String },
+
+    #[error("{what} is {} bytes, more than the limit of {limit} bytes", .bytes)]
+    TooLarge { what: String, bytes: usize, limit: usize },
 }
 
 impl Error {
@@ -146,6 +158,9 @@ impl Error {
             Error::ForbiddenItem { .. } => "forbidden_item",
             Error::ReviewClosed { .. } => "review_closed",
             Error::PullBusy { .. } => "busy",
+            Error::StaleVersion { .. } => "stale_version",
+            Error::BadEdit { .. } => "bad_data",
+            Error::TooLarge { .. } => "too_large",
         }
     }
 

@@ -24,12 +24,14 @@ pub mod plan;
 pub mod pulls;
 pub mod playground;
 pub mod series;
+pub mod settings_files;
 pub mod review;
 pub mod review_results;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod time;
 pub mod training;
+pub mod uploads;
 pub mod worker;
 
 pub use default_model::{default_model_path, read_default_model, DefaultModel, DEFAULT_MODEL_FILE};

@@ -255,6 +255,8 @@ fn every_listed_command_dispatches() {
     let rows = dir.path().join("rows.jsonl");
     std::fs::write(&rows, "{\"prompt\": \"a b c\", \"response\": \"d e f\"}\n{\"prompt\": \"g\", \"response\": \"h\"}\n").unwrap();
     let out = dir.path().join("out.jsonl");
+    let cfg = dir.path().join("cfg.yaml");
+    std::fs::write(&cfg, "r: 4\n").unwrap();
     let extra = tempfile::tempdir().unwrap();
     for command in whetstone_api::COMMANDS.iter().map(|c| c.name) {
         let args = match command {
@@ -273,6 +275,11 @@ fn every_listed_command_dispatches() {
             "data_rows" => json!({"dataset": "rows", "limit": 10}),
             "train_defaults" => json!({"examples": 2, "p95_tokens": 40}),
             "data_export" => json!({"dataset": "rows", "out": out}),
+            // The split above made version 2.
+            "data_edit" => json!({"dataset": "rows", "version": 2, "deletes": [1]}),
+            "data_upload" => json!({"name": "up.jsonl", "text": "{\"prompt\": \"a\", \"response\": \"b\"}\n"}),
+            "config_open" => json!({"path": cfg}),
+            "config_save" => json!({"path": dir.path().join("saved.toml"), "settings": {}}),
             // The table lists allow_folder before forget_folder: the second undoes the first.
             "allow_folder" | "forget_folder" => json!({"path": extra.path()}),
             "export_run" => json!({"run": run_id, "format": "peft", "out": extra.path().join("export")}),

@@ -87,3 +87,32 @@ fn a_preset_sized_for_the_data_trains_with_a_file_and_flags_on_top_and_risky_val
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown preset `fastest`: quick-test, balanced or thorough"));
 }
+
+#[test]
+fn settings_saved_by_the_app_train_as_exactly_those_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let model = tiny_model(root);
+    let data = samples("instructions.jsonl", 6, root);
+    let home = root.join("home");
+    let api = whetstone_api::Api::open(&home).unwrap();
+    let settings = serde_json::json!({
+        "steps": 2, "epochs": 3, "lr": 0.0007, "batch": 2, "grad-accum": 1, "max-len": 128, "lora-r": 4,
+        "lora-alpha": 12.0, "lora-dropout": 0.0, "targets": "q,v", "rslora": true, "scheduler": "linear",
+        "warmup": 1, "warmup-ratio": null, "seed": 5, "grad-checkpoint": false, "weight-decay": 0.01,
+        "max-grad-norm": 0.5, "threads": 1, "quant": "none", "eval-every": 0, "save-every": 0,
+        "keep-checkpoints": 1, "patience": 0, "min-delta": 0.0, "load-best-at-end": false,
+        "max-bad-steps": 3, "strict-rows": false, "truncate-prompt": true
+    });
+    for name in ["saved.toml", "saved.yaml", "saved.json"] {
+        let cfg = root.join(name);
+        api.dispatch("config_save", serde_json::json!({"path": cfg, "settings": settings})).unwrap();
+        let out = root.join(format!("run-{name}"));
+        let o = whet(&home, &["train", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{name}: {err}");
+        assert!(!err.contains("warning"), "{name}: nothing in a saved file goes unused: {err}");
+        let job: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("job.json")).unwrap()).unwrap();
+        assert_eq!(job["settings"], settings, "{name}");
+    }
+}

@@ -830,3 +830,35 @@ fn the_playground_streams_both_answers_behind_the_same_guards() {
         assert!(done[0]["answer"]["tokens"].as_u64().unwrap() >= 1);
     }
 }
+
+#[test]
+fn a_page_uploads_a_file_by_content_within_the_limit_and_edits_and_settings_answer_with_their_statuses() {
+    let server = start(&[]);
+    let limit = whetstone_api::uploads::MAX_UPLOAD_BYTES;
+    let before = tree(server.home.path());
+    let big = json!({"name": "big.jsonl", "text": "x".repeat(limit + 1)}).to_string();
+    server.api("data_upload", &big).assert_refused(413, "too_large");
+    assert_eq!(tree(server.home.path()), before, "nothing was written");
+
+    let text = "{\"prompt\": \"hi\", \"response\": \"hello\"}\n{\"prompt\": \"bye\", \"response\": \"see you\"}\n";
+    let up = server.api("data_upload", &json!({"name": "../../rows.jsonl", "text": text}).to_string());
+    assert_eq!(up.status, 200, "{}", up.body);
+    let path = up.json()["path"].as_str().unwrap().to_string();
+    assert_eq!(std::fs::read_to_string(server.home.path().join("imports/rows.jsonl")).unwrap(), text);
+    let imported = server.api("data_import", &json!({"path": path, "name": "rows"}).to_string());
+    assert_eq!(imported.status, 200, "{}", imported.body);
+
+    // A refused edit, then an edit on a version that is no longer the latest.
+    let bad = json!({"dataset": "rows", "version": 1, "edits": [{"row": 1, "content": {"prompt": "hi", "response": ""}}]});
+    server.api("data_edit", &bad.to_string()).assert_refused(422, "bad_data");
+    let ok = server.api("data_edit", &json!({"dataset": "rows", "version": 1, "deletes": [2]}).to_string());
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    server.api("data_edit", &json!({"dataset": "rows", "version": 1, "deletes": [1]}).to_string()).assert_refused(409, "stale_version");
+
+    let cfg = server.home.path().join("run.yaml");
+    let save = json!({"path": cfg, "settings": {"lr": 0.0003}}).to_string();
+    assert_eq!(server.api("config_save", &save).status, 200);
+    server.api("config_save", &save).assert_refused(409, "file_exists");
+    std::fs::write(server.home.path().join("typo.toml"), "lerning_rate = 1\n").unwrap();
+    server.api("config_open", &json!({"path": server.home.path().join("typo.toml")}).to_string()).assert_refused(422, "invalid_settings");
+}

@@ -62,6 +62,56 @@ const CHECKED: &[&str] = &[
     "output_dir",
 ];
 
+/// The forms a settings file can take, told by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Toml,
+    Yaml,
+    Json,
+}
+
+impl Format {
+    /// `.toml`, `.yaml`/`.yml` or `.json`, in any case.
+    pub fn from_path(path: &Path) -> Result<Format> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        match ext.as_str() {
+            "toml" => Ok(Format::Toml),
+            "yaml" | "yml" => Ok(Format::Yaml),
+            "json" => Ok(Format::Json),
+            other => Err(Error::Settings(format!(
+                "{}: cannot tell the format from the extension `{other}`: use .toml, .yaml or .json",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// `settings` as the text of a settings file in Whetstone's own names, which [`read`] (and so
+/// `whet train --config`) takes back as the same settings.
+///
+/// TOML has no empty value, so an unset optional setting (`steps`, `warmup-ratio`, `threads`) is
+/// left out there; read over the defaults it is unset again. YAML and JSON write it as null.
+pub fn render(settings: &TrainSettings, format: Format) -> Result<String> {
+    let failed = |e: String| Error::Internal(format!("the settings could not be written as {format:?}: {e}"));
+    const HEAD: &str = "# Training settings for Whetstone: `whet train --config FILE` reads this file, and so does the\n\
+                        # app's Open settings. Keys are `whet train`'s flag names; PEFT and HF Trainer names\n\
+                        # (r, lora_alpha, learning_rate, ...) are read too.\n";
+    match format {
+        Format::Json => serde_json::to_string_pretty(settings).map(|t| t + "\n").map_err(|e| failed(e.to_string())),
+        Format::Yaml => serde_yaml::to_string(settings).map(|t| format!("{HEAD}{t}")).map_err(|e| failed(e.to_string())),
+        Format::Toml => {
+            let body = toml::to_string(settings).map_err(|e| failed(e.to_string()))?;
+            let unset: Vec<&str> = [("steps", settings.steps.is_none()), ("warmup-ratio", settings.warmup_ratio.is_none()), ("threads", settings.threads.is_none())]
+                .into_iter()
+                .filter_map(|(k, none)| none.then_some(k))
+                .collect();
+            let note = if unset.is_empty() { String::new() } else { format!("# Left empty: {}.\n", unset.join(", ")) };
+            Ok(format!("{HEAD}{note}{body}"))
+        }
+    }
+}
+
 /// Reads `path` by its extension (`.toml`, `.yaml`/`.yml`, `.json`).
 pub fn read(path: &Path) -> Result<SettingsFile> {
     read_over(path, TrainSettings::default())
@@ -69,22 +119,26 @@ pub fn read(path: &Path) -> Result<SettingsFile> {
 
 /// Reads `path` as [`read`] does, with the settings it leaves out taken from `base` (a preset).
 pub fn read_over(path: &Path, base: TrainSettings) -> Result<SettingsFile> {
+    let format = Format::from_path(path)?;
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let bad = |m: String| Error::Settings(format!("{}: {m}", path.display()));
-    let value: Value = match ext.as_str() {
-        "toml" => toml::from_str::<toml::Value>(&text).map_err(|e| bad(e.to_string())).and_then(|v| serde_json::to_value(v).map_err(|e| bad(e.to_string())))?,
-        "yaml" | "yml" => serde_yaml::from_str(&text).map_err(|e| bad(e.to_string()))?,
-        "json" => serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?,
-        other => return Err(bad(format!("cannot tell the format from the extension `{other}`: use .toml, .yaml or .json"))),
+    parse_text(&text, format, base).map_err(|e| match e {
+        Error::Settings(m) => Error::Settings(format!("{}: {m}", path.display())),
+        other => other,
+    })
+}
+
+/// The text of a settings file in `format`, read as [`read_over`] reads a file.
+pub fn parse_text(text: &str, format: Format, base: TrainSettings) -> Result<SettingsFile> {
+    let bad = |m: String| Error::Settings(m);
+    let value: Value = match format {
+        Format::Toml => toml::from_str::<toml::Value>(text).map_err(|e| bad(e.to_string())).and_then(|v| serde_json::to_value(v).map_err(|e| bad(e.to_string())))?,
+        Format::Yaml => serde_yaml::from_str(text).map_err(|e| bad(e.to_string()))?,
+        Format::Json => serde_json::from_str(text).map_err(|e| bad(e.to_string()))?,
     };
     let Value::Object(map) = value else {
         return Err(bad("a settings file holds one table of `key = value` settings".into()));
     };
-    parse_over(map, cfg!(any(feature = "cuda", feature = "metal")), base).map_err(|e| match e {
-        Error::Settings(m) => bad(m),
-        other => other,
-    })
+    parse_over(map, cfg!(any(feature = "cuda", feature = "metal")), base)
 }
 
 /// Turns a table of settings into [`TrainSettings`]. `gpu_build` says whether half precision could
@@ -320,6 +374,54 @@ mod tests {
         assert_eq!((f.settings.lr, f.settings.epochs), (3e-4, 2));
         assert_eq!((f.settings.lora_r, f.settings.steps, f.settings.warmup_ratio), (32, Some(20), Some(0.05)));
         assert_eq!(parse_over(Map::new(), false, base.clone()).unwrap().settings, base);
+    }
+
+    #[test]
+    fn a_rendered_file_reads_back_as_the_same_settings_in_every_format() {
+        let changed = TrainSettings {
+            steps: Some(30),
+            epochs: 4,
+            lr: 3e-4,
+            batch: 2,
+            grad_accum: 3,
+            max_len: 256,
+            lora_r: 16,
+            lora_alpha: 32.5,
+            lora_dropout: 0.1,
+            targets: "q,v".into(),
+            rslora: true,
+            scheduler: crate::schedule::ScheduleKind::Linear,
+            warmup: 0,
+            warmup_ratio: Some(0.05),
+            seed: 9,
+            grad_checkpoint: true,
+            weight_decay: 0.01,
+            max_grad_norm: 0.5,
+            threads: Some(2),
+            quant: crate::quant::QuantMode::Nf4,
+            eval_every: 7,
+            save_every: 11,
+            keep_checkpoints: 1,
+            patience: 0,
+            min_delta: 0.001,
+            load_best_at_end: false,
+            max_bad_steps: 2,
+            strict_rows: true,
+            truncate_prompt: true,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for settings in [changed, TrainSettings::default()] {
+            for (name, format) in [("s.toml", Format::Toml), ("s.yaml", Format::Yaml), ("s.yml", Format::Yaml), ("s.json", Format::Json)] {
+                let path = dir.path().join(name);
+                assert_eq!(Format::from_path(&path).unwrap(), format);
+                std::fs::write(&path, render(&settings, format).unwrap()).unwrap();
+                let back = read(&path).unwrap();
+                assert_eq!(back.settings, settings, "{name}:\n{}", std::fs::read_to_string(&path).unwrap());
+                assert!(back.warnings.is_empty(), "{name}: {:?}", back.warnings);
+            }
+        }
+        let e = Format::from_path(Path::new("/x/settings.ini")).unwrap_err().to_string();
+        assert!(e.contains("use .toml, .yaml or .json"), "{e}");
     }
 
     #[test]

@@ -36,6 +36,40 @@ pub fn write_atomic_with<T>(path: &Path, fill: impl FnOnce(&mut BufWriter<File>)
     result
 }
 
+/// Writes `bytes` to `path` as [`write_atomic`] does, but only if nothing is at `path`: the
+/// finished temporary file is hard-linked into place, which fails with `AlreadyExists` rather than
+/// replace a file that appeared in the meantime. Where the file system has no hard links, an
+/// existence check before the rename stands in for it.
+pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = parent(path);
+    std::fs::create_dir_all(dir)?;
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+    }
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => std::fs::remove_file(&tmp)?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(e),
+            Err(_) => {
+                if std::fs::symlink_metadata(path).is_ok() {
+                    return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+                }
+                std::fs::rename(&tmp, path)?;
+            }
+        }
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Writes a file and syncs it, without the rename: for files inside a temporary folder that is itself
 /// moved into place whole with [`replace_dir`].
 pub fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

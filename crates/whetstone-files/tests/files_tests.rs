@@ -1,5 +1,5 @@
 use std::io::Write;
-use whetstone_files::{is_empty_dir, is_temp_name, replace_dir, temp_dir_beside, temp_path, write_atomic, write_atomic_with, write_synced};
+use whetstone_files::{is_empty_dir, is_temp_name, replace_dir, temp_dir_beside, temp_path, write_atomic, write_atomic_with, write_new, write_synced};
 
 #[test]
 fn writes_create_the_folder_and_replace_the_whole_file() {
@@ -60,4 +60,25 @@ fn a_folder_is_replaced_whole() {
     }
     let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, vec!["adapter".to_string()], "neither the temporary nor the old folder is left");
+}
+
+#[test]
+fn a_new_file_is_written_whole_and_never_replaces_one_that_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("imports/data.jsonl");
+    write_new(&p, b"first").unwrap();
+    assert_eq!(std::fs::read(&p).unwrap(), b"first");
+    let err = write_new(&p, b"second").unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    assert_eq!(std::fs::read(&p).unwrap(), b"first", "the first file is kept");
+    let names: Vec<String> = std::fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, vec!["data.jsonl".to_string()], "no temporary file is left behind");
+    // A dangling link counts as something there too.
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("imports/link.jsonl");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+        assert_eq!(write_new(&link, b"x").unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(!dir.path().join("nowhere").exists());
+    }
 }

@@ -120,6 +120,38 @@ export type CleanResult = { dataset: string, base_version: number, proposal: Pro
  */
 applied: Applied | null, version: DatasetVersion | null, };
 
+export type ConfigOpen = { 
+/**
+ * A .toml, .yaml/.yml or .json file.
+ */
+path: string, };
+
+export type ConfigOpened = { path: string, format: Format, 
+/**
+ * Every setting: the file's, and the defaults for those it leaves out.
+ */
+settings: TrainSettings, 
+/**
+ * What in the file was understood but not used here, one sentence each.
+ */
+warnings: Array<string>, };
+
+export type ConfigSave = { 
+/**
+ * Where to write; the extension (.toml, .yaml/.yml, .json) decides the format.
+ */
+path: string, settings: TrainSettings, 
+/**
+ * Replace a file that is already there; without it an existing file is refused.
+ */
+overwrite: boolean, };
+
+export type ConfigSaved = { path: string, format: Format, 
+/**
+ * Whether a file was there and has been replaced.
+ */
+replaced: boolean, };
+
 export type Criterion = { key: string, label: string, description: string, 
 /**
  * Added by the organiser for this session.
@@ -233,6 +265,39 @@ tokens_per_s: number,
  * This run's tokens at that speed.
  */
 seconds: number, };
+
+export type EditRequest = { 
+/**
+ * Dataset name or id.
+ */
+dataset: string, 
+/**
+ * The version the row numbers refer to. It must still be the latest: edits made on an older
+ * version would silently undo what came after it.
+ */
+version: number, edits: Array<RowEdit>, 
+/**
+ * 1-based positions of the rows to leave out.
+ */
+deletes: Array<number>, };
+
+export type EditResult = { dataset: string, base_version: number, 
+/**
+ * The new version; the one edited is left as it was.
+ */
+version: DatasetVersion, 
+/**
+ * Rows whose content changed (an edit that gives a row back as it was is not counted).
+ */
+changed: number, deleted: number, 
+/**
+ * The provenance line, e.g. "manual edit: 3 rows changed, 1 deleted".
+ */
+summary: string, 
+/**
+ * Rows in each split of the new version, when the dataset is split.
+ */
+splits: SplitCounts | null, };
 
 export type ErrorBody = { code: string, message: string, };
 
@@ -390,6 +455,8 @@ export type FolderArgs = {
  * A folder the app may read and write from now on (or no longer).
  */
 path: string, };
+
+export type Format = "toml" | "yaml" | "json";
 
 export type GgufQuant = "f16" | "q8_0" | "q4_k_m";
 
@@ -962,6 +1029,18 @@ max_logit_diff: number,
  */
 same_prompt_ids: boolean, };
 
+export type RowEdit = { 
+/**
+ * 1-based position of the row in the version being edited (as `data_rows` numbers them).
+ */
+row: number, 
+/**
+ * The whole new row, in any shape an import reads: `{"messages": [{"role", "content"}, …]}`,
+ * `{"text": …}`, `{"prompt": …, "response": …}` and the others. It is checked by the same
+ * reader as an imported file's records.
+ */
+content: JsonValue, };
+
 export type RowFailure = { line: number, reason: string, };
 
 export type RowView = { 
@@ -1345,6 +1424,26 @@ patience: number,
  */
 "truncate-prompt": boolean, };
 
+export type UploadRequest = { 
+/**
+ * The file's name as the page knows it (`support.jsonl`); only a cleaned-up last part is used.
+ */
+name: string, 
+/**
+ * The file's whole text.
+ */
+text: string, };
+
+export type Uploaded = { 
+/**
+ * Where the text was written: pass it to `data_import`.
+ */
+path: string, 
+/**
+ * The file name it was given in the imports folder.
+ */
+file_name: string, bytes: number, };
+
 export type WorkerEvent = { "type": "status", status: RunStatus, pid: number, } | { "type": "rows_dropped", data: string, max_len: number, rows: Array<DroppedRow>, 
 /**
  * The same in plain words.
@@ -1365,6 +1464,8 @@ export const COMMANDS = [
   "import_model",
   "plan",
   "train_defaults",
+  "config_open",
+  "config_save",
   "list_datasets",
   "get_dataset",
   "data_import",
@@ -1375,6 +1476,8 @@ export const COMMANDS = [
   "data_rows",
   "data_preview",
   "data_export",
+  "data_edit",
+  "data_upload",
   "list_runs",
   "get_run",
   "start_run",
@@ -1440,6 +1543,10 @@ export function commands(transport: Transport) {
     plan: (args: PlanRequest): Promise<Plan> => transport.call<Plan>('plan', args),
     /** Training defaults, every setting explained with its safe range, and presets for the data and this machine. */
     train_defaults: (args: DefaultsRequest): Promise<TrainDefaults> => transport.call<TrainDefaults>('train_defaults', args),
+    /** Reads a settings file (TOML, YAML or JSON, as `whet train --config` takes it) over the defaults, with what in it was not used. */
+    config_open: (args: ConfigOpen): Promise<ConfigOpened> => transport.call<ConfigOpened>('config_open', args),
+    /** Writes settings to a file `whet train --config` reads back; an existing file only with `overwrite`. */
+    config_save: (args: ConfigSave): Promise<ConfigSaved> => transport.call<ConfigSaved>('config_save', args),
     /** Imported datasets. */
     list_datasets: (): Promise<Array<Dataset>> => transport.call<Array<Dataset>>('list_datasets', {}),
     /** One dataset. */
@@ -1460,6 +1567,10 @@ export function commands(transport: Transport) {
     data_preview: (args: PreviewRequest): Promise<Preview> => transport.call<Preview>('data_preview', args),
     /** Writes a version (or a split) as JSONL. */
     data_export: (args: ExportRequest): Promise<ExportResult> => transport.call<ExportResult>('data_export', args),
+    /** Rows edited and deleted by hand, saved as a new version with what changed as its provenance. */
+    data_edit: (args: EditRequest): Promise<EditResult> => transport.call<EditResult>('data_edit', args),
+    /** Keeps a file's text, sent by a page that cannot give its path, in the home folder's imports folder under a fresh name. */
+    data_upload: (args: UploadRequest): Promise<Uploaded> => transport.call<Uploaded>('data_upload', args),
     /** Training runs. */
     list_runs: (): Promise<Array<Run>> => transport.call<Array<Run>>('list_runs', {}),
     /** One run. */

@@ -449,6 +449,8 @@ fn http_status(code: &str) -> StatusCode {
         | "bad_adapter" | "invalid_settings" => StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_input" | "unknown_command" | "eval_empty" | "eval_no_references" | "eval_length_mismatch" => StatusCode::BAD_REQUEST,
         "hub_unreachable" | "hub_http" | "hub_bad_response" => StatusCode::BAD_GATEWAY,
+        "stale_version" => StatusCode::CONFLICT,
+        "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

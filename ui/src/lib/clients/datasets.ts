@@ -7,9 +7,11 @@ import type {
   DataStats,
   Dataset,
   DatasetVersion,
+  EditResult,
   ImportResult,
   PiiDecisions,
   Preview,
+  RowEdit,
   RowsPage,
   SplitResult,
 } from '../../generated/api';
@@ -20,12 +22,16 @@ export type {
   DataStats,
   Dataset,
   DatasetVersion,
+  EditResult,
   ImportResult,
+  Message,
   PiiDecision,
   PiiDecisions,
   PiiFinding,
   Preview,
   Proposal,
+  Role,
+  RowEdit,
   RowView,
   RowsPage,
   SplitCounts,
@@ -41,6 +47,12 @@ export const datasets = {
   versions: (dataset: string): Promise<DatasetVersion[]> => api.data_versions({ dataset }),
   rows: (dataset: string, offset: number, limit: number): Promise<RowsPage> =>
     api.data_rows({ dataset, version: null, offset, limit }),
+  /** A page of one version's rows. */
+  versionRows: (dataset: string, version: number, offset: number, limit: number): Promise<RowsPage> =>
+    api.data_rows({ dataset, version, offset, limit }),
+  /** Rows edited and deleted by hand, saved as a new version; `version` must still be the latest. */
+  edit: (dataset: string, version: number, edits: RowEdit[], deletes: number[]): Promise<EditResult> =>
+    api.data_edit({ dataset, version, edits, deletes }),
   /** What a cleaning would remove; nothing changes. */
   proposeCleaning: (dataset: string, options: CleanOptions): Promise<CleanResult> =>
     api.data_clean({ dataset, version: null, options, apply: false, decisions: { default: null, findings: {} } }),

@@ -3,6 +3,8 @@
 import { api } from '../api';
 import { followRun, type Following } from '../transport';
 import type {
+  ConfigOpened,
+  ConfigSaved,
   DefaultsRequest,
   LoggedEvent,
   Run,
@@ -13,9 +15,12 @@ import type {
   RunStatus,
   StartRun,
   TrainDefaults,
+  TrainSettings,
 } from '../../generated/api';
 
 export type {
+  ConfigOpened,
+  ConfigSaved,
   ExportFormat,
   GgufQuant,
   Preset,
@@ -58,6 +63,11 @@ export const runs = {
   list: (): Promise<Run[]> => api.list_runs(),
   /** Every setting's default and meaning, and presets sized for the data and this machine. */
   defaults: (req: DefaultsRequest): Promise<TrainDefaults> => api.train_defaults(req),
+  /** Reads a settings file (.toml, .yaml or .json, as `whet train --config` takes it) over the defaults. */
+  openSettings: (path: string): Promise<ConfigOpened> => api.config_open({ path }),
+  /** Writes the settings to a file `whet train --config` reads; an existing file only when `overwrite`. */
+  saveSettings: (path: string, settings: TrainSettings, overwrite: boolean): Promise<ConfigSaved> =>
+    api.config_save({ path, settings, overwrite }),
   /** Starts training in a worker of its own; the run goes on when the window closes. */
   start: (req: StartRun): Promise<Run> => api.start_run(req),
   get: (id: number): Promise<Run> => api.get_run({ id }),

@@ -2,6 +2,7 @@
 // step reads and writes, so Back and Next never lose anything, and it is kept in localStorage so
 // that closing the app or the tab and coming back finds the draft where it was left.
 
+import type { Message } from '../../clients/datasets';
 import type { PresetName, QuantMode, TrainSettings } from '../../clients/runs';
 
 export const STEPS = ['goal', 'model', 'data', 'settings', 'preflight', 'launch'] as const;
@@ -65,6 +66,21 @@ export interface DataChoice {
   imported: ImportSummary | null;
 }
 
+/** A row's new content while it waits to be saved: its turns, or its text. */
+export type EditedRow = { messages: Message[] } | { text: string };
+
+/** Rows changed by hand in the Data step's review and not saved yet. They live in the draft, so
+ *  moving between steps or reloading keeps them until they are saved or discarded. */
+export interface PendingReview {
+  dataset: string;
+  /** The version the row numbers refer to; saving is refused once it is no longer the latest. */
+  version: number;
+  /** New content by row number. */
+  edits: Record<string, EditedRow>;
+  /** Row numbers to leave out, in the order they were deleted. */
+  deletes: number[];
+}
+
 /** LoRA on a full-precision base, QLoRA on a 4-bit (NF4) base, or a GGUF base as its file has it. */
 export type Method = 'lora' | 'qlora' | 'gguf';
 
@@ -79,6 +95,8 @@ export interface Draft {
   preset: PresetName | null;
   /** Every setting of the run; null until the defaults have been read from the backend. */
   settings: TrainSettings | null;
+  /** Unsaved edits and deletions of the chosen dataset's rows. */
+  review: PendingReview | null;
   /** The run this draft started, once it has. */
   launched: number | null;
 }
@@ -94,6 +112,7 @@ function empty(): Draft {
     method: 'lora',
     preset: null,
     settings: null,
+    review: null,
     launched: null,
   };
 }
