@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod models;
 pub mod plan;
 pub mod series;
+pub mod tables;
 pub mod review;
 pub mod review_results;
 #[cfg(feature = "testing")]

@@ -287,6 +287,7 @@ fn every_listed_command_dispatches() {
             "review_status" | "review_close" | "review_results" | "review_preferences" => json!({"id": 1}),
             "review_export" => json!({"id": 1, "format": "jsonl"}),
             "review_accept" => json!({"session": 1, "ratings": [1]}),
+            "save_table" => json!({"table": "evaluation", "id": 1, "format": "csv", "out": "evaluation-1.csv"}),
             "review_next" | "review_progress" => json!({"token": "no-such-token"}),
             "review_submit" => json!({"token": "no-such-token", "item": 1}),
             // Those that reach the hub or read model files are exercised in models_tests.rs.
@@ -318,7 +319,7 @@ fn every_listed_command_dispatches() {
             }
             // No evaluation has been run in this home, so no review either.
             "eval_results" | "eval_export" | "review_create" | "review_invite" | "review_revoke" | "review_status" | "review_close"
-            | "review_results" | "review_preferences" | "review_export" | "review_accept" => {
+            | "review_results" | "review_preferences" | "review_export" | "review_accept" | "save_table" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "not_found", "{command}: {err}");
             }

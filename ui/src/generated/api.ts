@@ -250,6 +250,8 @@ loss: number, perplexity: number, tokens: number, elapsed_s: number, };
 
 export type EvalOutput = { side: Side, text: string, tokens: number, scores: ItemMetrics | null, };
 
+export type EvalProgress = { stage: string, done: number, total: number, };
+
 export type EvalRequest = { 
 /**
  * A training run: its base model answers as `base`, with the run's adapter as `tuned`.
@@ -861,6 +863,8 @@ offset: number,
  */
 limit: number, };
 
+export type Rubric = { criteria: Array<Criterion>, flags: Array<string>, };
+
 export type Run = { id: number, model_id: number, dataset_id: number | null, 
 /**
  * The training configuration as given when the run was created.
@@ -952,6 +956,26 @@ reason: string | null, best: Best | null,
  * The final adapter is the best evaluation's rather than the last step's.
  */
 adapter_is_best: boolean, };
+
+export type SaveTable = { table: TableKind, 
+/**
+ * The evaluation's or the review session's id.
+ */
+id: number, format: TableFormat, 
+/**
+ * Only this kind of rater (review and preferences; see `review_export` and `review_preferences`).
+ */
+kind?: RaterKind, 
+/**
+ * A file name (saved in the home folder's `exports` folder) or a full path.
+ */
+out: string, 
+/**
+ * Replace `out` when it exists; without it an existing file is refused.
+ */
+overwrite: boolean, };
+
+export type SavedTable = { path: string, bytes: number, };
 
 export type ScheduleKind = "constant" | "linear" | "cosine";
 
@@ -1071,6 +1095,8 @@ export type SubmitResult = { rating_id: number,
 replaced: boolean, progress: Progress, };
 
 export type TableFormat = "csv" | "jsonl";
+
+export type TableKind = "evaluation" | "review" | "preferences";
 
 export type TextMetrics = { items: number, 
 /**
@@ -1248,6 +1274,7 @@ export const COMMANDS = [
   "list_evaluations",
   "eval_results",
   "eval_export",
+  "review_rubric",
   "review_create",
   "review_sessions",
   "review_invite",
@@ -1258,6 +1285,7 @@ export const COMMANDS = [
   "review_export",
   "review_preferences",
   "review_accept",
+  "save_table",
   "review_next",
   "review_submit",
   "review_progress",
@@ -1344,6 +1372,8 @@ export function commands(transport: Transport) {
     eval_results: (args: IdArgs): Promise<EvalResults> => transport.call<EvalResults>('eval_results', args),
     /** An evaluation's answers as CSV (one line per item and side) or JSON lines (one per item). */
     eval_export: (args: EvalExportArgs): Promise<string> => transport.call<string>('eval_export', args),
+    /** The criteria every review session starts with, and the flags raters can set. */
+    review_rubric: (): Promise<Rubric> => transport.call<Rubric>('review_rubric', {}),
     /** Starts a blind review of an evaluation: rubric, raters per item, the seed of the A/B draws. */
     review_create: (args: ReviewCreate): Promise<ReviewSessionInfo> => transport.call<ReviewSessionInfo>('review_create', args),
     /** Review sessions, newest first. */
@@ -1364,6 +1394,8 @@ export function commands(transport: Transport) {
     review_preferences: (args: ReviewPreferencesArgs): Promise<string> => transport.call<string>('review_preferences', args),
     /** Accepted edited responses as a new dataset version with provenance "review". */
     review_accept: (args: ReviewAccept): Promise<AcceptResult> => transport.call<AcceptResult>('review_accept', args),
+    /** Saves an evaluation's answers, a review's ratings or its preference pairs into a file (a bare name: the home folder's exports folder). */
+    save_table: (args: SaveTable): Promise<SavedTable> => transport.call<SavedTable>('save_table', args),
     /** A rater's next item (or a given one of their queue), the two answers as A and B. */
     review_next: (args: NextArgs): Promise<RaterView> => transport.call<RaterView>('review_next', args),
     /** A rater's rating of an item of their queue; a later one replaces it and keeps it as history. */
