@@ -3,8 +3,10 @@ use std::process::Command;
 
 /// The commands the window may call; each gets `allow-<name>` in the capability of tauri.conf.json.
 /// `call` forwards to the API's dispatch, the same contract as `whet serve`'s HTTP routes;
-/// `follow_run` pushes a run's events over a Channel, as the server's event stream does.
-const COMMANDS: &[&str] = &["call", "follow_run"];
+/// `follow_run` pushes a run's events over a Channel, as the server's event stream does;
+/// `eval_run_with_progress` and `follow_review` push an evaluation's stages and a review's status the
+/// same way, and `stop_following` ends a `follow_review` whose page has moved on.
+const COMMANDS: &[&str] = &["call", "follow_run", "eval_run_with_progress", "follow_review", "stop_following"];
 
 fn main() {
     build_ui();

@@ -14,7 +14,13 @@ use tauri::{Builder, Context, Runtime};
 
 /// Registers the backend and the commands on `builder` (a real or a mock one in tests).
 pub fn setup<R: Runtime>(builder: Builder<R>, backend: Backend) -> Builder<R> {
-    builder.manage(backend).invoke_handler(tauri::generate_handler![commands::call, commands::follow_run])
+    builder.manage(backend).manage(std::sync::Arc::new(commands::Stopped::default())).invoke_handler(tauri::generate_handler![
+        commands::call,
+        commands::follow_run,
+        commands::eval_run_with_progress,
+        commands::follow_review,
+        commands::stop_following
+    ])
 }
 
 /// The app's configuration, capabilities and embedded UI, compiled in from tauri.conf.json.

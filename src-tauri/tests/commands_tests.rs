@@ -164,3 +164,27 @@ fn follow_run_is_allowed_to_the_window_and_refuses_an_unknown_run() {
     let err = invoke_ipc(&other, "follow_run", json!({ "id": 4242, "since": 0, "onEvents": "__CHANNEL__:7" })).unwrap_err();
     assert!(err.to_string().contains("not allowed"), "unexpected denial: {err}");
 }
+
+#[test]
+fn the_pushed_evaluation_and_review_commands_are_the_main_windows_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let w = window(Backend::new(api_in(home.path())), "main");
+    // Refused as `eval_run` refuses, before anything is pushed down the channel.
+    let err = invoke_ipc(&w, "eval_run_with_progress", json!({ "args": { "temperature": -1 }, "onProgress": "__CHANNEL__:7" })).unwrap_err();
+    assert_eq!(err["code"], "invalid_input", "{err}");
+    let err = invoke_ipc(&w, "eval_run_with_progress", json!({ "args": { "run": 4242 }, "onProgress": "__CHANNEL__:7" })).unwrap_err();
+    assert_eq!(err["code"], "not_found", "{err}");
+    let err = invoke_ipc(&w, "follow_review", json!({ "id": 4242, "onStatus": "__CHANNEL__:8" })).unwrap_err();
+    assert_eq!(err["code"], "not_found", "{err}");
+    invoke_ipc(&w, "stop_following", json!({ "channel": 8 })).expect("the page may stop what it follows");
+
+    let other = window(Backend::new(api_in(home.path())), "other");
+    for (ipc, body) in [
+        ("eval_run_with_progress", json!({ "args": { "run": 1 }, "onProgress": "__CHANNEL__:7" })),
+        ("follow_review", json!({ "id": 1, "onStatus": "__CHANNEL__:8" })),
+        ("stop_following", json!({ "channel": 8 })),
+    ] {
+        let err = invoke_ipc(&other, ipc, body).unwrap_err();
+        assert!(err.to_string().contains("not allowed"), "{ipc}: unexpected denial: {err}");
+    }
+}
