@@ -176,11 +176,26 @@ async function followOverChannel<T>(id: number, since: number, deliver: (batch: 
 }
 
 async function followOverHttp<T>(id: number, since: number, deliver: (batch: T) => void, signal: AbortSignal): Promise<void> {
+  const response = await openStream(`/api/events/run/${id}?since=${since}`, { signal });
+  await readEvents(response, (name, data) => {
+    if (name === 'events') deliver(JSON.parse(data) as T);
+    else if (name === 'end') return true;
+    else if (name === 'error') throw toApiError(JSON.parse(data), 'stream_error');
+    return false;
+  });
+}
+
+/** Opens a server-sent event stream of `whet serve`, or throws its refusal as an ApiError. */
+async function openStream(url: string, init: RequestInit): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(`/api/events/run/${id}?since=${since}`, {
-      headers: { accept: 'text/event-stream', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
-      signal,
+    response = await fetch(url, {
+      ...init,
+      headers: {
+        accept: 'text/event-stream',
+        ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+      },
     });
   } catch (raw) {
     const why = raw instanceof Error ? raw.message : String(raw);
@@ -196,6 +211,15 @@ async function followOverHttp<T>(id: number, since: number, deliver: (batch: T) 
     }
     throw toApiError(body, `http_${response.status}`);
   }
+  return response;
+}
+
+/**
+ * Reads a server-sent event stream, handing each event's name and data to `onEvent`, until the
+ * stream ends or `onEvent` returns true.
+ */
+async function readEvents(response: Response, onEvent: (name: string, data: string) => boolean): Promise<void> {
+  if (response.body === null) return;
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = '';
   for (;;) {
@@ -213,9 +237,82 @@ async function followOverHttp<T>(id: number, since: number, deliver: (batch: T) 
         if (line.startsWith('event:')) name = line.slice(6).trim();
         else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
       }
-      if (name === 'events') deliver(JSON.parse(data.join('\n')) as T);
-      else if (name === 'end') return;
-      else if (name === 'error') throw toApiError(JSON.parse(data.join('\n')), 'stream_error');
+      if (onEvent(name, data.join('\n'))) {
+        void reader.cancel();
+        return;
+      }
     }
   }
+}
+
+/**
+ * Runs an evaluation (`eval_run`'s arguments) and is told of each stage as it goes: over a Tauri
+ * Channel in the window, over the server's event stream (`POST /api/events/eval_run`) in a browser.
+ * Settles with the stored evaluation, or rejects with an ApiError.
+ */
+export async function evalRunWithProgress<P, E>(args: object, onProgress: (progress: P) => void): Promise<E> {
+  if (insideDesktopApp()) {
+    const { Channel, invoke } = await import('@tauri-apps/api/core');
+    try {
+      return await invoke<E>('eval_run_with_progress', { args, onProgress: new Channel<P>(onProgress) });
+    } catch (raw) {
+      throw toApiError(raw, 'app_error');
+    }
+  }
+  const response = await openStream('/api/events/eval_run', { method: 'POST', body: JSON.stringify(args) });
+  let result: E | undefined;
+  await readEvents(response, (name, data) => {
+    if (name === 'progress') onProgress(JSON.parse(data) as P);
+    else if (name === 'evaluation') {
+      result = JSON.parse(data) as E;
+      return true;
+    } else if (name === 'error') throw toApiError(JSON.parse(data), 'stream_error');
+    return false;
+  });
+  if (result === undefined) throw new ApiError('stream_error', 'The evaluation stream ended before the evaluation was stored.');
+  return result;
+}
+
+/**
+ * Follows a review session's status (each rater's progress): sent at once and whenever a rating,
+ * an invitation or a revocation changes it, until the session is closed or `stop` is called. Over a
+ * Tauri Channel in the window, over `GET /api/events/review/{id}` in a browser.
+ */
+export function followReview<T>(id: number, onStatus: (status: T) => void): Following {
+  let stopped = false;
+  const controller = new AbortController();
+  const deliver = (status: T): void => {
+    if (!stopped) onStatus(status);
+  };
+  let leave = (): void => controller.abort();
+  const stop = (): void => {
+    stopped = true;
+    leave();
+  };
+  const done = insideDesktopApp()
+    ? (async () => {
+        const { Channel, invoke } = await import('@tauri-apps/api/core');
+        const channel = new Channel<T>(deliver);
+        // A Channel cannot tell that the page has moved on; the window's follower is told to end.
+        leave = () => void invoke('stop_following', { channel: channel.id }).catch(() => undefined);
+        if (stopped) leave();
+        try {
+          await invoke('follow_review', { id, onStatus: channel });
+        } catch (raw) {
+          throw toApiError(raw, 'app_error');
+        }
+      })()
+    : (async () => {
+        const response = await openStream(`/api/events/review/${id}`, { signal: controller.signal });
+        await readEvents(response, (name, data) => {
+          if (name === 'status') deliver(JSON.parse(data) as T);
+          else if (name === 'end') return true;
+          else if (name === 'error') throw toApiError(JSON.parse(data), 'stream_error');
+          return false;
+        });
+      })().catch((raw: unknown) => {
+        if (stopped) return;
+        throw raw;
+      });
+  return { stop, done };
 }
