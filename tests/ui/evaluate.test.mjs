@@ -216,6 +216,24 @@ describe('evaluate a run and review its answers', () => {
     assert.equal(await page.textContent(`${testid(`run-${runId}`)} ${testid('run-latest-eval-link')}`), `#${evaluationId}`);
   });
 
+  test('answers taken as labels get precision, recall and F1 per label', async () => {
+    await go(page, `#/evaluate/run/${runId}`);
+    await page.waitForSelector(testid('eval-form'));
+    await page.fill(testid('eval-limit'), '3');
+    await page.fill(testid('eval-max-new'), '4');
+    await page.check(testid('eval-labels'));
+    await page.click(testid('eval-start'));
+    await page.waitForURL((url) => /#\/evaluate\/\d+$/.test(url.hash) && url.hash !== `#/evaluate/${evaluationId}`, { timeout: TRAIN_TIMEOUT });
+    const id = Number(new URL(page.url()).hash.split('/').pop());
+    await page.waitForSelector(testid('eval-labels-table'));
+    const { evaluation } = await api(server, 'eval_results', { id });
+    const labels = new Set(evaluation.sides.flatMap((s) => s.labels.per_label.map((l) => l.label)));
+    assert.equal(await page.locator(testid('eval-label')).count(), labels.size);
+    for (const side of evaluation.sides) {
+      assert.equal(await page.textContent(`${testid('eval-label-accuracy')}[data-side="${side.side}"]`), side.labels.micro_avg.f1.toFixed(2));
+    }
+  });
+
   test('a review session is created from the evaluation, with a criterion added', async () => {
     await go(page, `#/evaluate/${evaluationId}`);
     await page.click(testid('eval-start-review'));

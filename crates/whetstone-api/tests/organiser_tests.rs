@@ -256,3 +256,36 @@ fn tables_are_saved_into_the_exports_folder_or_an_allowed_one_and_never_over_a_f
     assert_eq!(err.code(), "invalid_input", "{err}");
     assert_eq!(tree(dir.path()), before);
 }
+
+#[test]
+fn references_taken_as_labels_give_precision_recall_and_f1_per_label() {
+    let (dir, api) = home();
+    let model = dir.path().join("home").join("tiny");
+    whetstone_api::testing::write_tiny_model(&model).unwrap();
+    let rows = json!([
+        {"prompt": "great film", "reference": "positive"},
+        {"prompt": "dull film", "reference": " negative "},
+        {"prompt": "fine film", "reference": "positive"},
+        {"prompt": "no reference"}
+    ]);
+    let args = json!({"model": model, "sides": ["base"], "max_new_tokens": 3, "rows": rows, "labels": true});
+    let e = api.eval_run_from(Caller::Local, args, &mut |_| {}).unwrap();
+    let results = api.eval_results(e.id).unwrap();
+    // The figures are the eval crate's on the trimmed answers and references of the items that have one.
+    let said: Vec<String> = results.items[..3].iter().map(|i| i.outputs[0].text.trim().to_string()).collect();
+    let want = whetstone_eval::labels::label_report(&["positive", "negative", "positive"], &said).unwrap();
+    let got = e.sides[0].labels.as_ref().expect("per-label figures");
+    assert_eq!(serde_json::to_value(got).unwrap(), serde_json::to_value(&want).unwrap());
+    assert!(got.per_label.iter().any(|l| l.label == "positive" && l.support == 2));
+    assert_eq!(e.settings["labels"], true);
+    // Kept with the evaluation, and absent where not asked for.
+    assert_eq!(api.get_evaluation(e.id).unwrap().sides[0].labels.as_ref(), Some(got));
+    let plain = api.eval_run_from(Caller::Local, json!({"model": model, "sides": ["base"], "max_new_tokens": 2, "rows": rows}), &mut |_| {}).unwrap();
+    assert!(plain.sides[0].labels.is_none());
+
+    let err = api
+        .eval_run_from(Caller::Local, json!({"model": model, "rows": [{"prompt": "x"}], "labels": true}), &mut |_| {})
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_input");
+    assert!(err.to_string().contains("labels are compared with the reference answers"), "{err}");
+}

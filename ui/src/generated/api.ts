@@ -297,7 +297,13 @@ temperature?: number, top_p?: number, seed?: number, max_new_tokens?: number,
 /**
  * Longest prompt + reference measured for perplexity, in tokens.
  */
-max_len?: number, };
+max_len?: number, 
+/**
+ * The references are labels (one category per item, such as `positive`): each side also gets
+ * precision, recall and F1 per label, comparing its answers and the references with surrounding
+ * white space trimmed.
+ */
+labels?: boolean, };
 
 export type EvalResults = { evaluation: Evaluation, items: Array<EvalItem>, };
 
@@ -466,6 +472,28 @@ bleu: number,
 chrf: number, rouge1: number, rouge2: number, rouge_l: number, rouge_lsum: number, meteor: number, exact_match: number, f1: number, };
 
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
+
+export type LabelAverage = { precision: number, recall: number, f1: number, };
+
+export type LabelMetric = { label: string, precision: number, recall: number, f1: number, 
+/**
+ * How many items' references carry this label.
+ */
+support: number, };
+
+export type LabelMetrics = { per_label: Array<LabelMetric>, 
+/**
+ * Unweighted mean over labels.
+ */
+macro_avg: LabelAverage, 
+/**
+ * From the counts pooled over labels: the share of answers that are the right label.
+ */
+micro_avg: LabelAverage, 
+/**
+ * Mean over labels weighted by their support.
+ */
+weighted_avg: LabelAverage, };
 
 export type LeakageReport = { threshold: number, 
 /**
@@ -1043,7 +1071,11 @@ loss_rows_dropped: number, generated_tokens: number,
 /**
  * None when no item has a reference.
  */
-text: TextMetrics | null, };
+text: TextMetrics | null, 
+/**
+ * Per-label figures, when the evaluation was asked to treat the references as labels.
+ */
+labels: LabelMetrics | null, };
 
 export type SourceFormat = "jsonl" | "json_array" | "csv" | "tsv" | "text";
 

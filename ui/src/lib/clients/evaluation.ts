@@ -13,6 +13,8 @@ export type {
   EvalResults,
   Evaluation,
   ItemMetrics,
+  LabelMetric,
+  LabelMetrics,
   SavedTable,
   Side,
   SideMetrics,
