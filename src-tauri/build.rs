@@ -5,8 +5,19 @@ use std::process::Command;
 /// `call` forwards to the API's dispatch, the same contract as `whet serve`'s HTTP routes;
 /// `follow_run` and `pull_model_follow` push a run's events and a download's progress over a
 /// Channel, as the server's event streams do; `stream_playground` pushes the playground's answers the
-/// same way, and `stop_playground` stops them.
-const COMMANDS: &[&str] = &["call", "follow_run", "pull_model_follow", "stream_playground", "stop_playground"];
+/// same way, and `stop_playground` stops them; `eval_run_with_progress` and `follow_review` push an
+/// evaluation's stages and a review's status, and `stop_following` ends a `follow_review` whose page
+/// has moved on.
+const COMMANDS: &[&str] = &[
+    "call",
+    "follow_run",
+    "pull_model_follow",
+    "stream_playground",
+    "stop_playground",
+    "eval_run_with_progress",
+    "follow_review",
+    "stop_following",
+];
 
 fn main() {
     build_ui();

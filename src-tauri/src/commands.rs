@@ -1,17 +1,22 @@
 //! The window's IPC commands: `call(command, args)`, the same contract as the HTTP server's
 //! `POST /api/<command>`, answered by [`Api::dispatch_from`] for the window (paths confined to the
-//! home folder and the allowed folders) with `{code, message}` on failure; `follow_run`, the
-//! Channel twin of the server's `GET /api/events/run/{id}` stream; `pull_model_follow`, the twin of
-//! `POST /api/events/pull`; and `stream_playground` with `stop_playground`, the twin of
-//! `POST /api/events/playground`.
+//! home folder and the allowed folders) with `{code, message}` on failure; and the Channel twins of
+//! the server's event streams: `follow_run` (`GET /api/events/run/{id}`), `pull_model_follow`
+//! (`POST /api/events/pull`), `stream_playground` with `stop_playground`
+//! (`POST /api/events/playground`), `eval_run_with_progress` (`POST /api/events/eval_run`) and
+//! `follow_review` (`GET /api/events/review/{id}`), with `stop_following` for the page to leave a
+//! review it follows.
 
 use serde_json::Value;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tauri::ipc::Channel;
 use tauri::State;
 use whetstone_api::dispatch::Caller;
+use whetstone_api::evaluation::{EvalProgress, Evaluation};
 use whetstone_api::playground::{PlaygroundEvent, PlaygroundRequest, PlaygroundResult};
+use whetstone_api::review::ReviewStatus;
 use whetstone_api::{Api, Error, ErrorBody, RunEvents, WorkerCommand};
 
 /// The API, or why it could not be opened. Keeping the failure lets the window start anyway
@@ -108,4 +113,66 @@ pub async fn stream_playground(
 #[tauri::command]
 pub fn stop_playground(backend: State<'_, Backend>) {
     backend.1.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Runs an evaluation (`eval_run`'s arguments) and sends each stage down `on_progress` as it goes;
+/// returns the stored evaluation. The same as the server's `POST /api/events/eval_run` stream.
+#[tauri::command]
+pub async fn eval_run_with_progress(backend: State<'_, Backend>, args: Option<Value>, on_progress: Channel<EvalProgress>) -> Result<Evaluation, ErrorBody> {
+    let api = backend.0.clone()?;
+    tauri::async_runtime::spawn_blocking(move || {
+        // A page that went away does not stop the evaluation: it is stored and listed either way.
+        api.eval_run_from(Caller::Window, args.unwrap_or(Value::Null), &mut |p| {
+            let _ = on_progress.send(p.clone());
+        })
+        .map_err(|e| e.body())
+    })
+    .await
+    .map_err(|e| ErrorBody { code: "internal".into(), message: format!("the evaluation stopped unexpectedly: {e}") })?
+}
+
+/// The channels whose page asked to stop following. A Channel cannot tell that its page has moved on
+/// (sending to it still succeeds), and a review may stay open for days, so the page says so itself.
+#[derive(Default)]
+pub struct Stopped(Mutex<HashSet<u32>>);
+
+impl Stopped {
+    fn has(&self, channel: u32) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).contains(&channel)
+    }
+
+    fn forget(&self, channel: u32) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&channel);
+    }
+}
+
+/// Pushes a review session's status to the page at once and whenever it changes (a rating, an
+/// invitation, a revocation), until the session is closed or the page calls `stop_following` with
+/// this channel's id. The same updates `whet serve` sends on `GET /api/events/review/{id}`.
+#[tauri::command]
+pub async fn follow_review(
+    backend: State<'_, Backend>,
+    stopped: State<'_, Arc<Stopped>>,
+    id: i64,
+    on_status: Channel<ReviewStatus>,
+) -> Result<(), ErrorBody> {
+    let api = backend.0.clone()?;
+    let stopped = stopped.inner().clone();
+    tauri::async_runtime::spawn_blocking(move || {
+        let channel = on_status.id();
+        let interval = whetstone_api::follow::REVIEW_FOLLOW_INTERVAL;
+        let result = api
+            .follow_review(id, interval, &|| !stopped.has(channel), &mut |status| on_status.send(status.clone()).is_ok())
+            .map_err(|e| e.body());
+        stopped.forget(channel);
+        result
+    })
+    .await
+    .map_err(|e| ErrorBody { code: "internal".into(), message: format!("following the review stopped unexpectedly: {e}") })?
+}
+
+/// Asks the `follow_review` that sends to `channel` to end at its next look.
+#[tauri::command]
+pub fn stop_following(stopped: State<'_, Arc<Stopped>>, channel: u32) {
+    stopped.0.lock().unwrap_or_else(|p| p.into_inner()).insert(channel);
 }

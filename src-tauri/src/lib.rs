@@ -14,13 +14,20 @@ use tauri::{Builder, Context, Runtime};
 
 /// Registers the backend and the commands on `builder` (a real or a mock one in tests).
 pub fn setup<R: Runtime>(builder: Builder<R>, backend: Backend) -> Builder<R> {
-    builder.plugin(tauri_plugin_dialog::init()).manage(backend).invoke_handler(tauri::generate_handler![
-        commands::call,
-        commands::follow_run,
-        commands::pull_model_follow,
-        commands::stream_playground,
-        commands::stop_playground
-    ])
+    builder
+        .plugin(tauri_plugin_dialog::init())
+        .manage(backend)
+        .manage(std::sync::Arc::new(commands::Stopped::default()))
+        .invoke_handler(tauri::generate_handler![
+            commands::call,
+            commands::follow_run,
+            commands::pull_model_follow,
+            commands::stream_playground,
+            commands::stop_playground,
+            commands::eval_run_with_progress,
+            commands::follow_review,
+            commands::stop_following
+        ])
 }
 
 /// The app's configuration, capabilities and embedded UI, compiled in from tauri.conf.json.

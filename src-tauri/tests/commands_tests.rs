@@ -222,3 +222,27 @@ fn the_main_window_may_use_the_file_dialogs_and_hear_of_dropped_files_and_no_oth
     let id = listen(&main).expect("the main window listens for dropped files");
     assert!(id.is_u64(), "a listener id: {id}");
 }
+
+#[test]
+fn the_pushed_evaluation_and_review_commands_are_the_main_windows_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let w = window(Backend::new(api_in(home.path())), "main");
+    // Refused as `eval_run` refuses, before anything is pushed down the channel.
+    let err = invoke_ipc(&w, "eval_run_with_progress", json!({ "args": { "temperature": -1 }, "onProgress": "__CHANNEL__:7" })).unwrap_err();
+    assert_eq!(err["code"], "invalid_input", "{err}");
+    let err = invoke_ipc(&w, "eval_run_with_progress", json!({ "args": { "run": 4242 }, "onProgress": "__CHANNEL__:7" })).unwrap_err();
+    assert_eq!(err["code"], "not_found", "{err}");
+    let err = invoke_ipc(&w, "follow_review", json!({ "id": 4242, "onStatus": "__CHANNEL__:8" })).unwrap_err();
+    assert_eq!(err["code"], "not_found", "{err}");
+    invoke_ipc(&w, "stop_following", json!({ "channel": 8 })).expect("the page may stop what it follows");
+
+    let other = window(Backend::new(api_in(home.path())), "other");
+    for (ipc, body) in [
+        ("eval_run_with_progress", json!({ "args": { "run": 1 }, "onProgress": "__CHANNEL__:7" })),
+        ("follow_review", json!({ "id": 1, "onStatus": "__CHANNEL__:8" })),
+        ("stop_following", json!({ "channel": 8 })),
+    ] {
+        let err = invoke_ipc(&other, ipc, body).unwrap_err();
+        assert!(err.to_string().contains("not allowed"), "{ipc}: unexpected denial: {err}");
+    }
+}

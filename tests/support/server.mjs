@@ -80,3 +80,46 @@ export async function startServer({ env = {} } = {}) {
     },
   };
 }
+
+/**
+ * Starts `whet serve --review` on a free loopback port over the same home folder as `home`: what
+ * raters on other machines reach (the review page and their own queue, with their invite tokens).
+ */
+export async function startReviewServer(home) {
+  const child = spawn(binary('whet', 'WHET_BIN'), ['serve', '--review', '--bind', '127.0.0.1:0', '--ui', uiDist], {
+    env: { ...process.env, WHETSTONE_HOME: home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`whet serve --review printed no address within ${STARTUP_TIMEOUT_MS} ms; stderr: ${stderr}`)),
+      STARTUP_TIMEOUT_MS,
+    );
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`whet serve --review exited with ${code} before listening; stderr: ${stderr}`));
+    });
+    lines.next().then(({ value }) => {
+      clearTimeout(timer);
+      const listening = /^listening on (http:\/\/\S+)$/.exec((value ?? '').trim());
+      if (listening) resolve(listening[1].replace(/\/$/, ''));
+      else reject(new Error(`unexpected first line from whet serve --review: ${JSON.stringify(value)}`));
+    }, reject);
+  });
+  child.removeAllListeners('exit');
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    url,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}

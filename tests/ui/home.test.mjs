@@ -106,11 +106,14 @@ describe('web UI served by whet serve', () => {
 
   test('navigation reaches every list view and comes back home', async () => {
     await screenshot(page, 'ui-home');
-    for (const name of ['models', 'datasets', 'runs']) {
+    for (const name of ['models', 'datasets', 'runs', 'evaluate', 'review']) {
       await page.click(testid(`nav-${name}`));
       await page.waitForSelector(testid(`${name}-view`));
       assert.equal(new URL(page.url()).hash, `#/${name}`);
       assert.equal(await page.getAttribute(testid(`nav-${name}`), 'aria-current'), 'page');
+      // With nothing trained yet, the new screens say why they are empty and what to do first.
+      const empty = { evaluate: 'eval-no-runs', review: 'review-none' }[name];
+      if (empty) await page.waitForSelector(`${testid(empty)} >> text=/evaluat|train/i`);
       assert.equal(await page.isVisible(testid('error-banner')), false);
       await screenshot(page, `ui-${name}`);
     }
@@ -121,8 +124,8 @@ describe('web UI served by whet serve', () => {
 
   test('the navigation is reachable from the keyboard and every link says where it goes', async () => {
     const links = page.locator('nav a');
-    assert.equal(await links.count(), 4);
-    for (const name of ['home', 'models', 'datasets', 'runs']) {
+    assert.equal(await links.count(), 6);
+    for (const name of ['home', 'models', 'datasets', 'runs', 'evaluate', 'review']) {
       const link = page.locator(`nav a[data-view="${name}"]`);
       assert.ok((await link.textContent()).trim().length > 0, `${name}: link has no text`);
     }

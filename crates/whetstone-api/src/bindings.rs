@@ -52,6 +52,8 @@ pub fn typescript() -> String {
     c.visit::<crate::events::LoggedEvent>();
     c.visit::<crate::pulls::PullEvent>();
     c.visit::<crate::playground::PlaygroundEvent>();
+    // Pushed over the evaluation's event stream and Channel, not returned by a command.
+    c.visit::<crate::evaluation::EvalProgress>();
     let mut out = String::from(
         "// Generated from the Rust types by `crates/whetstone-api/src/bindings.rs`; do not edit.\n\
          // Regenerate: WHETSTONE_WRITE_BINDINGS=1 cargo test -p whetstone-api --test bindings_tests\n\n\

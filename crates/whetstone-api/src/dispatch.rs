@@ -123,6 +123,16 @@ impl Confine for crate::judge::JudgeRequest {
     }
 }
 
+impl Confine for crate::tables::SaveTable {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        // A bare file name is saved in the home folder's exports folder, which is always allowed.
+        if crate::tables::bare_name(&self.out).is_none() {
+            self.out = api.confine(&self.out, Access::Write)?;
+        }
+        Ok(())
+    }
+}
+
 impl Confine for crate::evaluation::EvalRequest {
     fn confine(&mut self, api: &Api) -> Result<()> {
         if let Some(m) = &self.model {
@@ -430,6 +440,8 @@ commands! {
     eval_results(IdArgs) -> crate::evaluation::EvalResults, App, |api, a| api.eval_results(a.id);
     /// An evaluation's answers as CSV (one line per item and side) or JSON lines (one per item).
     eval_export(EvalExportArgs) -> String, App, |api, a| api.eval_export(a.id, a.format);
+    /// The criteria every review session starts with, and the flags raters can set.
+    review_rubric(NoArgs) -> crate::review::Rubric, App, |api, a| api.review_rubric();
     /// Starts a blind review of an evaluation: rubric, raters per item, the seed of the A/B draws.
     review_create(crate::review::ReviewCreate) -> crate::review::ReviewSessionInfo, App, |api, a| api.review_create(&a);
     /// Review sessions, newest first.
@@ -452,6 +464,8 @@ commands! {
     review_accept(crate::review_results::ReviewAccept) -> crate::review_results::AcceptResult, App, |api, a| api.review_accept(&a);
     /// Rates a session's items with a local model and a rubric prompt, as a machine rater kept apart from people.
     review_judge(crate::judge::JudgeRequest) -> crate::judge::JudgeSummary, App, |api, a| api.review_judge(&a);
+    /// Saves an evaluation's answers, a review's ratings or its preference pairs into a file (a bare name: the home folder's exports folder).
+    save_table(crate::tables::SaveTable) -> crate::tables::SavedTable, App, |api, a| api.save_table(&a);
     /// A rater's next item (or a given one of their queue), the two answers as A and B.
     review_next(crate::review::NextArgs) -> crate::review::RaterView, Rater, |api, a| api.review_next(&a);
     /// A rater's rating of an item of their queue; a later one replaces it and keeps it as history.
@@ -490,6 +504,29 @@ impl Api {
             return Err(Error::OutOfReach { command: command.to_string() });
         }
         self.run_command(caller, command, args)
+    }
+}
+
+impl Api {
+    /// `eval_run` for `caller`, telling `progress` of each stage as it goes: what the window's Channel
+    /// and the server's event stream run. The arguments are `eval_run`'s, checked and confined as the
+    /// command table does, so a refused request is refused before any model is loaded.
+    pub fn eval_run_from(
+        &self,
+        caller: Caller,
+        args: Value,
+        progress: &mut dyn FnMut(&crate::evaluation::EvalProgress),
+    ) -> Result<crate::evaluation::Evaluation> {
+        let name = "eval_run";
+        let reach = self::command(name).map(|c| c.reach).unwrap_or(Reach::Window);
+        if !caller.reaches(reach) {
+            return Err(Error::OutOfReach { command: name.to_string() });
+        }
+        let mut req: crate::evaluation::EvalRequest = parse_args(name, args)?;
+        if caller != Caller::Local {
+            Confine::confine(&mut req, self)?;
+        }
+        self.eval_run_with_progress(&req, progress)
     }
 }
 

@@ -14,6 +14,7 @@ use whetstone_engine::generate::SamplingOptions;
 use whetstone_engine::quant::QuantMode;
 use whetstone_engine::Adapter;
 use whetstone_eval::inputs::default_wordnet_dir;
+use whetstone_eval::labels::{label_report, LabelReport};
 use whetstone_eval::meteor::MeteorOptions;
 use whetstone_eval::wordnet::WordNet;
 use whetstone_eval::{score_with, ItemScores, ScoreOptions, Scores};
@@ -132,6 +133,12 @@ pub struct EvalRequest {
     #[serde(default)]
     #[ts(optional)]
     pub max_len: Option<usize>,
+    /// The references are labels (one category per item, such as `positive`): each side also gets
+    /// precision, recall and F1 per label, comparing its answers and the references with surrounding
+    /// white space trimmed.
+    #[serde(default)]
+    #[ts(optional)]
+    pub labels: Option<bool>,
 }
 
 /// Text metrics of one output against its references.
@@ -204,6 +211,52 @@ impl From<&Scores> for TextMetrics {
     }
 }
 
+/// Precision, recall and F1 of one label, as scikit-learn's `classification_report` gives them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+pub struct LabelMetric {
+    pub label: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    /// How many items' references carry this label.
+    pub support: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+pub struct LabelAverage {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+/// Per-label figures of a side whose answers are labels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+pub struct LabelMetrics {
+    pub per_label: Vec<LabelMetric>,
+    /// Unweighted mean over labels.
+    pub macro_avg: LabelAverage,
+    /// From the counts pooled over labels: the share of answers that are the right label.
+    pub micro_avg: LabelAverage,
+    /// Mean over labels weighted by their support.
+    pub weighted_avg: LabelAverage,
+}
+
+impl From<&LabelReport> for LabelMetrics {
+    fn from(r: &LabelReport) -> Self {
+        let avg = |a: &whetstone_eval::labels::Average| LabelAverage { precision: a.precision, recall: a.recall, f1: a.f1 };
+        LabelMetrics {
+            per_label: r
+                .per_label
+                .iter()
+                .map(|l| LabelMetric { label: l.label.clone(), precision: l.precision, recall: l.recall, f1: l.f1, support: l.support })
+                .collect(),
+            macro_avg: avg(&r.macro_avg),
+            micro_avg: avg(&r.micro_avg),
+            weighted_avg: avg(&r.weighted_avg),
+        }
+    }
+}
+
 /// One side's aggregate figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct SideMetrics {
@@ -219,6 +272,9 @@ pub struct SideMetrics {
     pub generated_tokens: u64,
     /// None when no item has a reference.
     pub text: Option<TextMetrics>,
+    /// Per-label figures, when the evaluation was asked to treat the references as labels.
+    #[serde(default)]
+    pub labels: Option<LabelMetrics>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
@@ -416,6 +472,12 @@ impl Api {
         if rows.prompts.is_empty() {
             return Err(Error::InvalidInput(format!("{}: no rows to evaluate", rows.source)));
         }
+        if req.labels == Some(true) && rows.prompts.iter().all(|p| p.reference.is_none()) {
+            return Err(Error::InvalidInput(format!(
+                "{}: labels are compared with the reference answers, and these rows have none",
+                rows.source
+            )));
+        }
 
         let steps_total = rows.prompts.len() * sides.len() + sides.len();
         let mut done = 0usize;
@@ -449,6 +511,7 @@ impl Api {
             ..Default::default()
         };
         let scored: Vec<usize> = (0..rows.prompts.len()).filter(|&i| rows.prompts[i].reference.is_some()).collect();
+        let labels = req.labels.unwrap_or(false);
         let references: Vec<Vec<String>> = scored.iter().map(|&i| vec![rows.prompts[i].reference.clone().unwrap_or_default()]).collect();
         let loss_rows: Vec<DataRow> = rows
             .prompts
@@ -490,6 +553,13 @@ impl Api {
             done += 1;
             let predictions: Vec<&str> = scored.iter().map(|&i| texts[i].0.as_str()).collect();
             let scores = if scored.is_empty() { None } else { Some(score_with(&predictions, &references, &options)?) };
+            let label_metrics = if labels {
+                let truth: Vec<&str> = references.iter().map(|r| r[0].trim()).collect();
+                let said: Vec<&str> = predictions.iter().map(|p| p.trim()).collect();
+                Some(LabelMetrics::from(&label_report(&truth, &said)?))
+            } else {
+                None
+            };
             let mut item_scores = vec![None; rows.prompts.len()];
             if let Some(s) = &scores {
                 for (&i, item) in scored.iter().zip(&s.items) {
@@ -510,6 +580,7 @@ impl Api {
                 loss_rows_dropped: dropped,
                 generated_tokens: generated,
                 text: scores.as_ref().map(TextMetrics::from),
+                labels: label_metrics,
             });
         }
         stage("saving".into(), done);
@@ -540,6 +611,7 @@ impl Api {
             "max_len": max_len,
             "quant": quant,
             "limit": req.limit,
+            "labels": labels,
             "chat_template_fallback": model.tokenizer.chat_template().is_fallback(),
             "wordnet": wordnet_dir,
         });

@@ -25,6 +25,7 @@ pub mod pulls;
 pub mod playground;
 pub mod series;
 pub mod settings_files;
+pub mod tables;
 pub mod review;
 pub mod review_results;
 #[cfg(feature = "testing")]

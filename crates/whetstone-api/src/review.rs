@@ -115,6 +115,13 @@ pub struct ReviewCreate {
     pub seed: Option<u64>,
 }
 
+/// What every session's raters are asked before the organiser adds criteria of their own.
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+pub struct Rubric {
+    pub criteria: Vec<Criterion>,
+    pub flags: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct ReviewSessionInfo {
     pub id: i64,
@@ -388,7 +395,19 @@ pub(crate) fn answers(item: &EvalItem, baseline: Side, candidate: Side) -> Resul
     Ok((text(baseline)?, text(candidate)?))
 }
 
+fn built_in_criteria() -> Vec<Criterion> {
+    BUILT_IN_CRITERIA
+        .iter()
+        .map(|(key, label, description)| Criterion { key: key.to_string(), label: label.to_string(), description: description.to_string(), custom: false })
+        .collect()
+}
+
 impl Api {
+    /// The built-in criteria and the flags, for a screen that sets up a session.
+    pub fn review_rubric(&self) -> Result<Rubric> {
+        Ok(Rubric { criteria: built_in_criteria(), flags: FLAGS.iter().map(|f| f.to_string()).collect() })
+    }
+
     /// Creates a review session over an evaluation's items: the built-in rubric plus the organiser's
     /// criteria, K raters per item, and a stored seed for the A/B draws.
     pub fn review_create(&self, req: &ReviewCreate) -> Result<ReviewSessionInfo> {
@@ -415,10 +434,7 @@ impl Api {
         if k == 0 {
             return Err(Error::InvalidInput("each item must go to at least one rater".into()));
         }
-        let mut criteria: Vec<Criterion> = BUILT_IN_CRITERIA
-            .iter()
-            .map(|(key, label, description)| Criterion { key: key.to_string(), label: label.to_string(), description: description.to_string(), custom: false })
-            .collect();
+        let mut criteria = built_in_criteria();
         let extra = req.criteria.clone().unwrap_or_default();
         if extra.len() > MAX_EXTRA_CRITERIA {
             return Err(Error::InvalidInput(format!("at most {MAX_EXTRA_CRITERIA} criteria can be added")));

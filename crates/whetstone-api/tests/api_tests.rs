@@ -296,6 +296,7 @@ fn every_listed_command_dispatches() {
             "review_status" | "review_close" | "review_results" | "review_preferences" => json!({"id": 1}),
             "review_export" => json!({"id": 1, "format": "jsonl"}),
             "review_accept" => json!({"session": 1, "ratings": [1]}),
+            "save_table" => json!({"table": "evaluation", "id": 1, "format": "csv", "out": "evaluation-1.csv"}),
             "review_next" | "review_progress" => json!({"token": "no-such-token"}),
             "review_submit" => json!({"token": "no-such-token", "item": 1}),
             // Nothing is being downloaded: answered, with nothing cancelled.
@@ -329,7 +330,7 @@ fn every_listed_command_dispatches() {
             }
             // No evaluation has been run in this home, so no review either.
             "eval_results" | "eval_export" | "review_create" | "review_invite" | "review_revoke" | "review_status" | "review_close"
-            | "review_results" | "review_preferences" | "review_export" | "review_accept" | "review_judge" => {
+            | "review_results" | "review_preferences" | "review_export" | "review_accept" | "review_judge" | "save_table" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "not_found", "{command}: {err}");
             }

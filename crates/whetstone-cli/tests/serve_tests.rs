@@ -862,3 +862,145 @@ fn a_page_uploads_a_file_by_content_within_the_limit_and_edits_and_settings_answ
     std::fs::write(server.home.path().join("typo.toml"), "lerning_rate = 1\n").unwrap();
     server.api("config_open", &json!({"path": server.home.path().join("typo.toml")}).to_string()).assert_refused(422, "invalid_settings");
 }
+
+/// The server-sent events of a whole stream: (event name, data) in order.
+fn sse_events(body: &str) -> Vec<(String, String)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data = Vec::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event:") {
+                    name = Some(n.trim().to_string());
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push(d.strip_prefix(' ').unwrap_or(d));
+                }
+            }
+            name.map(|n| (n, data.join("\n")))
+        })
+        .collect()
+}
+
+#[test]
+fn an_evaluation_pushes_its_stages_as_server_sent_events_and_ends_with_the_evaluation() {
+    let server = start(&[]);
+    let model = server.home.path().join("tiny");
+    whetstone_api::testing::write_tiny_model(&model).unwrap();
+    let bearer = server.bearer();
+    let path = "/api/events/eval_run";
+    let body = json!({
+        "model": model, "sides": ["base"], "max_new_tokens": 3,
+        "rows": [{"prompt": "one", "reference": "uno"}, {"prompt": "two", "reference": "dos"}]
+    })
+    .to_string();
+    let json = ("Content-Type", "application/json");
+    let host = ("Host", server.addr.as_str());
+    let auth = ("Authorization", bearer.as_str());
+    let before = tree(server.home.path());
+
+    // Behind the same token, Host and Origin checks as every API call, and JSON only.
+    send(&server.addr, "POST", path, &[host, json], &body).assert_refused(401, "unauthorized");
+    send(&server.addr, "POST", path, &[("Host", "evil.example"), json, auth], &body).assert_refused(403, "forbidden_host");
+    send(&server.addr, "POST", path, &[host, ("Origin", "http://evil.example"), json, auth], &body).assert_refused(403, "forbidden_origin");
+    send(&server.addr, "POST", path, &[host, ("Content-Type", "text/plain"), auth], &body).assert_refused(415, "unsupported_media_type");
+    // Arguments are confined and checked as `eval_run`'s are, and refused before the stream opens.
+    let outside = json!({"model": model, "data": "/etc/hostname"}).to_string();
+    send(&server.addr, "POST", path, &[host, json, auth], &outside).assert_refused(403, "path_not_allowed");
+    let bad = json!({"model": model, "rows": [{"prompt": "x"}], "temperature": -1}).to_string();
+    send(&server.addr, "POST", path, &[host, json, auth], &bad).assert_refused(400, "invalid_input");
+    send(&server.addr, "POST", path, &[host, json, auth], "{not json").assert_refused(400, "invalid_input");
+    assert!(tree(server.home.path()) == before, "a refused request changed files in the home folder");
+
+    let answer = send(&server.addr, "POST", path, &[host, json, auth], &body);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let events = sse_events(&answer.body);
+    let (last, progress) = events.split_last().unwrap();
+    assert_eq!(last.0, "evaluation", "{}", answer.body);
+    let evaluation: Value = serde_json::from_str(&last.1).unwrap();
+    assert_eq!(evaluation["items"], 2);
+    let stages: Vec<Value> = progress
+        .iter()
+        .map(|(name, data)| {
+            assert_eq!(name, "progress", "{}", answer.body);
+            serde_json::from_str(data).unwrap()
+        })
+        .collect();
+    assert_eq!(stages[0]["stage"], "loading the model");
+    let done: Vec<u64> = stages.iter().map(|s| s["done"].as_u64().unwrap()).collect();
+    assert!(done.windows(2).all(|w| w[0] <= w[1]), "stages in order: {done:?}");
+    assert_eq!(stages.last().unwrap()["stage"], "done");
+    assert_eq!(done.last(), stages.last().unwrap()["total"].as_u64().as_ref());
+    let listed = server.api("list_evaluations", "{}").json();
+    assert_eq!(listed[0], evaluation, "the evaluation sent is the one stored");
+}
+
+#[test]
+fn a_review_sessions_status_is_pushed_as_raters_rate_until_it_is_closed() {
+    let server = start(&[]);
+    let evaluation = seeded_evaluation(&server);
+    let session = server.api("review_create", &json!({"evaluation": evaluation, "raters_per_item": 1, "seed": 1}).to_string()).json();
+    let sid = session["id"].as_i64().unwrap();
+    let token = server.api("review_invite", &json!({"session": sid, "name": "ann"}).to_string()).json()["token"].as_str().unwrap().to_string();
+    let bearer = server.bearer();
+    let path = format!("/api/events/review/{sid}");
+    let host = ("Host", server.addr.as_str());
+    let auth = ("Authorization", bearer.as_str());
+    send(&server.addr, "GET", &path, &[host], "").assert_refused(401, "unauthorized");
+    send(&server.addr, "GET", &path, &[("Host", "evil.example"), auth], "").assert_refused(403, "forbidden_host");
+    send(&server.addr, "GET", &path, &[host, ("Origin", "http://evil.example"), auth], "").assert_refused(403, "forbidden_origin");
+    send(&server.addr, "GET", "/api/events/review/999", &[host, auth], "").assert_refused(404, "not_found");
+
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {bearer}\r\nConnection: close\r\n\r\n", server.addr);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, "\"progress\":\"0 of 2\"");
+    assert!(seen.to_ascii_lowercase().contains("content-type: text/event-stream"), "{seen}");
+    assert!(seen.contains("event: status"), "{seen}");
+
+    // A rating through the API arrives on the open connection without another request.
+    let scores = json!({"factuality": 3});
+    let rating = json!({"token": token, "item": 1, "a": {"scores": scores}, "b": {"scores": scores}, "preference": "a"});
+    assert_eq!(server.api("review_submit", &rating.to_string()).status, 200);
+    read_until(&mut stream, &mut seen, "\"progress\":\"1 of 2\"");
+    assert_eq!(server.api("review_close", &json!({"id": sid}).to_string()).status, 200);
+    read_until(&mut stream, &mut seen, "event: end");
+    assert!(seen.contains("\"closed\":true"), "{seen}");
+    assert_eq!(seen.matches("\"progress\":\"1 of 2\"").count(), 2, "the rating, then the closing: {seen}");
+}
+
+/// An evaluation with two sides in the server's store, as `eval_run` stores one.
+fn seeded_evaluation(server: &Server) -> i64 {
+    use whetstone_store::{EvaluationItem, NewEvaluation, OutputRecord, SideRecord};
+    let api = whetstone_api::Api::open(server.home.path()).unwrap();
+    let side = |name: &str| SideRecord {
+        side: name.into(),
+        metrics: json!({"side": name, "model": "/m/tiny", "adapter": null, "loss": null, "perplexity": null, "loss_tokens": 0,
+                        "loss_rows_dropped": 0, "generated_tokens": 2, "text": null}),
+    };
+    let items: Vec<EvaluationItem> = (1..=2)
+        .map(|i| EvaluationItem {
+            position: i,
+            line: None,
+            messages: json!([{"role": "user", "content": format!("q{i}")}]),
+            prompt: format!("q{i}"),
+            input: None,
+            reference: None,
+            outputs: ["base", "tuned"].iter().map(|s| OutputRecord { side: s.to_string(), text: format!("{s} {i}"), tokens: 2, scores: None }).collect(),
+        })
+        .collect();
+    let new = NewEvaluation {
+        run_id: None,
+        compare_run_id: None,
+        model: "/m/tiny".into(),
+        adapter: None,
+        dataset_id: None,
+        dataset_version: None,
+        split: None,
+        source: "2 given rows".into(),
+        settings: json!({}),
+        metrics: vec![side("base"), side("tuned")],
+    };
+    let stored = api.store().insert_evaluation(&new, &items).unwrap();
+    stored.id
+}

@@ -325,6 +325,8 @@ loss: number, perplexity: number, tokens: number, elapsed_s: number, };
 
 export type EvalOutput = { side: Side, text: string, tokens: number, scores: ItemMetrics | null, };
 
+export type EvalProgress = { stage: string, done: number, total: number, };
+
 export type EvalRequest = { 
 /**
  * A training run: its base model answers as `base`, with the run's adapter as `tuned`.
@@ -370,7 +372,13 @@ temperature?: number, top_p?: number, seed?: number, max_new_tokens?: number,
 /**
  * Longest prompt + reference measured for perplexity, in tokens.
  */
-max_len?: number, };
+max_len?: number, 
+/**
+ * The references are labels (one category per item, such as `positive`): each side also gets
+ * precision, recall and F1 per label, comparing its answers and the references with surrounding
+ * white space trimmed.
+ */
+labels?: boolean, };
 
 export type EvalResults = { evaluation: Evaluation, items: Array<EvalItem>, };
 
@@ -614,6 +622,28 @@ retried: number, failed: Array<JudgeFailure>,
  * When some items failed, the judge's token is retired so that those items can go to another rater.
  */
 returned_to_pool: boolean, };
+
+export type LabelAverage = { precision: number, recall: number, f1: number, };
+
+export type LabelMetric = { label: string, precision: number, recall: number, f1: number, 
+/**
+ * How many items' references carry this label.
+ */
+support: number, };
+
+export type LabelMetrics = { per_label: Array<LabelMetric>, 
+/**
+ * Unweighted mean over labels.
+ */
+macro_avg: LabelAverage, 
+/**
+ * From the counts pooled over labels: the share of answers that are the right label.
+ */
+micro_avg: LabelAverage, 
+/**
+ * Mean over labels weighted by their support.
+ */
+weighted_avg: LabelAverage, };
 
 export type LeakageReport = { threshold: number, 
 /**
@@ -1081,6 +1111,8 @@ offset: number,
  */
 limit: number, };
 
+export type Rubric = { criteria: Array<Criterion>, flags: Array<string>, };
+
 export type Run = { id: number, model_id: number, dataset_id: number | null, 
 /**
  * The training configuration as given when the run was created.
@@ -1173,6 +1205,26 @@ reason: string | null, best: Best | null,
  */
 adapter_is_best: boolean, };
 
+export type SaveTable = { table: TableKind, 
+/**
+ * The evaluation's or the review session's id.
+ */
+id: number, format: TableFormat, 
+/**
+ * Only this kind of rater (review and preferences; see `review_export` and `review_preferences`).
+ */
+kind?: RaterKind, 
+/**
+ * A file name (saved in the home folder's `exports` folder) or a full path.
+ */
+out: string, 
+/**
+ * Replace `out` when it exists; without it an existing file is refused.
+ */
+overwrite: boolean, };
+
+export type SavedTable = { path: string, bytes: number, };
+
 export type ScheduleKind = "constant" | "linear" | "cosine";
 
 export type SearchArgs = { query: string, limit?: number, };
@@ -1239,7 +1291,11 @@ loss_rows_dropped: number, generated_tokens: number,
 /**
  * None when no item has a reference.
  */
-text: TextMetrics | null, };
+text: TextMetrics | null, 
+/**
+ * Per-label figures, when the evaluation was asked to treat the references as labels.
+ */
+labels: LabelMetrics | null, };
 
 export type SourceFormat = "jsonl" | "json_array" | "csv" | "tsv" | "text";
 
@@ -1291,6 +1347,8 @@ export type SubmitResult = { rating_id: number,
 replaced: boolean, progress: Progress, };
 
 export type TableFormat = "csv" | "jsonl";
+
+export type TableKind = "evaluation" | "review" | "preferences";
 
 export type TextMetrics = { items: number, 
 /**
@@ -1494,6 +1552,7 @@ export const COMMANDS = [
   "list_evaluations",
   "eval_results",
   "eval_export",
+  "review_rubric",
   "review_create",
   "review_sessions",
   "review_invite",
@@ -1505,6 +1564,7 @@ export const COMMANDS = [
   "review_preferences",
   "review_accept",
   "review_judge",
+  "save_table",
   "review_next",
   "review_submit",
   "review_progress",
@@ -1603,6 +1663,8 @@ export function commands(transport: Transport) {
     eval_results: (args: IdArgs): Promise<EvalResults> => transport.call<EvalResults>('eval_results', args),
     /** An evaluation's answers as CSV (one line per item and side) or JSON lines (one per item). */
     eval_export: (args: EvalExportArgs): Promise<string> => transport.call<string>('eval_export', args),
+    /** The criteria every review session starts with, and the flags raters can set. */
+    review_rubric: (): Promise<Rubric> => transport.call<Rubric>('review_rubric', {}),
     /** Starts a blind review of an evaluation: rubric, raters per item, the seed of the A/B draws. */
     review_create: (args: ReviewCreate): Promise<ReviewSessionInfo> => transport.call<ReviewSessionInfo>('review_create', args),
     /** Review sessions, newest first. */
@@ -1625,6 +1687,8 @@ export function commands(transport: Transport) {
     review_accept: (args: ReviewAccept): Promise<AcceptResult> => transport.call<AcceptResult>('review_accept', args),
     /** Rates a session's items with a local model and a rubric prompt, as a machine rater kept apart from people. */
     review_judge: (args: JudgeRequest): Promise<JudgeSummary> => transport.call<JudgeSummary>('review_judge', args),
+    /** Saves an evaluation's answers, a review's ratings or its preference pairs into a file (a bare name: the home folder's exports folder). */
+    save_table: (args: SaveTable): Promise<SavedTable> => transport.call<SavedTable>('save_table', args),
     /** A rater's next item (or a given one of their queue), the two answers as A and B. */
     review_next: (args: NextArgs): Promise<RaterView> => transport.call<RaterView>('review_next', args),
     /** A rater's rating of an item of their queue; a later one replaces it and keeps it as history. */

@@ -228,6 +228,73 @@ async function playgroundOverHttp<T>(request: object, deliver: (event: T) => voi
   await readEventStream(response, 'playground', deliver);
 }
 
+/**
+ * Runs an evaluation (`eval_run`'s arguments) and is told of each stage as it goes: over a Tauri
+ * Channel in the window, over the server's event stream (`POST /api/events/eval_run`) in a browser.
+ * Settles with the stored evaluation, or rejects with an ApiError.
+ */
+export async function evalRunWithProgress<P, E>(args: object, onProgress: (progress: P) => void): Promise<E> {
+  if (insideDesktopApp()) {
+    const { Channel, invoke } = await import('@tauri-apps/api/core');
+    try {
+      return await invoke<E>('eval_run_with_progress', { args, onProgress: new Channel<P>(onProgress) });
+    } catch (raw) {
+      throw toApiError(raw, 'app_error');
+    }
+  }
+  const response = await openEventStream('/api/events/eval_run', { method: 'POST', body: JSON.stringify(args) });
+  let result: E | undefined;
+  await readEvents(response, (name, data) => {
+    if (name === 'progress') onProgress(JSON.parse(data) as P);
+    else if (name === 'evaluation') {
+      result = JSON.parse(data) as E;
+      return true;
+    } else if (name === 'error') throw toApiError(JSON.parse(data), 'stream_error');
+    return false;
+  });
+  if (result === undefined) throw new ApiError('stream_error', 'The evaluation stream ended before the evaluation was stored.');
+  return result;
+}
+
+/**
+ * Follows a review session's status (each rater's progress): sent at once and whenever a rating,
+ * an invitation or a revocation changes it, until the session is closed or `stop` is called. Over a
+ * Tauri Channel in the window, over `GET /api/events/review/{id}` in a browser.
+ */
+export function followReview<T>(id: number, onStatus: (status: T) => void): Following {
+  let stopped = false;
+  const controller = new AbortController();
+  const deliver = (status: T): void => {
+    if (!stopped) onStatus(status);
+  };
+  let leave = (): void => controller.abort();
+  const stop = (): void => {
+    stopped = true;
+    leave();
+  };
+  const done = insideDesktopApp()
+    ? (async () => {
+        const { Channel, invoke } = await import('@tauri-apps/api/core');
+        const channel = new Channel<T>(deliver);
+        // A Channel cannot tell that the page has moved on; the window's follower is told to end.
+        leave = () => void invoke('stop_following', { channel: channel.id }).catch(() => undefined);
+        if (stopped) leave();
+        try {
+          await invoke('follow_review', { id, onStatus: channel });
+        } catch (raw) {
+          throw toApiError(raw, 'app_error');
+        }
+      })()
+    : (async () => {
+        const response = await openEventStream(`/api/events/review/${id}`, { signal: controller.signal });
+        await readEventStream(response, 'status', deliver);
+      })().catch((raw: unknown) => {
+        if (stopped) return;
+        throw raw;
+      });
+  return { stop, done };
+}
+
 /** Opens one of the server's event streams, or throws the ApiError it was refused with. */
 async function openEventStream(path: string, init: { method?: string; body?: string; signal?: AbortSignal }): Promise<Response> {
   let response: Response;

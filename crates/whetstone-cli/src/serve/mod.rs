@@ -247,6 +247,8 @@ fn router(state: Arc<AppState>) -> Router {
                 error_response(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "the playground's answers are asked for with POST".into())
             }),
         )
+        .route("/api/events/eval_run", post(eval_run_with_progress))
+        .route("/api/events/review/{id}", get(follow_review))
         .fallback(ui_files::ui_file)
         .layer(axum::middleware::from_fn_with_state(state.clone(), access::guard))
         .with_state(state)
@@ -382,10 +384,106 @@ async fn follow_pull(State(state): State<Arc<AppState>>, headers: HeaderMap, bod
             let _ = tx.blocking_send(SseEvent::default().event("error").data(serde_json::to_string(&err.body()).unwrap_or_default()));
         }
     });
+    sse_from(rx)
+}
+
+/// A stream of server-sent events from a channel the blocking task writes to.
+fn sse_from(rx: tokio::sync::mpsc::Receiver<SseEvent>) -> Response {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(event), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// `POST /api/events/eval_run` with `eval_run`'s JSON arguments: the evaluation runs and its progress is
+/// pushed as server-sent events (a `progress` message per stage, the `EvalProgress` JSON), then
+/// `evaluation` with the stored evaluation, or `error` with `{code, message}`. Arguments that are refused
+/// (a bad value, a path outside the allowed folders) get a plain error response before the stream opens.
+/// A listener that leaves does not stop the evaluation: it is stored and listed like any other.
+async fn eval_run_with_progress(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
+    if let Some(refusal) = refuse_non_json(&headers) {
+        return refusal;
+    }
+    let body = match read_body(&state, &headers, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let args = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return api_error_response(&ApiError::InvalidInput(format!("the request body for `eval_run` is not valid JSON: {e}")))
+            }
+        }
+    };
+    enum Sent {
+        Progress(whetstone_api::evaluation::EvalProgress),
+        Done(Box<whetstone_api::evaluation::Evaluation>),
+        Failed(ApiError),
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Sent>();
+    tokio::task::spawn_blocking(move || {
+        let progress = tx.clone();
+        let result = state.api.eval_run_from(Caller::Server, args, &mut |p| {
+            // A listener that left is no reason to stop: the evaluation is kept either way.
+            let _ = progress.send(Sent::Progress(p.clone()));
+        });
+        let _ = tx.send(match result {
+            Ok(e) => Sent::Done(Box::new(e)),
+            Err(e) => Sent::Failed(e),
+        });
+    });
+    // Every check runs before the first stage is reported, so a refusal is the first thing to arrive.
+    let first = match rx.recv().await {
+        Some(Sent::Failed(err)) => return api_error_response(&err),
+        Some(first) => first,
+        None => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the evaluation stopped unexpectedly".into()),
+    };
+    let to_event = |sent: Sent| -> SseEvent {
+        match sent {
+            Sent::Progress(p) => SseEvent::default().event("progress").data(serde_json::to_string(&p).unwrap_or_default()),
+            Sent::Done(e) => SseEvent::default().event("evaluation").data(serde_json::to_string(&e).unwrap_or_default()),
+            Sent::Failed(err) => SseEvent::default().event("error").data(serde_json::to_string(&err.body()).unwrap_or_default()),
+        }
+    };
+    let stream = futures_util::stream::unfold((Some(first), rx), move |(pending, mut rx)| async move {
+        let next = match pending {
+            Some(sent) => sent,
+            None => rx.recv().await?,
+        };
+        Some((Ok::<_, std::convert::Infallible>(to_event(next)), (None, rx)))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// `GET /api/events/review/{id}`: the review session's status (each rater's progress) as server-sent
+/// events, a `status` message (the `ReviewStatus` JSON) at once and whenever a rating, an invitation or
+/// a revocation changes it, then `end` once the session is closed, or `error` with `{code, message}`. An
+/// unknown session is refused before the stream opens.
+async fn follow_review(State(state): State<Arc<AppState>>, UrlPath(id): UrlPath<i64>) -> Response {
+    let check = state.clone();
+    match tokio::task::spawn_blocking(move || check.api.review_status(id)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => return api_error_response(&err),
+        Err(join) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", join.to_string()),
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<SseEvent>(16);
+    tokio::task::spawn_blocking(move || {
+        let interval = whetstone_api::follow::REVIEW_FOLLOW_INTERVAL;
+        let open = tx.clone();
+        let result = state.api.follow_review(id, interval, &|| !open.is_closed(), &mut |status| {
+            let data = serde_json::to_string(status).unwrap_or_else(|_| "null".into());
+            tx.blocking_send(SseEvent::default().event("status").data(data)).is_ok()
+        });
+        let last = match result {
+            Ok(()) => SseEvent::default().event("end").data("{}"),
+            Err(err) => SseEvent::default().event("error").data(serde_json::to_string(&err.body()).unwrap_or_default()),
+        };
+        let _ = tx.blocking_send(last);
+    });
+    sse_from(rx)
 }
 
 /// The whole body, or the response refusing it: too large (judged from Content-Length before

@@ -1,12 +1,12 @@
-// Routing by URL hash (#/home, #/models, #/new/data, #/runs/3, ...) so it works the same from the
+// Routing by URL hash (#/home, #/models, #/new/data, #/runs/3, #/evaluate/2, #/review/1/results, ...) so it works the same from the
 // app's custom protocol, which serves one page, and from `whet serve` in a browser. The part after
 // the screen's name (a wizard step, a run's id) is the screen's own business.
 
-export const ROUTES = ['home', 'models', 'datasets', 'runs', 'new', 'playground'] as const;
+export const ROUTES = ['home', 'models', 'datasets', 'runs', 'new', 'playground', 'evaluate', 'review'] as const;
 export type RouteName = (typeof ROUTES)[number];
 
 /** The lists in the sidebar's navigation; "New run" is the action above them. */
-export const NAV: readonly RouteName[] = ['home', 'models', 'datasets', 'runs'];
+export const NAV: readonly RouteName[] = ['home', 'models', 'datasets', 'runs', 'evaluate', 'review'];
 
 export const TITLES: Record<RouteName, string> = {
   home: 'Home',
@@ -15,6 +15,8 @@ export const TITLES: Record<RouteName, string> = {
   runs: 'Runs',
   new: 'New run',
   playground: 'Playground',
+  evaluate: 'Evaluate',
+  review: 'Review',
 };
 
 interface Route {

@@ -10,4 +10,6 @@ export const system = {
   overview: (): Promise<Overview> => api.overview(),
   hardware: (): Promise<Hardware> => api.hardware(),
   defaultModel: (): Promise<DefaultModel | null> => api.default_model(),
+  /** Shows a folder in the system's file manager; only the desktop window may. */
+  openFolder: (path: string): Promise<string> => api.open_folder({ path }),
 };

@@ -3,7 +3,7 @@
 // that closing the app or the tab and coming back finds the draft where it was left.
 
 import type { Message } from '../../clients/datasets';
-import type { PresetName, QuantMode, TrainSettings } from '../../clients/runs';
+import type { PresetName, QuantMode, Run, TrainSettings } from '../../clients/runs';
 
 export const STEPS = ['goal', 'model', 'data', 'settings', 'preflight', 'launch'] as const;
 export type StepName = (typeof STEPS)[number];
@@ -155,6 +155,30 @@ export function startOver(): void {
   } catch {
     // Nothing stored, nothing to remove.
   }
+}
+
+/**
+ * Starts a fresh draft from an earlier run, to train again: the run's model, method and every setting,
+ * on `data` (a new version of its dataset, say), named after the run's goal. Opens at the first step,
+ * so that each step can be checked before Start.
+ */
+export function seedFromRun(run: Run, model: ModelChoice, data: DataChoice, goal: { name: string; task: string } | null): void {
+  const settings = (run.config as { settings?: TrainSettings } | null)?.settings ?? null;
+  const method: Method = settings?.quant === 'nf4' ? 'qlora' : settings?.quant === 'native' && model.gguf ? 'gguf' : 'lora';
+  Object.assign(draft, {
+    ...empty(),
+    goal: {
+      name: goal ? `${goal.name} (again)` : `Run #${run.id} again`,
+      task: goal?.task ?? '',
+      exampleInput: '',
+      exampleOutput: '',
+    },
+    model,
+    data,
+    method,
+    settings: settings === null ? null : { ...settings, quant: METHOD_QUANT[method] },
+  });
+  save();
 }
 
 /** What a step still needs before the run can start, in plain words; empty when it is complete. */
