@@ -285,6 +285,14 @@ pub struct RaterItem {
     pub origins: Option<Origins>,
 }
 
+/// One item of a rater's queue, in the order they see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+pub struct QueueEntry {
+    pub item: u32,
+    /// Whether this rater has a current rating of it.
+    pub rated: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct RaterView {
     pub session: String,
@@ -293,6 +301,8 @@ pub struct RaterView {
     pub flags: Vec<String>,
     pub progress: Progress,
     pub closed: bool,
+    /// The rater's whole queue, so a page can go back and forth between items.
+    pub queue: Vec<QueueEntry>,
     /// None once every item of the queue is rated (and none was asked for).
     pub item: Option<RaterItem>,
 }
@@ -647,8 +657,9 @@ impl Api {
             rater: rater.name.clone(),
             criteria: criteria_of(&session)?,
             flags: FLAGS.iter().map(|f| f.to_string()).collect(),
-            progress: self.rater_progress(&rater)?,
+            progress: progress(mine.len() as u32, queue.len() as u32),
             closed: session.closed,
+            queue: queue.iter().map(|a| QueueEntry { item: a.item, rated: mine.contains_key(&a.item) }).collect(),
             item,
         })
     }
