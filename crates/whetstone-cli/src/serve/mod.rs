@@ -41,7 +41,7 @@ pub struct ServeArgs {
     /// Port to listen on (0 picks a free one)
     #[arg(long, default_value_t = 8787)]
     port: u16,
-    /// Folder with the built web UI [default: $WHETSTONE_UI_DIR, else ui/dist of this checkout]
+    /// Folder with the built web UI, the raters' page too [default: $WHETSTONE_UI_DIR, else ui/dist of this checkout]
     #[arg(long, value_name = "DIR")]
     ui: Option<PathBuf>,
     /// Listen on an address other machines can reach (plain HTTP: the token and all data cross the network unencrypted)
@@ -168,6 +168,13 @@ fn run_review(api: Api, args: &ServeArgs, ui_dir: PathBuf) -> anyhow::Result<()>
             eprintln!(
                 "warning: {addr} is reachable from other machines over plain HTTP; invite tokens and ratings cross the \
                  network unencrypted. Only the review page and the raters' commands are served."
+            );
+        }
+        if let Err(why) = review::check_built(&state.ui_dir) {
+            eprintln!(
+                "warning: the rating page is not built in {} ({why}); the raters' API works, the page will not. \
+                 Build the UI (npm run build in ui/) or pass --ui DIR",
+                state.ui_dir.display()
             );
         }
         let limits = listener::Limits { read_timeout: state.read_timeout, max_connections: args.max_connections };
