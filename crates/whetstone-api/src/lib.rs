@@ -22,6 +22,7 @@ pub mod models;
 pub mod plan;
 pub mod series;
 pub mod review;
+mod rating_writer;
 pub mod review_results;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -48,6 +49,8 @@ pub const DATABASE_FILE: &str = "whetstone.db";
 pub struct Api {
     home: PathBuf,
     store: Mutex<Store>,
+    /// Raters' ratings, written in batches on a connection of their own.
+    ratings: rating_writer::RatingWriter,
     default_model_path: Option<PathBuf>,
     /// How this host starts training workers; see [`Api::with_worker`].
     worker: Option<WorkerCommand>,
@@ -75,6 +78,7 @@ impl Api {
         Ok(Api {
             home: home.to_path_buf(),
             store: Mutex::new(store),
+            ratings: rating_writer::RatingWriter::default(),
             default_model_path: default_model_path(),
             worker: None,
         })
