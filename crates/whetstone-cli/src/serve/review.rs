@@ -21,6 +21,11 @@ use whetstone_api::Error as ApiError;
 /// The raters' page in the built UI (a Vite entry of its own, `ui/review.html`).
 pub(super) const PAGE: &str = "review.html";
 
+/// Raters' commands running at once; the others wait their turn, first come, first served. Without the
+/// queue, dozens of raters' threads contended for the store's lock, which is not fair: some waited over
+/// a second while others went again and again. Enough run at once for their ratings to share commits.
+pub(super) const STORE_TURNS: usize = 16;
+
 /// The page loads only its own scripts and styles and talks only to this server.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; \
                    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -159,6 +164,10 @@ async fn rater_command(State(state): State<Arc<AppState>>, UrlPath(command): Url
     };
     // The token is the header's, whatever the body says: one rater, one queue.
     args["token"] = Value::String(token);
+    let queue = state.clone();
+    let Ok(_turn) = queue.turns.acquire().await else {
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the server is stopping".into());
+    };
     let result = tokio::task::spawn_blocking(move || state.api.dispatch_from(Caller::Reviewer, &command, args)).await;
     match result {
         Ok(Ok(value)) => Json(value).into_response(),
