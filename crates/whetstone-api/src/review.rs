@@ -12,7 +12,7 @@ use crate::evaluation::{EvalItem, Side};
 use crate::Api;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use whetstone_data::Message;
 use whetstone_eval::bootstrap::SplitMix64;
 use whetstone_store::{Assignment, NewRater, NewReviewSession, Rater, ReviewSession, Store, Submitted};
@@ -621,10 +621,10 @@ impl Api {
         let store = self.store();
         let (rater, session) = Self::rater_for(&store, &args.token)?;
         let queue = store.assignments(rater.id)?;
-        let mine: BTreeMap<u32, whetstone_store::StoredRating> = store.current_ratings_of(rater.id)?.into_iter().map(|g| (g.item, g)).collect();
+        let rated: BTreeSet<u32> = store.rated_items(rater.id)?.into_iter().collect();
         let chosen = match args.item {
             Some(item) => Some(*queue.iter().find(|a| a.item == item).ok_or(Error::ForbiddenItem { item })?),
-            None => queue.iter().find(|a| !mine.contains_key(&a.item)).copied(),
+            None => queue.iter().find(|a| !rated.contains(&a.item)).copied(),
         };
         let item = match chosen {
             None => None,
@@ -634,9 +634,9 @@ impl Api {
                 let (base_text, cand_text) = answers(&e, baseline, candidate)?;
                 let (a_text, b_text, origins) =
                     if a.swapped { (cand_text, base_text, Origins { a: candidate, b: baseline }) } else { (base_text, cand_text, Origins { a: baseline, b: candidate }) };
-                let rating = mine
-                    .get(&a.item)
-                    .map(|g| serde_json::from_value::<RatingInput>(g.rating.clone()))
+                let rating = store
+                    .current_rating(rater.id, a.item)?
+                    .map(|g| serde_json::from_value::<RatingInput>(g.rating))
                     .transpose()
                     .map_err(|e| Error::Internal(format!("a stored rating is unreadable: {e}")))?;
                 Some(RaterItem {
@@ -657,9 +657,9 @@ impl Api {
             rater: rater.name.clone(),
             criteria: criteria_of(&session)?,
             flags: FLAGS.iter().map(|f| f.to_string()).collect(),
-            progress: progress(mine.len() as u32, queue.len() as u32),
+            progress: progress(rated.len() as u32, queue.len() as u32),
             closed: session.closed,
-            queue: queue.iter().map(|a| QueueEntry { item: a.item, rated: mine.contains_key(&a.item) }).collect(),
+            queue: queue.iter().map(|a| QueueEntry { item: a.item, rated: rated.contains(&a.item) }).collect(),
             item,
         })
     }

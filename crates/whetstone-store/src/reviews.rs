@@ -174,7 +174,7 @@ impl Store {
 
     pub fn get_review_session(&self, id: i64) -> Result<ReviewSession> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM review_sessions WHERE id = ?1");
-        let raw = self.conn.query_row(&sql, [id], session_from_row).optional()?.ok_or(Error::NotFound { what: "review session", id })?;
+        let raw = self.conn.prepare_cached(&sql)?.query_row([id], session_from_row).optional()?.ok_or(Error::NotFound { what: "review session", id })?;
         finish_session(raw)
     }
 
@@ -255,7 +255,7 @@ impl Store {
     /// The rater whose invite token hashes to `token_sha256`, if any (revoked and expired ones included).
     pub fn rater_by_token(&self, token_sha256: &str) -> Result<Option<Rater>> {
         let sql = format!("SELECT {RATER_COLUMNS} FROM review_raters WHERE token_sha256 = ?1");
-        Ok(self.conn.query_row(&sql, [token_sha256], rater_from_row).optional()?)
+        Ok(self.conn.prepare_cached(&sql)?.query_row([token_sha256], rater_from_row).optional()?)
     }
 
     pub fn list_raters(&self, session_id: i64) -> Result<Vec<Rater>> {
@@ -283,7 +283,7 @@ impl Store {
 
     /// A rater's queue in the order they see it.
     pub fn assignments(&self, rater_id: i64) -> Result<Vec<Assignment>> {
-        let mut stmt = self.conn.prepare("SELECT item, queue, swapped FROM review_assignments WHERE rater_id = ?1 ORDER BY queue")?;
+        let mut stmt = self.conn.prepare_cached("SELECT item, queue, swapped FROM review_assignments WHERE rater_id = ?1 ORDER BY queue")?;
         let rows = stmt
             .query_map([rater_id], |r| Ok(Assignment { item: r.get(0)?, queue: r.get(1)?, swapped: r.get(2)? }))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -366,6 +366,23 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(sql)?;
         let raws = stmt.query_map([rater_id], rating_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         raws.into_iter().map(finish_rating).collect()
+    }
+
+    /// The items a rater has a current rating of (the ratings themselves left unread).
+    pub fn rated_items(&self, rater_id: i64) -> Result<Vec<u32>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT g.item FROM review_ratings g JOIN review_assignments a ON a.rater_id = g.rater_id AND a.item = g.item
+             WHERE g.rater_id = ?1 AND g.current = 1",
+        )?;
+        let items = stmt.query_map([rater_id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<u32>>>()?;
+        Ok(items)
+    }
+
+    /// A rater's current rating of an item, if they have one.
+    pub fn current_rating(&self, rater_id: i64, item: u32) -> Result<Option<StoredRating>> {
+        let sql = format!("SELECT {RATING_COLUMNS} FROM review_ratings WHERE rater_id = ?1 AND item = ?2 AND current = 1");
+        let raw = self.conn.prepare_cached(&sql)?.query_row(params![rater_id, item], rating_from_row).optional()?;
+        raw.map(finish_rating).transpose()
     }
 
     /// How many items of their queue a rater has a current rating of, and how many the queue holds.
