@@ -288,7 +288,7 @@ describe('the raters page served by whet serve --review', () => {
         await page.keyboard.press('Space');
         rating.b.flags.push('inaccurate');
         await tabTo(page, 'comment');
-        rating.comment = 'B mentions a garage the house does not have.';
+        rating.comment = 'B invents facts that are not in the details.';
         await page.keyboard.type(rating.comment);
         // The whole task from the top, as the rater met it.
         await page.evaluate(() => window.scrollTo(0, 0));

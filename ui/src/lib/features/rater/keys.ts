@@ -27,7 +27,11 @@ function isTextField(target: EventTarget | null): boolean {
 }
 
 function isButtonOrLink(target: EventTarget | null): boolean {
-  return target instanceof HTMLButtonElement || target instanceof HTMLAnchorElement;
+  return (
+    target instanceof HTMLButtonElement ||
+    target instanceof HTMLAnchorElement ||
+    (target instanceof HTMLElement && target.tagName === 'SUMMARY')
+  );
 }
 
 export function keyAction(e: KeyPress): KeyAction | null {
@@ -44,7 +48,7 @@ export function keyAction(e: KeyPress): KeyAction | null {
     case 'ArrowLeft':
       return { kind: 'item', by: -1 };
     case 'Enter':
-      // A focused button does what it says.
+      // A focused button (or a section's heading that opens it) does what it says.
       return isButtonOrLink(e.target) ? null : { kind: 'submit' };
   }
   const choice = PREFER[e.key.toLowerCase()];
