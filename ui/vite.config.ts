@@ -33,9 +33,14 @@ export default defineConfig(({ mode }) => {
       target: 'es2022',
       // A separate stylesheet and script files only: the app's CSP forbids inline scripts and styles.
       assetsInlineLimit: 0,
+      // `whet serve --review` reads which files make up the raters' page from the manifest and
+      // serves those alone.
+      manifest: true,
       rollupOptions: {
         input: {
           index: 'index.html',
+          // The raters' page, a page of its own: review mode serves it without the app.
+          review: 'review.html',
           // The transport is its own entry, kept at a stable `transport.js` with its exports intact,
           // so that the end-to-end tests can call the backend through the very code the screens use.
           transport: 'src/lib/transport.ts',

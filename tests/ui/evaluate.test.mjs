@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startReviewServer, startServer } from '../support/server.mjs';
+import { startServer } from '../support/server.mjs';
 import { enforceAppCsp, launchBrowser, screenshot } from '../support/browser.mjs';
 import { writeTinyModel } from '../support/tiny-model.mjs';
 import { binary } from '../support/paths.mjs';
@@ -104,7 +104,7 @@ describe('evaluate a run and review its answers', () => {
 
   before(async () => {
     server = await startServer();
-    reviewServer = await startReviewServer(server.home);
+    reviewServer = await startServer({ review: { home: server.home } });
     modelDir = writeTinyModel(join(server.home, 'tiny-model'));
     await api(server, 'data_import', { path: writeData(server.home), name: 'orders' });
     await api(server, 'data_split', { dataset: 'orders', val: 0.15, test: 0.25, seed: 1 });

@@ -27,6 +27,7 @@ pub mod series;
 pub mod settings_files;
 pub mod tables;
 pub mod review;
+mod rating_writer;
 pub mod review_results;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -54,6 +55,8 @@ pub const DATABASE_FILE: &str = "whetstone.db";
 pub struct Api {
     home: PathBuf,
     store: Mutex<Store>,
+    /// Raters' ratings, written in batches on a connection of their own.
+    ratings: rating_writer::RatingWriter,
     default_model_path: Option<PathBuf>,
     /// How this host starts training workers; see [`Api::with_worker`].
     worker: Option<WorkerCommand>,
@@ -85,6 +88,7 @@ impl Api {
         Ok(Api {
             home: home.to_path_buf(),
             store: Mutex::new(store),
+            ratings: rating_writer::RatingWriter::default(),
             default_model_path: default_model_path(),
             worker: None,
             pulls: pulls::Pulls::default(),

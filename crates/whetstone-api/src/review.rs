@@ -12,10 +12,10 @@ use crate::evaluation::{EvalItem, Side};
 use crate::Api;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use whetstone_data::Message;
 use whetstone_eval::bootstrap::SplitMix64;
-use whetstone_store::{Assignment, NewRater, NewReviewSession, Rater, ReviewSession};
+use whetstone_store::{Assignment, NewRater, NewReviewSession, Rater, ReviewSession, Store, Submitted};
 
 /// The rubric every session starts with: key, label, what a rater judges.
 pub const BUILT_IN_CRITERIA: [(&str, &str, &str); 5] = [
@@ -292,6 +292,14 @@ pub struct RaterItem {
     pub origins: Option<Origins>,
 }
 
+/// One item of a rater's queue, in the order they see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+pub struct QueueEntry {
+    pub item: u32,
+    /// Whether this rater has a current rating of it.
+    pub rated: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct RaterView {
     pub session: String,
@@ -300,6 +308,8 @@ pub struct RaterView {
     pub flags: Vec<String>,
     pub progress: Progress,
     pub closed: bool,
+    /// The rater's whole queue, so a page can go back and forth between items.
+    pub queue: Vec<QueueEntry>,
     /// None once every item of the queue is rated (and none was asked for).
     pub item: Option<RaterItem>,
 }
@@ -542,7 +552,7 @@ impl Api {
     pub(crate) fn rater_status(&self, r: &Rater) -> Result<RaterStatus> {
         let store = self.store();
         let assigned = store.assignments(r.id)?.len() as u32;
-        let current: Vec<_> = store.current_ratings(r.session_id)?.into_iter().filter(|g| g.rater_id == r.id).collect();
+        let current = store.current_ratings_of(r.id)?;
         let rated = current.len() as u32;
         let last_rated_at = current.iter().map(|g| g.created_at.clone()).max();
         Ok(RaterStatus {
@@ -597,13 +607,14 @@ impl Api {
         session_info(&s, items)
     }
 
-    /// The rater a token belongs to, if it is valid now.
-    fn rater_for(&self, token: &str) -> Result<(Rater, ReviewSession, u32)> {
+    /// The rater a token belongs to, if it is valid now, and their session. Raters' commands read all they
+    /// need under one hold of the store, so that many raters at once do not queue for it again and again.
+    fn rater_for(store: &Store, token: &str) -> Result<(Rater, ReviewSession)> {
         let refuse = |why: &str| Err(Error::Unauthorized(format!("{why}; ask the organiser for a new invitation link")));
         if token.is_empty() {
             return refuse("no invite token was given");
         }
-        let Some(rater) = self.store().rater_by_token(&token_hash(token))? else {
+        let Some(rater) = store.rater_by_token(&token_hash(token))? else {
             return refuse("this invite token is not known");
         };
         if rater.revoked_at.is_some() {
@@ -612,38 +623,36 @@ impl Api {
         if rater.expired {
             return refuse("this invite token has expired");
         }
-        let (session, items) = self.session(rater.session_id)?;
-        Ok((rater, session, items))
+        let session = store.get_review_session(rater.session_id)?;
+        Ok((rater, session))
     }
 
-    fn rater_progress(&self, rater: &Rater) -> Result<Progress> {
-        let store = self.store();
-        let total = store.assignments(rater.id)?.len() as u32;
-        let rated = store.current_ratings(rater.session_id)?.iter().filter(|g| g.rater_id == rater.id).count() as u32;
+    fn rater_progress(store: &Store, rater: &Rater) -> Result<Progress> {
+        let (rated, total) = store.rater_counts(rater.id)?;
         Ok(progress(rated, total))
     }
 
     /// The rater's next unrated item (or the one asked for), with the two answers as A and B.
     pub fn review_next(&self, args: &NextArgs) -> Result<RaterView> {
-        let (rater, session, _) = self.rater_for(&args.token)?;
-        let queue = self.store().assignments(rater.id)?;
-        let current = self.store().current_ratings(session.id)?;
-        let mine: BTreeMap<u32, &whetstone_store::StoredRating> = current.iter().filter(|g| g.rater_id == rater.id).map(|g| (g.item, g)).collect();
+        let store = self.store();
+        let (rater, session) = Self::rater_for(&store, &args.token)?;
+        let queue = store.assignments(rater.id)?;
+        let rated: BTreeSet<u32> = store.rated_items(rater.id)?.into_iter().collect();
         let chosen = match args.item {
             Some(item) => Some(*queue.iter().find(|a| a.item == item).ok_or(Error::ForbiddenItem { item })?),
-            None => queue.iter().find(|a| !mine.contains_key(&a.item)).copied(),
+            None => queue.iter().find(|a| !rated.contains(&a.item)).copied(),
         };
         let item = match chosen {
             None => None,
             Some(a) => {
-                let e = self.eval_item(session.evaluation_id, a.item)?;
+                let e = eval_item_in(&store, session.evaluation_id, a.item)?;
                 let (baseline, candidate) = (Side::parse(&session.baseline)?, Side::parse(&session.candidate)?);
                 let (base_text, cand_text) = answers(&e, baseline, candidate)?;
                 let (a_text, b_text, origins) =
                     if a.swapped { (cand_text, base_text, Origins { a: candidate, b: baseline }) } else { (base_text, cand_text, Origins { a: baseline, b: candidate }) };
-                let rating = mine
-                    .get(&a.item)
-                    .map(|g| serde_json::from_value::<RatingInput>(g.rating.clone()))
+                let rating = store
+                    .current_rating(rater.id, a.item)?
+                    .map(|g| serde_json::from_value::<RatingInput>(g.rating))
                     .transpose()
                     .map_err(|e| Error::Internal(format!("a stored rating is unreadable: {e}")))?;
                 Some(RaterItem {
@@ -658,33 +667,22 @@ impl Api {
                 })
             }
         };
+        drop(store);
         Ok(RaterView {
             session: session.name.clone(),
             rater: rater.name.clone(),
             criteria: criteria_of(&session)?,
             flags: FLAGS.iter().map(|f| f.to_string()).collect(),
-            progress: self.rater_progress(&rater)?,
+            progress: progress(rated.len() as u32, queue.len() as u32),
             closed: session.closed,
+            queue: queue.iter().map(|a| QueueEntry { item: a.item, rated: rated.contains(&a.item) }).collect(),
             item,
         })
-    }
-
-    pub(crate) fn eval_item(&self, evaluation: i64, position: u32) -> Result<EvalItem> {
-        let item = self.store().evaluation_item(evaluation, position)?;
-        match item {
-            Some(i) => crate::evaluation::item_from(evaluation, i),
-            None => Err(Error::Internal(format!("evaluation {evaluation} has no item {position}"))),
-        }
     }
 
     /// Records the rater's rating of an item of their queue, replacing their earlier one (kept as history).
     /// Everything is checked first; a refused rating writes nothing.
     pub fn review_submit(&self, args: &SubmitArgs) -> Result<SubmitResult> {
-        let (rater, session, _) = self.rater_for(&args.token)?;
-        if session.closed {
-            return Err(Error::ReviewClosed { session: session.id });
-        }
-        let criteria = criteria_of(&session)?;
         let rating = RatingInput {
             a: args.a.clone().unwrap_or_default(),
             b: args.b.clone().unwrap_or_default(),
@@ -692,22 +690,42 @@ impl Api {
             comment: args.comment.clone().filter(|c| !c.trim().is_empty()),
             edited: args.edited.clone().filter(|e| !e.trim().is_empty()),
         };
-        check_rating(&rating, &criteria)?;
-        let mut store = self.store();
-        // Checked under the same lock as the write: the item must be in this rater's own queue.
+        let value = serde_json::to_value(&rating).map_err(|e| Error::Internal(e.to_string()))?;
+        let store = self.store();
+        let (rater, session) = Self::rater_for(&store, &args.token)?;
+        if session.closed {
+            return Err(Error::ReviewClosed { session: session.id });
+        }
+        check_rating(&rating, &criteria_of(&session)?)?;
         if !store.assignments(rater.id)?.iter().any(|a| a.item == args.item) {
             return Err(Error::ForbiddenItem { item: args.item });
         }
-        let value = serde_json::to_value(&rating).map_err(|e| Error::Internal(e.to_string()))?;
-        let (stored, replaced) = store.submit_rating(rater.id, args.item, &value)?;
         drop(store);
-        Ok(SubmitResult { rating_id: stored.id, replaced, progress: self.rater_progress(&rater)? })
+        // Written with other raters' ratings of the moment; the writer checks the rater, the session and the
+        // queue again in its transaction, as a revocation or a close may have come in between.
+        let db = crate::rating_writer::database(self.home());
+        let (rating_id, replaced) = match self.ratings.submit(&db, rater.id, args.item, value)? {
+            Submitted::Written { id, replaced } => (id, replaced),
+            Submitted::Revoked => return Err(Error::Unauthorized("this invite token was revoked; ask the organiser for a new invitation link".into())),
+            Submitted::Closed => return Err(Error::ReviewClosed { session: session.id }),
+            Submitted::NotInQueue => return Err(Error::ForbiddenItem { item: args.item }),
+        };
+        let progress = Self::rater_progress(&self.store(), &rater)?;
+        Ok(SubmitResult { rating_id, replaced, progress })
     }
 
     /// "N of M" for the token's rater.
     pub fn review_progress(&self, token: &str) -> Result<Progress> {
-        let (rater, _, _) = self.rater_for(token)?;
-        self.rater_progress(&rater)
+        let store = self.store();
+        let (rater, _) = Self::rater_for(&store, token)?;
+        Self::rater_progress(&store, &rater)
+    }
+}
+
+fn eval_item_in(store: &Store, evaluation: i64, position: u32) -> Result<EvalItem> {
+    match store.evaluation_item(evaluation, position)? {
+        Some(i) => crate::evaluation::item_from(evaluation, i),
+        None => Err(Error::Internal(format!("evaluation {evaluation} has no item {position}"))),
     }
 }
 

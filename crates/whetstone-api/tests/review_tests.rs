@@ -429,3 +429,81 @@ fn refusals_write_nothing() {
     let seeds: Vec<u64> = call(&t, "review_sessions", json!({})).as_array().unwrap().iter().map(|s| s["seed"].as_u64().unwrap()).collect();
     assert!(seeds.contains(&5), "the given seed is stored: {seeds:?}");
 }
+
+#[test]
+fn ratings_from_many_raters_at_once_are_each_stored_once() {
+    let t = trained();
+    let eval = evaluation(&t);
+    let sid = call(&t, "review_create", json!({"evaluation": eval, "raters_per_item": 6}))["id"].as_i64().unwrap();
+    let tokens: Vec<String> =
+        (0..6).map(|r| call(&t, "review_invite", json!({"session": sid, "name": format!("r{r}")}))["token"].as_str().unwrap().to_string()).collect();
+    const ROUNDS: u64 = 5;
+    // Every rater rates every item five times, all raters at once: their ratings share transactions.
+    let acknowledged: Vec<(String, u64, i64, Value)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = tokens
+            .iter()
+            .enumerate()
+            .map(|(r, token)| {
+                let api = &t.api;
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    for round in 0..ROUNDS {
+                        for item in 1..=4u64 {
+                            let comment = format!("r{r} round {round}");
+                            let args = json!({"token": token, "item": item, "a": {"scores": {"relevance": (round + item) % 5 + 1}}, "comment": comment});
+                            let done = api.dispatch("review_submit", args).unwrap();
+                            mine.push((token.clone(), item, done["rating_id"].as_i64().unwrap(), json!(comment)));
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(acknowledged.len() as u64, 6 * 4 * ROUNDS);
+    assert_eq!(count_ratings(&t, sid), 6 * 4 * ROUNDS, "each acknowledged rating stored once, nothing else");
+    let ids: std::collections::BTreeSet<i64> = acknowledged.iter().map(|a| a.2).collect();
+    assert_eq!(ids.len(), acknowledged.len(), "no rating id given twice");
+    // The current rating of each rater's item is the last one acknowledged, as sent.
+    for token in &tokens {
+        let view = call(&t, "review_next", json!({"token": token}));
+        assert_eq!(view["progress"]["text"], "4 of 4");
+        for item in 1..=4u64 {
+            let last = acknowledged.iter().filter(|a| &a.0 == token && a.1 == item).max_by_key(|a| a.2).unwrap();
+            let shown = call(&t, "review_next", json!({"token": token, "item": item}));
+            assert_eq!(shown["item"]["rating"]["comment"], last.3, "{token} item {item}");
+        }
+    }
+}
+
+#[test]
+fn a_batch_of_ratings_checks_each_again_when_it_is_written() {
+    use whetstone_store::{NewRating, Submitted};
+    let t = trained();
+    let eval = evaluation(&t);
+    let open = call(&t, "review_create", json!({"evaluation": eval, "raters_per_item": 1}))["id"].as_i64().unwrap();
+    let kept = call(&t, "review_invite", json!({"session": open, "name": "kept", "max_items": 2}))["rater"]["id"].as_i64().unwrap();
+    let gone = call(&t, "review_invite", json!({"session": open, "name": "gone", "max_items": 2}))["rater"]["id"].as_i64().unwrap();
+    let closed = call(&t, "review_create", json!({"evaluation": eval, "raters_per_item": 1}))["id"].as_i64().unwrap();
+    let late = call(&t, "review_invite", json!({"session": closed, "name": "late"}))["rater"]["id"].as_i64().unwrap();
+    // Revoked and closed after their raters were checked, before the batch is written.
+    call(&t, "review_revoke", json!({"rater": gone}));
+    call(&t, "review_close", json!({"id": closed}));
+    let kept_items: Vec<u32> = t.api.store().assignments(kept).unwrap().iter().map(|a| a.item).collect();
+    let other_item = (1..=4u32).find(|i| !kept_items.contains(i)).unwrap();
+    let rating = json!({"a": {"scores": {}, "flags": []}, "b": {"scores": {}, "flags": []}, "preference": "a", "comment": null, "edited": null});
+    let batch = [
+        NewRating { rater_id: kept, item: kept_items[0], rating: &rating },
+        NewRating { rater_id: gone, item: 1, rating: &rating },
+        NewRating { rater_id: late, item: 1, rating: &rating },
+        NewRating { rater_id: kept, item: other_item, rating: &rating },
+        NewRating { rater_id: kept, item: kept_items[0], rating: &rating },
+    ];
+    let outcomes = t.api.store().submit_ratings(&batch).unwrap();
+    let Submitted::Written { id: first, replaced: false } = outcomes[0] else { panic!("{outcomes:?}") };
+    assert_eq!(&outcomes[1..4], &[Submitted::Revoked, Submitted::Closed, Submitted::NotInQueue]);
+    let Submitted::Written { id: second, replaced: true } = outcomes[4] else { panic!("{outcomes:?}") };
+    assert!(second > first);
+    assert_eq!((count_ratings(&t, open), count_ratings(&t, closed)), (2, 0));
+}

@@ -1,16 +1,18 @@
 //! `whet serve --review` over real HTTP on loopback, against a review session of a real tiny run: only
-//! the review page and the raters' commands are served, and every refused request (a missing, wrong,
-//! revoked or expired token; another rater's item; a score of 9; oversize text; a 10 MB body; any other
-//! endpoint) gets its status and leaves the store as it was.
+//! the raters' page (with exactly the files it loads) and the raters' commands are served, and every
+//! refused request (a missing, wrong, revoked or expired token; another rater's item; a score of 9;
+//! oversize text; a 10 MB body; any other endpoint) gets its status and leaves the store as it was.
 
+mod common;
+
+use common::http::{read_answer, send, Answer};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 use whetstone_api::{Api, StartRun, WorkerCommand};
 
 const WHET: &str = env!("CARGO_BIN_EXE_whet");
@@ -18,6 +20,8 @@ const WHET: &str = env!("CARGO_BIN_EXE_whet");
 struct Session {
     _dir: tempfile::TempDir,
     home: PathBuf,
+    /// A built UI as `npm run build` lays it out: the app and the raters' page, sharing a chunk.
+    ui: PathBuf,
     api: Api,
     /// The open session: ann and bob with two items each.
     sid: i64,
@@ -64,7 +68,44 @@ fn prepared() -> Session {
     let dave = call("review_invite", json!({"session": other, "name": "dave", "expires_in_s": 0}));
     tokens.insert("dave", dave["token"].as_str().unwrap().to_string());
     let bob_items = api.store().assignments(ids["bob"]).unwrap().iter().map(|a| a.item).collect();
-    Session { _dir: dir, home, api, sid, other, tokens, bob_items }
+    let ui = dir.path().join("dist");
+    built_ui(&ui);
+    Session { _dir: dir, home, ui, api, sid, other, tokens, bob_items }
+}
+
+/// The raters' page's files, by path in the built UI.
+const PAGE_FILES: [&str; 6] =
+    ["review.html", "favicon.png", "transport.js", "assets/review-1a.js", "assets/review-1a.css", "assets/core-9z.js"];
+/// The app's files, which review mode must not serve.
+const APP_FILES: [&str; 4] = ["index.html", "assets/index-2b.js", "assets/index-2b.css", ".vite/manifest.json"];
+
+/// What Vite writes for the two pages: each entry's HTML, and a manifest naming every chunk each loads
+/// (the raters' page imports the shared transport and, on demand, another chunk).
+fn built_ui(ui: &Path) {
+    std::fs::create_dir_all(ui.join("assets")).unwrap();
+    std::fs::create_dir_all(ui.join(".vite")).unwrap();
+    let html = |script: &str, css: &str| {
+        format!(
+            "<!doctype html><html><head><link rel=\"icon\" href=\"./favicon.png\"><script type=\"module\" crossorigin \
+             src=\"./{script}\"></script><link rel=\"modulepreload\" crossorigin href=\"./transport.js\"><link rel=\"stylesheet\" \
+             crossorigin href=\"./{css}\"></head><body><div id=\"app\"></div></body></html>"
+        )
+    };
+    std::fs::write(ui.join("review.html"), html("assets/review-1a.js", "assets/review-1a.css")).unwrap();
+    std::fs::write(ui.join("index.html"), html("assets/index-2b.js", "assets/index-2b.css")).unwrap();
+    let manifest = json!({
+        "review.html": {"file": "assets/review-1a.js", "name": "review", "src": "review.html", "isEntry": true,
+                        "imports": ["src/lib/transport.ts"], "css": ["assets/review-1a.css"]},
+        "index.html": {"file": "assets/index-2b.js", "name": "index", "src": "index.html", "isEntry": true,
+                       "imports": ["src/lib/transport.ts"], "css": ["assets/index-2b.css"]},
+        "src/lib/transport.ts": {"file": "transport.js", "name": "transport", "src": "src/lib/transport.ts", "isEntry": true,
+                                 "dynamicImports": ["node_modules/@tauri-apps/api/core.js"]},
+        "node_modules/@tauri-apps/api/core.js": {"file": "assets/core-9z.js", "name": "core", "isDynamicEntry": true},
+    });
+    std::fs::write(ui.join(".vite").join("manifest.json"), manifest.to_string()).unwrap();
+    for file in PAGE_FILES.iter().chain(APP_FILES.iter()).filter(|f| !f.ends_with(".html") && !f.ends_with(".json")) {
+        std::fs::write(ui.join(file), format!("/* {file} */")).unwrap();
+    }
 }
 
 /// Kills the server when a test ends, pass or fail.
@@ -80,9 +121,10 @@ impl Drop for Server {
     }
 }
 
-fn serve(home: &Path, extra: &[&str]) -> Server {
+fn serve(home: &Path, ui: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(WHET)
-        .args(["serve", "--review", "--bind", "127.0.0.1:0"])
+        .args(["serve", "--review", "--bind", "127.0.0.1:0", "--ui"])
+        .arg(ui)
         .args(extra)
         .env("WHETSTONE_HOME", home)
         .env("WHETSTONE_DEFAULT_MODEL", home.join("no-such-model.gguf"))
@@ -96,68 +138,6 @@ fn serve(home: &Path, extra: &[&str]) -> Server {
     let second = lines.next().expect("a second line").unwrap();
     assert!(second.contains("/review#token="), "{second}");
     Server { child, addr }
-}
-
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    fn assert_refused(&self, status: u16, code: &str) {
-        assert_eq!(self.status, status, "{}", self.body);
-        let body = self.json();
-        assert_eq!(body["code"], code, "{body}");
-        assert!(!body["message"].as_str().unwrap().is_empty(), "{body}");
-    }
-}
-
-fn read_answer(stream: &mut TcpStream) -> Answer {
-    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut response = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => response.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !response.is_empty() => break,
-            Err(e) => panic!("reading the answer: {e}"),
-        }
-    }
-    let response = String::from_utf8(response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
-    Answer { status, head: head.to_string(), body }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n").unwrap();
-        let size = usize::from_str_radix(size.trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.push_str(&rest[..size]);
-        body = &rest[size + 2..];
-    }
-}
-
-fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(request.as_bytes()).unwrap();
-    read_answer(&mut stream)
 }
 
 impl Server {
@@ -182,17 +162,27 @@ fn snapshot(s: &Session) -> (u64, u64, Value, Value) {
 #[test]
 fn only_the_review_page_and_the_raters_api_are_served() {
     let s = prepared();
-    let server = serve(&s.home, &[]);
+    let server = serve(&s.home, &s.ui, &[]);
     let host = ("Host", server.addr.as_str());
 
     let page = send(&server.addr, "GET", "/review", &[host], "");
     assert_eq!(page.status, 200);
-    let head = page.head.to_ascii_lowercase();
-    assert!(head.contains("content-type: text/html") && head.contains("content-security-policy: default-src 'none'"), "{}", page.head);
-    assert!(page.body.contains("/review/review.js"));
-    let script = send(&server.addr, "GET", "/review/review.js", &[host], "");
-    assert_eq!(script.status, 200);
-    assert!(script.body.contains("review_submit"));
+    assert!(page.header("content-type").unwrap().starts_with("text/html"), "{}", page.head);
+    assert!(page.header("content-security-policy").unwrap().starts_with("default-src 'none'"), "{}", page.head);
+    assert_eq!(page.body, std::fs::read_to_string(s.ui.join("review.html")).unwrap());
+    // Every file the page loads, directly or on demand, and none of the app's.
+    for file in &PAGE_FILES[1..] {
+        let answer = send(&server.addr, "GET", &format!("/{file}"), &[host], "");
+        assert_eq!((answer.status, answer.body.as_str()), (200, format!("/* {file} */").as_str()), "{file}");
+        assert_eq!(answer.header("x-content-type-options"), Some("nosniff"), "{file}");
+    }
+    assert!(send(&server.addr, "GET", "/assets/review-1a.js", &[host], "").header("content-type").unwrap().starts_with("text/javascript"));
+    for file in APP_FILES {
+        assert!(s.ui.join(file).is_file(), "{file}");
+        send(&server.addr, "GET", &format!("/{file}"), &[host], "").assert_refused(404, "not_found");
+    }
+    let slash = send(&server.addr, "GET", "/review/", &[host], "");
+    assert_eq!((slash.status, slash.header("location")), (308, Some("/review")), "{}", slash.head);
 
     let before = snapshot(&s);
     let ann = s.tokens["ann"].as_str();
@@ -202,6 +192,9 @@ fn only_the_review_page_and_the_raters_api_are_served() {
         ("GET", "/"),
         ("GET", "/index.html"),
         ("GET", "/runs/3"),
+        ("GET", "/review.html/../index.html"),
+        ("GET", "/api/events/run/1"),
+        ("POST", "/assets/review-1a.js"),
         ("POST", "/api/overview"),
         ("POST", "/api/list_runs"),
         ("POST", "/api/review_create"),
@@ -234,7 +227,7 @@ fn only_the_review_page_and_the_raters_api_are_served() {
 #[test]
 fn refused_requests_get_their_status_and_write_nothing() {
     let s = prepared();
-    let server = serve(&s.home, &[]);
+    let server = serve(&s.home, &s.ui, &[]);
     let ann = s.tokens["ann"].as_str();
     let theirs = s.bob_items[0];
     let mine = {
@@ -291,6 +284,30 @@ fn refused_requests_get_their_status_and_write_nothing() {
     );
     stream.write_all(head.as_bytes()).unwrap();
     read_answer(&mut stream).assert_refused(413, "payload_too_large");
+    // A 10 MB comment really sent, with no length announced: cut off while it is read.
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    let head = format!(
+        "POST /api/review_submit HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAuthorization: Bearer {ann}\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        server.addr
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let body = with(rating(mine), "comment", json!("x".repeat(10 * 1024 * 1024))).to_string();
+    for chunk in body.as_bytes().chunks(256 * 1024) {
+        // The server may answer and close before the rest is sent.
+        if stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).and_then(|_| stream.write_all(chunk)).and_then(|_| stream.write_all(b"\r\n")).is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    read_answer(&mut stream).assert_refused(413, "payload_too_large");
+
+    // Bob's token in the body alone is no token: the header is what counts.
+    let body_only = with(rating(theirs), "token", json!(s.tokens["bob"])).to_string();
+    send(&server.addr, "POST", "/api/review_submit", &[host, ("Content-Type", "application/json")], &body_only).assert_refused(401, "unauthorized");
+    // Another site's page cannot use a rater's browser to rate.
+    send(&server.addr, "POST", "/api/review_submit", &[host, ("Origin", "http://evil.example"), ("Content-Type", "application/json"), ("Authorization", &format!("Bearer {ann}"))], &rating(mine).to_string())
+        .assert_refused(403, "forbidden_origin");
 
     // A foreign Host (DNS rebinding) is refused before anything else.
     let answer = send(&server.addr, "POST", "/api/review_next", &[("Host", "evil.example:80"), ("Content-Type", "application/json"), ("Authorization", &format!("Bearer {ann}"))], "{}");
@@ -301,6 +318,41 @@ fn refused_requests_get_their_status_and_write_nothing() {
     let ok = server.rater("review_submit", Some(ann), &rating(mine));
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert_eq!(s.api.store().count_ratings(s.sid).unwrap(), before.0 + 1);
+}
+
+#[test]
+fn the_page_is_found_where_whet_serve_finds_the_app_and_missing_it_is_explained() {
+    let s = prepared();
+    // WHETSTONE_UI_DIR, as for the app.
+    let mut child = Command::new(WHET)
+        .args(["serve", "--review", "--bind", "127.0.0.1:0"])
+        .env("WHETSTONE_HOME", &s.home)
+        .env("WHETSTONE_UI_DIR", &s.ui)
+        .env("WHETSTONE_DEFAULT_MODEL", s.home.join("no-such-model.gguf"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kept open while the server runs: it prints more lines, and a closed pipe would stop it.
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = out.next().unwrap().unwrap();
+    let server = Server { child, addr: first.strip_prefix("listening on http://").unwrap().to_string() };
+    let page = send(&server.addr, "GET", "/review", &[("Host", &server.addr)], "");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("assets/review-1a.js"));
+    drop(server);
+
+    // A UI built before the raters' page existed: the page says what is missing, the API still answers.
+    let old = s._dir.path().join("old-dist");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("index.html"), "<!doctype html><title>Whetstone</title>").unwrap();
+    let server = serve(&s.home, &old, &[]);
+    let page = send(&server.addr, "GET", "/review", &[("Host", &server.addr)], "");
+    assert_eq!(page.status, 503);
+    assert!(page.body.contains("review.html") && page.body.contains("npm ci") && page.body.contains(&old.display().to_string()), "{}", page.body);
+    send(&server.addr, "GET", "/index.html", &[("Host", &server.addr)], "").assert_refused(404, "not_found");
+    let next = server.rater("review_next", Some(&s.tokens["ann"]), &json!({}));
+    assert_eq!(next.status, 200, "{}", next.body);
 }
 
 #[test]

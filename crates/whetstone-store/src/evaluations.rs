@@ -200,7 +200,7 @@ impl Store {
     }
 
     fn items_where(&self, id: i64, position: Option<u32>) -> Result<Vec<EvaluationItem>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT position, line, messages, prompt, input, reference FROM evaluation_items
              WHERE evaluation_id = ?1 AND (?2 IS NULL OR position = ?2) ORDER BY position",
         )?;

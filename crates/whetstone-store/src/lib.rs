@@ -15,7 +15,7 @@ pub use error::{Error, Result};
 pub use evaluations::{Evaluation, EvaluationItem, NewEvaluation, OutputRecord, SideRecord};
 pub use folders::AllowedFolder;
 pub use migrations::{Migration, LATEST_VERSION, MIGRATIONS};
-pub use reviews::{Assignment, NewRater, NewReviewSession, Rater, ReviewSession, StoredRating};
+pub use reviews::{Assignment, NewRater, NewRating, NewReviewSession, Rater, ReviewSession, StoredRating, Submitted};
 pub use rows::{
     Dataset, DatasetVersion, Model, ModelOrigin, ModelSource, NewDataset, NewDatasetVersion, NewModel, NewRun, Run, RunProgress,
     RunStatus,

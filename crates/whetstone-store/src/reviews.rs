@@ -87,6 +87,26 @@ const RATER_COLUMNS: &str = "id, session_id, name, kind, expires_at, revoked_at,
      (expires_at IS NOT NULL AND expires_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now')), created_at";
 const RATING_COLUMNS: &str = "id, rater_id, item, rating, current, created_at";
 
+/// A rating to record with [`Store::submit_ratings`].
+pub struct NewRating<'a> {
+    pub rater_id: i64,
+    pub item: u32,
+    pub rating: &'a serde_json::Value,
+}
+
+/// What became of one rating of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    /// Stored as the rater's current rating of the item; `replaced` when it took an earlier one's place.
+    Written { id: i64, replaced: bool },
+    /// Not written: the rater was revoked (or removed) meanwhile.
+    Revoked,
+    /// Not written: the session was closed meanwhile.
+    Closed,
+    /// Not written: the item is not in the rater's queue.
+    NotInQueue,
+}
+
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<(ReviewSession, String)> {
     let status: String = row.get(8)?;
     Ok((
@@ -154,7 +174,7 @@ impl Store {
 
     pub fn get_review_session(&self, id: i64) -> Result<ReviewSession> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM review_sessions WHERE id = ?1");
-        let raw = self.conn.query_row(&sql, [id], session_from_row).optional()?.ok_or(Error::NotFound { what: "review session", id })?;
+        let raw = self.conn.prepare_cached(&sql)?.query_row([id], session_from_row).optional()?.ok_or(Error::NotFound { what: "review session", id })?;
         finish_session(raw)
     }
 
@@ -235,7 +255,7 @@ impl Store {
     /// The rater whose invite token hashes to `token_sha256`, if any (revoked and expired ones included).
     pub fn rater_by_token(&self, token_sha256: &str) -> Result<Option<Rater>> {
         let sql = format!("SELECT {RATER_COLUMNS} FROM review_raters WHERE token_sha256 = ?1");
-        Ok(self.conn.query_row(&sql, [token_sha256], rater_from_row).optional()?)
+        Ok(self.conn.prepare_cached(&sql)?.query_row([token_sha256], rater_from_row).optional()?)
     }
 
     pub fn list_raters(&self, session_id: i64) -> Result<Vec<Rater>> {
@@ -263,7 +283,7 @@ impl Store {
 
     /// A rater's queue in the order they see it.
     pub fn assignments(&self, rater_id: i64) -> Result<Vec<Assignment>> {
-        let mut stmt = self.conn.prepare("SELECT item, queue, swapped FROM review_assignments WHERE rater_id = ?1 ORDER BY queue")?;
+        let mut stmt = self.conn.prepare_cached("SELECT item, queue, swapped FROM review_assignments WHERE rater_id = ?1 ORDER BY queue")?;
         let rows = stmt
             .query_map([rater_id], |r| Ok(Assignment { item: r.get(0)?, queue: r.get(1)?, swapped: r.get(2)? }))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -281,6 +301,46 @@ impl Store {
         Ok((self.get_rating(id)?, replaced > 0))
     }
 
+    /// Records several raters' ratings in one transaction, so that one sync to disk covers them all. Each
+    /// is checked again inside it (the rater still invited, the session open, the item in their queue),
+    /// since the rater may have been revoked or the session closed since they were first checked; a rating
+    /// that fails is not written and the others are.
+    pub fn submit_ratings(&mut self, ratings: &[NewRating<'_>]) -> Result<Vec<Submitted>> {
+        let texts = ratings
+            .iter()
+            .map(|r| serde_json::to_string(r.rating).map_err(|e| Error::Invalid { what: "review rating", reason: e.to_string() }))
+            .collect::<Result<Vec<_>>>()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut written = Vec::with_capacity(ratings.len());
+        for (r, text) in ratings.iter().zip(&texts) {
+            let state: Option<(bool, String, bool)> = tx
+                .query_row(
+                    "SELECT r.revoked_at IS NOT NULL, s.status,
+                            EXISTS (SELECT 1 FROM review_assignments a WHERE a.rater_id = r.id AND a.item = ?2)
+                     FROM review_raters r JOIN review_sessions s ON s.id = r.session_id WHERE r.id = ?1",
+                    params![r.rater_id, r.item],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()?;
+            let outcome = match state {
+                None | Some((true, _, _)) => Submitted::Revoked,
+                Some((_, status, _)) if status == "closed" => Submitted::Closed,
+                Some((_, _, false)) => Submitted::NotInQueue,
+                Some(_) => {
+                    let replaced = tx.execute(
+                        "UPDATE review_ratings SET current = 0 WHERE rater_id = ?1 AND item = ?2 AND current = 1",
+                        params![r.rater_id, r.item],
+                    )?;
+                    tx.execute("INSERT INTO review_ratings (rater_id, item, rating, current) VALUES (?1, ?2, ?3, 1)", params![r.rater_id, r.item, text])?;
+                    Submitted::Written { id: tx.last_insert_rowid(), replaced: replaced > 0 }
+                }
+            };
+            written.push(outcome);
+        }
+        tx.commit()?;
+        Ok(written)
+    }
+
     pub fn get_rating(&self, id: i64) -> Result<StoredRating> {
         let sql = format!("SELECT {RATING_COLUMNS} FROM review_ratings WHERE id = ?1");
         finish_rating(self.conn.query_row(&sql, [id], rating_from_row).optional()?.ok_or(Error::NotFound { what: "review rating", id })?)
@@ -295,6 +355,44 @@ impl Store {
         let mut stmt = self.conn.prepare(sql)?;
         let raws = stmt.query_map([session_id], rating_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         raws.into_iter().map(finish_rating).collect()
+    }
+
+    /// One rater's current ratings, in their queue's order. A rater's page reads this on every request, so
+    /// it stays within the rater's own rows (the current-rating index) however large the session grows.
+    pub fn current_ratings_of(&self, rater_id: i64) -> Result<Vec<StoredRating>> {
+        let sql = "SELECT g.id, g.rater_id, g.item, g.rating, g.current, g.created_at FROM review_ratings g
+                   JOIN review_assignments a ON a.rater_id = g.rater_id AND a.item = g.item
+                   WHERE g.rater_id = ?1 AND g.current = 1 ORDER BY a.queue";
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let raws = stmt.query_map([rater_id], rating_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        raws.into_iter().map(finish_rating).collect()
+    }
+
+    /// The items a rater has a current rating of (the ratings themselves left unread).
+    pub fn rated_items(&self, rater_id: i64) -> Result<Vec<u32>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT g.item FROM review_ratings g JOIN review_assignments a ON a.rater_id = g.rater_id AND a.item = g.item
+             WHERE g.rater_id = ?1 AND g.current = 1",
+        )?;
+        let items = stmt.query_map([rater_id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<u32>>>()?;
+        Ok(items)
+    }
+
+    /// A rater's current rating of an item, if they have one.
+    pub fn current_rating(&self, rater_id: i64, item: u32) -> Result<Option<StoredRating>> {
+        let sql = format!("SELECT {RATING_COLUMNS} FROM review_ratings WHERE rater_id = ?1 AND item = ?2 AND current = 1");
+        let raw = self.conn.prepare_cached(&sql)?.query_row(params![rater_id, item], rating_from_row).optional()?;
+        raw.map(finish_rating).transpose()
+    }
+
+    /// How many items of their queue a rater has a current rating of, and how many the queue holds.
+    pub fn rater_counts(&self, rater_id: i64) -> Result<(u32, u32)> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT (SELECT COUNT(*) FROM review_ratings g JOIN review_assignments a ON a.rater_id = g.rater_id AND a.item = g.item
+                     WHERE g.rater_id = ?1 AND g.current = 1),
+                    (SELECT COUNT(*) FROM review_assignments WHERE rater_id = ?1)",
+        )?;
+        Ok(stmt.query_row([rater_id], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
     /// Every rating a rater submitted for an item, oldest first.

@@ -915,6 +915,12 @@ offline: boolean, };
 
 export type QuantMode = "native" | "none" | "nf4";
 
+export type QueueEntry = { item: number, 
+/**
+ * Whether this rater has a current rating of it.
+ */
+rated: boolean, };
+
 export type RaterArgs = { rater: number, };
 
 export type RaterItem = { item: number, 
@@ -936,6 +942,10 @@ export type RaterStatus = { id: number, name: string, kind: RaterKind, assigned:
 progress: string, revoked: boolean, expired: boolean, expires_at: string | null, last_rated_at: string | null, };
 
 export type RaterView = { session: string, rater: string, criteria: Array<Criterion>, flags: Array<string>, progress: Progress, closed: boolean, 
+/**
+ * The rater's whole queue, so a page can go back and forth between items.
+ */
+queue: Array<QueueEntry>, 
 /**
  * None once every item of the queue is rated (and none was asked for).
  */

@@ -6,11 +6,14 @@ import type { Model, PullEvent, FileProgress, PullRequest, Transport } from '../
 
 export class ApiError extends Error {
   readonly code: string;
+  /** The server's own words, where the message shown is the page's (a refused token, say). */
+  readonly detail: string | undefined;
 
-  constructor(code: string, message: string) {
+  constructor(code: string, message: string, detail?: string) {
     super(message);
     this.name = 'ApiError';
     this.code = code;
+    this.detail = detail;
   }
 }
 
@@ -110,10 +113,12 @@ async function callOverHttp<T>(cmd: string, args: object): Promise<T> {
       // Nothing stored, nothing to forget.
     }
     token = null;
+    const refused = (await response.json().catch(() => null)) as { message?: unknown } | null;
     throw new ApiError(
       'unauthorized',
       'The Whetstone server did not accept this page: open the link that `whet serve` printed ' +
         '(it ends with #token=…) to use the app in this browser.',
+      typeof refused?.message === 'string' ? refused.message : undefined,
     );
   }
   const text = await response.text();

@@ -42,7 +42,7 @@ pub struct ServeArgs {
     /// Port to listen on (0 picks a free one)
     #[arg(long, default_value_t = 8787)]
     port: u16,
-    /// Folder with the built web UI [default: $WHETSTONE_UI_DIR, else ui/dist of this checkout]
+    /// Folder with the built web UI, the raters' page too [default: $WHETSTONE_UI_DIR, else ui/dist of this checkout]
     #[arg(long, value_name = "DIR")]
     ui: Option<PathBuf>,
     /// Listen on an address other machines can reach (plain HTTP: the token and all data cross the network unencrypted)
@@ -60,9 +60,9 @@ pub struct ServeArgs {
     /// Seconds a client has to send a request's headers, and again its body
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     read_timeout: u64,
-    /// Connections served at once; more wait until one closes
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    max_connections: usize,
+    /// Connections served at once; more wait until one closes [default: 64, 512 with --review]
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
     /// Serve only the review page and the raters' API (invite tokens), for raters on other machines
     #[arg(long, requires = "bind")]
     review: bool,
@@ -72,6 +72,10 @@ pub struct ServeArgs {
 }
 
 const MAX_BODY: usize = 8 * 1024 * 1024;
+const MAX_CONNECTIONS: usize = 64;
+/// Every rater's browser keeps a connection or two open between requests; at 64, fifty raters left new
+/// connections waiting in the backlog for seconds until an idle one was dropped.
+const MAX_REVIEW_CONNECTIONS: usize = 512;
 /// A rating is at most a 10,000-character comment and a 50,000-character edit: far below this.
 const MAX_REVIEW_BODY: usize = 1024 * 1024;
 
@@ -84,6 +88,8 @@ struct AppState {
     hosts: access::Hosts,
     max_body: usize,
     read_timeout: Duration,
+    /// Review mode: raters' commands waiting for the store, served in the order they came.
+    turns: tokio::sync::Semaphore,
 }
 
 pub fn run(api: Api, args: &ServeArgs) -> anyhow::Result<()> {
@@ -106,7 +112,8 @@ pub fn run(api: Api, args: &ServeArgs) -> anyhow::Result<()> {
         }
         None => access::random_token().context("cannot draw a session token from the operating system")?,
     };
-    if args.max_connections == 0 || args.read_timeout == 0 {
+    let max_connections = args.max_connections.unwrap_or(MAX_CONNECTIONS);
+    if max_connections == 0 || args.read_timeout == 0 {
         bail!("--max-connections and --read-timeout must be at least 1");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -123,11 +130,12 @@ pub fn run(api: Api, args: &ServeArgs) -> anyhow::Result<()> {
             hosts: access::Hosts::new(addr, &args.allow_host),
             max_body: args.max_body.unwrap_or(MAX_BODY),
             read_timeout: Duration::from_secs(args.read_timeout),
+            turns: tokio::sync::Semaphore::new(review::STORE_TURNS),
         });
         announce(&state, addr);
         let limits = listener::Limits {
             read_timeout: state.read_timeout,
-            max_connections: args.max_connections,
+            max_connections,
         };
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
@@ -141,7 +149,8 @@ pub fn run(api: Api, args: &ServeArgs) -> anyhow::Result<()> {
 /// and serves the review page and the raters' commands only.
 fn run_review(api: Api, args: &ServeArgs, ui_dir: PathBuf) -> anyhow::Result<()> {
     let bind_to = args.bind.clone().unwrap_or_default();
-    if args.max_connections == 0 || args.read_timeout == 0 {
+    let max_connections = args.max_connections.unwrap_or(MAX_REVIEW_CONNECTIONS);
+    if max_connections == 0 || args.read_timeout == 0 {
         bail!("--max-connections and --read-timeout must be at least 1");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -160,6 +169,7 @@ fn run_review(api: Api, args: &ServeArgs, ui_dir: PathBuf) -> anyhow::Result<()>
             hosts: access::Hosts::new(addr, &args.allow_host),
             max_body: args.max_body.unwrap_or(MAX_REVIEW_BODY),
             read_timeout: Duration::from_secs(args.read_timeout),
+            turns: tokio::sync::Semaphore::new(review::STORE_TURNS),
         });
         // Tests and scripts read the port from this exact first line.
         println!("listening on http://{addr}");
@@ -171,7 +181,14 @@ fn run_review(api: Api, args: &ServeArgs, ui_dir: PathBuf) -> anyhow::Result<()>
                  network unencrypted. Only the review page and the raters' commands are served."
             );
         }
-        let limits = listener::Limits { read_timeout: state.read_timeout, max_connections: args.max_connections };
+        if let Err(why) = review::check_built(&state.ui_dir) {
+            eprintln!(
+                "warning: the rating page is not built in {} ({why}); the raters' API works, the page will not. \
+                 Build the UI (npm run build in ui/) or pass --ui DIR",
+                state.ui_dir.display()
+            );
+        }
+        let limits = listener::Limits { read_timeout: state.read_timeout, max_connections };
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };

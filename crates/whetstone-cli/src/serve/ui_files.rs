@@ -5,6 +5,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -58,7 +59,7 @@ pub(super) async fn ui_file(State(state): State<Arc<AppState>>, method: Method, 
 }
 
 /// The URL path as a path inside the UI folder, refusing anything that could climb out of it.
-fn safe_relative_path(url_path: &str) -> Option<PathBuf> {
+pub(super) fn safe_relative_path(url_path: &str) -> Option<PathBuf> {
     let relative = Path::new(url_path.trim_start_matches('/'));
     let mut clean = PathBuf::new();
     for component in relative.components() {
@@ -121,4 +122,58 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// The files a built page loads, as paths inside the UI folder: what its HTML refers to (`./…`)
+/// and, from Vite's manifest (`.vite/manifest.json`), its script with every chunk, stylesheet and
+/// asset that script imports, directly or on demand. Review mode serves these and nothing else.
+pub(super) fn page_files(ui_dir: &Path, page: &str) -> Result<BTreeSet<String>, String> {
+    let html = std::fs::read_to_string(ui_dir.join(page)).map_err(|e| format!("cannot read {page}: {e}"))?;
+    let manifest_path = ui_dir.join(".vite").join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).map_err(|e| format!("cannot read {}: {e}", manifest_path.display()))?;
+    let manifest: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", manifest_path.display()))?;
+    if manifest.get(page).is_none() {
+        return Err(format!("{} has no entry for {page}; build the UI again", manifest_path.display()));
+    }
+    let mut files: BTreeSet<String> = html_references(&html).into_iter().collect();
+    let mut todo = vec![page.to_string()];
+    let mut seen = BTreeSet::new();
+    while let Some(key) = todo.pop() {
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let Some(chunk) = manifest.get(&key) else { continue };
+        let strings = |field: &str| -> Vec<String> {
+            chunk.get(field).and_then(|v| v.as_array()).into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
+        };
+        files.extend(chunk.get("file").and_then(|f| f.as_str()).map(str::to_string));
+        files.extend(strings("css"));
+        files.extend(strings("assets"));
+        todo.extend(strings("imports"));
+        todo.extend(strings("dynamicImports"));
+    }
+    // Only plain paths inside the folder, whatever the files say.
+    Ok(files.into_iter().filter(|f| safe_relative_path(f).is_some_and(|p| !p.as_os_str().is_empty())).collect())
+}
+
+/// The `./…` paths in an HTML page's `src` and `href` attributes (the build writes relative ones).
+fn html_references(html: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for attr in ["src=\"./", "href=\"./"] {
+        let mut rest = html;
+        while let Some(at) = rest.find(attr) {
+            let after = &rest[at + attr.len()..];
+            let Some(end) = after.find('"') else { break };
+            found.push(after[..end].to_string());
+            rest = &after[end..];
+        }
+    }
+    found
+}
+
+/// A file of the UI folder and its content type.
+pub(super) async fn read_page_file(file: &Path) -> std::io::Result<(&'static str, Vec<u8>)> {
+    let bytes = tokio::fs::read(file).await?;
+    Ok((content_type(file), bytes))
 }

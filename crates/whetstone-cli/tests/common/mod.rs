@@ -1,6 +1,8 @@
 #![allow(dead_code)]
 //! Fixtures shared by the end-to-end tests of `whet`.
 
+pub mod http;
+
 use candle_core::Device;
 use std::path::{Path, PathBuf};
 use whetstone_engine::weights::BaseWeights;
