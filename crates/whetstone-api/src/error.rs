@@ -96,6 +96,9 @@ pub enum Error {
     #[error("review session {session} is closed; it takes no more ratings or raters")]
     ReviewClosed { session: i64 },
 
+    #[error("run {run} was discarded already; its files are gone. {note}")]
+    AlreadyDiscarded { run: i64, note: String },
+
     #[error("run {run} is training in {}; pause or stop it before starting another run there", path.display())]
     RunFolderBusy { path: PathBuf, run: i64 },
 
@@ -142,6 +145,7 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::ForbiddenItem { .. } => "forbidden_item",
             Error::ReviewClosed { .. } => "review_closed",
+            Error::AlreadyDiscarded { .. } => "already_discarded",
         }
     }
 

@@ -19,6 +19,7 @@ pub mod follow;
 pub mod folders;
 pub mod jobs;
 pub mod models;
+pub mod outputs;
 pub mod plan;
 pub mod series;
 pub mod review;
