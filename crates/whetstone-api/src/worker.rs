@@ -130,7 +130,15 @@ fn train(spec: &JobSpec, run_dir: &Path, interrupt: &AtomicBool, store: &Store, 
     let pause = std::env::var(CHECKPOINT_PAUSE_ENV).ok().and_then(|v| v.parse().ok()).map(Duration::from_millis);
     let mut hooks = WorkerHooks { pause };
     let resume = run_dir.join("checkpoints").exists();
+    // A resumed run keeps the best evaluation of its earlier sessions: the checkpoint it continues
+    // from carries it too, and this session reports only the bests it finds itself.
     let mut progress = RunProgress::default();
+    if resume {
+        if let Ok(before) = store.get_run(spec.run_id) {
+            progress.best_step = before.best_step;
+            progress.best_eval_loss = before.best_eval_loss;
+        }
+    }
     let mut last_beat = Instant::now() - Duration::from_secs(10);
     let summary = run::run(&job, resume, interrupt, &mut hooks, |e: &Event| {
         let mut beat = false;
