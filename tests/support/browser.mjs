@@ -49,11 +49,16 @@ export async function enforceAppCsp(page) {
   return csp;
 }
 
-/** Saves a screenshot once the page has painted what is on it (two animation frames). */
-export async function screenshot(page, name) {
+/**
+ * Saves a screenshot once the page has painted what is on it (two animation frames): the whole
+ * page, or only the element `selector` names.
+ */
+export async function screenshot(page, name, selector) {
   await page.evaluate(
     () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve()))),
   );
   mkdirSync(artifactsDir, { recursive: true });
-  await page.screenshot({ path: join(artifactsDir, `${name}.png`), fullPage: true });
+  const path = join(artifactsDir, `${name}.png`);
+  if (selector) await page.locator(selector).screenshot({ path });
+  else await page.screenshot({ path, fullPage: true });
 }
