@@ -5,10 +5,16 @@
 
 import type { LossPoint } from '../../clients/runs';
 
-/** Points kept per series before thinning; a chart is at most a couple of thousand pixels wide. */
-export const MAX_POINTS = 4000;
-/** Buckets a series is thinned to (each keeps at most two points). */
-export const BUCKETS = 1000;
+/** Training points kept before thinning; a chart is at most a couple of thousand pixels wide. */
+export const MAX_POINTS = 2400;
+/** Buckets the training line is thinned to (each keeps at most two points). */
+export const BUCKETS = 600;
+/**
+ * Evaluations are drawn as dots 8 pixels wide, each a circle to fill: more than a few hundred
+ * overlap into a band and cost most of a frame, so they are thinned sooner.
+ */
+export const MAX_EVAL_POINTS = 600;
+export const EVAL_BUCKETS = 150;
 
 interface Line {
   x: number[];
@@ -54,7 +60,7 @@ export function thin(line: Line, buckets: number): Line {
   return out;
 }
 
-function add(line: Line, step: number, loss: number): Line {
+function add(line: Line, step: number, loss: number, max: number, buckets: number): Line {
   // A resumed run repeats the steps after its checkpoint: from the repeated step on, the newer
   // values replace the older ones.
   if (line.x.length > 0 && step <= line.x[line.x.length - 1]) {
@@ -64,7 +70,7 @@ function add(line: Line, step: number, loss: number): Line {
   }
   line.x.push(step);
   line.y.push(loss);
-  return line.x.length > MAX_POINTS ? thin(line, BUCKETS) : line;
+  return line.x.length > max ? thin(line, buckets) : line;
 }
 
 export class LossSeries {
@@ -78,8 +84,8 @@ export class LossSeries {
     let changed = false;
     for (const p of points) {
       if (!Number.isFinite(p.loss)) continue;
-      if (p.kind === 'train') this.train = add(this.train, p.step, p.loss);
-      else this.evals = add(this.evals, p.step, p.loss);
+      if (p.kind === 'train') this.train = add(this.train, p.step, p.loss, MAX_POINTS, BUCKETS);
+      else this.evals = add(this.evals, p.step, p.loss, MAX_EVAL_POINTS, EVAL_BUCKETS);
       changed = true;
     }
     if (changed) this.version++;
