@@ -3,8 +3,9 @@ use std::process::Command;
 
 /// The commands the window may call; each gets `allow-<name>` in the capability of tauri.conf.json.
 /// `call` forwards to the API's dispatch, the same contract as `whet serve`'s HTTP routes;
-/// `follow_run` pushes a run's events over a Channel, as the server's event stream does.
-const COMMANDS: &[&str] = &["call", "follow_run"];
+/// `follow_run` pushes a run's events over a Channel, as the server's event stream does;
+/// `watch_close` and `confirm_close` let the page ask before the window closes on a training run.
+const COMMANDS: &[&str] = &["call", "follow_run", "watch_close", "confirm_close"];
 
 fn main() {
     build_ui();

@@ -2,6 +2,7 @@
 //! command, gated by the capability in tauri.conf.json. Training runs in worker processes that are
 //! this same program started with [`WORKER_ARG`], so closing the window never stops a run.
 
+pub mod close;
 mod commands;
 pub mod language;
 
@@ -14,7 +15,11 @@ use tauri::{Builder, Context, Runtime};
 
 /// Registers the backend and the commands on `builder` (a real or a mock one in tests).
 pub fn setup<R: Runtime>(builder: Builder<R>, backend: Backend) -> Builder<R> {
-    builder.manage(backend).invoke_handler(tauri::generate_handler![commands::call, commands::follow_run])
+    builder
+        .manage(backend)
+        .manage(close::CloseGuard::default())
+        .on_window_event(close::on_window_event)
+        .invoke_handler(tauri::generate_handler![commands::call, commands::follow_run, close::watch_close, close::confirm_close])
 }
 
 /// The app's configuration, capabilities and embedded UI, compiled in from tauri.conf.json.
