@@ -284,7 +284,7 @@ describe('the run dashboard', () => {
     // The discarded run cannot be picked.
     const discarded = (await api(server, 'list_runs')).body.find((r) => r.status === 'discarded');
     assert.ok(await page.isDisabled(testid(`compare-${discarded.id}`)));
-    await screenshot(page, 'runs-overlay', testid('runs-view'));
+    await screenshot(page, 'runs-overlay', testid('runs-compare'));
 
     // The same chart in the dark theme keeps the lines apart and readable.
     await page.emulateMedia({ colorScheme: 'dark' });
