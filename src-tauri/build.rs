@@ -7,7 +7,8 @@ use std::process::Command;
 /// Channel, as the server's event streams do; `stream_playground` pushes the playground's answers the
 /// same way, and `stop_playground` stops them; `eval_run_with_progress` and `follow_review` push an
 /// evaluation's stages and a review's status, and `stop_following` ends a `follow_review` whose page
-/// has moved on.
+/// has moved on; `watch_close` and `confirm_close` let the page ask before the window closes on a
+/// training run.
 const COMMANDS: &[&str] = &[
     "call",
     "follow_run",
@@ -17,6 +18,8 @@ const COMMANDS: &[&str] = &[
     "eval_run_with_progress",
     "follow_review",
     "stop_following",
+    "watch_close",
+    "confirm_close",
 ];
 
 fn main() {

@@ -46,6 +46,11 @@ impl Backend {
     pub fn open_error(&self) -> Option<&ErrorBody> {
         self.0.as_ref().err()
     }
+
+    /// The API, when it could be opened.
+    pub fn api(&self) -> Option<Arc<Api>> {
+        self.0.as_ref().ok().cloned()
+    }
 }
 
 /// Runs one API command. Imports, downloads and evaluations can take minutes, so the call runs on

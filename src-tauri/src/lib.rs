@@ -2,6 +2,7 @@
 //! command, gated by the capability in tauri.conf.json. Training runs in worker processes that are
 //! this same program started with [`WORKER_ARG`], so closing the window never stops a run.
 
+pub mod close;
 mod commands;
 pub mod language;
 
@@ -18,6 +19,8 @@ pub fn setup<R: Runtime>(builder: Builder<R>, backend: Backend) -> Builder<R> {
         .plugin(tauri_plugin_dialog::init())
         .manage(backend)
         .manage(std::sync::Arc::new(commands::Stopped::default()))
+        .manage(close::CloseGuard::default())
+        .on_window_event(close::on_window_event)
         .invoke_handler(tauri::generate_handler![
             commands::call,
             commands::follow_run,
@@ -26,7 +29,9 @@ pub fn setup<R: Runtime>(builder: Builder<R>, backend: Backend) -> Builder<R> {
             commands::stop_playground,
             commands::eval_run_with_progress,
             commands::follow_review,
-            commands::stop_following
+            commands::stop_following,
+            close::watch_close,
+            close::confirm_close
         ])
 }
 

@@ -67,11 +67,16 @@ export async function openApp(browser, server, { viewport = { width: 1280, heigh
   return { page, errors };
 }
 
-/** Saves a screenshot once the page has painted what is on it (two animation frames). */
-export async function screenshot(page, name) {
+/**
+ * Saves a screenshot once the page has painted what is on it (two animation frames): the whole
+ * page, or only the element `selector` names.
+ */
+export async function screenshot(page, name, selector) {
   await page.evaluate(
     () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve()))),
   );
   mkdirSync(artifactsDir, { recursive: true });
-  await page.screenshot({ path: join(artifactsDir, `${name}.png`), fullPage: true });
+  const path = join(artifactsDir, `${name}.png`);
+  if (selector) await page.locator(selector).screenshot({ path });
+  else await page.screenshot({ path, fullPage: true });
 }

@@ -420,6 +420,10 @@ commands! {
     resume_run(IdArgs) -> crate::Run, App, |api, a| api.resume_run(a.id);
     /// Checkpoints a run, saves its adapter and ends it.
     stop_run(IdArgs) -> crate::Run, App, |api, a| api.stop_run(a.id);
+    /// Where a run's adapter and best and last checkpoints are, and what discarding it would delete.
+    run_files(IdArgs) -> crate::outputs::RunFiles, App, |api, a| api.run_files(a.id);
+    /// Stops a run, deletes its own files (never exports or anything else) and marks it discarded.
+    discard_run(IdArgs) -> crate::outputs::Discarded, App, |api, a| api.discard_run(a.id);
     /// A run's events since a byte offset of its log.
     run_events(EventsArgs) -> crate::RunEvents, App, |api, a| api.run_events(a.id, a.since.unwrap_or(0));
     /// Exports a finished run: PEFT adapter, merged weights, GGUF, Ollama or an Axolotl job.

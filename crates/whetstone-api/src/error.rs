@@ -96,6 +96,9 @@ pub enum Error {
     #[error("review session {session} is closed; it takes no more ratings or raters")]
     ReviewClosed { session: i64 },
 
+    #[error("run {run} was discarded already; its files are gone. {note}")]
+    AlreadyDiscarded { run: i64, note: String },
+
     #[error("run {run} is training in {}; pause or stop it before starting another run there", path.display())]
     RunFolderBusy { path: PathBuf, run: i64 },
 
@@ -161,6 +164,7 @@ impl Error {
             Error::StaleVersion { .. } => "stale_version",
             Error::BadEdit { .. } => "bad_data",
             Error::TooLarge { .. } => "too_large",
+            Error::AlreadyDiscarded { .. } => "already_discarded",
         }
     }
 

@@ -83,6 +83,8 @@ pub enum Control {
     Pause,
     /// Checkpoint, save the adapter and end.
     Stop,
+    /// End at once: the run is being thrown away, its files deleted once the worker is gone.
+    Discard,
 }
 
 /// Writes a pause or stop request into a run folder.
@@ -91,6 +93,7 @@ pub fn request(run_dir: &Path, control: Control) -> Result<()> {
     let text = match control {
         Control::Pause => "pause",
         Control::Stop => "stop",
+        Control::Discard => "discard",
     };
     write_atomic(&p, text.as_bytes())
 }
@@ -100,8 +103,22 @@ pub fn requested(run_dir: &Path) -> Option<Control> {
     match std::fs::read_to_string(run_dir.join(CONTROL_FILE)).ok()?.trim() {
         "pause" => Some(Control::Pause),
         "stop" => Some(Control::Stop),
+        "discard" => Some(Control::Discard),
         _ => None,
     }
+}
+
+/// Ends process `pid` at once (SIGKILL), for a worker whose run is being discarded.
+pub fn kill(pid: u32) {
+    #[cfg(unix)]
+    if pid > 0 {
+        // SAFETY: sends a signal; no memory is involved.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
 }
 
 

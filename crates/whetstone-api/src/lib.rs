@@ -20,6 +20,7 @@ pub mod folders;
 pub mod jobs;
 pub mod judge;
 pub mod models;
+pub mod outputs;
 pub mod plan;
 pub mod pulls;
 pub mod playground;

@@ -35,7 +35,15 @@ pub struct RunSeries {
     /// screen shows beside the curve (speed, memory, time left) before the next step arrives.
     pub latest_step: Option<LoggedEvent>,
     pub latest_eval: Option<LoggedEvent>,
+    /// The preparation stages of the newest session of the run (started and done), in order.
+    pub phases: Vec<LoggedEvent>,
+    /// The run's warnings, oldest first (at most the newest [`MAX_WARNINGS`]).
+    pub warnings: Vec<LoggedEvent>,
 }
+
+/// Warnings a screen is given from a run's history; a run that warns on every step would otherwise
+/// send its whole log.
+pub const MAX_WARNINGS: usize = 200;
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +101,46 @@ fn log_tail(path: &Path) -> Result<(u64, Option<LoggedEvent>, Option<LoggedEvent
     Ok((next, step, eval))
 }
 
+/// The phases of the newest session and the warnings in the log's first `upto` bytes. Only the
+/// lines that can be one are parsed, so a long run's log of steps is read, not decoded.
+fn log_notes(path: &Path, upto: u64) -> Result<(Vec<LoggedEvent>, Vec<LoggedEvent>)> {
+    use std::io::{BufRead, Read};
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(source) => return Err(Error::Io { action: "read", path: path.to_path_buf(), source }),
+    };
+    let mut reader = std::io::BufReader::new(file.take(upto));
+    let (mut phases, mut warnings) = (Vec::new(), std::collections::VecDeque::new());
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(|source| Error::Io { action: "read", path: path.to_path_buf(), source })?;
+        if n == 0 {
+            break;
+        }
+        let has = |tag: &[u8]| line.windows(tag.len()).any(|w| w == tag);
+        let wanted = has(b"\"type\":\"phase_") || has(b"\"type\":\"warning\"") || has(b"\"type\":\"status\"");
+        if !wanted {
+            continue;
+        }
+        let Ok(e) = serde_json::from_slice::<LoggedEvent>(&line) else { continue };
+        match &e.event {
+            // A worker taking the run starts a new session, which goes through the phases again.
+            RunEvent::Worker(crate::events::WorkerEvent::Status { .. }) => phases.clear(),
+            RunEvent::Train(Event::PhaseStarted { .. } | Event::PhaseDone { .. }) => phases.push(e),
+            RunEvent::Train(Event::Warning { .. }) => {
+                if warnings.len() == MAX_WARNINGS {
+                    warnings.pop_front();
+                }
+                warnings.push_back(e);
+            }
+            _ => {}
+        }
+    }
+    Ok((phases, warnings.into()))
+}
+
 impl Api {
     /// The run's training and evaluation losses, thinned to `buckets` per series.
     pub fn run_series(&self, args: &SeriesArgs) -> Result<RunSeries> {
@@ -101,7 +149,9 @@ impl Api {
             return Err(Error::InvalidInput(format!("buckets must be between 1 and {MAX_BUCKETS}, not {buckets}")));
         }
         let run = self.get_run(args.id)?;
-        let (events_offset, latest_step, latest_eval) = log_tail(&Path::new(&run.out_dir).join(EVENTS_FILE))?;
+        let log = Path::new(&run.out_dir).join(EVENTS_FILE);
+        let (events_offset, latest_step, latest_eval) = log_tail(&log)?;
+        let (phases, warnings) = log_notes(&log, events_offset)?;
         let rows = self.run_metrics(args.id)?;
         let (mut train, mut eval) = (Vec::new(), Vec::new());
         for row in &rows {
@@ -130,6 +180,8 @@ impl Api {
             events_offset,
             latest_step,
             latest_eval,
+            phases,
+            warnings,
         })
     }
 }

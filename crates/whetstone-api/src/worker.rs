@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use whetstone_engine::run::{self, Event, Hooks, Job, Outcome, TrainExample};
+use whetstone_engine::run::{self, Event, Hooks, Job, Outcome, Phase, TrainExample};
 use whetstone_store::{RunProgress, Store};
 
 /// Test-only: milliseconds to sleep between the files of every checkpoint save, to widen the window
@@ -88,7 +88,7 @@ pub fn run_worker(run_dir: &Path, interrupt: Arc<AtomicBool>) -> Result<RunStatu
             Outcome::Completed | Outcome::EarlyStopped => (RunStatus::Completed, None),
             Outcome::BadSteps => (RunStatus::Failed, summary.reason.clone()),
             Outcome::Interrupted => match jobs::requested(run_dir) {
-                Some(Control::Stop) => (RunStatus::Stopped, None),
+                Some(Control::Stop | Control::Discard) => (RunStatus::Stopped, None),
                 _ => (RunStatus::Paused, None),
             },
         },
@@ -106,7 +106,12 @@ pub fn run_worker(run_dir: &Path, interrupt: Arc<AtomicBool>) -> Result<RunStatu
 
 fn train(spec: &JobSpec, run_dir: &Path, interrupt: &AtomicBool, store: &Store, log: &mut EventLog) -> Result<run::RunSummary> {
     let s = &spec.settings;
+    log.write(Event::PhaseStarted { phase: Phase::LoadingModel });
+    let t = Instant::now();
     let model = load_model(&spec.model, s.quant)?;
+    log.write(Event::PhaseDone { phase: Phase::LoadingModel, seconds: t.elapsed().as_secs_f64() });
+    log.write(Event::PhaseStarted { phase: Phase::ReadingData });
+    let t = Instant::now();
     let mut examples = |p: &Path| -> Result<Vec<TrainExample>> {
         let built = training_examples(&model, p, s)?;
         if !built.dropped.is_empty() {
@@ -120,11 +125,20 @@ fn train(spec: &JobSpec, run_dir: &Path, interrupt: &AtomicBool, store: &Store, 
         Some(v) => examples(v)?,
         None => Vec::new(),
     };
+    log.write(Event::PhaseDone { phase: Phase::ReadingData, seconds: t.elapsed().as_secs_f64() });
     let job = Job { model: &model.decoder, train: &train, val: &val, settings: s, out: run_dir, base_model_name: &model.name, pad_id: pad_id(&model.tokenizer) };
     let pause = std::env::var(CHECKPOINT_PAUSE_ENV).ok().and_then(|v| v.parse().ok()).map(Duration::from_millis);
     let mut hooks = WorkerHooks { pause };
     let resume = run_dir.join("checkpoints").exists();
+    // A resumed run keeps the best evaluation of its earlier sessions: the checkpoint it continues
+    // from carries it too, and this session reports only the bests it finds itself.
     let mut progress = RunProgress::default();
+    if resume {
+        if let Ok(before) = store.get_run(spec.run_id) {
+            progress.best_step = before.best_step;
+            progress.best_eval_loss = before.best_eval_loss;
+        }
+    }
     let mut last_beat = Instant::now() - Duration::from_secs(10);
     let summary = run::run(&job, resume, interrupt, &mut hooks, |e: &Event| {
         let mut beat = false;

@@ -262,7 +262,7 @@ fn every_listed_command_dispatches() {
         let args = match command {
             "get_model" => json!({"id": model_id}),
             "get_dataset" => json!({"id": dataset_id}),
-            "get_run" | "pause_run" | "resume_run" | "stop_run" | "run_metrics" | "run_metrics_csv" => json!({"id": run_id}),
+            "get_run" | "pause_run" | "resume_run" | "stop_run" | "run_metrics" | "run_metrics_csv" | "run_files" | "discard_run" => json!({"id": run_id}),
             "run_events" => json!({"id": run_id, "since": 0}),
             "run_series" => json!({"id": run_id, "buckets": 10}),
             "start_run" => json!({"model": "/no/model.gguf", "data": "/no/data.jsonl", "settings": {"steps": 3}}),

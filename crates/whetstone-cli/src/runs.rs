@@ -10,7 +10,7 @@ use std::time::Duration;
 use whetstone_api::jobs::{self, Control};
 use whetstone_api::events::{LoggedEvent, RunEvent, WorkerEvent};
 use whetstone_api::{Api, Run, RunStatus};
-use whetstone_engine::run::Event;
+use whetstone_engine::run::{Event, Phase};
 
 #[derive(Subcommand)]
 pub enum RunsAction {
@@ -37,6 +37,19 @@ pub enum RunsAction {
     },
     /// Checkpoint the run, save its adapter and end it
     Stop { id: i64 },
+    /// Where the run's adapter and best and last checkpoints are
+    Files {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the run and delete its files (exports elsewhere stay); lists what would go without --yes
+    Discard {
+        id: i64,
+        /// Delete them
+        #[arg(long)]
+        yes: bool,
+    },
     /// The run's events: progress, evaluations, checkpoints, warnings
     Logs {
         id: i64,
@@ -87,6 +100,45 @@ pub fn run(api: &Api, action: &RunsAction) -> anyhow::Result<()> {
         RunsAction::Stop { id } => {
             let r = api.stop_run(*id)?;
             eprintln!("run {}: {}", r.id, if r.status.is_active() { "stopping after its current step".to_string() } else { r.status.to_string() });
+            Ok(())
+        }
+        RunsAction::Files { id, json } => {
+            let f = api.run_files(*id)?;
+            if *json {
+                return crate::list::print_json(&f);
+            }
+            println!("folder {}", f.folder.display());
+            if let Some(a) = &f.adapter {
+                let from = match (a.best, a.step) {
+                    (true, Some(s)) => format!(" (the best evaluation's, step {s})"),
+                    (false, Some(s)) => format!(" (step {s})"),
+                    _ => String::new(),
+                };
+                println!("adapter {}{from}", a.path.display());
+            }
+            if let Some(b) = &f.best {
+                println!("best checkpoint {} (step {})", b.path.display(), b.step);
+            }
+            if let Some(l) = &f.last {
+                println!("last checkpoint {} (step {})", l.path.display(), l.step);
+            }
+            Ok(())
+        }
+        RunsAction::Discard { id, yes } => {
+            if !*yes {
+                let f = api.run_files(*id)?;
+                println!("Discarding run {id} deletes these {} from {}:", crate::human_bytes(f.own_bytes), f.folder.display());
+                for file in &f.own {
+                    println!("  {}  {}", crate::human_bytes(file.bytes), file.path.display());
+                }
+                for other in &f.others {
+                    println!("  (stays) {}", other.display());
+                }
+                println!("Exports elsewhere stay. Run again with --yes to discard it.");
+                return Ok(());
+            }
+            let d = api.discard_run(*id)?;
+            eprintln!("run {id} discarded: {} freed", crate::human_bytes(d.freed_bytes));
             Ok(())
         }
         RunsAction::Resume { id, detach } => {
@@ -158,6 +210,14 @@ fn list(api: &Api, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn phase_words(phase: Phase) -> &'static str {
+    match phase {
+        Phase::LoadingModel => "loading the model",
+        Phase::ReadingData => "reading and tokenizing the data",
+        Phase::FirstStep => "first training step",
+    }
+}
+
 /// Turns events into progress lines.
 struct Printer;
 
@@ -182,6 +242,8 @@ impl Printer {
             RunEvent::Train(Event::Checkpoint { step, .. }) => format!("checkpoint saved at step {step}"),
             RunEvent::Train(Event::Warning { message, .. }) => format!("warning: {message}"),
             RunEvent::Train(Event::Saved { adapter }) => format!("adapter saved to {}", adapter.display()),
+            RunEvent::Train(Event::PhaseStarted { phase }) => format!("{} …", phase_words(*phase)),
+            RunEvent::Train(Event::PhaseDone { phase, seconds }) => format!("{} done in {seconds:.1} s", phase_words(*phase)),
             RunEvent::Worker(WorkerEvent::RowsDropped { message, .. }) => format!("warning: {message}"),
             RunEvent::Worker(WorkerEvent::Status { .. }) => return,
             RunEvent::Worker(WorkerEvent::Finished { status, summary, error }) => {

@@ -248,3 +248,56 @@ fn pause_resume_stop_logs_and_exports() {
     assert_eq!(text.lines().count(), 1 + curve(&out).len());
     assert_eq!(std::fs::read_dir(&tb).unwrap().count(), 1);
 }
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(snapshot(&p));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn discarding_a_training_run_stops_its_worker_then_deletes_its_folder_and_nothing_else() {
+    let e = Env::new();
+    let out = e.root.join("run");
+    let id = e.ok(&args(&e.train_args(&out, 500, &["--save-every", "2", "--detach"])), &[]).trim().to_string();
+    let r = e.wait_status(&id, &["running"]);
+    let pid = r["pid"].as_u64().unwrap() as u32;
+    while curve(&out).len() < 3 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Everything outside the run folder: the model, the data and the home folder but its database.
+    let outside = |root: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        snapshot(root).into_iter().filter(|(p, _)| !p.starts_with(&out) && !p.starts_with(&e.home)).collect()
+    };
+    let before = outside(&e.root);
+
+    // Without --yes it only lists what would go, and the run goes on.
+    let listed = e.ok(&["runs", "discard", &id], &[]);
+    assert!(listed.contains("checkpoints") && listed.contains("--yes"), "{listed}");
+    assert_eq!(e.show(&id)["status"], "running");
+
+    e.ok(&["runs", "discard", &id, "--yes"], &[]);
+    assert!(!alive(pid), "the worker {pid} is gone once the discard returns");
+    assert!(!out.exists(), "the run folder held only the run's files, so it is gone");
+    let r = e.show(&id);
+    assert_eq!(r["status"], "discarded", "{r}");
+    assert!(r["error"].as_str().unwrap().starts_with("Discarded: "), "{r}");
+    assert_eq!(outside(&e.root), before, "nothing outside the run folder changed");
+    // The worker, stopped, did not bring the run back to another state.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(e.show(&id)["status"], "discarded");
+
+    let o = e.whet(&["runs", "discard", &id, "--yes"], &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("run {id} was discarded already")), "{err}");
+}

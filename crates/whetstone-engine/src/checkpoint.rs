@@ -323,6 +323,8 @@ mod tests {
   "evals_without_improvement": 1,
   "bad_steps_in_row": 0,
   "evals": [[5, 0.5], [10, 0.1234567890123]],
+  "train_since_eval": [3.5, 2],
+  "train_at_evals": [null, 1.5],
   "elapsed_s": 3.25,
   "warned": ["diverging"],
   "first_loss": 2.5,
@@ -338,6 +340,8 @@ mod tests {
         assert_eq!(s.early_stopping.evals_without_improvement, 1);
         assert_eq!(s.guard.evals, [(5, 0.5), (10, 0.1234567890123)]);
         assert_eq!(s.guard.min_loss, Some(0.75));
+        assert_eq!(s.guard.train_since_eval, (3.5, 2));
+        assert_eq!(s.guard.train_at_evals, [None, Some(1.5)]);
         assert_eq!(s.last_loss, Some(1.0000000000000002));
         let mut w = s.warned.clone();
         assert!(w.once("diverging", crate::policy::Warning { code: "diverging", message: String::new() }).is_none());

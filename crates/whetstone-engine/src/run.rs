@@ -64,6 +64,19 @@ struct Row<'a, T: Serialize> {
     row: &'a T,
 }
 
+/// What happens before a run's first step is done, in order. The worker reports the first two
+/// around its own work, the loop the third; each is started, then done with how long it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Reading the base model's weights (and quantizing them, for QLoRA).
+    LoadingModel,
+    /// Reading the data files and turning their rows into tokens.
+    ReadingData,
+    /// The first training step of this session, the slowest: memory is set up on the way.
+    FirstStep,
+}
+
 /// What the loop reports while it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -103,6 +116,15 @@ pub enum Event {
     },
     Saved {
         adapter: PathBuf,
+    },
+    /// A stage of the preparation began.
+    PhaseStarted {
+        phase: Phase,
+    },
+    /// A stage of the preparation ended after `seconds`.
+    PhaseDone {
+        phase: Phase,
+        seconds: f64,
     },
 }
 
@@ -392,6 +414,10 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
         }
         let step = state.step + 1;
         let t0 = Instant::now();
+        let first = step == session_first + 1;
+        if first {
+            on_event(&Event::PhaseStarted { phase: Phase::FirstStep });
+        }
         let lr = trainer.schedule.lr(state.step);
         let (order0, rng0) = (state.order.clone(), trainer.rng.borrow().clone());
         let mut g = loop {
@@ -411,12 +437,13 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
         };
         let grad_norm = global_norm(&g.grads)?;
         state.step = step;
+        let mut bad_steps_stop = false;
         match state.guard.check_step(step, g.loss, grad_norm, s.max_bad_steps) {
             StepCheck::Stop { warning: w, reason: why } => {
                 on_event(&warning(step, w));
                 outcome = Outcome::BadSteps;
                 reason = Some(why);
-                break;
+                bad_steps_stop = true;
             }
             StepCheck::Skip(w) => on_event(&warning(step, w)),
             StepCheck::Apply => {
@@ -443,6 +470,12 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
                 let eta_s = session.elapsed().as_secs_f64() / done as f64 * (total - step) as f64;
                 on_event(&Event::Step { metrics: m, total_steps: total, eta_s, memory_bytes: memory_in_use() });
             }
+        }
+        if first {
+            on_event(&Event::PhaseDone { phase: Phase::FirstStep, seconds: t0.elapsed().as_secs_f64() });
+        }
+        if bad_steps_stop {
+            break;
         }
         let mut new_best = false;
         let mut stop = false;

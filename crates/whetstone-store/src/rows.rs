@@ -122,6 +122,8 @@ pub enum RunStatus {
     Cancelled,
     /// Its worker died without saying so (crash, kill, power loss); resumable from its last checkpoint.
     Interrupted,
+    /// Thrown away on request: its files are deleted, its record stays so that nothing vanishes unsaid.
+    Discarded,
 }
 
 impl RunStatus {
@@ -135,6 +137,7 @@ impl RunStatus {
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
+            RunStatus::Discarded => "discarded",
         }
     }
 }
@@ -169,8 +172,9 @@ impl FromStr for RunStatus {
             "completed" => Ok(RunStatus::Completed),
             "failed" => Ok(RunStatus::Failed),
             "cancelled" => Ok(RunStatus::Cancelled),
+            "discarded" => Ok(RunStatus::Discarded),
             other => Err(format!(
-                "unknown run status `{other}` (expected queued, running, paused, stopped, completed, failed, cancelled or interrupted)"
+                "unknown run status `{other}` (expected queued, running, paused, stopped, completed, failed, cancelled, interrupted or discarded)"
             )),
         }
     }

@@ -366,12 +366,18 @@ impl Store {
         self.get_run(id)
     }
 
-    /// A worker process `pid` takes the run: it is running from now on, with no error.
+    /// A worker process `pid` takes the run: it is running from now on, with no error. A discarded
+    /// run is not taken: its files are gone, and its record says so.
     pub fn claim_run(&self, id: i64, pid: u32) -> Result<Run> {
         let sql = format!(
-            "UPDATE runs SET status = 'running', pid = ?1, error = NULL, heartbeat_at = {NOW}, updated_at = {NOW} WHERE id = ?2"
+            "UPDATE runs SET status = 'running', pid = ?1, error = NULL, heartbeat_at = {NOW}, updated_at = {NOW} \
+             WHERE id = ?2 AND status != 'discarded'"
         );
-        self.changed(self.conn.execute(&sql, params![pid, id])?, id)
+        let n = self.conn.execute(&sql, params![pid, id])?;
+        if n == 0 && self.get_run(id)?.status == RunStatus::Discarded {
+            return Err(Error::Invalid { what: "run", reason: format!("run {id} was discarded; it cannot be trained") });
+        }
+        self.changed(n, id)
     }
 
     /// Records the worker's pid when the run is still waiting for it (the worker may already have
@@ -394,10 +400,21 @@ impl Store {
         self.changed(n, id).map(|_| ())
     }
 
-    /// The run's worker is gone; `status` says how it ended and `error` why, if not as planned.
+    /// The run's worker is gone; `status` says how it ended and `error` why, if not as planned. A
+    /// discarded run stays discarded, whatever its worker said last.
     pub fn finish_run(&self, id: i64, status: RunStatus, error: Option<&str>) -> Result<Run> {
-        let sql = format!("UPDATE runs SET status = ?1, pid = NULL, error = ?2, updated_at = {NOW} WHERE id = ?3");
-        self.changed(self.conn.execute(&sql, params![status.as_str(), error, id])?, id)
+        let sql = format!("UPDATE runs SET status = ?1, pid = NULL, error = ?2, updated_at = {NOW} WHERE id = ?3 AND status != 'discarded'");
+        let n = self.conn.execute(&sql, params![status.as_str(), error, id])?;
+        if n == 0 {
+            return self.get_run(id);
+        }
+        self.changed(n, id)
+    }
+
+    /// Marks the run discarded (its files deleted), with `note` saying what went; for good.
+    pub fn discard_run(&self, id: i64, note: &str) -> Result<Run> {
+        let sql = format!("UPDATE runs SET status = 'discarded', pid = NULL, error = ?1, updated_at = {NOW} WHERE id = ?2");
+        self.changed(self.conn.execute(&sql, params![note, id])?, id)
     }
 
     /// Sets `status` only if the run is in one of `from`; returns whether it was.

@@ -72,6 +72,12 @@ export type CatalogShape = { hidden: number, intermediate: number, layers: numbe
 
 export type CheckedPrompt = { prompt: string, in_app: string, exported: string, same: boolean, };
 
+export type CheckpointInfo = { step: number, path: string, 
+/**
+ * Its validation loss, when it is the best evaluation's.
+ */
+eval_loss: number | null, bytes: number, };
+
 export type Choice = "a" | "b" | "tie";
 
 export type CleanOptions = { 
@@ -237,6 +243,16 @@ score_spread: number,
  * Whether raters chose differently between baseline, candidate and tie.
  */
 preference_split: boolean, };
+
+export type Discarded = { run: Run, deleted: Array<RunFile>, freed_bytes: number, 
+/**
+ * Entries of the folder that were not the run's and stay.
+ */
+kept: Array<string>, 
+/**
+ * The folder itself was removed (it held nothing else).
+ */
+folder_removed: boolean, };
 
 export type DroppedRow = { 
 /**
@@ -418,7 +434,7 @@ memory_bytes: number | null, } | { "type": "eval", metrics: EvalMetrics,
 /**
  * The lowest validation loss so far.
  */
-best: boolean, } | { "type": "checkpoint", step: number, path: string, } | { "type": "warning", code: string, message: string, step: number, } | { "type": "saved", adapter: string, };
+best: boolean, } | { "type": "checkpoint", step: number, path: string, } | { "type": "warning", code: string, message: string, step: number, } | { "type": "saved", adapter: string, } | { "type": "phase_started", phase: Phase, } | { "type": "phase_done", phase: Phase, seconds: number, };
 
 export type EventsArgs = { id: number, 
 /**
@@ -729,6 +745,8 @@ export type OutputRating = { scores: { [key in string]: number }, flags: Array<s
 export type Overview = { hardware: Hardware, models: Array<Model>, datasets: Array<Dataset>, runs: Array<Run>, default_model: DefaultModel | null, };
 
 export type PathArgs = { path: string, };
+
+export type Phase = "loading_model" | "reading_data" | "first_step";
 
 export type PiiDecision = "redact" | "drop" | "keep";
 
@@ -1183,6 +1201,38 @@ files: Array<string>, gguf: GgufSummary | null, round_trip: RoundTrip | null,
  */
 commands: Array<string>, warnings: Array<string>, };
 
+export type RunFile = { path: string, 
+/**
+ * Its size, a folder's with everything in it.
+ */
+bytes: number, };
+
+export type RunFiles = { run: number, folder: string, folder_exists: boolean, adapter: SavedAdapter | null, 
+/**
+ * The checkpoint of the lowest validation loss, kept whatever else is pruned.
+ */
+best: CheckpointInfo | null, 
+/**
+ * The newest checkpoint.
+ */
+last: CheckpointInfo | null, 
+/**
+ * Every checkpoint, newest first.
+ */
+checkpoints: Array<CheckpointInfo>, 
+/**
+ * The run's own files and folders: what discarding it deletes.
+ */
+own: Array<RunFile>, 
+/**
+ * Their size together: the space discarding frees.
+ */
+own_bytes: number, 
+/**
+ * Anything else in the folder, which discarding leaves where it is.
+ */
+others: Array<string>, };
+
 export type RunSeries = { 
 /**
  * Training loss, thinned: every point when there are few, else each bucket's min and max.
@@ -1201,9 +1251,17 @@ events_offset: number,
  * The newest training step and evaluation in the log before that offset, for the figures a
  * screen shows beside the curve (speed, memory, time left) before the next step arrives.
  */
-latest_step: LoggedEvent | null, latest_eval: LoggedEvent | null, };
+latest_step: LoggedEvent | null, latest_eval: LoggedEvent | null, 
+/**
+ * The preparation stages of the newest session of the run (started and done), in order.
+ */
+phases: Array<LoggedEvent>, 
+/**
+ * The run's warnings, oldest first (at most the newest [`MAX_WARNINGS`]).
+ */
+warnings: Array<LoggedEvent>, };
 
-export type RunStatus = "queued" | "running" | "paused" | "stopped" | "completed" | "failed" | "cancelled" | "interrupted";
+export type RunStatus = "queued" | "running" | "paused" | "stopped" | "completed" | "failed" | "cancelled" | "interrupted" | "discarded";
 
 export type RunSummary = { steps: number, total_steps: number, first_loss: number | null, last_loss: number | null, adapter: string, outcome: Outcome, 
 /**
@@ -1232,6 +1290,16 @@ out: string,
  * Replace `out` when it exists; without it an existing file is refused.
  */
 overwrite: boolean, };
+
+export type SavedAdapter = { path: string, 
+/**
+ * The step whose weights it holds, when the worker said.
+ */
+step: number | null, 
+/**
+ * It holds the best evaluation's weights rather than the last step's.
+ */
+best: boolean, bytes: number, };
 
 export type SavedTable = { path: string, bytes: number, };
 
@@ -1552,6 +1620,8 @@ export const COMMANDS = [
   "pause_run",
   "resume_run",
   "stop_run",
+  "run_files",
+  "discard_run",
   "run_events",
   "export_run",
   "run_metrics",
@@ -1653,6 +1723,10 @@ export function commands(transport: Transport) {
     resume_run: (args: IdArgs): Promise<Run> => transport.call<Run>('resume_run', args),
     /** Checkpoints a run, saves its adapter and ends it. */
     stop_run: (args: IdArgs): Promise<Run> => transport.call<Run>('stop_run', args),
+    /** Where a run's adapter and best and last checkpoints are, and what discarding it would delete. */
+    run_files: (args: IdArgs): Promise<RunFiles> => transport.call<RunFiles>('run_files', args),
+    /** Stops a run, deletes its own files (never exports or anything else) and marks it discarded. */
+    discard_run: (args: IdArgs): Promise<Discarded> => transport.call<Discarded>('discard_run', args),
     /** A run's events since a byte offset of its log. */
     run_events: (args: EventsArgs): Promise<RunEvents> => transport.call<RunEvents>('run_events', args),
     /** Exports a finished run: PEFT adapter, merged weights, GGUF, Ollama or an Axolotl job. */

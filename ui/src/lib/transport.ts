@@ -180,6 +180,29 @@ async function followOverChannel<T>(id: number, since: number, deliver: (batch: 
   }
 }
 
+/**
+ * Desktop window only: `onRequest` hears of each request to close the window while a run trains
+ * (the window then stays until `confirmClose`). Resolves once the window listens.
+ */
+export async function watchClose<T>(onRequest: (request: T) => void): Promise<void> {
+  const { Channel, invoke } = await import('@tauri-apps/api/core');
+  try {
+    await invoke('watch_close', { onRequest: new Channel<T>(onRequest) });
+  } catch (raw) {
+    throw toApiError(raw, 'app_error');
+  }
+}
+
+/** Desktop window only: closes the window after a close request was held. */
+export async function confirmClose(): Promise<void> {
+  const { invoke } = await import('@tauri-apps/api/core');
+  try {
+    await invoke('confirm_close');
+  } catch (raw) {
+    throw toApiError(raw, 'app_error');
+  }
+}
+
 async function followOverHttp<T>(id: number, since: number, deliver: (batch: T) => void, signal: AbortSignal): Promise<void> {
   const response = await openEventStream(`/api/events/run/${id}?since=${since}`, { signal });
   await readEventStream(response, 'events', deliver);

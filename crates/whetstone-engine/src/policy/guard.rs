@@ -46,6 +46,14 @@ pub struct Guard {
     pub evals: Vec<(u64, f64)>,
     /// Lowest training loss seen, for the divergence warning.
     pub min_loss: Option<f64>,
+    /// Sum and count of the training losses since the last evaluation, for the mean the overfitting
+    /// warning compares. Absent from checkpoints made before it existed, hence the defaults.
+    #[serde(default)]
+    pub train_since_eval: (f64, u64),
+    /// The mean training loss between each evaluation and the one before it, in step with `evals`
+    /// (None where no step was applied in between).
+    #[serde(default)]
+    pub train_at_evals: Vec<Option<f64>>,
 }
 
 impl Guard {
@@ -81,6 +89,8 @@ impl Guard {
     pub fn observe_loss(&mut self, step: u64, loss: f64, warned: &mut Warned) -> Option<Warning> {
         let min = self.min_loss.map_or(loss, |m| m.min(loss));
         self.min_loss = Some(min);
+        self.train_since_eval.0 += loss;
+        self.train_since_eval.1 += 1;
         if step <= 5 || loss <= 2.0 * min + 1.0 {
             return None;
         }
@@ -92,24 +102,41 @@ impl Guard {
         })
     }
 
-    /// Records the evaluation at `step`; warns when the validation loss has risen 3 times in a row,
-    /// once for each best checkpoint it can point to (`best` already counts this evaluation).
+    /// Records the evaluation at `step`; warns of overfitting when the validation loss has risen
+    /// [`OVERFITTING_RISES`] times in a row while the training loss kept falling (both rising is
+    /// divergence, which [`Guard::observe_loss`] reports), once for each best checkpoint it can
+    /// point to (`best` already counts this evaluation).
     pub fn observe_eval(&mut self, step: u64, loss: f64, best: Option<Best>, warned: &mut Warned) -> Option<Warning> {
+        let (sum, n) = std::mem::take(&mut self.train_since_eval);
         self.evals.push((step, loss));
-        let k = self.evals.len();
+        self.train_at_evals.push((n > 0).then(|| sum / n as f64));
         let b = best?;
-        if k < 4 || !self.evals[k - 4..].windows(2).all(|w| w[1].1 > w[0].1) {
+        let k = OVERFITTING_RISES + 1;
+        // A checkpoint from before the training means were kept has fewer of them than evaluations:
+        // only evaluations that have one are judged.
+        if self.evals.len() < k || self.train_at_evals.len() < k {
+            return None;
+        }
+        let val = &self.evals[self.evals.len() - k..];
+        let train = &self.train_at_evals[self.train_at_evals.len() - k..];
+        let val_rising = val.windows(2).all(|w| w[1].1 > w[0].1);
+        // Between the first and the last of these evaluations.
+        let train_falling = matches!((train[0], train[k - 1]), (Some(first), Some(last)) if last < first);
+        if !val_rising || !train_falling {
             return None;
         }
         warned.once(&format!("overfitting-{}", b.step), Warning {
             code: "overfitting",
             message: format!(
-                "The validation loss has risen for 3 evaluations in a row: the model is starting to learn the training examples by heart (overfitting). The best checkpoint is from step {} (validation loss {:.4}).",
+                "The validation loss has risen for {OVERFITTING_RISES} evaluations in a row while the training loss kept falling: the model is starting to learn the training examples by heart (overfitting). The best checkpoint is from step {} (validation loss {:.4}); stopping now keeps it.",
                 b.step, b.eval_loss
             ),
         })
     }
 }
+
+/// Rises of the validation loss in a row that, with a falling training loss, mean overfitting.
+pub const OVERFITTING_RISES: usize = 3;
 
 /// Warns (once per run) when `n` examples are too few for `total` steps of `per_step` examples:
 /// each step repeats examples, or each example is seen more than ten times.
@@ -220,38 +247,78 @@ mod tests {
         assert!(g.observe_loss(6, 2.1, &mut w).is_some(), "2.1 > 2·0.5 + 1");
     }
 
-    fn eval(g: &mut Guard, w: &mut Warned, step: u64, loss: f64, best: Best) -> Option<Warning> {
+    /// One training step with loss `train` (at step `step - 1`), then an evaluation at `step`.
+    fn eval(g: &mut Guard, w: &mut Warned, step: u64, loss: f64, train: f64, best: Best) -> Option<Warning> {
+        g.observe_loss(step - 1, train, &mut Warned::default());
         g.observe_eval(step, loss, Some(best), w)
     }
 
     #[test]
-    fn three_rises_in_a_row_warn_of_overfitting_once_per_best() {
+    fn three_rises_while_training_falls_warn_of_overfitting_once_per_best() {
         let (mut g, mut w) = (Guard::default(), Warned::default());
         let b = Best { step: 10, eval_loss: 1.0 };
-        assert_eq!(eval(&mut g, &mut w, 10, 1.0, b), None);
-        assert_eq!(eval(&mut g, &mut w, 20, 1.1, b), None);
-        assert_eq!(eval(&mut g, &mut w, 30, 1.2, b), None, "two rises are not yet a trend");
-        let warning = eval(&mut g, &mut w, 40, 1.3, b).expect("three rises");
+        assert_eq!(eval(&mut g, &mut w, 10, 1.0, 2.0, b), None);
+        assert_eq!(eval(&mut g, &mut w, 20, 1.1, 1.8, b), None);
+        assert_eq!(eval(&mut g, &mut w, 30, 1.2, 1.6, b), None, "two rises are not yet a trend");
+        let warning = eval(&mut g, &mut w, 40, 1.3, 1.4, b).expect("three rises");
         assert_eq!(warning.code, "overfitting");
-        assert!(warning.message.ends_with("The best checkpoint is from step 10 (validation loss 1.0000)."), "{}", warning.message);
-        assert_eq!(eval(&mut g, &mut w, 50, 1.4, b), None, "not again for the same best");
+        assert!(warning.message.contains("while the training loss kept falling"), "{}", warning.message);
+        assert!(warning.message.contains("The best checkpoint is from step 10 (validation loss 1.0000)"), "{}", warning.message);
+        assert_eq!(eval(&mut g, &mut w, 50, 1.4, 1.2, b), None, "not again for the same best");
         // A new best, then three more rises: the warning names the new one.
         let b2 = Best { step: 60, eval_loss: 0.5 };
-        for (step, loss) in [(60, 0.5), (70, 0.6), (80, 0.7)] {
-            assert_eq!(eval(&mut g, &mut w, step, loss, b2), None);
+        for (step, loss, train) in [(60, 0.5, 1.0), (70, 0.6, 0.9), (80, 0.7, 0.8)] {
+            assert_eq!(eval(&mut g, &mut w, step, loss, train, b2), None);
         }
-        let warning = eval(&mut g, &mut w, 90, 0.8, b2).expect("three rises after the new best");
+        let warning = eval(&mut g, &mut w, 90, 0.8, 0.7, b2).expect("three rises after the new best");
         assert!(warning.message.contains("from step 60"), "{}", warning.message);
+    }
+
+    #[test]
+    fn the_training_mean_between_evaluations_is_what_is_compared() {
+        let (mut g, mut w) = (Guard::default(), Warned::default());
+        let b = Best { step: 10, eval_loss: 1.0 };
+        // Steps 1-4 average 2.5, steps 6-9 average 1.5.
+        for (step, loss) in [(1, 4.0), (2, 3.0), (3, 2.0), (4, 1.0)] {
+            g.observe_loss(step, loss, &mut Warned::default());
+        }
+        assert_eq!(g.observe_eval(5, 1.0, Some(b), &mut w), None);
+        assert_eq!(g.train_at_evals, [Some(2.5)]);
+        assert_eq!(g.train_since_eval, (0.0, 0), "the sum starts again after each evaluation");
+        // No applied step before an evaluation: nothing to compare there.
+        assert_eq!(g.observe_eval(6, 1.1, Some(b), &mut w), None);
+        assert_eq!(g.train_at_evals, [Some(2.5), None]);
+    }
+
+    #[test]
+    fn a_rising_validation_loss_with_a_rising_training_loss_is_not_overfitting() {
+        let (mut g, mut w) = (Guard::default(), Warned::default());
+        let b = Best { step: 10, eval_loss: 1.0 };
+        for (step, loss, train) in [(10, 1.0, 1.0), (20, 1.1, 1.1), (30, 1.2, 1.2), (40, 1.3, 1.3)] {
+            assert_eq!(eval(&mut g, &mut w, step, loss, train, b), None, "step {step}");
+        }
+        // Nor without training losses to compare (a checkpoint from before they were kept).
+        let mut old = Guard { evals: vec![(10, 1.0), (20, 1.1), (30, 1.2)], ..Guard::default() };
+        assert_eq!(old.observe_eval(40, 1.3, Some(b), &mut w), None);
     }
 
     #[test]
     fn a_flat_evaluation_breaks_the_rise() {
         let (mut g, mut w) = (Guard::default(), Warned::default());
         let b = Best { step: 10, eval_loss: 1.0 };
-        for (step, loss) in [(10, 1.0), (20, 1.1), (30, 1.1), (40, 1.2)] {
-            assert_eq!(eval(&mut g, &mut w, step, loss, b), None);
+        for (step, loss, train) in [(10, 1.0, 2.0), (20, 1.1, 1.8), (30, 1.1, 1.6), (40, 1.2, 1.4)] {
+            assert_eq!(eval(&mut g, &mut w, step, loss, train, b), None);
         }
         assert_eq!(g.evals.len(), 4);
+    }
+
+    #[test]
+    fn a_checkpoint_without_the_training_means_still_loads() {
+        let g: Guard = serde_json::from_str(r#"{"bad_steps_in_row":0,"evals":[[10,1.0]],"min_loss":0.5}"#).unwrap();
+        assert_eq!(g.evals, [(10, 1.0)]);
+        assert!(g.train_at_evals.is_empty());
+        let round: Guard = serde_json::from_str(&serde_json::to_string(&Guard { train_at_evals: vec![None, Some(1.5)], ..g }).unwrap()).unwrap();
+        assert_eq!(round.train_at_evals, [None, Some(1.5)]);
     }
 
     #[test]

@@ -6,6 +6,8 @@ import type {
   ConfigOpened,
   ConfigSaved,
   DefaultsRequest,
+  Discarded,
+  RunFiles,
   LoggedEvent,
   Run,
   RunEvents,
@@ -21,8 +23,13 @@ import type {
 export type {
   ConfigOpened,
   ConfigSaved,
+  CheckpointInfo,
+  Discarded,
   ExportFormat,
   GgufQuant,
+  LoggedEvent,
+  Phase,
+  RunFiles,
   Preset,
   PresetName,
   QuantMode,
@@ -72,16 +79,20 @@ export const runs = {
   start: (req: StartRun): Promise<Run> => api.start_run(req),
   get: (id: number): Promise<Run> => api.get_run({ id }),
 
+  /** The whole loss history thinned for drawing, and the event-log offset to follow the run from. */
+  series: (id: number, buckets?: number): Promise<RunSeries> => api.run_series(buckets === undefined ? { id } : { id, buckets }),
   /**
    * Pushed updates of a run from byte `since` of its event log (0: from the start): the run's state
    * and its new events, as the worker logs them, until the run ends or `stop` is called.
    */
-  /** The whole loss history thinned for drawing, and the event-log offset to follow the run from. */
-  series: (id: number): Promise<RunSeries> => api.run_series({ id }),
   follow: (id: number, since: number, onBatch: (batch: RunEvents) => void): Following => followRun<RunEvents>(id, since, onBatch),
   pause: (id: number): Promise<Run> => api.pause_run({ id }),
   stop: (id: number): Promise<Run> => api.stop_run({ id }),
   resume: (id: number): Promise<Run> => api.resume_run({ id }),
+  /** Where the adapter and the best and last checkpoints are, and what discarding would delete. */
+  files: (id: number): Promise<RunFiles> => api.run_files({ id }),
+  /** Stops the run and deletes its own files; the record stays, marked discarded. */
+  discard: (id: number): Promise<Discarded> => api.discard_run({ id }),
   isActive: (run: Run): boolean => ACTIVE.includes(run.status),
   /** Writes a run's result as a PEFT adapter, merged model, GGUF, Ollama model or Axolotl job. */
   export: (req: RunExport): Promise<RunExportReport> => api.export_run(req),
@@ -89,6 +100,8 @@ export const runs = {
   openFolder: (path: string): Promise<string> => api.open_folder({ path }),
   /** A run whose adapter is saved and will not change any more. */
   canExport: (run: Run): boolean => run.status === 'completed' || run.status === 'stopped',
+  /** A run whose files can still be thrown away. */
+  canDiscard: (run: Run): boolean => run.status !== 'discarded',
   /** What the user may do with a run in its current state. */
   actions(run: Run): RunAction[] {
     if (ACTIVE.includes(run.status)) return ['pause', 'stop'];

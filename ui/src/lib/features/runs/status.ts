@@ -11,4 +11,5 @@ export const STATUS_WORDS: Record<RunStatus, string> = {
   failed: 'failed',
   cancelled: 'cancelled',
   interrupted: 'interrupted',
+  discarded: 'discarded',
 };
