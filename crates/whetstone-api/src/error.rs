@@ -102,6 +102,9 @@ pub enum Error {
     #[error("{repo} is already being downloaded; wait for that download to end or cancel it first")]
     PullBusy { repo: String },
 
+    #[error("data queue {queue} was already added to its dataset as version {version}; it takes no more decisions, so start a new queue")]
+    QueueApplied { queue: i64, version: u32 },
+
     #[error("{}", crate::training::rows_too_long_message(path, *rows, dropped, *max_len, *keep_all))]
     RowsTooLong {
         path: PathBuf,
@@ -146,6 +149,7 @@ impl Error {
             Error::ForbiddenItem { .. } => "forbidden_item",
             Error::ReviewClosed { .. } => "review_closed",
             Error::PullBusy { .. } => "busy",
+            Error::QueueApplied { .. } => "queue_applied",
         }
     }
 

@@ -4,6 +4,7 @@
 //! arguments onto them for callers that speak JSON. Every error becomes an [`ErrorBody`] with a
 //! stable `code`.
 
+pub mod augment;
 pub mod bench;
 pub mod bindings;
 pub mod datasets;
@@ -21,6 +22,7 @@ pub mod jobs;
 pub mod models;
 pub mod plan;
 pub mod pulls;
+pub mod queue;
 pub mod series;
 pub mod review;
 pub mod review_results;
