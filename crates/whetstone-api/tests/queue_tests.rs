@@ -276,6 +276,9 @@ fn bad_augmentation_requests_are_refused_with_a_reason_and_nothing_stored() {
     assert_eq!(err.code(), "no_model", "{err}");
     refused(api, "augment_start", with(json!({"mode": "summarise"})), "invalid_input", "unknown variant");
     refused(api, "augment_start", with(json!({"mode": {"rewrite": {"instruction": "x", "extra": 1}}})), "invalid_input", "unknown field");
+    // From a page through `whet serve`, a model path outside the allowed folders is refused.
+    let err = api.dispatch_from(whetstone_api::dispatch::Caller::Server, "augment_start", base.clone()).unwrap_err();
+    assert_eq!(err.code(), "path_not_allowed", "{err}");
     assert_eq!(call(api, "data_queues", json!({})), json!([]), "no queue was stored");
     assert_eq!(versions(api).len(), 1);
 }
