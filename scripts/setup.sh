@@ -19,8 +19,11 @@ as_root() {
 
 apt_packages() {
   # libopenblas0-pthread: the engine's CPU matrix products (opened at run time; optional, 2-3x faster).
+  # libx11-dev: the quit test's window closer (tests/support/close-window.c); sqlite3: the review
+  # load benchmark reads the store with it.
   local wanted=(libwebkit2gtk-4.1-dev libssl-dev librsvg2-dev xvfb webkit2gtk-driver chromium
-    build-essential pkg-config curl ca-certificates python3 python3-pip libopenblas0-pthread)
+    build-essential pkg-config curl ca-certificates python3 python3-pip libopenblas0-pthread
+    libx11-dev sqlite3)
   command -v node >/dev/null 2>&1 || wanted+=(nodejs)
   command -v npm >/dev/null 2>&1 || wanted+=(npm)
   local missing=()

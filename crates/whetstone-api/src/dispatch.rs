@@ -113,6 +113,19 @@ impl Confine for crate::review_results::ReviewPreferencesArgs {}
 impl Confine for crate::review_results::ReviewAccept {}
 impl Confine for EvalExportArgs {}
 impl Confine for crate::playground::PlaygroundRequest {}
+impl Confine for crate::queue::SampleRequest {}
+impl Confine for crate::queue::QueueArgs {}
+impl Confine for crate::queue::QueuesArgs {}
+impl Confine for crate::queue::DecideRequest {}
+
+impl Confine for crate::augment::AugmentRequest {
+    fn confine(&mut self, api: &Api) -> Result<()> {
+        if let Some(m) = &self.model {
+            self.model = Some(api.confine_model_ref(m)?);
+        }
+        Ok(())
+    }
+}
 
 impl Confine for crate::judge::JudgeRequest {
     fn confine(&mut self, api: &Api) -> Result<()> {
@@ -408,6 +421,20 @@ commands! {
     data_edit(crate::datasets::EditRequest) -> crate::datasets::EditResult, App, |api, a| api.data_edit(&a);
     /// Keeps a file's text, sent by a page that cannot give its path, in the home folder's imports folder under a fresh name.
     data_upload(crate::uploads::UploadRequest) -> crate::uploads::Uploaded, App, |api, a| api.data_upload(&a);
+    /// Variations of chosen rows written by a local model, into a review queue; none enters a version until accepted.
+    augment_start(crate::augment::AugmentRequest) -> crate::queue::QueueItems, App, |api, a| api.augment_start(&a);
+    /// A random sample of a version's rows, into a review queue for experts to check before training.
+    data_sample(crate::queue::SampleRequest) -> crate::queue::QueueItems, App, |api, a| api.data_sample(&a);
+    /// Review queues with their counts, newest first; those of one dataset when given.
+    data_queues(crate::queue::QueuesArgs) -> Vec<crate::queue::QueueSummary>, App, |api, a| api.data_queues(a.dataset.as_deref());
+    /// A review queue's items: each row beside its source, how it was made, and what was decided.
+    queue_items(crate::queue::QueueArgs) -> crate::queue::QueueItems, App, |api, a| api.queue_items(a.queue);
+    /// Accepts, edits, rejects or flags an item; a later decision replaces it until the queue is applied.
+    queue_decide(crate::queue::DecideRequest) -> crate::queue::QueueItemView, App, |api, a| api.queue_decide(&a);
+    /// A queue's counts, and for a data review the sample size and the share flagged.
+    queue_summary(crate::queue::QueueArgs) -> crate::queue::QueueSummary, App, |api, a| api.queue_summary(a.queue);
+    /// Makes the queue's new dataset version: accepted variations added, or the sample's edits applied.
+    queue_apply(crate::queue::QueueArgs) -> crate::queue::ApplyResult, App, |api, a| api.queue_apply(a.queue);
     /// Training runs.
     list_runs(NoArgs) -> Vec<crate::Run>, App, |api, a| api.list_runs();
     /// One run.

@@ -105,6 +105,9 @@ pub enum Error {
     #[error("{repo} is already being downloaded; wait for that download to end or cancel it first")]
     PullBusy { repo: String },
 
+    #[error("data queue {queue} was already added to its dataset as version {version}; it takes no more decisions, so start a new queue")]
+    QueueApplied { queue: i64, version: u32 },
+
     #[error("{}", crate::training::rows_too_long_message(path, *rows, dropped, *max_len, *keep_all))]
     RowsTooLong {
         path: PathBuf,
@@ -165,6 +168,7 @@ impl Error {
             Error::BadEdit { .. } => "bad_data",
             Error::TooLarge { .. } => "too_large",
             Error::AlreadyDiscarded { .. } => "already_discarded",
+            Error::QueueApplied { .. } => "queue_applied",
         }
     }
 

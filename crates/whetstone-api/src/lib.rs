@@ -4,6 +4,7 @@
 //! arguments onto them for callers that speak JSON. Every error becomes an [`ErrorBody`] with a
 //! stable `code`.
 
+pub mod augment;
 pub mod bench;
 pub mod bindings;
 pub mod datasets;
@@ -24,6 +25,7 @@ pub mod outputs;
 pub mod plan;
 pub mod pulls;
 pub mod playground;
+pub mod queue;
 pub mod series;
 pub mod settings_files;
 pub mod tables;

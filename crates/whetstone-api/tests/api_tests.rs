@@ -280,6 +280,12 @@ fn every_listed_command_dispatches() {
             "data_upload" => json!({"name": "up.jsonl", "text": "{\"prompt\": \"a\", \"response\": \"b\"}\n"}),
             "config_open" => json!({"path": cfg}),
             "config_save" => json!({"path": dir.path().join("saved.toml"), "settings": {}}),
+            "augment_start" => json!({"dataset": "rows", "rows": [1], "mode": "paraphrase", "per_row": 1}),
+            "data_sample" => json!({"dataset": "rows", "size": 1, "seed": 1}),
+            "data_queues" => json!({"dataset": "rows"}),
+            // The table lists data_sample first: queue 1 is its sample.
+            "queue_items" | "queue_summary" | "queue_apply" => json!({"queue": 1}),
+            "queue_decide" => json!({"queue": 1, "item": 1, "decision": {"flag": {"note": "check the answer"}}}),
             // The table lists allow_folder before forget_folder: the second undoes the first.
             "allow_folder" | "forget_folder" => json!({"path": extra.path()}),
             "export_run" => json!({"run": run_id, "format": "peft", "out": extra.path().join("export")}),
@@ -335,7 +341,7 @@ fn every_listed_command_dispatches() {
                 assert_eq!(err.code(), "not_found", "{command}: {err}");
             }
             // This home's default model is absent on purpose; reaching that check shows the command was routed.
-            "data_stats" | "data_preview" => {
+            "data_stats" | "data_preview" | "augment_start" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "no_model", "{command}: {err}");
             }

@@ -24,6 +24,16 @@ pub enum DataCommand {
     Export(ExportArgs),
     /// Every version of a dataset and the steps that made it
     Versions(VersionsArgs),
+    /// Have a model write variations of chosen rows, into a queue to review before they enter a version
+    Augment(crate::queue::AugmentArgs),
+    /// Draw a random sample of rows into a queue for people to check before training
+    Sample(crate::queue::SampleArgs),
+    /// Show a review queue (or list them all) with what was decided
+    Queue(crate::queue::QueueArgs),
+    /// Accept, edit, reject or flag an item of a review queue
+    Decide(crate::queue::DecideArgs),
+    /// Make the new version from a review queue's decisions
+    Apply(crate::queue::ApplyArgs),
 }
 
 #[derive(Args)]
@@ -360,6 +370,11 @@ pub fn run(api: &Api, cmd: &DataCommand) -> anyhow::Result<()> {
             println!("wrote {} rows of version {} to {}", r.rows, r.version, r.path.display());
             Ok(())
         }
+        DataCommand::Augment(a) => crate::queue::augment(api, a),
+        DataCommand::Sample(a) => crate::queue::sample(api, a),
+        DataCommand::Queue(a) => crate::queue::show(api, a),
+        DataCommand::Decide(a) => crate::queue::decide(api, a),
+        DataCommand::Apply(a) => crate::queue::apply(api, a),
         DataCommand::Versions(a) => {
             let vs = api.data_versions(&a.dataset)?;
             if a.json {

@@ -11,6 +11,7 @@ mod list;
 mod runs;
 mod model;
 mod plan;
+mod queue;
 mod review;
 mod serve;
 mod train;

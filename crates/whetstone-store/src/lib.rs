@@ -7,6 +7,7 @@ mod error;
 mod evaluations;
 mod folders;
 mod migrations;
+mod queues;
 mod reviews;
 mod rows;
 mod store;
@@ -15,6 +16,7 @@ pub use error::{Error, Result};
 pub use evaluations::{Evaluation, EvaluationItem, NewEvaluation, OutputRecord, SideRecord};
 pub use folders::AllowedFolder;
 pub use migrations::{Migration, LATEST_VERSION, MIGRATIONS};
+pub use queues::{DataQueue, ItemDecision, NewDataQueue, NewQueueItem, QueueItem};
 pub use reviews::{Assignment, NewRater, NewRating, NewReviewSession, Rater, ReviewSession, StoredRating, Submitted};
 pub use rows::{
     Dataset, DatasetVersion, Model, ModelOrigin, ModelSource, NewDataset, NewDatasetVersion, NewModel, NewRun, Run, RunProgress,

@@ -203,6 +203,39 @@ CREATE TABLE review_ratings (
 CREATE UNIQUE INDEX review_ratings_current ON review_ratings(rater_id, item) WHERE current = 1;
 "#,
 },
+Migration {
+    version: 8,
+    name: "data queues: model-written variations and sampled rows waiting for a person's decision before they enter a version",
+    sql: r#"
+CREATE TABLE data_queues (
+    id              INTEGER PRIMARY KEY,
+    kind            TEXT    NOT NULL CHECK (kind IN ('augment', 'sample')),
+    dataset_id      INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    version         INTEGER NOT NULL CHECK (version >= 1),
+    settings        TEXT    NOT NULL CHECK (json_valid(settings)),
+    applied_version INTEGER CHECK (applied_version IS NULL OR applied_version > version),
+    created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    applied_at      TEXT
+);
+
+CREATE INDEX data_queues_dataset_id ON data_queues(dataset_id);
+
+CREATE TABLE data_queue_items (
+    queue_id   INTEGER NOT NULL REFERENCES data_queues(id) ON DELETE CASCADE,
+    item       INTEGER NOT NULL CHECK (item >= 1),
+    source_row INTEGER NOT NULL CHECK (source_row >= 1),
+    row        TEXT    NOT NULL CHECK (json_valid(row)),
+    provenance TEXT    CHECK (provenance IS NULL OR json_valid(provenance)),
+    problem    TEXT,
+    decision   TEXT    CHECK (decision IS NULL OR decision IN ('accept', 'edit', 'reject', 'flag')),
+    edited_row TEXT    CHECK (edited_row IS NULL OR json_valid(edited_row)),
+    note       TEXT,
+    decided_at TEXT,
+    CHECK ((decision IS 'edit') = (edited_row IS NOT NULL)),
+    PRIMARY KEY (queue_id, item)
+);
+"#,
+},
 ];
 
 pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -256,39 +256,10 @@ impl Store {
     /// Adds the next version of a dataset (1 for the first); its number is chosen inside the write transaction
     /// so two writers cannot take the same one. The dataset's row count follows its latest version.
     pub fn insert_dataset_version(&mut self, new: &NewDatasetVersion) -> Result<DatasetVersion> {
-        non_empty("dataset version rows path", &new.rows_path)?;
-        let steps = serde_json::to_string(&new.steps).map_err(|e| Error::Invalid {
-            what: "dataset version steps",
-            reason: e.to_string(),
-        })?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let exists: Option<i64> = tx
-            .query_row("SELECT id FROM datasets WHERE id = ?1", [new.dataset_id], |r| r.get(0))
-            .optional()?;
-        if exists.is_none() {
-            return Err(Error::NotFound { what: "dataset", id: new.dataset_id });
-        }
-        let next: u32 = tx.query_row(
-            "SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE dataset_id = ?1",
-            [new.dataset_id],
-            |r| r.get(0),
-        )?;
-        if let Some(p) = new.parent {
-            if p >= next {
-                return Err(Error::Invalid {
-                    what: "dataset version parent",
-                    reason: format!("version {p} does not exist yet (next is {next})"),
-                });
-            }
-        }
-        tx.execute(
-            "INSERT INTO dataset_versions (dataset_id, version, parent, steps, rows_path, rows)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![new.dataset_id, next, new.parent, steps, new.rows_path, new.rows],
-        )?;
-        tx.execute("UPDATE datasets SET rows = ?1 WHERE id = ?2", params![new.rows, new.dataset_id])?;
+        let next = insert_version_in(&tx, new)?;
         tx.commit()?;
         self.get_dataset_version(new.dataset_id, next)
     }
@@ -477,6 +448,42 @@ fn classify_open_error(path: &Path, source: rusqlite::Error) -> Error {
 
 fn read_user_version(conn: &Connection) -> rusqlite::Result<u32> {
     conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+}
+
+/// Adds the next version of a dataset inside `tx`, which must hold the write lock (IMMEDIATE), and
+/// returns its number. Callers that record something else with the version share its transaction.
+pub(crate) fn insert_version_in(tx: &rusqlite::Transaction<'_>, new: &NewDatasetVersion) -> Result<u32> {
+    non_empty("dataset version rows path", &new.rows_path)?;
+    let steps = serde_json::to_string(&new.steps).map_err(|e| Error::Invalid {
+        what: "dataset version steps",
+        reason: e.to_string(),
+    })?;
+    let exists: Option<i64> = tx
+        .query_row("SELECT id FROM datasets WHERE id = ?1", [new.dataset_id], |r| r.get(0))
+        .optional()?;
+    if exists.is_none() {
+        return Err(Error::NotFound { what: "dataset", id: new.dataset_id });
+    }
+    let next: u32 = tx.query_row(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE dataset_id = ?1",
+        [new.dataset_id],
+        |r| r.get(0),
+    )?;
+    if let Some(p) = new.parent {
+        if p >= next {
+            return Err(Error::Invalid {
+                what: "dataset version parent",
+                reason: format!("version {p} does not exist yet (next is {next})"),
+            });
+        }
+    }
+    tx.execute(
+        "INSERT INTO dataset_versions (dataset_id, version, parent, steps, rows_path, rows)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![new.dataset_id, next, new.parent, steps, new.rows_path, new.rows],
+    )?;
+    tx.execute("UPDATE datasets SET rows = ?1 WHERE id = ?2", params![new.rows, new.dataset_id])?;
+    Ok(next)
 }
 
 fn non_empty(what: &'static str, value: &str) -> Result<()> {

@@ -67,7 +67,7 @@ fn fresh_file_gets_latest_schema_and_wal() {
         .collect();
     assert_eq!(
         names,
-        ["allowed_folders", "dataset_versions", "datasets", "evaluation_items", "evaluation_metrics", "evaluation_outputs", "evaluations", "models", "review_assignments",
+        ["allowed_folders", "data_queue_items", "data_queues", "dataset_versions", "datasets", "evaluation_items", "evaluation_metrics", "evaluation_outputs", "evaluations", "models", "review_assignments",
          "review_raters", "review_ratings", "review_sessions", "runs"]
     );
 

@@ -327,3 +327,45 @@ fn allowed_folders_add_list_and_remove() {
     let err = store.add_allowed_folder("  ").unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "got {err:?}");
 }
+
+#[test]
+fn a_data_queue_makes_one_version_at_most_and_then_takes_no_decisions() {
+    use whetstone_store::{ItemDecision, NewDataQueue, NewQueueItem};
+    let (_dir, mut store) = open();
+    let d = store.insert_dataset(&tickets()).unwrap();
+    let version = |parent, rows| NewDatasetVersion {
+        dataset_id: d.id,
+        parent,
+        steps: json!([{"step": "x"}]),
+        rows_path: format!("/home/datasets/{}/v.jsonl", d.id),
+        rows,
+    };
+    store.insert_dataset_version(&version(None, 2)).unwrap();
+    let new = NewDataQueue { kind: "sample".into(), dataset_id: d.id, version: 1, settings: json!({"size": 2}) };
+    let item = |source_row| NewQueueItem { source_row, row: r#"{"line":1,"text":"a"}"#.into(), provenance: None, problem: None };
+    assert!(matches!(store.insert_data_queue(&new, &[]), Err(Error::Invalid { .. })), "a queue holds rows");
+    let missing = NewDataQueue { version: 9, ..new.clone() };
+    assert!(matches!(store.insert_data_queue(&missing, &[item(1)]), Err(Error::NotFound { .. })));
+    let q = store.insert_data_queue(&new, &[item(2), item(1)]).unwrap();
+    let items = store.data_queue_items(q.id).unwrap();
+    assert_eq!(items.iter().map(|i| (i.item, i.source_row)).collect::<Vec<_>>(), [(1, 2), (2, 1)]);
+
+    let flag = ItemDecision { decision: "flag", edited_row: None, note: Some("wrong") };
+    let decided = store.decide_queue_item(q.id, 1, &flag).unwrap().unwrap();
+    assert_eq!((decided.decision.as_deref(), decided.note.as_deref()), (Some("flag"), Some("wrong")));
+    assert!(decided.decided_at.is_some());
+    // The table itself refuses an edit without its row.
+    let bad = ItemDecision { decision: "edit", edited_row: None, note: None };
+    assert!(store.decide_queue_item(q.id, 2, &bad).is_err());
+    assert!(matches!(store.decide_queue_item(q.id, 7, &flag), Err(Error::NotFound { .. })));
+
+    let (applied, v2) = store.apply_data_queue(q.id, &version(Some(1), 2)).unwrap().unwrap();
+    assert_eq!((applied.applied_version, v2.version, v2.parent), (Some(2), 2, Some(1)));
+    assert!(store.apply_data_queue(q.id, &version(Some(1), 2)).unwrap().is_none(), "a queue makes one version");
+    assert_eq!(store.list_dataset_versions(d.id).unwrap().len(), 2);
+    assert!(store.decide_queue_item(q.id, 2, &flag).unwrap().is_none(), "an applied queue takes no decisions");
+    assert_eq!(store.data_queue_item(q.id, 2).unwrap().decision, None);
+    assert_eq!(store.list_data_queues(Some(d.id)).unwrap(), vec![applied.clone()]);
+    assert_eq!(store.list_data_queues(Some(d.id + 1)).unwrap(), vec![]);
+    assert!(matches!(store.apply_data_queue(q.id + 1, &version(Some(1), 2)), Err(Error::NotFound { .. })));
+}

@@ -16,6 +16,62 @@ export type AnswerEnd = "end" | "length" | "stopped";
 
 export type Applied = { rows_before: number, exact_duplicates_removed: number, near_duplicates_removed: number, length_removed: number, boilerplate_removed: number, pii_rows_dropped: number, pii_redacted: number, pii_kept: number, rows_after: number, };
 
+export type ApplyResult = { dataset: Dataset, version: DatasetVersion, summary: QueueSummary, 
+/**
+ * Model-written rows added (accepted and edited).
+ */
+added: number, 
+/**
+ * Rows of the version replaced by their edits (data review).
+ */
+changed: number, };
+
+export type AugmentMode = "paraphrase" | { "rewrite": RewriteInstruction };
+
+export type AugmentRequest = { 
+/**
+ * Dataset name or id.
+ */
+dataset: string, 
+/**
+ * The latest version when absent.
+ */
+version?: number, 
+/**
+ * 1-based positions of the rows to vary (as `data_rows` numbers them), at most 50.
+ */
+rows: Array<number>, mode: AugmentMode, 
+/**
+ * What to rewrite in a conversation: the question (the default for paraphrase) or the answer (the
+ * default for rewrite). A plain-text row is rewritten whole.
+ */
+part?: RowPart, 
+/**
+ * Variations of each row, 1 to 10; at most 100 in all.
+ */
+per_row: number, 
+/**
+ * An installed model (id, name or hub id) or a model file or folder; the bundled model when neither
+ * this nor `run` is given.
+ */
+model?: string, 
+/**
+ * A finished run: its base model with its tuned adapter writes the variations.
+ */
+run?: number, 
+/**
+ * 0 writes the one most likely text; higher varies more (default 0.8, at most 2).
+ */
+temperature?: number, 
+/**
+ * Each variation samples from `seed` plus its place in the queue, so the same request writes the same rows.
+ */
+seed?: number, 
+/**
+ * The longest variation, in tokens (default 256).
+ */
+max_new_tokens?: number, };
+
 export type BaseFormat = "f32" | "bf16" | "f16" | "nf4" | "q8_0" | "q6_k" | "q5_k" | "q4_k" | "q4_1" | "q4_0";
 
 export type Best = { step: number, eval_loss: number, };
@@ -210,6 +266,16 @@ export type DatasetVersion = { id: number, dataset_id: number, version: number, 
  */
 steps: JsonValue, rows_path: string, rows: number, created_at: string, };
 
+export type DecideRequest = { queue: number, 
+/**
+ * The item's number in the queue, from 1.
+ */
+item: number, decision: Decision, };
+
+export type Decision = "accept" | { "edit": EditRow } | "reject" | { "flag": FlagNote };
+
+export type DecisionKind = "accept" | "edit" | "reject" | "flag";
+
 export type DefaultModel = { path: string, 
 /**
  * The file name without `.gguf`: GGUF `general.name` is often a training-run label.
@@ -314,6 +380,13 @@ summary: string,
  * Rows in each split of the new version, when the dataset is split.
  */
 splits: SplitCounts | null, };
+
+export type EditRow = { 
+/**
+ * Any shape an import reads (`{"messages": […]}`, `{"prompt", "response"}`, `{"text"}`, …), checked the
+ * way an import checks it.
+ */
+row: JsonValue, };
 
 export type ErrorBody = { code: string, message: string, };
 
@@ -473,6 +546,18 @@ export type FilteredRow = { line: number, reason: string, excerpt: string, };
 export type Fit = "fits" | "tight" | "does_not_fit";
 
 export type FlagCount = { flag: string, baseline: number, candidate: number, };
+
+export type FlagNote = { 
+/**
+ * What is wrong with the row, for whoever fixes it.
+ */
+note: string, };
+
+export type FlaggedRow = { item: number, 
+/**
+ * 1-based position in the queue's version (and in the version applying makes).
+ */
+row: number, note: string, };
 
 export type FolderArgs = { 
 /**
@@ -933,11 +1018,73 @@ offline: boolean, };
 
 export type QuantMode = "native" | "none" | "nf4";
 
+export type QueueArgs = { queue: number, };
+
 export type QueueEntry = { item: number, 
 /**
  * Whether this rater has a current rating of it.
  */
 rated: boolean, };
+
+export type QueueInfo = { id: number, kind: QueueKind, dataset_id: number, dataset: string, 
+/**
+ * The version the rows come from; it never changes.
+ */
+version: number, 
+/**
+ * How the queue was made (model, mode, seed, sample size…).
+ */
+settings: JsonValue, items: number, 
+/**
+ * The version applying the queue made; the queue takes no more decisions then.
+ */
+applied_version: number | null, created_at: string, applied_at: string | null, };
+
+export type QueueItemView = { item: number, 
+/**
+ * 1-based position of the source row in the queue's version.
+ */
+source_row: number, 
+/**
+ * The source row as the version holds it.
+ */
+source: RowView, 
+/**
+ * The row to decide on: what the model wrote (augmentation), or the source row itself (data review).
+ */
+row: RowView, 
+/**
+ * How the model wrote it; none for sampled rows.
+ */
+synthetic: Synthetic | null, 
+/**
+ * Why the row cannot be accepted as it is (edit or reject it).
+ */
+problem: string | null, decision: DecisionKind | null, 
+/**
+ * The row as edited.
+ */
+edited: RowView | null, note: string | null, decided_at: string | null, };
+
+export type QueueItems = { queue: QueueInfo, items: Array<QueueItemView>, };
+
+export type QueueKind = "augment" | "sample";
+
+export type QueueSummary = { queue: QueueInfo, accepted: number, edited: number, rejected: number, flagged: number, undecided: number, 
+/**
+ * Rows drawn, for a data review.
+ */
+sample_size: number | null, 
+/**
+ * Flagged rows over the sample size (0 to 1), for a data review.
+ */
+share_flagged: number | null, flags: Array<FlaggedRow>, };
+
+export type QueuesArgs = { 
+/**
+ * Only the queues of this dataset (name or id).
+ */
+dataset?: string, };
 
 export type RaterArgs = { rater: number, };
 
@@ -1067,6 +1214,12 @@ complete_items: number,
  */
 unassigned_items: number, ratings: number, };
 
+export type RewriteInstruction = { 
+/**
+ * What to change, in the user's words: "friendlier, simpler".
+ */
+instruction: string, };
+
 export type Role = "system" | "user" | "assistant";
 
 export type RoundTrip = { 
@@ -1100,6 +1253,8 @@ row: number,
 content: JsonValue, };
 
 export type RowFailure = { line: number, reason: string, };
+
+export type RowPart = "prompt" | "answer";
 
 export type RowView = { 
 /**
@@ -1273,6 +1428,24 @@ reason: string | null, best: Best | null,
  */
 adapter_is_best: boolean, };
 
+export type SampleRequest = { 
+/**
+ * Dataset name or id.
+ */
+dataset: string, 
+/**
+ * The latest version when absent.
+ */
+version?: number, 
+/**
+ * How many rows to check, from 1 to 1000 and at most the version's rows.
+ */
+size: number, 
+/**
+ * The same seed draws the same rows.
+ */
+seed?: number, };
+
 export type SaveTable = { table: TableKind, 
 /**
  * The evaluation's or the review session's id.
@@ -1423,6 +1596,32 @@ export type SubmitResult = { rating_id: number,
  * Whether an earlier rating of this item by this rater was replaced (it stays in the history).
  */
 replaced: boolean, progress: Progress, };
+
+export type Synthetic = { 
+/**
+ * 1-based position of the row it varies, in the queue's version.
+ */
+source_row: number, 
+/**
+ * `paraphrase` or `rewrite`.
+ */
+mode: string, 
+/**
+ * What the user asked for, with `rewrite`.
+ */
+instruction: string | null, 
+/**
+ * What was rewritten; a plain-text row is rewritten whole.
+ */
+part: RowPart | null, 
+/**
+ * The messages the model was given: its instructions and the prompt with the text to vary.
+ */
+system: string, prompt: string, model: string, adapter: string | null, run: number | null, seed: number, temperature: number, 
+/**
+ * Tokens the model wrote.
+ */
+tokens: number, };
 
 export type TableFormat = "csv" | "jsonl";
 
@@ -1614,6 +1813,13 @@ export const COMMANDS = [
   "data_export",
   "data_edit",
   "data_upload",
+  "augment_start",
+  "data_sample",
+  "data_queues",
+  "queue_items",
+  "queue_decide",
+  "queue_summary",
+  "queue_apply",
   "list_runs",
   "get_run",
   "start_run",
@@ -1711,6 +1917,20 @@ export function commands(transport: Transport) {
     data_edit: (args: EditRequest): Promise<EditResult> => transport.call<EditResult>('data_edit', args),
     /** Keeps a file's text, sent by a page that cannot give its path, in the home folder's imports folder under a fresh name. */
     data_upload: (args: UploadRequest): Promise<Uploaded> => transport.call<Uploaded>('data_upload', args),
+    /** Variations of chosen rows written by a local model, into a review queue; none enters a version until accepted. */
+    augment_start: (args: AugmentRequest): Promise<QueueItems> => transport.call<QueueItems>('augment_start', args),
+    /** A random sample of a version's rows, into a review queue for experts to check before training. */
+    data_sample: (args: SampleRequest): Promise<QueueItems> => transport.call<QueueItems>('data_sample', args),
+    /** Review queues with their counts, newest first; those of one dataset when given. */
+    data_queues: (args: QueuesArgs): Promise<Array<QueueSummary>> => transport.call<Array<QueueSummary>>('data_queues', args),
+    /** A review queue's items: each row beside its source, how it was made, and what was decided. */
+    queue_items: (args: QueueArgs): Promise<QueueItems> => transport.call<QueueItems>('queue_items', args),
+    /** Accepts, edits, rejects or flags an item; a later decision replaces it until the queue is applied. */
+    queue_decide: (args: DecideRequest): Promise<QueueItemView> => transport.call<QueueItemView>('queue_decide', args),
+    /** A queue's counts, and for a data review the sample size and the share flagged. */
+    queue_summary: (args: QueueArgs): Promise<QueueSummary> => transport.call<QueueSummary>('queue_summary', args),
+    /** Makes the queue's new dataset version: accepted variations added, or the sample's edits applied. */
+    queue_apply: (args: QueueArgs): Promise<ApplyResult> => transport.call<ApplyResult>('queue_apply', args),
     /** Training runs. */
     list_runs: (): Promise<Array<Run>> => transport.call<Array<Run>>('list_runs', {}),
     /** One run. */

@@ -2,7 +2,7 @@
 // app's custom protocol, which serves one page, and from `whet serve` in a browser. The part after
 // the screen's name (a wizard step, a run's id) is the screen's own business.
 
-export const ROUTES = ['home', 'models', 'datasets', 'runs', 'new', 'playground', 'evaluate', 'review'] as const;
+export const ROUTES = ['home', 'models', 'datasets', 'runs', 'new', 'playground', 'evaluate', 'review', 'dataqueue'] as const;
 export type RouteName = (typeof ROUTES)[number];
 
 /** The lists in the sidebar's navigation; "New run" is the action above them. */
@@ -17,6 +17,7 @@ export const TITLES: Record<RouteName, string> = {
   playground: 'Playground',
   evaluate: 'Evaluate',
   review: 'Review',
+  dataqueue: 'Improve a dataset',
 };
 
 interface Route {
