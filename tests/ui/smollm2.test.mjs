@@ -40,6 +40,27 @@ async function post(url, token, cmd, args = {}) {
   return body;
 }
 
+/**
+ * An evaluation through the stream the Evaluate screen uses (`POST /api/events/eval_run`): its stages
+ * keep the connection busy however long the model takes to write; resolves to the stored evaluation.
+ */
+async function evaluate(server, args) {
+  const res = await fetch(`${server.url}/api/events/eval_run`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${server.token}` },
+    body: JSON.stringify(args),
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  const text = await res.text();
+  for (const block of text.split('\n\n')) {
+    const name = /^event: ?(.*)$/m.exec(block)?.[1];
+    const data = /^data: ?(.*)$/m.exec(block)?.[1];
+    if (name === 'evaluation') return JSON.parse(data);
+    if (name === 'error') assert.fail(`the evaluation failed: ${data}`);
+  }
+  assert.fail(`the evaluation stream ended without the evaluation: ${text.slice(-500)}`);
+}
+
 const NUMBER_WORDS = { one: 1, two: 2, three: 3, four: 4, five: 5, six: 6 };
 
 /**
@@ -150,7 +171,7 @@ describe('the whole job on the bundled SmolLM2', () => {
 
   after(async () => {
     await browser?.close();
-    await review?.stop();
+    if (review) await post(server.url, server.token, 'review_unshare');
     await server?.close();
   });
 
@@ -185,9 +206,9 @@ describe('the whole job on the bundled SmolLM2', () => {
     await screenshot(page, 'smollm2-1-data');
 
     await page.click(testid('wizard-next'));
-    await page.waitForSelector(testid('method-gguf'));
-    await page.check(testid('method-gguf'));
+    await page.waitForSelector(testid('preset-quick_test'));
     await page.check(testid('preset-quick_test'));
+    await page.check(testid('method-gguf'));
     await page.fill(testid('setting-steps-input'), String(STEPS));
     await page.waitForSelector(testid('trainable-count'));
     await screenshot(page, 'smollm2-2-settings');
@@ -199,7 +220,7 @@ describe('the whole job on the bundled SmolLM2', () => {
     await page.waitForURL(/#\/runs\/\d+$/);
     runId = Number(new URL(page.url()).hash.split('/').pop());
     const run = await post(server.url, server.token, 'get_run', { id: runId });
-    assert.equal(run.config.settings.quant, 'gguf', 'the GGUF base as it is');
+    assert.equal(run.config.settings.quant, 'native', 'the GGUF base as it is');
     assert.equal(run.config.settings.steps, STEPS);
   });
 
@@ -246,10 +267,10 @@ describe('the whole job on the bundled SmolLM2', () => {
 
   test('a review session on six held-out houses: two scripted raters and a person at the keyboard', async () => {
     const SYSTEM = 'You write property listings for an estate agency. Use only the facts given; never invent features.';
-    const evaluation = await post(server.url, server.token, 'eval_run', {
+    const evaluation = await evaluate(server, {
       run: runId,
       rows: held.map((h) => ({ prompt: h.prompt, input: h.input, reference: h.response, system: SYSTEM })),
-      max_new_tokens: 80,
+      max_new_tokens: 64,
     });
     const session = await post(server.url, server.token, 'review_create', {
       evaluation: evaluation.id,
@@ -261,7 +282,9 @@ describe('the whole job on the bundled SmolLM2', () => {
     const checker = await invite('Fact checker (script)', 'machine');
     const style = await invite('House style (script)', 'machine');
     const person = await invite('Pat Rivera', 'human');
-    review = await startServer({ review: { home: server.home } });
+    // The raters' server, started the way the organiser does it from the session's page.
+    const shared = await post(server.url, server.token, 'review_share', { bind: '127.0.0.1:0' });
+    review = { url: `http://${shared.bind}`, raterLink: (token) => `${shared.links[0]}${token}` };
     const houseOf = (prompt) => held.find((h) => h.prompt === prompt).input;
 
     for (const [rater, score] of [
