@@ -35,8 +35,12 @@ impl Backend {
 
     /// Opens `$WHETSTONE_HOME` (or the platform data folder) like every other front end; training
     /// runs start this same program as their worker, with `worker_args`.
+    /// "Share for review" serves the raters' page from [`review_ui_dir`].
     pub fn open_default(worker_args: &[&str]) -> Self {
-        let opened = Api::open_default().and_then(|api| Ok(api.with_worker(WorkerCommand::current_exe(worker_args)?)));
+        let opened = Api::open_default().and_then(|api| {
+            let sharing = whetstone_server::ReviewSharing::new(api.home().to_path_buf(), review_ui_dir());
+            Ok(api.with_worker(WorkerCommand::current_exe(worker_args)?).with_review_sharing(Arc::new(sharing)))
+        });
         match opened {
             Ok(api) => Backend::new(api),
             Err(e) => Backend::failed(&e),
@@ -180,4 +184,16 @@ pub async fn follow_review(
 #[tauri::command]
 pub fn stop_following(stopped: State<'_, Arc<Stopped>>, channel: u32) {
     stopped.0.lock().unwrap_or_else(|p| p.into_inner()).insert(channel);
+}
+
+/// Where the raters' page is read from when the window shares a review: a `ui` folder beside the
+/// program (where an installed app keeps the built pages), else `WHETSTONE_UI_DIR`, else `ui/dist` of
+/// the checkout it was built from. The window's own pages are compiled into the program; the review
+/// server hands files to other computers' browsers, so it serves them from a folder.
+pub fn review_ui_dir() -> std::path::PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("ui")))
+        .filter(|dir| dir.join("review.html").is_file())
+        .unwrap_or_else(whetstone_server::default_ui_dir)
 }

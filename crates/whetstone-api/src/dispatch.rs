@@ -64,6 +64,7 @@ pub trait Confine {
 }
 
 impl Confine for NoArgs {}
+impl Confine for crate::sharing::ShareRequest {}
 impl Confine for IdArgs {}
 impl Confine for DatasetArgs {}
 impl Confine for EventsArgs {}
@@ -493,6 +494,12 @@ commands! {
     review_preferences(crate::review_results::ReviewPreferencesArgs) -> String, App, |api, a| api.review_preferences(&a);
     /// Accepted edited responses as a new dataset version with provenance "review".
     review_accept(crate::review_results::ReviewAccept) -> crate::review_results::AcceptResult, App, |api, a| api.review_accept(&a);
+    /// Serves the review pages to raters on other computers, on an address given in full; with the links raters open.
+    review_share(crate::sharing::ShareRequest) -> crate::sharing::ReviewShare, App, |api, a| api.review_share(&a);
+    /// Stops serving the review pages.
+    review_unshare(NoArgs) -> crate::sharing::Unshared, App, |api, a| api.review_unshare();
+    /// Where the review pages are served now, if anywhere.
+    review_shared(NoArgs) -> Option<crate::sharing::ReviewShare>, App, |api, a| api.review_shared();
     /// Rates a session's items with a local model and a rubric prompt, as a machine rater kept apart from people.
     review_judge(crate::judge::JudgeRequest) -> crate::judge::JudgeSummary, App, |api, a| api.review_judge(&a);
     /// Saves an evaluation's answers, a review's ratings or its preference pairs into a file (a bare name: the home folder's exports folder).

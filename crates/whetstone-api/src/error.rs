@@ -105,6 +105,12 @@ pub enum Error {
     #[error("{repo} is already being downloaded; wait for that download to end or cancel it first")]
     PullBusy { repo: String },
 
+    #[error("sharing for review is not available in this program; start `whet serve --review --bind ADDR` beside it")]
+    SharingUnavailable,
+
+    #[error("cannot share for review on {bind}: {reason}")]
+    ShareFailed { bind: String, reason: String },
+
     #[error("data queue {queue} was already added to its dataset as version {version}; it takes no more decisions, so start a new queue")]
     QueueApplied { queue: i64, version: u32 },
 
@@ -169,6 +175,8 @@ impl Error {
             Error::TooLarge { .. } => "too_large",
             Error::AlreadyDiscarded { .. } => "already_discarded",
             Error::QueueApplied { .. } => "queue_applied",
+            Error::SharingUnavailable => "unsupported",
+            Error::ShareFailed { .. } => "share_failed",
         }
     }
 

@@ -27,6 +27,7 @@ pub mod pulls;
 pub mod playground;
 pub mod queue;
 pub mod series;
+pub mod sharing;
 pub mod settings_files;
 pub mod tables;
 pub mod review;
@@ -67,6 +68,8 @@ pub struct Api {
     pulls: pulls::Pulls,
     /// The playground's last base model and adapter (see [`Api::playground`]).
     loaded: Mutex<Option<std::sync::Arc<playground::LoadedPair>>>,
+    /// How this host serves review pages to raters elsewhere; see [`Api::with_review_sharing`].
+    sharing: Option<std::sync::Arc<dyn sharing::ReviewHost>>,
 }
 
 /// Everything the start screen shows, in one call.
@@ -96,6 +99,7 @@ impl Api {
             worker: None,
             pulls: pulls::Pulls::default(),
             loaded: Mutex::new(None),
+            sharing: None,
         })
     }
 

@@ -292,6 +292,7 @@ fn every_listed_command_dispatches() {
             "eval_run" => json!({"run": run_id, "rows": [{"prompt": "hi"}]}),
             "playground" => json!({"run": run_id, "prompt": "hi", "max_new_tokens": 4}),
             "review_judge" => json!({"session": 1, "run": run_id}),
+            "review_share" => json!({"bind": "127.0.0.1:0"}),
             // A file, not a folder: refused before any file manager is started.
             "open_folder" => json!({"path": dir.path().join("home").join(whetstone_api::DATABASE_FILE)}),
             "eval_results" => json!({"id": 1}),
@@ -327,6 +328,11 @@ fn every_listed_command_dispatches() {
             "review_next" | "review_progress" | "review_submit" => {
                 let err = api.dispatch(command, args).unwrap_err();
                 assert_eq!(err.code(), "unauthorized", "{command}: {err}");
+            }
+            // This program was given no review server to start: sharing says so, and nothing is shared.
+            "review_share" | "review_unshare" => {
+                let err = api.dispatch(command, args).unwrap_err();
+                assert_eq!(err.code(), "unsupported", "{command}: {err}");
             }
             "open_folder" => {
                 let err = api.dispatch(command, json!({"path": rows})).unwrap_err();

@@ -934,3 +934,127 @@ fn seeded_evaluation(server: &Server) -> i64 {
     let stored = api.store().insert_evaluation(&new, &items).unwrap();
     stored.id
 }
+
+#[test]
+fn share_for_review_serves_only_the_review_pages_on_the_address_given_and_stops() {
+    let server = start_with(&[], |ui| {
+        std::fs::write(ui.join("review.html"), r#"<!doctype html><title>Review</title><script type="module" src="/assets/r.js"></script>"#).unwrap();
+        std::fs::create_dir_all(ui.join("assets")).unwrap();
+        std::fs::write(ui.join("assets").join("r.js"), "export {};").unwrap();
+        std::fs::create_dir_all(ui.join(".vite")).unwrap();
+        let manifest =
+            json!({"review.html": {"file": "assets/r.js", "src": "review.html", "isEntry": true}});
+        std::fs::write(ui.join(".vite").join("manifest.json"), manifest.to_string()).unwrap();
+    });
+    assert_eq!(
+        server.api("review_shared", "{}").json(),
+        Value::Null,
+        "nothing is shared at first"
+    );
+    server
+        .api("review_share", r#"{"bind": "localhost"}"#)
+        .assert_refused(400, "invalid_input");
+
+    let shared = server.api("review_share", r#"{"bind": "127.0.0.1:0"}"#);
+    assert_eq!(shared.status, 200, "{}", shared.body);
+    let shared = shared.json();
+    let bind = shared["bind"].as_str().unwrap().to_string();
+    assert!(
+        bind.starts_with("127.0.0.1:") && !bind.ends_with(":0"),
+        "{shared}"
+    );
+    assert_eq!(shared["network"], false);
+    assert_eq!(
+        shared["links"],
+        json!([format!("http://{bind}/review#token=")])
+    );
+    assert_eq!(server.api("review_shared", "{}").json(), shared);
+
+    // The raters' server: its page and its files, and nothing of the app's.
+    let page = send(&bind, "GET", "/review", &[("Host", &bind)], "");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<title>Review</title>"), "{}", page.body);
+    assert_eq!(
+        send(&bind, "GET", "/assets/r.js", &[("Host", &bind)], "").status,
+        200
+    );
+    for path in ["/", "/index.html", "/api/list_models", "/api/overview"] {
+        let method = if path.starts_with("/api") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let answer = send(
+            &bind,
+            method,
+            path,
+            &[
+                ("Host", &bind),
+                ("Content-Type", "application/json"),
+                ("Authorization", &server.bearer()),
+            ],
+            "{}",
+        );
+        assert_eq!(
+            answer.status, 404,
+            "{path} on the shared address: {}",
+            answer.body
+        );
+    }
+    // Its raters' commands want an invite token; the app's session token is not one.
+    let next = send(
+        &bind,
+        "POST",
+        "/api/review_next",
+        &[
+            ("Host", &bind),
+            ("Content-Type", "application/json"),
+            ("Authorization", &server.bearer()),
+        ],
+        "{}",
+    );
+    next.assert_refused(401, "unauthorized");
+
+    // Asking again for the same address answers where it is; another address while shared is refused.
+    assert_eq!(
+        server
+            .api("review_share", &json!({"bind": bind}).to_string())
+            .json(),
+        shared
+    );
+    server
+        .api("review_share", r#"{"bind": "127.0.0.1:1"}"#)
+        .assert_refused(409, "share_failed");
+
+    assert_eq!(
+        server.api("review_unshare", "{}").json(),
+        json!({"stopped": true})
+    );
+    assert!(
+        TcpStream::connect(&bind).is_err(),
+        "the review address still answers after sharing stopped"
+    );
+    assert_eq!(server.api("review_shared", "{}").json(), Value::Null);
+    assert_eq!(
+        server.api("review_unshare", "{}").json(),
+        json!({"stopped": false})
+    );
+
+    // A port another program holds is said plainly, and nothing is shared.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let refused = server.api(
+        "review_share",
+        &json!({"bind": format!("127.0.0.1:{port}")}).to_string(),
+    );
+    refused.assert_refused(409, "share_failed");
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("in use"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(server.api("review_shared", "{}").json(), Value::Null);
+}

@@ -1,83 +1,137 @@
-//! `whet serve`: the API as `POST /api/{command}` plus the built web UI, on this machine only by
-//! default, behind a session token and Host/Origin checks. `whet serve --review --bind ADDR` serves only
-//! the review page and the raters' commands (see [`review`]).
+//! The API over HTTP: `POST /api/{command}` plus the built web UI behind a session token and
+//! Host/Origin checks, or, in review mode, only the raters' page and their commands (see [`review`]).
+//! `whet serve` and the desktop app's "Share for review" are both thin callers of [`serve`].
 
 mod access;
 mod listener;
 mod playground;
 mod review;
+mod share;
 mod ui_files;
 
-use anyhow::{bail, Context};
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use clap::Args;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
-use std::net::SocketAddr;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use whetstone_api::dispatch::Caller;
 use whetstone_api::{Api, Error as ApiError, ErrorBody};
 
+pub use access::{check_chosen_token, host_text, random_token, MIN_TOKEN_LEN};
+pub use review::check_built as check_review_page;
+pub use share::ReviewSharing;
+
+/// Largest API request body by default.
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+/// Connections served at once by default.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Every rater's browser keeps a connection or two open between requests; at 64, fifty raters left new
+/// connections waiting in the backlog for seconds until an idle one was dropped.
+pub const MAX_REVIEW_CONNECTIONS: usize = 512;
+/// A rating is at most a 10,000-character comment and a 50,000-character edit: far below this.
+pub const MAX_REVIEW_BODY: usize = 1024 * 1024;
+/// Seconds a client has by default to send a request's headers, and again its body.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Where `npm run build` in `ui/` writes, for running from a checkout.
-fn repo_ui_dist() -> PathBuf {
+pub fn repo_ui_dist() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // crates/whetstone-cli → the repository root.
+    // crates/whetstone-server → the repository root.
     let root = manifest.parent().and_then(Path::parent).unwrap_or(manifest);
     root.join("ui").join("dist")
 }
 
-#[derive(Args)]
-pub struct ServeArgs {
-    /// Address to listen on; anything but a loopback address also needs --allow-remote
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on (0 picks a free one)
-    #[arg(long, default_value_t = 8787)]
-    port: u16,
-    /// Folder with the built web UI, the raters' page too [default: $WHETSTONE_UI_DIR, else ui/dist of this checkout]
-    #[arg(long, value_name = "DIR")]
-    ui: Option<PathBuf>,
-    /// Listen on an address other machines can reach (plain HTTP: the token and all data cross the network unencrypted)
-    #[arg(long)]
-    allow_remote: bool,
-    /// Session token the API requires, at least 16 characters [default: $WHETSTONE_TOKEN, else a random one]
-    #[arg(long, value_name = "TOKEN")]
-    token: Option<String>,
-    /// Another host name clients may use to reach this server (repeatable)
-    #[arg(long, value_name = "NAME")]
-    allow_host: Vec<String>,
-    /// Largest API request body in bytes [default: 8 MiB, 1 MiB with --review]
-    #[arg(long, value_name = "BYTES")]
-    max_body: Option<usize>,
-    /// Seconds a client has to send a request's headers, and again its body
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    read_timeout: u64,
-    /// Connections served at once; more wait until one closes [default: 64, 512 with --review]
-    #[arg(long, value_name = "N")]
-    max_connections: Option<usize>,
-    /// Serve only the review page and the raters' API (invite tokens), for raters on other machines
-    #[arg(long, requires = "bind")]
-    review: bool,
-    /// Review mode's address, e.g. 0.0.0.0:8788 or 192.168.1.20:8788 (plain HTTP; explicit, since raters reach it over the network)
-    #[arg(long, value_name = "ADDR", requires = "review", conflicts_with_all = ["host", "port", "allow_remote", "token"])]
-    bind: Option<String>,
+/// The folder of the built web UI: `WHETSTONE_UI_DIR` when set, else `ui/dist` of this checkout.
+pub fn default_ui_dir() -> PathBuf {
+    std::env::var_os("WHETSTONE_UI_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(repo_ui_dist)
 }
 
-const MAX_BODY: usize = 8 * 1024 * 1024;
-const MAX_CONNECTIONS: usize = 64;
-/// Every rater's browser keeps a connection or two open between requests; at 64, fifty raters left new
-/// connections waiting in the backlog for seconds until an idle one was dropped.
-const MAX_REVIEW_CONNECTIONS: usize = 512;
-/// A rating is at most a 10,000-character comment and a 50,000-character edit: far below this.
-const MAX_REVIEW_BODY: usize = 1024 * 1024;
+/// How a server answers.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The built web UI (the raters' page too).
+    pub ui_dir: PathBuf,
+    /// The session token the app's API requires; unused in review mode, where raters' invite tokens are checked.
+    pub token: String,
+    /// Serve only the review page and the raters' commands.
+    pub review: bool,
+    /// Other host names clients may use to reach the server.
+    pub allow_hosts: Vec<String>,
+    pub max_body: usize,
+    pub read_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Options {
+    /// The app's server with `token`, with the default limits.
+    pub fn app(ui_dir: PathBuf, token: String) -> Options {
+        Options {
+            ui_dir,
+            token,
+            review: false,
+            allow_hosts: Vec::new(),
+            max_body: MAX_BODY,
+            read_timeout: READ_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+
+    /// The raters' server, with review mode's limits.
+    pub fn review(ui_dir: PathBuf) -> Options {
+        Options {
+            ui_dir,
+            token: String::new(),
+            review: true,
+            allow_hosts: Vec::new(),
+            max_body: MAX_REVIEW_BODY,
+            read_timeout: READ_TIMEOUT,
+            max_connections: MAX_REVIEW_CONNECTIONS,
+        }
+    }
+}
+
+/// Serves `api` on `socket` as `options` say until `shutdown` completes.
+pub async fn serve(
+    api: Api,
+    socket: tokio::net::TcpListener,
+    options: Options,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let addr = socket.local_addr()?;
+    let review = options.review;
+    let state = Arc::new(AppState {
+        api,
+        ui_dir: options.ui_dir,
+        token: options.token,
+        review,
+        hosts: access::Hosts::new(addr, &options.allow_hosts),
+        max_body: options.max_body,
+        read_timeout: options.read_timeout,
+        turns: tokio::sync::Semaphore::new(review::STORE_TURNS),
+    });
+    let limits = listener::Limits {
+        read_timeout: state.read_timeout,
+        max_connections: options.max_connections.max(1),
+    };
+    let app = if review {
+        review::router(state)
+    } else {
+        router(state)
+    };
+    listener::serve(socket, app, &limits, shutdown).await;
+    Ok(())
+}
 
 struct AppState {
     api: Api,
@@ -90,158 +144,6 @@ struct AppState {
     read_timeout: Duration,
     /// Review mode: raters' commands waiting for the store, served in the order they came.
     turns: tokio::sync::Semaphore,
-}
-
-pub fn run(api: Api, args: &ServeArgs) -> anyhow::Result<()> {
-    let ui_dir = args
-        .ui
-        .clone()
-        .or_else(|| std::env::var_os("WHETSTONE_UI_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(repo_ui_dist);
-    if args.review {
-        return run_review(api, args, ui_dir);
-    }
-    let chosen = args
-        .token
-        .clone()
-        .or_else(|| std::env::var("WHETSTONE_TOKEN").ok().filter(|v| !v.is_empty()));
-    let token = match chosen {
-        Some(token) => {
-            access::check_chosen_token(&token).map_err(anyhow::Error::msg)?;
-            token
-        }
-        None => access::random_token().context("cannot draw a session token from the operating system")?,
-    };
-    let max_connections = args.max_connections.unwrap_or(MAX_CONNECTIONS);
-    if max_connections == 0 || args.read_timeout == 0 {
-        bail!("--max-connections and --read-timeout must be at least 1");
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let socket = bind(&args.host, args.port, args.allow_remote).await?;
-        let addr = socket.local_addr()?;
-        let state = Arc::new(AppState {
-            api,
-            ui_dir,
-            token,
-            review: false,
-            hosts: access::Hosts::new(addr, &args.allow_host),
-            max_body: args.max_body.unwrap_or(MAX_BODY),
-            read_timeout: Duration::from_secs(args.read_timeout),
-            turns: tokio::sync::Semaphore::new(review::STORE_TURNS),
-        });
-        announce(&state, addr);
-        let limits = listener::Limits {
-            read_timeout: state.read_timeout,
-            max_connections,
-        };
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        listener::serve(socket, router(state), &limits, shutdown).await;
-        Ok::<(), anyhow::Error>(())
-    })
-}
-
-/// Review mode: listens on the address given with `--bind` (an explicit choice, so any address is taken)
-/// and serves the review page and the raters' commands only.
-fn run_review(api: Api, args: &ServeArgs, ui_dir: PathBuf) -> anyhow::Result<()> {
-    let bind_to = args.bind.clone().unwrap_or_default();
-    let max_connections = args.max_connections.unwrap_or(MAX_REVIEW_CONNECTIONS);
-    if max_connections == 0 || args.read_timeout == 0 {
-        bail!("--max-connections and --read-timeout must be at least 1");
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(bind_to.as_str())
-            .await
-            .with_context(|| format!("--bind {bind_to}: give an address with a port, e.g. 0.0.0.0:8788"))?
-            .collect();
-        let socket = tokio::net::TcpListener::bind(addrs.as_slice()).await.with_context(|| format!("cannot listen on {bind_to}"))?;
-        let addr = socket.local_addr()?;
-        let state = Arc::new(AppState {
-            api,
-            ui_dir,
-            token: String::new(),
-            review: true,
-            hosts: access::Hosts::new(addr, &args.allow_host),
-            max_body: args.max_body.unwrap_or(MAX_REVIEW_BODY),
-            read_timeout: Duration::from_secs(args.read_timeout),
-            turns: tokio::sync::Semaphore::new(review::STORE_TURNS),
-        });
-        // Tests and scripts read the port from this exact first line.
-        println!("listening on http://{addr}");
-        let shown = if addr.ip().is_unspecified() { "THIS-MACHINE".to_string() } else { access::host_text(addr.ip()) };
-        println!("review page: http://{shown}:{}/review#token=INVITE-TOKEN (each rater's link carries their own token)", addr.port());
-        if !addr.ip().is_loopback() {
-            eprintln!(
-                "warning: {addr} is reachable from other machines over plain HTTP; invite tokens and ratings cross the \
-                 network unencrypted. Only the review page and the raters' commands are served."
-            );
-        }
-        if let Err(why) = review::check_built(&state.ui_dir) {
-            eprintln!(
-                "warning: the rating page is not built in {} ({why}); the raters' API works, the page will not. \
-                 Build the UI (npm run build in ui/) or pass --ui DIR",
-                state.ui_dir.display()
-            );
-        }
-        let limits = listener::Limits { read_timeout: state.read_timeout, max_connections };
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        listener::serve(socket, review::router(state), &limits, shutdown).await;
-        Ok::<(), anyhow::Error>(())
-    })
-}
-
-/// Listens on `host`, refusing addresses other machines can reach unless `allow_remote`.
-async fn bind(host: &str, port: u16, allow_remote: bool) -> anyhow::Result<tokio::net::TcpListener> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .with_context(|| format!("cannot resolve the address {host}"))?
-        .collect();
-    if !allow_remote {
-        if let Some(remote) = addrs.iter().find(|a| !a.ip().is_loopback()) {
-            bail!(
-                "refusing to listen on {host} ({}): other machines could reach the server there. \
-                 Pass --allow-remote if that is what you want; anyone who can reach it and learns \
-                 the token can then run every command, including reading and writing files",
-                remote.ip()
-            );
-        }
-    }
-    tokio::net::TcpListener::bind(addrs.as_slice())
-        .await
-        .with_context(|| format!("cannot listen on {host}:{port}"))
-}
-
-fn announce(state: &AppState, addr: SocketAddr) {
-    // Tests and scripts read the port from this exact first line.
-    println!("listening on http://{addr}");
-    // In the fragment the token never reaches a server log or a Referer header.
-    let open_host = if addr.ip().is_unspecified() {
-        "127.0.0.1".to_string()
-    } else {
-        access::host_text(addr.ip())
-    };
-    println!("open http://{open_host}:{}/#token={}", addr.port(), state.token);
-    if !addr.ip().is_loopback() {
-        eprintln!(
-            "warning: {addr} is reachable from other machines over plain HTTP. Anyone on the \
-             network path can read the token and everything sent, and whoever has the token can \
-             run every command, including reading and writing files in the allowed folders. \
-             Prefer 127.0.0.1 with an SSH tunnel."
-        );
-    }
-    if !state.ui_dir.join("index.html").is_file() {
-        eprintln!(
-            "warning: no index.html in {}; the API works, the web UI will not",
-            state.ui_dir.display()
-        );
-    }
 }
 
 fn router(state: Arc<AppState>) -> Router {
@@ -564,7 +466,8 @@ fn http_status(code: &str) -> StatusCode {
         | "bad_adapter" | "invalid_settings" => StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_input" | "unknown_command" | "eval_empty" | "eval_no_references" | "eval_length_mismatch" => StatusCode::BAD_REQUEST,
         "hub_unreachable" | "hub_http" | "hub_bad_response" => StatusCode::BAD_GATEWAY,
-        "stale_version" => StatusCode::CONFLICT,
+        "stale_version" | "share_failed" | "already_discarded" | "queue_applied" => StatusCode::CONFLICT,
+        "unsupported" => StatusCode::NOT_IMPLEMENTED,
         "too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
