@@ -42,7 +42,7 @@ pub(super) fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Whether the built UI in `ui_dir` has the raters' page; why not, if not.
-pub(super) fn check_built(ui_dir: &Path) -> Result<(), String> {
+pub fn check_built(ui_dir: &Path) -> Result<(), String> {
     ui_files::page_files(ui_dir, PAGE).map(|_| ())
 }
 

@@ -1204,6 +1204,21 @@ most_disagreed: Array<DisagreedItem>, };
 
 export type ReviewSessionInfo = { id: number, evaluation_id: number, name: string, baseline: Side, candidate: Side, criteria: Array<Criterion>, flags: Array<string>, raters_per_item: number, items: number, seed: number, closed: boolean, created_at: string, closed_at: string | null, };
 
+export type ReviewShare = { 
+/**
+ * The address it listens on.
+ */
+bind: string, 
+/**
+ * Other computers can reach it (it does not listen on loopback only).
+ */
+network: boolean, 
+/**
+ * Where raters open the review page, before their token: one per address of this computer that
+ * it serves, the network ones first, e.g. `http://192.168.1.20:8788/review#token=`.
+ */
+links: Array<string>, };
+
 export type ReviewStatus = { session: ReviewSessionInfo, raters: Array<RaterStatus>, 
 /**
  * Items rated by as many raters as they go to.
@@ -1528,6 +1543,8 @@ advanced: boolean, };
 
 export type SettingKind = "integer" | "number" | "boolean" | "choice" | "text";
 
+export type ShareRequest = { bind: string, };
+
 export type Side = "base" | "tuned" | "compare";
 
 export type SideMetrics = { side: Side, model: string, adapter: string | null, 
@@ -1759,6 +1776,8 @@ patience: number,
  */
 "truncate-prompt": boolean, };
 
+export type Unshared = { stopped: boolean, };
+
 export type UploadRequest = { 
 /**
  * The file's name as the page knows it (`support.jsonl`); only a cleaned-up last part is used.
@@ -1849,6 +1868,9 @@ export const COMMANDS = [
   "review_export",
   "review_preferences",
   "review_accept",
+  "review_share",
+  "review_unshare",
+  "review_shared",
   "review_judge",
   "save_table",
   "review_next",
@@ -1989,6 +2011,12 @@ export function commands(transport: Transport) {
     review_preferences: (args: ReviewPreferencesArgs): Promise<string> => transport.call<string>('review_preferences', args),
     /** Accepted edited responses as a new dataset version with provenance "review". */
     review_accept: (args: ReviewAccept): Promise<AcceptResult> => transport.call<AcceptResult>('review_accept', args),
+    /** Serves the review pages to raters on other computers, on an address given in full; with the links raters open. */
+    review_share: (args: ShareRequest): Promise<ReviewShare> => transport.call<ReviewShare>('review_share', args),
+    /** Stops serving the review pages. */
+    review_unshare: (): Promise<Unshared> => transport.call<Unshared>('review_unshare', {}),
+    /** Where the review pages are served now, if anywhere. */
+    review_shared: (): Promise<ReviewShare | null> => transport.call<ReviewShare | null>('review_shared', {}),
     /** Rates a session's items with a local model and a rubric prompt, as a machine rater kept apart from people. */
     review_judge: (args: JudgeRequest): Promise<JudgeSummary> => transport.call<JudgeSummary>('review_judge', args),
     /** Saves an evaluation's answers, a review's ratings or its preference pairs into a file (a bare name: the home folder's exports folder). */

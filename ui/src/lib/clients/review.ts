@@ -11,6 +11,7 @@ import type {
   RaterStatus,
   ReviewResults,
   ReviewSessionInfo,
+  ReviewShare,
   ReviewStatus,
   Rubric,
   SavedTable,
@@ -34,6 +35,7 @@ export type {
   RaterStatus,
   ReviewResults,
   ReviewSessionInfo,
+  ReviewShare,
   ReviewStatus,
   Rubric,
 } from '../../generated/api';
@@ -98,6 +100,12 @@ export const review = {
   },
   /** The accepted edited answers as a new version of the evaluation's dataset. */
   accept: (session: number, ratings: number[]): Promise<AcceptResult> => api.review_accept({ session, ratings }),
+  /** Serves the review pages to raters on other computers, on `bind` (an address with its port). */
+  share: (bind: string): Promise<ReviewShare> => api.review_share({ bind }),
+  /** Stops serving the review pages. */
+  unshare: (): Promise<boolean> => api.review_unshare().then((u) => u.stopped),
+  /** Where the review pages are served now, if anywhere. */
+  shared: (): Promise<ReviewShare | null> => api.review_shared(),
   /** The link a rater opens: the review page with their token in the fragment, which never reaches a server log. */
   link: (base: string, token: string): string => `${base.replace(/\/+$/, '')}/review#token=${token}`,
 };
