@@ -71,7 +71,7 @@ async function waitForShown(css) {
     element = await webdriver.waitFor(css);
   } catch (e) {
     const page = await webdriver.execute(
-      'return { title: document.title, language: navigator.language, body: document.body.innerHTML.slice(0, 500) }',
+      "return { title: document.title, language: navigator.language, hash: location.hash, main: (document.querySelector('main') ?? document.body).innerText.slice(0, 800) }",
     );
     throw new Error(`${e.message}; the page has ${JSON.stringify(page)}`);
   }
@@ -310,14 +310,12 @@ test('the window offers the system file dialogs and follows dropped files on the
   // The dialogs need a person and a native drop needs a real drag, so what is checked is the glue:
   // the Browse buttons are there (a browser tab has none), and following drops (an IPC listen the
   // capability must allow) starts without a rejected promise or an error banner.
-  // The window's storage outlives a test's home folder: start from an empty draft, not one that
-  // names a dataset this home does not have.
-  await webdriver.execute("window.__before = true; localStorage.removeItem('whetstone.wizard.draft.v1'); location.hash = '#/'; location.reload();");
-  const reloaded = Date.now() + 20_000;
-  while (!(await webdriver.execute(`return window.__before === undefined && document.querySelector('${testid('home')}') !== null`))) {
-    assert.ok(Date.now() < reloaded, 'the window did not reload');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // The window's storage outlives a test's home folder: start from an empty draft, as a user does,
+  // not from one that names a dataset or a run of an earlier test.
+  await webdriver.click(await waitForShown(testid('nav-new')));
+  await webdriver.click(await waitForShown(testid('wizard-start-over')));
+  await webdriver.click(await waitForShown(testid('wizard-start-over-yes')));
+  await waitForShown(testid('wizard-goal'));
   await webdriver.execute(
     `window.__rejections = [];
      window.addEventListener('unhandledrejection', (e) => window.__rejections.push(String(e.reason?.message ?? e.reason)));
