@@ -29,18 +29,21 @@ impl Backend {
         Backend(Ok(Arc::new(api)), Arc::default())
     }
 
+    /// `api` able to share review sessions from the window: "Share for review" starts the raters'
+    /// server over the same home folder, with the raters' page from [`review_ui_dir`].
+    pub fn sharing(api: Api) -> Api {
+        let sharing = whetstone_server::ReviewSharing::new(api.home().to_path_buf(), review_ui_dir());
+        api.with_review_sharing(Arc::new(sharing))
+    }
+
     pub fn failed(error: &Error) -> Self {
         Backend(Err(error.body()), Arc::default())
     }
 
     /// Opens `$WHETSTONE_HOME` (or the platform data folder) like every other front end; training
     /// runs start this same program as their worker, with `worker_args`.
-    /// "Share for review" serves the raters' page from [`review_ui_dir`].
     pub fn open_default(worker_args: &[&str]) -> Self {
-        let opened = Api::open_default().and_then(|api| {
-            let sharing = whetstone_server::ReviewSharing::new(api.home().to_path_buf(), review_ui_dir());
-            Ok(api.with_worker(WorkerCommand::current_exe(worker_args)?).with_review_sharing(Arc::new(sharing)))
-        });
+        let opened = Api::open_default().and_then(|api| Ok(Backend::sharing(api.with_worker(WorkerCommand::current_exe(worker_args)?))));
         match opened {
             Ok(api) => Backend::new(api),
             Err(e) => Backend::failed(&e),

@@ -246,3 +246,26 @@ fn the_pushed_evaluation_and_review_commands_are_the_main_windows_alone() {
         assert!(err.to_string().contains("not allowed"), "{ipc}: unexpected denial: {err}");
     }
 }
+
+#[test]
+fn the_window_shares_a_review_on_the_address_it_is_given_and_stops() {
+    let home = tempfile::tempdir().unwrap();
+    let w = window(Backend::new(Backend::sharing(api_in(home.path()))), "main");
+    let call = |cmd: &str, args: Value| invoke_ipc(&w, "call", json!({ "command": cmd, "args": args }));
+    assert_eq!(call("review_shared", Value::Null).unwrap(), Value::Null);
+    let shared = call("review_share", json!({ "bind": "127.0.0.1:0" })).unwrap();
+    let bind = shared["bind"].as_str().unwrap().to_string();
+    assert_eq!(shared["links"], json!([format!("http://{bind}/review#token=")]));
+    // The raters' server answers on that address with the raters' page (built by `npm run build`).
+    let mut stream = std::net::TcpStream::connect(&bind).unwrap();
+    std::io::Write::write_all(&mut stream, format!("GET /review HTTP/1.1\r\nHost: {bind}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{}", &answer[..answer.len().min(400)]);
+    assert_eq!(call("review_unshare", Value::Null).unwrap(), json!({ "stopped": true }));
+    assert!(std::net::TcpStream::connect(&bind).is_err(), "still served after Stop sharing");
+    // A window without the permission cannot share.
+    let other = window(Backend::new(Backend::sharing(api_in(home.path()))), "other");
+    let err = invoke_ipc(&other, "call", json!({ "command": "review_share", "args": { "bind": "127.0.0.1:0" } })).unwrap_err();
+    assert!(err.to_string().contains("not allowed"), "unexpected denial: {err}");
+}

@@ -168,8 +168,10 @@ impl Store {
         raw.into_model()
     }
 
+    /// The model added from `location`, or whose files are there: a downloaded model is added by its
+    /// hub id, and a run or an import that names its snapshot folder is the same model, not a new one.
     pub fn find_model_by_location(&self, location: &str) -> Result<Option<Model>> {
-        let sql = format!("SELECT {MODEL_COLUMNS} FROM models WHERE location = ?1");
+        let sql = format!("SELECT {MODEL_COLUMNS} FROM models WHERE location = ?1 OR path = ?1 ORDER BY location = ?1 DESC, id LIMIT 1");
         self.conn
             .query_row(&sql, [location], RawModel::from_row)
             .optional()?

@@ -369,3 +369,26 @@ fn a_data_queue_makes_one_version_at_most_and_then_takes_no_decisions() {
     assert_eq!(store.list_data_queues(Some(d.id + 1)).unwrap(), vec![]);
     assert!(matches!(store.apply_data_queue(q.id + 1, &version(Some(1), 2)), Err(Error::NotFound { .. })));
 }
+
+#[test]
+fn a_downloaded_model_is_found_by_its_snapshot_folder_as_well_as_its_hub_id() {
+    let (_dir, store) = open();
+    let mut hub = smol();
+    hub.source = ModelSource::Hub;
+    hub.location = "HuggingFaceTB/SmolLM2-135M-Instruct".into();
+    let added = store.insert_model(&hub).unwrap();
+    let snapshot = "/cache/models--HuggingFaceTB--SmolLM2-135M-Instruct/snapshots/abc";
+    let origin = whetstone_store::ModelOrigin {
+        path: Some(snapshot.into()),
+        repo_id: Some(hub.location.clone()),
+        revision: Some("abc".into()),
+        files: None,
+        sha256: None,
+        context_length: None,
+    };
+    let added = store.set_model_origin(added.id, &origin).unwrap();
+    // A run started on the snapshot folder names the model that is already there.
+    assert_eq!(store.find_model_by_location(snapshot).unwrap(), Some(added.clone()));
+    assert_eq!(store.find_model_by_location(&hub.location).unwrap(), Some(added));
+    assert_eq!(store.find_model_by_location("/cache/elsewhere").unwrap(), None);
+}
