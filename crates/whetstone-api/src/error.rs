@@ -102,6 +102,10 @@ pub enum Error {
     #[error("{repo} is already being downloaded; wait for that download to end or cancel it first")]
     PullBusy { repo: String },
 
+    /// The device a run asked for cannot train on this computer.
+    #[error(transparent)]
+    Device(#[from] crate::backend::DeviceError),
+
     #[error("{}", crate::training::rows_too_long_message(path, *rows, dropped, *max_len, *keep_all))]
     RowsTooLong {
         path: PathBuf,
@@ -146,6 +150,7 @@ impl Error {
             Error::ForbiddenItem { .. } => "forbidden_item",
             Error::ReviewClosed { .. } => "review_closed",
             Error::PullBusy { .. } => "busy",
+            Error::Device(_) => "device_unavailable",
         }
     }
 

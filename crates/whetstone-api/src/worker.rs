@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::events::{LoggedEvent, RunEvent, WorkerEvent};
 use crate::jobs::{self, Control, JobSpec, EVENTS_FILE, JOB_FILE};
-use crate::training::{dropped_rows_message, load_model, pad_id, to_train, training_examples};
+use crate::training::{dropped_rows_message, load_model_on, pad_id, to_train, training_examples};
 use crate::RunStatus;
 use std::io::Write;
 use std::path::Path;
@@ -106,7 +106,10 @@ pub fn run_worker(run_dir: &Path, interrupt: Arc<AtomicBool>) -> Result<RunStatu
 
 fn train(spec: &JobSpec, run_dir: &Path, interrupt: &AtomicBool, store: &Store, log: &mut EventLog) -> Result<run::RunSummary> {
     let s = &spec.settings;
-    let model = load_model(&spec.model, s.quant)?;
+    // The app names the device it chose in the environment; the run's own setting otherwise.
+    let (device, dtype) = whetstone_engine::device::for_run(s.device)?;
+    log.write(WorkerEvent::Device { device: whetstone_engine::device::name(&device).to_string(), description: whetstone_engine::device::describe(&device, dtype) });
+    let model = load_model_on(&spec.model, s.quant, &device, dtype)?;
     let mut examples = |p: &Path| -> Result<Vec<TrainExample>> {
         let built = training_examples(&model, p, s)?;
         if !built.dropped.is_empty() {
