@@ -13,6 +13,7 @@ pub mod defaults;
 pub mod dispatch;
 mod error;
 pub mod evaluation;
+pub mod gpu_bench;
 pub mod events;
 pub mod export;
 pub mod export_run;
