@@ -101,8 +101,10 @@ pub struct Throughput {
     /// Memory measured at the peak: GPU memory (tensors' peak, the pool's peak, CUDA's own share)
     /// on a GPU, the process's resident peak on the CPU.
     pub memory: MeasuredMemory,
+    /// GPU memory the pool held while the model loaded, given back before training.
+    pub load_reserved_peak: Option<u64>,
     pub predicted: plan::MemoryBreakdown,
-    /// (predicted − measured) / measured, on the totals.
+    /// (predicted − measured) / measured, for a training step (loading is measured apart).
     pub plan_error: f64,
     pub targets: Vec<Goal>,
 }
@@ -532,6 +534,12 @@ fn measure(ctx: &mut Ctx, s: &Shape, steps: usize, peak_tflops: Option<f64>, run
         None => (Decoder::from_weights(BaseWeights::random_on(&s.config, 0, &device, dtype, s.quant)?)?, "random weights in its shape".to_string()),
     };
     let load_s = t0.elapsed().as_secs_f64();
+    // What loading left in the pool (a dense tensor goes up in f32 and is cast there) is given back,
+    // so the peak below is the training's, the figure the planner predicts.
+    let load_reserved = dev::gpu_memory(&device)?.map(|m| m.reserved_peak);
+    dev::trim_gpu_pool(&device)?;
+    dev::reset_gpu_peak(&device)?;
+    rss_peak(true);
     let c = decoder.config.clone();
     ctx.say(&format!(
         "{}: {} ({} parameters, loaded in {load_s:.1} s), batch {} × {}, LoRA r={} on every linear layer, base {}{}",
@@ -605,7 +613,8 @@ fn measure(ctx: &mut Ctx, s: &Shape, steps: usize, peak_tflops: Option<f64>, run
         on_gpu,
     };
     let predicted = plan::estimate(&c, &job);
-    let plan_error = (predicted.peak as f64 - memory.total as f64) / (memory.total as f64).max(1.0);
+    // The training step's peak against the step's prediction; loading is measured apart.
+    let plan_error = (predicted.total as f64 - memory.total as f64) / (memory.total as f64).max(1.0);
     ctx.say(&format!(
         "    {tokens_per_s:.0} tokens/s ({step_s_mean:.3} s a step), {:.1} GFLOP a token, {achieved_tflops:.2} TFLOP/s{}",
         fpt / 1e9,
@@ -621,11 +630,14 @@ fn measure(ctx: &mut Ctx, s: &Shape, steps: usize, peak_tflops: Option<f64>, run
         )),
         _ => ctx.say(&format!("    resident memory at the peak: {}", gib(memory.total))),
     }
+    if let Some(r) = load_reserved {
+        ctx.say(&format!("    while loading, the pool held up to {} (given back before training)", gib(r)));
+    }
     ctx.say(&format!(
-        "    planner: {} at the peak ({}; tensors {}), {:+.1}% against the measured {}",
-        gib(predicted.peak),
+        "    planner: {} for a training step ({}; tensors {}), {:+.1}% against the measured {}",
+        gib(predicted.total),
         predicted.peak_phase,
-        gib(predicted.peak.saturating_sub(if on_gpu { plan::GPU_RUNTIME_BYTES } else { plan::RUNTIME_BYTES })),
+        gib(predicted.total.saturating_sub(if on_gpu { plan::GPU_RUNTIME_BYTES } else { plan::RUNTIME_BYTES })),
         plan_error * 100.0,
         gib(memory.total)
     ));
@@ -664,6 +676,7 @@ fn measure(ctx: &mut Ctx, s: &Shape, steps: usize, peak_tflops: Option<f64>, run
         peak_tflops,
         mfu,
         memory,
+        load_reserved_peak: load_reserved,
         predicted,
         plan_error,
         targets,
