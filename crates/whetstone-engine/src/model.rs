@@ -231,7 +231,7 @@ impl Decoder {
         let (a, b) = (a.to_dtype(x.dtype())?, b.to_dtype(x.dtype())?);
         let p = ctx.adapter.config.dropout;
         let mask = match ctx.dropout {
-            Some(rng) if p > 0.0 => {
+            Some(rng) if p > 0.0 && x.device().is_cpu() => {
                 let n = x.elem_count();
                 let keep = (1.0 / (1.0 - p)) as f32;
                 let m: Vec<f32> = {
@@ -239,6 +239,16 @@ impl Decoder {
                     (0..n).map(|_| if r.next_f64() < p { 0.0 } else { keep }).collect()
                 };
                 Some(Tensor::from_vec(m, x.shape(), x.device())?.to_dtype(x.dtype())?)
+            }
+            Some(rng) if p > 0.0 => {
+                // On a GPU the mask is drawn there: drawing it on the host would move a 7B model's
+                // billions of draws per step over the bus. The device generator is seeded from the
+                // run's own, so a replayed block (gradient checkpointing, a resumed run) draws the
+                // same mask.
+                let seed = rng.borrow_mut().next_u64();
+                x.device().set_seed(seed)?;
+                let u = Tensor::rand(0f32, 1f32, x.shape(), x.device())?;
+                Some((u.ge(p)?.to_dtype(x.dtype())? * (1.0 / (1.0 - p)))?)
             }
             _ => None,
         };
