@@ -951,6 +951,16 @@ fn share_for_review_serves_only_the_review_pages_on_the_address_given_and_stops(
         Value::Null,
         "nothing is shared at first"
     );
+    // Without the token, or from another site, sharing is refused and nothing is shared or written.
+    let before = tree(server.home.path());
+    let bearer = server.bearer();
+    let share = r#"{"bind": "127.0.0.1:0"}"#;
+    send(&server.addr, "POST", "/api/review_share", &[("Host", &server.addr), ("Content-Type", "application/json")], share)
+        .assert_refused(401, "unauthorized");
+    let foreign = [("Host", server.addr.as_str()), ("Content-Type", "application/json"), ("Authorization", bearer.as_str()), ("Origin", "http://evil.example")];
+    send(&server.addr, "POST", "/api/review_share", &foreign, share).assert_refused(403, "forbidden_origin");
+    assert_eq!(server.api("review_shared", "{}").json(), Value::Null);
+    assert!(tree(server.home.path()) == before, "a refused share changed the home folder");
     server
         .api("review_share", r#"{"bind": "localhost"}"#)
         .assert_refused(400, "invalid_input");

@@ -268,10 +268,7 @@ async fn follow_run(State(state): State<Arc<AppState>>, UrlPath(id): UrlPath<i64
         };
         let _ = tx.blocking_send(last);
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(event), rx))
-    });
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    sse_from(rx)
 }
 
 /// `POST /api/events/pull` with a `PullRequest` JSON body: downloads the model, pushing `progress`
