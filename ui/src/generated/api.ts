@@ -1885,7 +1885,6 @@ path: string,
  */
 file_name: string, bytes: number, };
 
-export type WorkerEvent = { "type": "status", status: RunStatus, pid: number, } | { "type": "rows_dropped", data: string, max_len: number, rows: Array<DroppedRow>, 
 export type WorkerEvent = { "type": "status", status: RunStatus, pid: number, } | { "type": "device", device: string, description: string, } | { "type": "rows_dropped", data: string, max_len: number, rows: Array<DroppedRow>, 
 /**
  * The same in plain words.
