@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use whetstone_engine::plan::{self, BaseFormat, JobShape, MemoryBreakdown};
 use whetstone_engine::quant::QuantMode;
 use whetstone_engine::run::TrainSettings;
+use whetstone_engine::config::Activation;
 use whetstone_engine::{Architecture, ModelConfig, ModelFiles, Target};
 
 /// Used memory above this share of what is free is "tight": other programs and the allocator's
@@ -174,7 +175,7 @@ fn shape_of_catalog(entry: &whetstone_hub::CatalogEntry) -> Result<ModelShape> {
         num_layers: s.layers as usize,
         num_heads: s.heads as usize,
         num_kv_heads: s.kv_heads as usize,
-        head_dim: (s.hidden / s.heads) as usize,
+        head_dim: s.head_dim.unwrap_or(s.hidden / s.heads) as usize,
         rms_norm_eps: 1e-5,
         rope_theta: 10_000.0,
         rope_scaling: None,
@@ -183,6 +184,13 @@ fn shape_of_catalog(entry: &whetstone_hub::CatalogEntry) -> Result<ModelShape> {
         attention_bias: architecture == Architecture::Qwen2,
         bos_token_id: None,
         eos_token_ids: vec![],
+        // Memory does not depend on the window (masks are full-width) or the caps, only on the shape.
+        hidden_act: if architecture.is_gemma() { Activation::GeluTanh } else { Activation::Silu },
+        sliding_window: None,
+        sliding_layers: vec![false; s.layers as usize],
+        query_pre_attn_scalar: None,
+        attn_logit_softcapping: None,
+        final_logit_softcapping: None,
     };
     // Safetensors shards of the hub's size (5 GB at most) are mapped one at a time.
     let shard = (config.num_parameters() as u64 * 2).min(5_000_000_000);
@@ -513,27 +521,7 @@ pub fn predict_peak(req: &crate::bench::MeasureRequest) -> Result<MemoryBreakdow
 pub fn write_random_model(dir: &Path, config: &ModelConfig, seed: u64) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io { action: "create", path: dir.to_path_buf(), source })?;
     let w = whetstone_engine::weights::BaseWeights::random(config, seed, &candle_core::Device::Cpu)?;
-    let c = config;
-    let json = serde_json::json!({
-        "model_type": c.architecture.model_type(),
-        "architectures": [match c.architecture { Architecture::Llama => "LlamaForCausalLM", Architecture::Mistral => "MistralForCausalLM", Architecture::Qwen2 => "Qwen2ForCausalLM" }],
-        "vocab_size": c.vocab_size,
-        "hidden_size": c.hidden_size,
-        "intermediate_size": c.intermediate_size,
-        "num_hidden_layers": c.num_layers,
-        "num_attention_heads": c.num_heads,
-        "num_key_value_heads": c.num_kv_heads,
-        "head_dim": c.head_dim,
-        "rms_norm_eps": c.rms_norm_eps,
-        "rope_theta": c.rope_theta,
-        "max_position_embeddings": c.max_position_embeddings,
-        "tie_word_embeddings": c.tie_word_embeddings,
-        "attention_bias": c.attention_bias,
-        "bos_token_id": c.bos_token_id,
-        "eos_token_id": c.eos_token_ids.first(),
-        "hidden_act": "silu",
-        "torch_dtype": "float32",
-    });
+    let json = whetstone_engine::merge::hf_config_json(config, candle_core::DType::F32);
     let path = dir.join("config.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap_or_default()).map_err(|source| Error::Io { action: "write", path, source })?;
     let path = dir.join("model.safetensors");
