@@ -173,7 +173,9 @@ impl Decoder {
         let norm = |w: &mut BaseWeights, name: &str| -> Result<Tensor> {
             let t = w.take(name)?;
             check(name, t.dims(), &[cfg.hidden_size])?;
-            Ok(if gemma { (t.to_dtype(DType::F32)? + 1.0)? } else { t })
+            // f64 models (numerical checks) keep their precision.
+            let wide = if t.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
+            Ok(if gemma { (t.to_dtype(wide)? + 1.0)? } else { t })
         };
         let embed = w.take("model.embed_tokens.weight")?;
         check("model.embed_tokens.weight", embed.dims(), &[cfg.vocab_size, cfg.hidden_size])?;
