@@ -258,3 +258,30 @@ fn gemma_gguf_from_llama_cpps_converter_gives_the_hf_logits() {
         assert_eq!(max_abs(blk, &f.model.blocks[0].input_norm), 0.0);
     }
 }
+
+/// Generation with the KV cache, one token at a time past the sliding windows, gives transformers'
+/// logits at every position, soft caps included; greedy generation picks their argmax.
+#[test]
+fn cached_generation_gives_transformers_logits() {
+    for name in ["mistral", "gemma", "gemma2"] {
+        let f = load(name);
+        // Row 0 has no padding.
+        let ids: Vec<u32> = f.input_ids.get(0).unwrap().to_vec1().unwrap();
+        let want = f.io["logits_base"].get(0).unwrap();
+        let mut cache = whetstone_engine::KvCache::default();
+        let prompt = 3;
+        let first = f.model.forward_cached(&Tensor::from_vec(ids[..prompt].to_vec(), (1, prompt), &Device::Cpu).unwrap(), &mut cache, None).unwrap();
+        let mut worst = max_abs(&first.squeeze(0).unwrap(), &want.get(prompt - 1).unwrap());
+        for (k, &id) in ids.iter().enumerate().skip(prompt) {
+            let out = f.model.forward_cached(&Tensor::from_vec(vec![id], (1, 1), &Device::Cpu).unwrap(), &mut cache, None).unwrap();
+            worst = worst.max(max_abs(&out.squeeze(0).unwrap(), &want.get(k).unwrap()));
+        }
+        eprintln!("{name}: cached generation logits max |diff| {worst:e} over {} positions", ids.len());
+        assert!(worst < 1e-4, "{name}: cached logits differ by {worst}");
+        let opts = whetstone_engine::generate::SamplingOptions { max_new_tokens: 1, ..Default::default() };
+        let out = whetstone_engine::generate::generate(&f.model, &ids, &[], &opts, None, |_| true).unwrap();
+        let last: Vec<f32> = want.get(ids.len() - 1).unwrap().to_vec1().unwrap();
+        let argmax = last.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32;
+        assert_eq!(out, vec![argmax], "{name}: greedy pick");
+    }
+}
