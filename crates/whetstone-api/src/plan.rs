@@ -81,6 +81,22 @@ pub struct Recommendation {
     pub engine_supported: bool,
 }
 
+/// Whether one way of training fits: LoRA on the base as the engine holds it dense, or QLoRA on a
+/// 4-bit (NF4) base.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct MethodFit {
+    /// `lora` or `qlora`.
+    pub method: String,
+    pub base: BaseFormat,
+    pub peak_bytes: u64,
+    pub fit: Fit,
+    /// What had to change from the chosen settings for it to fit, in plain words; `None` when it fits
+    /// as set or does not fit even so.
+    pub with: Option<String>,
+    /// One line for people, e.g. "QLoRA fits with gradient checkpointing and micro-batch 1 (about 41 GB)".
+    pub summary: String,
+}
+
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Plan {
     pub model: String,
@@ -98,6 +114,8 @@ pub struct Plan {
     pub fit: Fit,
     pub fit_label: &'static str,
     pub recommendations: Vec<Recommendation>,
+    /// LoRA and QLoRA each, on this device with these settings (or the memory-saving ones it takes).
+    pub methods: Vec<MethodFit>,
     pub notes: Vec<String>,
     /// How long the run would take; known when the data is given.
     pub time: Option<TimeEstimate>,
@@ -212,6 +230,71 @@ pub fn job_shape(settings: &TrainSettings, base: BaseFormat, compute_bytes: u64,
         fused_loss: on_cpu && compute_bytes == 4,
         load_transient_bytes: load,
     })
+}
+
+/// LoRA (the base dense in `dense`) and QLoRA (NF4) for `config` at `settings`: each as set, or else
+/// with gradient checkpointing and micro-batch 1 (accumulation keeping the examples per step), the
+/// planner's own first remedies.
+#[allow(clippy::too_many_arguments)]
+pub fn method_fits(
+    config: &ModelConfig,
+    settings: &TrainSettings,
+    dense: BaseFormat,
+    compute_bytes: u64,
+    on_cpu: bool,
+    seq_len: u64,
+    trained: u64,
+    load: Option<u64>,
+    free: u64,
+) -> Result<Vec<MethodFit>> {
+    let per_row = trained as f64 / settings.batch.max(1) as f64;
+    let mut saving = settings.clone();
+    saving.grad_checkpoint = true;
+    saving.grad_accum = settings.grad_accum * settings.batch;
+    saving.batch = 1;
+    let mut out = Vec::new();
+    for (method, label, base) in [("lora", "LoRA", dense), ("qlora", "QLoRA", BaseFormat::Nf4)] {
+        let peak = |s: &TrainSettings| -> Result<u64> {
+            let trained = ((per_row * s.batch as f64).round() as u64).min(s.batch as u64 * seq_len).max(1);
+            Ok(plan::estimate(config, &job_shape(s, base, compute_bytes, on_cpu, seq_len, trained, load)?).peak)
+        };
+        let as_set = peak(settings)?;
+        let (peak_bytes, fit, with) = match fit_of(as_set, free) {
+            Fit::DoesNotFit => {
+                let saved = peak(&saving)?;
+                match fit_of(saved, free) {
+                    Fit::DoesNotFit => (as_set, Fit::DoesNotFit, None),
+                    f => {
+                        let what = if settings.batch > 1 {
+                            format!("gradient checkpointing and micro-batch 1 with accumulation {}", saving.grad_accum)
+                        } else {
+                            "gradient checkpointing".to_string()
+                        };
+                        (saved, f, (!settings.grad_checkpoint || settings.batch > 1).then_some(what))
+                    }
+                }
+            }
+            f => (as_set, f, None),
+        };
+        let gb = peak_bytes as f64 / 1e9;
+        let summary = match (fit, &with) {
+            (Fit::DoesNotFit, _) => format!("{label} does not fit (needs about {gb:.1} GB)"),
+            (Fit::Fits, None) => format!("{label} fits (about {gb:.1} GB)"),
+            (Fit::Tight, None) => format!("{label} fits, tightly (about {gb:.1} GB)"),
+            (Fit::Fits, Some(w)) => format!("{label} fits with {w} (about {gb:.1} GB)"),
+            (Fit::Tight, Some(w)) => format!("{label} fits tightly with {w} (about {gb:.1} GB)"),
+        };
+        out.push(MethodFit { method: method.into(), base, peak_bytes, fit, with, summary });
+    }
+    Ok(out)
+}
+
+/// [`method_fits`] for a catalog model on a CUDA GPU with `free` bytes (bf16 compute), with the
+/// planner's length when no data is given.
+pub fn catalog_method_fits_on_gpu(entry: &whetstone_hub::CatalogEntry, settings: &TrainSettings, free: u64) -> Result<Vec<MethodFit>> {
+    let shape = shape_of_catalog(entry)?;
+    let t = settings.max_len as u64;
+    method_fits(&shape.config, settings, BaseFormat::Bf16, 2, false, t, settings.batch as u64 * (t - 1), shape.load_transient_bytes, free)
 }
 
 fn fit_of(peak: u64, free: u64) -> Fit {
@@ -336,6 +419,17 @@ impl Api {
         if fit == Fit::DoesNotFit && !recommendations.iter().any(|r| r.fit == Fit::Fits && r.engine_supported) {
             notes.push("nothing Whetstone can change makes this job fit; pick a smaller model".into());
         }
+        let methods = method_fits(
+            &shape.config,
+            &req.settings,
+            engine_base,
+            compute_bytes,
+            !want_gpu,
+            seq_len,
+            trained,
+            shape.load_transient_bytes,
+            free,
+        )?;
         let time = match &dataset {
             Some(d) => Some(self.time_estimate(&shape, &req.settings, d, want_gpu)?),
             None => None,
@@ -356,6 +450,7 @@ impl Api {
             fit,
             fit_label: fit.label(),
             recommendations,
+            methods,
             notes,
             time,
         })

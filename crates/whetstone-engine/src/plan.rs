@@ -200,6 +200,10 @@ pub fn estimate(c: &ModelConfig, job: &JobShape) -> MemoryBreakdown {
 
     // Kept for backward, per layer and token.
     let mut per_token_layer = (6 * h + 3 * q + 3 * kv + 3 * i) as f64;
+    if c.architecture.has_output_norms() {
+        // Gemma 2 also normalizes the attention and MLP outputs, each norm keeping its input.
+        per_token_layer += (2 * h) as f64;
+    }
     if job.lora_dropout > 0.0 {
         per_token_layer += job
             .targets
