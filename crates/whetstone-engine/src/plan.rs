@@ -319,4 +319,15 @@ mod tests {
         let loading = with(&|j| j.load_transient_bytes = Some(10 << 30));
         assert_eq!((loading.peak, loading.peak_phase.as_str()), (loading.load_peak, "loading the model"));
     }
+
+    #[test]
+    fn gemma2_also_keeps_the_inputs_of_its_output_norms() {
+        let mut gemma = smol();
+        gemma.architecture = Architecture::Gemma;
+        let gemma2 = ModelConfig { architecture: Architecture::Gemma2, ..gemma.clone() };
+        let (a, b) = (estimate(&gemma, &job()), estimate(&gemma2, &job()));
+        // Two hidden-wide tensors more per token and layer: 30 layers, 2 × 256 tokens, 576 wide, f32.
+        assert_eq!(b.activations - a.activations, 30 * 512 * 2 * 576 * 4);
+        assert_eq!(gemma2.num_parameters() - gemma.num_parameters(), 30 * 2 * 576);
+    }
 }
