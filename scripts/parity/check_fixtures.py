@@ -10,7 +10,8 @@ un-permuting attn_q/attn_k as smollm2/meta.json says, so that document is checke
 
 This is a second implementation of the decoder (no transformers, no PEFT): plain tensor code for
 RMSNorm, rotate-half rope (with llama3 frequency scaling), GQA attention with a key-padding mask,
-SwiGLU, LoRA, the shifted cross-entropy, clipping, the warmup/linear schedule and AdamW as train.json
+SwiGLU, LoRA, and the Mistral / Gemma / Gemma 2 particulars (sliding windows, `1 + weight` norms,
+sqrt(hidden) embedding scale, tanh-GELU, Gemma 2's output norms, query_pre_attn_scalar and soft caps), the shifted cross-entropy, clipping, the warmup/linear schedule and AdamW as train.json
 spells them.  If it reproduces io.safetensors within the tolerances the Rust engine must meet, the
 written conventions are complete.  Exits non-zero on any mismatch.
 """
@@ -83,9 +84,28 @@ class Decoder:
             y = y + self.scale * ((x @ self.lora[key + ".lora_A.weight"].T) @ self.lora[key + ".lora_B.weight"].T)
         return y
 
+    def gemma(self):
+        return self.cfg.get("model_type") in ("gemma", "gemma2")
+
     def norm(self, x, name):
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.cfg["rms_norm_eps"])
-        return self.w[name + ".weight"] * x
+        w = self.w[name + ".weight"]
+        return (1 + w) * x if self.gemma() else w * x
+
+    def window(self, i):
+        """The sliding window of layer i, or None."""
+        c = self.cfg
+        if c.get("model_type") == "mistral":
+            return c.get("sliding_window")
+        if c.get("model_type") == "gemma2":
+            types = c.get("layer_types") or ["sliding_attention" if j % 2 == 0 else "full_attention"
+                                               for j in range(c["num_hidden_layers"])]
+            return c["sliding_window"] if types[i] == "sliding_attention" else None
+        return None
+
+    @staticmethod
+    def cap(x, c):
+        return x if c is None else torch.tanh(x / c) * c
 
     def forward(self, input_ids, attention_mask=None, use_lora=True):
         if attention_mask is None:
@@ -98,11 +118,21 @@ class Decoder:
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = emb.cos(), emb.sin()
         causal = torch.tril(torch.ones(t, t, dtype=torch.bool))
-        allowed = causal[None, None] & attention_mask.bool()[:, None, None, :]
-        bias = torch.zeros(b, 1, t, t).masked_fill(~allowed, torch.finfo(torch.float32).min)
+        qpos, kpos = torch.arange(t)[:, None], torch.arange(t)[None, :]
+
+        def bias_for(window):
+            keep = causal if window is None else causal & (qpos - kpos < window)
+            allowed = keep[None, None] & attention_mask.bool()[:, None, None, :]
+            return torch.zeros(b, 1, t, t).masked_fill(~allowed, torch.finfo(torch.float32).min)
+
         h = self.w["model.embed_tokens.weight"][input_ids]
+        gemma2 = c.get("model_type") == "gemma2"
+        if self.gemma():
+            h = h * torch.tensor(c["hidden_size"] ** 0.5)
+        scale = (c["query_pre_attn_scalar"] if gemma2 else hd) ** -0.5
         for i in range(c["num_hidden_layers"]):
             p = f"model.layers.{i}"
+            bias = bias_for(self.window(i))
             x = self.norm(h, p + ".input_layernorm")
             q = self.linear(x, p + ".self_attn.q_proj", use_lora).view(b, t, nh, hd).transpose(1, 2)
             k = self.linear(x, p + ".self_attn.k_proj", use_lora).view(b, t, nkv, hd).transpose(1, 2)
@@ -111,14 +141,23 @@ class Decoder:
             k = k * cos + rotate_half(k) * sin
             k = k.repeat_interleave(nh // nkv, dim=1)
             v = v.repeat_interleave(nh // nkv, dim=1)
-            att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd) + bias, dim=-1)
+            scores = self.cap((q @ k.transpose(-1, -2)) * scale, c.get("attn_logit_softcapping") if gemma2 else None)
+            att = torch.softmax(scores + bias, dim=-1)
             o = (att @ v).transpose(1, 2).reshape(b, t, nh * hd)
-            h = h + self.linear(o, p + ".self_attn.o_proj", use_lora)
-            x = self.norm(h, p + ".post_attention_layernorm")
+            o = self.linear(o, p + ".self_attn.o_proj", use_lora)
+            if gemma2:
+                o = self.norm(o, p + ".post_attention_layernorm")
+            h = h + o
+            x = self.norm(h, p + (".pre_feedforward_layernorm" if gemma2 else ".post_attention_layernorm"))
             gate = self.linear(x, p + ".mlp.gate_proj", use_lora)
             up = self.linear(x, p + ".mlp.up_proj", use_lora)
-            h = h + self.linear(torch.nn.functional.silu(gate) * up, p + ".mlp.down_proj", use_lora)
-        return self.norm(h, "model.norm") @ self.w["lm_head.weight"].T
+            act = torch.nn.functional.gelu(gate, approximate="tanh") if self.gemma() else torch.nn.functional.silu(gate)
+            d = self.linear(act * up, p + ".mlp.down_proj", use_lora)
+            if gemma2:
+                d = self.norm(d, p + ".post_feedforward_layernorm")
+            h = h + d
+        logits = self.norm(h, "model.norm") @ self.w["lm_head.weight"].T
+        return self.cap(logits, c.get("final_logit_softcapping") if gemma2 else None)
 
 
 def shifted_loss(logits, labels):

@@ -7,8 +7,8 @@ How to run (CI never runs this; the outputs are committed):
     ~/.cache/whetstone/refenv/bin/python scripts/parity/make_fixtures.py
     ~/.cache/whetstone/refenv/bin/python scripts/parity/check_fixtures.py   # independent re-derivation
 
-It writes crates/whetstone-engine/tests/fixtures/parity/<name>/ for three tiny random float32 models
-(`llama`, `qwen2`, `llama3_rope`).  Every run with the same library versions writes the same numbers:
+It writes crates/whetstone-engine/tests/fixtures/parity/<name>/ for tiny random float32 models
+(`llama`, `qwen2`, `llama3_rope`, `mistral`, `gemma`, `gemma2`).  Every run with the same library versions writes the same numbers:
 all randomness comes from fixed seeds and torch runs single-threaded.
 
 Per model directory:
@@ -21,6 +21,10 @@ Per model directory:
   adapter_final/       PEFT adapter after the 20 training steps.
   io.safetensors       batch, logits, loss, gradients and the training trace (names in train.json).
   train.json           hyperparameters and every convention the Rust side must follow.
+  model.gguf           (gemma, gemma2) the same base as llama.cpp's convert_hf_to_gguf.py writes it: its
+                       tensor names and metadata keys, every norm weight stored with 1 added, f32 tensors,
+                       no output.weight (tied).  query_pre_attn_scalar is not in it: llama.cpp derives the
+                       attention scale from the head size (or hidden/heads for the 46-layer 27B).
 """
 
 import argparse
@@ -33,7 +37,8 @@ from importlib.metadata import version
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
-from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config, get_linear_schedule_with_warmup
+from transformers import (AutoModelForCausalLM, Gemma2Config, GemmaConfig, LlamaConfig, MistralConfig, Qwen2Config,
+                          get_linear_schedule_with_warmup)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(REPO, "crates", "whetstone-engine", "tests", "fixtures", "parity")
@@ -71,7 +76,68 @@ def model_specs():
          LlamaConfig(**SIZES, rope_theta=500000.0, rms_norm_eps=1e-5, tie_word_embeddings=True,
                      rope_scaling=dict(llama3_scaling)),
          False, llama3_scaling),
+        # Every layer attends to the last `sliding_window` positions only; T exceeds it so the window cuts.
+        ("mistral", 1004,
+         MistralConfig(**SIZES, rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False, sliding_window=5),
+         False, None),
+        # Multi-query attention, and a head size that is not hidden/heads.
+        ("gemma", 1005,
+         GemmaConfig(**{**SIZES, "num_key_value_heads": 1}, head_dim=24, hidden_act="gelu_pytorch_tanh",
+                     rope_theta=10000.0, rms_norm_eps=1e-6, tie_word_embeddings=True),
+         False, None),
+        # Layer 0 slides (window 4 < T), layer 1 sees everything. The soft caps are set near the tiny model's
+        # own score and logit sizes (about 0.5 and 1) so that tanh bends them, and query_pre_attn_scalar
+        # differs from head_dim so that the scale taken from the wrong one shows.
+        ("gemma2", 1006,
+         Gemma2Config(**SIZES, head_dim=24, hidden_activation="gelu_pytorch_tanh", rope_theta=10000.0,
+                      rms_norm_eps=1e-6, tie_word_embeddings=True, query_pre_attn_scalar=20, sliding_window=4,
+                      attn_logit_softcapping=0.5, final_logit_softcapping=1.0),
+         False, None),
     ]
+
+
+def write_gguf(out, name, config):
+    """The base as llama.cpp's convert_hf_to_gguf.py (GemmaModel / Gemma2Model) writes it."""
+    import gguf
+
+    arch = {"gemma": gguf.MODEL_ARCH.GEMMA, "gemma2": gguf.MODEL_ARCH.GEMMA2}[name]
+    weights = load_file(os.path.join(out, "model.safetensors"))
+    n_layers = config.num_hidden_layers
+    tmap = gguf.get_tensor_name_map(arch, n_layers)
+    w = gguf.GGUFWriter(os.path.join(out, "model.gguf"), gguf.MODEL_ARCH_NAMES[arch])
+    w.add_name("tiny-" + name)
+    w.add_context_length(config.max_position_embeddings)
+    w.add_embedding_length(config.hidden_size)
+    w.add_block_count(n_layers)
+    w.add_feed_forward_length(config.intermediate_size)
+    w.add_head_count(config.num_attention_heads)
+    w.add_head_count_kv(config.num_key_value_heads)
+    w.add_layer_norm_rms_eps(config.rms_norm_eps)
+    w.add_key_length(config.head_dim)
+    w.add_value_length(config.head_dim)
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    if name == "gemma2":
+        w.add_attn_logit_softcapping(config.attn_logit_softcapping)
+        w.add_final_logit_softcapping(config.final_logit_softcapping)
+        w.add_sliding_window(config.sliding_window)
+    # A stand-in sentencepiece vocabulary: the loader takes the vocabulary size from it, as from a real file.
+    w.add_tokenizer_model("llama")
+    w.add_token_list([f"<t{i}>" for i in range(config.vocab_size)])
+    w.add_token_scores([0.0] * config.vocab_size)
+    w.add_token_types([1] * config.vocab_size)
+    w.add_bos_token_id(config.bos_token_id)
+    w.add_eos_token_id(config.eos_token_id)
+    for hf_name in sorted(weights):
+        t = weights[hf_name].float()
+        if hf_name.endswith("norm.weight"):
+            t = t + 1
+        gname = tmap.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        assert gname is not None, hf_name
+        w.add_tensor(gname, t.numpy())
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
 
 
 def make_batch(seed):
@@ -160,6 +226,8 @@ def build(name, seed, config, use_rslora, rope_scaling):
         if os.path.exists(os.path.join(out, extra)):
             os.remove(os.path.join(out, extra))
     write_hub_style_config(os.path.join(out, "config.json"), config.rope_parameters["rope_theta"], rope_scaling)
+    if name in ("gemma", "gemma2"):
+        write_gguf(out, name, config)
 
     # The written files must reproduce the model exactly, hub-style keys included.
     reloaded = AutoModelForCausalLM.from_pretrained(out, attn_implementation="eager", dtype=torch.float32).eval()
@@ -240,7 +308,8 @@ def build(name, seed, config, use_rslora, rope_scaling):
         "attn_implementation": "eager",
         "init": {
             "weights": "normal(0, 0.02) (transformers default init, initializer_range 0.02)",
-            "rms_norm_weights": "1 + 0.1*randn",
+            "rms_norm_weights": "1 + 0.1*randn" + (" (Gemma's norms multiply by 1 + weight, so by about 2 here)"
+                                                   if name.startswith("gemma") else ""),
             "biases": "0.1*randn (Qwen2 q/k/v biases; default init would leave them at 0)",
         },
         "batch": {

@@ -144,6 +144,11 @@ describe('the new-run wizard', () => {
     assert.equal(commercial.filter((t) => t === 'Not for commercial use').length, catalog.filter((c) => !c.commercial_use).length);
     // Catalog models are planned from their shape before any download.
     await page.waitForSelector(`${testid('catalog-choices')} ${testid('fit-badge')}:not([data-fit="checking"])`);
+    // Each catalog model says whether LoRA and QLoRA fit; Llama 2 70B fits neither in this machine's memory.
+    const big = `${testid('catalog-choices')} ${testid('model-option')}[data-ref="meta-llama/Llama-2-70b-hf"]`;
+    await page.waitForSelector(`${big} ${testid('method-fit')}[data-method="qlora"]`);
+    assert.equal(await page.getAttribute(`${big} ${testid('method-fit')}[data-method="lora"]`, 'data-fit'), 'does_not_fit');
+    assert.match(await page.textContent(`${big} ${testid('method-fit')}[data-method="qlora"]`), /^QLoRA \(4-bit base\): /);
     await screenshot(page, 'wizard-2-model');
   });
 

@@ -600,6 +600,8 @@ fn decoder_layer_class(arch: whetstone_engine::Architecture) -> &'static str {
         whetstone_engine::Architecture::Llama => "LlamaDecoderLayer",
         whetstone_engine::Architecture::Mistral => "MistralDecoderLayer",
         whetstone_engine::Architecture::Qwen2 => "Qwen2DecoderLayer",
+        whetstone_engine::Architecture::Gemma => "GemmaDecoderLayer",
+        whetstone_engine::Architecture::Gemma2 => "Gemma2DecoderLayer",
     }
 }
 

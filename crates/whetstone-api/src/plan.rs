@@ -11,6 +11,7 @@ use whetstone_engine::plan::{self, BaseFormat, JobShape, MemoryBreakdown};
 use whetstone_engine::device::DeviceChoice;
 use whetstone_engine::quant::QuantMode;
 use whetstone_engine::run::TrainSettings;
+use whetstone_engine::config::Activation;
 use whetstone_engine::{Architecture, ModelConfig, ModelFiles, Target};
 
 /// Used memory above this share of what is free is "tight": other programs and the allocator's
@@ -82,6 +83,22 @@ pub struct Recommendation {
     pub engine_supported: bool,
 }
 
+/// Whether one way of training fits: LoRA on the base as the engine holds it dense, or QLoRA on a
+/// 4-bit (NF4) base.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct MethodFit {
+    /// `lora` or `qlora`.
+    pub method: String,
+    pub base: BaseFormat,
+    pub peak_bytes: u64,
+    pub fit: Fit,
+    /// What had to change from the chosen settings for it to fit, in plain words; `None` when it fits
+    /// as set or does not fit even so.
+    pub with: Option<String>,
+    /// One line for people, e.g. "QLoRA fits with gradient checkpointing and micro-batch 1 (about 41 GB)".
+    pub summary: String,
+}
+
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Plan {
     pub model: String,
@@ -99,6 +116,8 @@ pub struct Plan {
     pub fit: Fit,
     pub fit_label: &'static str,
     pub recommendations: Vec<Recommendation>,
+    /// LoRA and QLoRA each, on this device with these settings (or the memory-saving ones it takes).
+    pub methods: Vec<MethodFit>,
     pub notes: Vec<String>,
     /// How long the run would take; known when the data is given.
     pub time: Option<TimeEstimate>,
@@ -176,7 +195,7 @@ fn shape_of_catalog(entry: &whetstone_hub::CatalogEntry) -> Result<ModelShape> {
         num_layers: s.layers as usize,
         num_heads: s.heads as usize,
         num_kv_heads: s.kv_heads as usize,
-        head_dim: (s.hidden / s.heads) as usize,
+        head_dim: s.head_dim.unwrap_or(s.hidden / s.heads) as usize,
         rms_norm_eps: 1e-5,
         rope_theta: 10_000.0,
         rope_scaling: None,
@@ -185,6 +204,13 @@ fn shape_of_catalog(entry: &whetstone_hub::CatalogEntry) -> Result<ModelShape> {
         attention_bias: architecture == Architecture::Qwen2,
         bos_token_id: None,
         eos_token_ids: vec![],
+        // Memory does not depend on the window (masks are full-width) or the caps, only on the shape.
+        hidden_act: if architecture.is_gemma() { Activation::GeluTanh } else { Activation::Silu },
+        sliding_window: None,
+        sliding_layers: vec![false; s.layers as usize],
+        query_pre_attn_scalar: None,
+        attn_logit_softcapping: None,
+        final_logit_softcapping: None,
     };
     // Safetensors shards of the hub's size (5 GB at most) are mapped one at a time.
     let shard = (config.num_parameters() as u64 * 2).min(5_000_000_000);
@@ -208,6 +234,71 @@ pub fn job_shape(settings: &TrainSettings, base: BaseFormat, compute_bytes: u64,
         // CUDA's memory (bf16); Apple GPUs share the host's memory and compute in f32.
         on_gpu: !on_cpu && compute_bytes == 2,
     })
+}
+
+/// LoRA (the base dense in `dense`) and QLoRA (NF4) for `config` at `settings`: each as set, or else
+/// with gradient checkpointing and micro-batch 1 (accumulation keeping the examples per step), the
+/// planner's own first remedies.
+#[allow(clippy::too_many_arguments)]
+pub fn method_fits(
+    config: &ModelConfig,
+    settings: &TrainSettings,
+    dense: BaseFormat,
+    compute_bytes: u64,
+    on_cpu: bool,
+    seq_len: u64,
+    trained: u64,
+    load: Option<u64>,
+    free: u64,
+) -> Result<Vec<MethodFit>> {
+    let per_row = trained as f64 / settings.batch.max(1) as f64;
+    let mut saving = settings.clone();
+    saving.grad_checkpoint = true;
+    saving.grad_accum = settings.grad_accum * settings.batch;
+    saving.batch = 1;
+    let mut out = Vec::new();
+    for (method, label, base) in [("lora", "LoRA", dense), ("qlora", "QLoRA", BaseFormat::Nf4)] {
+        let peak = |s: &TrainSettings| -> Result<u64> {
+            let trained = ((per_row * s.batch as f64).round() as u64).min(s.batch as u64 * seq_len).max(1);
+            Ok(plan::estimate(config, &job_shape(s, base, compute_bytes, on_cpu, seq_len, trained, load)?).peak)
+        };
+        let as_set = peak(settings)?;
+        let (peak_bytes, fit, with) = match fit_of(as_set, free) {
+            Fit::DoesNotFit => {
+                let saved = peak(&saving)?;
+                match fit_of(saved, free) {
+                    Fit::DoesNotFit => (as_set, Fit::DoesNotFit, None),
+                    f => {
+                        let what = if settings.batch > 1 {
+                            format!("gradient checkpointing and micro-batch 1 with accumulation {}", saving.grad_accum)
+                        } else {
+                            "gradient checkpointing".to_string()
+                        };
+                        (saved, f, (!settings.grad_checkpoint || settings.batch > 1).then_some(what))
+                    }
+                }
+            }
+            f => (as_set, f, None),
+        };
+        let gb = peak_bytes as f64 / 1e9;
+        let summary = match (fit, &with) {
+            (Fit::DoesNotFit, _) => format!("{label} does not fit (needs about {gb:.1} GB)"),
+            (Fit::Fits, None) => format!("{label} fits (about {gb:.1} GB)"),
+            (Fit::Tight, None) => format!("{label} fits, tightly (about {gb:.1} GB)"),
+            (Fit::Fits, Some(w)) => format!("{label} fits with {w} (about {gb:.1} GB)"),
+            (Fit::Tight, Some(w)) => format!("{label} fits tightly with {w} (about {gb:.1} GB)"),
+        };
+        out.push(MethodFit { method: method.into(), base, peak_bytes, fit, with, summary });
+    }
+    Ok(out)
+}
+
+/// [`method_fits`] for a catalog model on a CUDA GPU with `free` bytes (bf16 compute), with the
+/// planner's length when no data is given.
+pub fn catalog_method_fits_on_gpu(entry: &whetstone_hub::CatalogEntry, settings: &TrainSettings, free: u64) -> Result<Vec<MethodFit>> {
+    let shape = shape_of_catalog(entry)?;
+    let t = settings.max_len as u64;
+    method_fits(&shape.config, settings, BaseFormat::Bf16, 2, false, t, settings.batch as u64 * (t - 1), shape.load_transient_bytes, free)
 }
 
 fn fit_of(peak: u64, free: u64) -> Fit {
@@ -350,6 +441,17 @@ impl Api {
         // A GPU this program cannot compute on (the GPU worker does) has the speed its worker measured.
         let on_other_program = matches!(target, DeviceChoice::Cuda(_)) && !whetstone_engine::device::has_cuda();
         let known_speed = if on_other_program { detected.cuda_matmul_flops } else { None };
+        let methods = method_fits(
+            &shape.config,
+            &req.settings,
+            engine_base,
+            compute_bytes,
+            !want_gpu,
+            seq_len,
+            trained,
+            shape.load_transient_bytes,
+            free,
+        )?;
         let time = match &dataset {
             Some(_) if on_other_program && known_speed.is_none() => {
                 notes.push("the GPU's speed is not known until its worker has answered, so no time is estimated".into());
@@ -374,6 +476,7 @@ impl Api {
             fit,
             fit_label: fit.label(),
             recommendations,
+            methods,
             notes,
             time,
         })
@@ -521,27 +624,7 @@ pub fn predict_peak(req: &crate::bench::MeasureRequest) -> Result<MemoryBreakdow
 pub fn write_random_model(dir: &Path, config: &ModelConfig, seed: u64) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io { action: "create", path: dir.to_path_buf(), source })?;
     let w = whetstone_engine::weights::BaseWeights::random(config, seed, &candle_core::Device::Cpu)?;
-    let c = config;
-    let json = serde_json::json!({
-        "model_type": c.architecture.model_type(),
-        "architectures": [match c.architecture { Architecture::Llama => "LlamaForCausalLM", Architecture::Mistral => "MistralForCausalLM", Architecture::Qwen2 => "Qwen2ForCausalLM" }],
-        "vocab_size": c.vocab_size,
-        "hidden_size": c.hidden_size,
-        "intermediate_size": c.intermediate_size,
-        "num_hidden_layers": c.num_layers,
-        "num_attention_heads": c.num_heads,
-        "num_key_value_heads": c.num_kv_heads,
-        "head_dim": c.head_dim,
-        "rms_norm_eps": c.rms_norm_eps,
-        "rope_theta": c.rope_theta,
-        "max_position_embeddings": c.max_position_embeddings,
-        "tie_word_embeddings": c.tie_word_embeddings,
-        "attention_bias": c.attention_bias,
-        "bos_token_id": c.bos_token_id,
-        "eos_token_id": c.eos_token_ids.first(),
-        "hidden_act": "silu",
-        "torch_dtype": "float32",
-    });
+    let json = whetstone_engine::merge::hf_config_json(config, candle_core::DType::F32);
     let path = dir.join("config.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap_or_default()).map_err(|source| Error::Io { action: "write", path, source })?;
     let path = dir.join("model.safetensors");

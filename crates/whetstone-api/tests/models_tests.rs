@@ -172,3 +172,49 @@ fn plan_measures_the_dataset_and_recommends_when_a_job_does_not_fit() {
     let err = api.plan(&PlanRequest { model: "nobody/nothing".into(), ..Default::default() }).unwrap_err();
     assert!(err.to_string().contains("nobody/nothing"), "{err}");
 }
+
+#[test]
+fn llama_2_70b_fits_only_as_qlora_on_an_80_gb_gpu_and_not_at_all_on_24_gb() {
+    use whetstone_api::plan::catalog_method_fits_on_gpu;
+    let entry = whetstone_hub::catalog::find("meta-llama/Llama-2-70b-hf").unwrap();
+    let settings = TrainSettings::default();
+    let fit_of = |free: u64| -> Vec<(String, Fit)> {
+        catalog_method_fits_on_gpu(entry, &settings, free).unwrap().into_iter().map(|m| (m.method, m.fit)).collect()
+    };
+    let on_80 = catalog_method_fits_on_gpu(entry, &settings, 80_000_000_000).unwrap();
+    eprintln!("{:#?}", on_80.iter().map(|m| &m.summary).collect::<Vec<_>>());
+    assert_eq!(fit_of(80_000_000_000), vec![("lora".into(), Fit::DoesNotFit), ("qlora".into(), Fit::Fits)]);
+    assert!(on_80[1].summary.starts_with("QLoRA fits"), "{}", on_80[1].summary);
+    assert!(on_80[0].summary.starts_with("LoRA does not fit"), "{}", on_80[0].summary);
+    assert_eq!(fit_of(24_000_000_000), vec![("lora".into(), Fit::DoesNotFit), ("qlora".into(), Fit::DoesNotFit)]);
+}
+
+#[test]
+fn every_new_catalog_model_has_a_plan_for_lora_and_qlora() {
+    let (_dir, api) = temp_api();
+    for repo in [
+        "google/gemma-2b",
+        "google/gemma-2-2b",
+        "google/gemma-2-9b",
+        "meta-llama/Llama-2-7b-hf",
+        "meta-llama/Llama-2-13b-hf",
+        "meta-llama/Llama-2-70b-hf",
+        "mistralai/Mistral-7B-v0.1",
+    ] {
+        let req = PlanRequest { model: repo.into(), device: Some("cpu".into()), ..Default::default() };
+        let plan = api.plan(&req).unwrap();
+        let entry = whetstone_hub::catalog::find(repo).unwrap();
+        assert_eq!(plan.parameters, entry.parameters, "{repo}: the planner's shape gives the published count");
+        assert_eq!(plan.architecture, entry.architecture, "{repo}");
+        let methods: Vec<&str> = plan.methods.iter().map(|m| m.method.as_str()).collect();
+        assert_eq!(methods, ["lora", "qlora"], "{repo}");
+        // QLoRA's 4-bit base takes less memory than LoRA's dense one: where LoRA fits, so does QLoRA.
+        if plan.methods[0].fit != Fit::DoesNotFit {
+            assert_ne!(plan.methods[1].fit, Fit::DoesNotFit, "{repo}: {:?}", plan.methods);
+        }
+        assert!(plan.methods.iter().all(|m| m.summary.contains("LoRA")), "{repo}");
+    }
+    // Gemma's 256-wide heads are not hidden/heads: the plan counts them.
+    let g = api.plan(&PlanRequest { model: "google/gemma-2-9b".into(), device: Some("cpu".into()), ..Default::default() }).unwrap();
+    assert_eq!(g.parameters, 9_241_705_984);
+}

@@ -58,6 +58,9 @@ pub fn run(api: &Api, a: &PlanArgs) -> anyhow::Result<()> {
     }
     println!("  {:<22} {:>10}   (at {})", "peak", human_bytes(m.peak), m.peak_phase);
     println!("{}: {} free of {} on {}", plan.fit_label.to_uppercase(), human_bytes(plan.device_free_bytes), human_bytes(plan.device_total_bytes), plan.device);
+    for m in &plan.methods {
+        println!("  {}", m.summary);
+    }
     for r in &plan.recommendations {
         println!("  try: {:<60} → {:>10}  {}{}", r.change, human_bytes(r.peak_bytes), r.fit.label(), if r.engine_supported { "" } else { " (not trainable by Whetstone yet)" });
     }

@@ -425,6 +425,16 @@ impl Tokenizer {
     pub fn gguf_metadata(&self) -> Result<(Vec<(String, gguf_file::Value)>, Option<String>)> {
         use gguf_file::Value as V;
         let json: Value = serde_json::from_str(&self.inner.to_string(false).map_err(tok_err)?).map_err(tok_err)?;
+        // SentencePiece vocabularies converted to tokenizer.json (Llama 2, Mistral, Gemma) are BPE with
+        // byte fallback; llama.cpp reads them as its `llama` model with scores, not as `gpt2`, so
+        // writing them as `gpt2` would tokenize wrongly.
+        if json["model"]["byte_fallback"].as_bool() == Some(true) {
+            return Err(DataError::Tokenizer(
+                "this is a SentencePiece-style vocabulary (BPE with byte fallback, as in Llama 2, Mistral and Gemma), \
+                 which GGUF export here cannot write yet; export the merged model or the adapter instead"
+                    .into(),
+            ));
+        }
         if json["model"]["type"].as_str() != Some("BPE") {
             return Err(DataError::Tokenizer(format!(
                 "only byte-level BPE vocabularies can be written to GGUF here, not {}",

@@ -353,3 +353,15 @@ fn tokenizer_written_as_gguf_metadata_reads_back_the_same() {
     let copy = Tokenizer::from_gguf_file(&path).unwrap();
     assert_same_tokenizer(tok, &copy, "GGUF");
 }
+
+#[test]
+fn sentencepiece_style_vocabulary_is_refused_for_gguf_not_written_as_gpt2() {
+    let dir = hf_dir(serde_json::json!({}), None, None);
+    let path = dir.path().join("tokenizer.json");
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json["model"]["byte_fallback"] = Value::Bool(true);
+    std::fs::write(&path, json.to_string()).unwrap();
+    let tok = Tokenizer::from_hf_dir(dir.path()).unwrap();
+    let err = tok.gguf_metadata().unwrap_err();
+    assert!(err.to_string().contains("SentencePiece"), "{err}");
+}

@@ -1,4 +1,5 @@
-//! The shape of a Llama-family model, read from HF `config.json` or GGUF metadata.
+//! The shape of a decoder model (Llama, Mistral, Qwen2, Gemma, Gemma 2), read from HF `config.json` or
+//! GGUF metadata.
 
 use crate::error::{Error, Result};
 use candle_core::quantized::gguf_file;
@@ -11,6 +12,8 @@ pub enum Architecture {
     Llama,
     Mistral,
     Qwen2,
+    Gemma,
+    Gemma2,
 }
 
 impl Architecture {
@@ -19,6 +22,8 @@ impl Architecture {
             "llama" | "LlamaForCausalLM" | "smollm" => Ok(Architecture::Llama),
             "mistral" | "MistralForCausalLM" => Ok(Architecture::Mistral),
             "qwen2" | "Qwen2ForCausalLM" => Ok(Architecture::Qwen2),
+            "gemma" | "GemmaForCausalLM" => Ok(Architecture::Gemma),
+            "gemma2" | "Gemma2ForCausalLM" => Ok(Architecture::Gemma2),
             other => Err(Error::UnsupportedArchitecture(other.to_string())),
         }
     }
@@ -29,8 +34,42 @@ impl Architecture {
             Architecture::Llama => "llama",
             Architecture::Mistral => "mistral",
             Architecture::Qwen2 => "qwen2",
+            Architecture::Gemma => "gemma",
+            Architecture::Gemma2 => "gemma2",
         }
     }
+
+    /// Gemma's RMSNorm multiplies by `1 + weight` and its embeddings are scaled by `sqrt(hidden)`.
+    pub fn is_gemma(self) -> bool {
+        matches!(self, Architecture::Gemma | Architecture::Gemma2)
+    }
+
+    /// Gemma 2 normalizes the attention and MLP outputs too, before each residual sum.
+    pub fn has_output_norms(self) -> bool {
+        self == Architecture::Gemma2
+    }
+
+    /// The HF class name, as `config.json`'s `architectures` lists it.
+    pub fn hf_class(self) -> &'static str {
+        match self {
+            Architecture::Llama => "LlamaForCausalLM",
+            Architecture::Mistral => "MistralForCausalLM",
+            Architecture::Qwen2 => "Qwen2ForCausalLM",
+            Architecture::Gemma => "GemmaForCausalLM",
+            Architecture::Gemma2 => "Gemma2ForCausalLM",
+        }
+    }
+}
+
+/// The gate's activation in the gated MLP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// `silu(gate) · up` (Llama, Mistral, Qwen2).
+    #[default]
+    Silu,
+    /// `gelu_tanh(gate) · up`, GELU in its tanh approximation (PyTorch's `gelu_pytorch_tanh`; Gemma).
+    GeluTanh,
 }
 
 /// RoPE frequency scaling as HF `rope_scaling` describes it.
@@ -67,6 +106,24 @@ pub struct ModelConfig {
     pub attention_bias: bool,
     pub bos_token_id: Option<u32>,
     pub eos_token_ids: Vec<u32>,
+    #[serde(default)]
+    pub hidden_act: Activation,
+    /// A query sees only the keys this many positions back or fewer (itself included), on the layers
+    /// [`ModelConfig::sliding_layers`] marks.
+    #[serde(default)]
+    pub sliding_window: Option<usize>,
+    /// Per layer, whether it uses the sliding window (Mistral: all; Gemma 2: every other, from layer 0).
+    #[serde(default)]
+    pub sliding_layers: Vec<bool>,
+    /// Gemma 2: attention scores are scaled by `query_pre_attn_scalar^-1/2` instead of `head_dim^-1/2`.
+    #[serde(default)]
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Gemma 2: attention scores become `c · tanh(score / c)` before the mask and softmax.
+    #[serde(default)]
+    pub attn_logit_softcapping: Option<f64>,
+    /// Gemma 2: logits become `c · tanh(logit / c)`; the loss is taken on the capped logits.
+    #[serde(default)]
+    pub final_logit_softcapping: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +146,12 @@ struct HfConfig {
     bos_token_id: Option<serde_json::Value>,
     eos_token_id: Option<serde_json::Value>,
     hidden_act: Option<String>,
+    hidden_activation: Option<String>,
+    sliding_window: Option<usize>,
+    layer_types: Option<Vec<String>>,
+    query_pre_attn_scalar: Option<f64>,
+    attn_logit_softcapping: Option<f64>,
+    final_logit_softcapping: Option<f64>,
 }
 
 fn token_ids(v: &Option<serde_json::Value>) -> Vec<u32> {
@@ -116,11 +179,59 @@ impl ModelConfig {
             .or_else(|| c.architectures.as_ref().and_then(|a| a.first().cloned()))
             .ok_or_else(|| Error::Config("config.json names no model_type".into()))?;
         let architecture = Architecture::parse(&name)?;
-        if let Some(act) = &c.hidden_act {
-            if act != "silu" {
-                return Err(Error::Config(format!("hidden_act `{act}` is not supported (only silu)")));
+        let hidden_act = match architecture {
+            // transformers reads Gemma's legacy `gelu` as the tanh approximation the model was trained with.
+            Architecture::Gemma => match c.hidden_act.as_deref().or(c.hidden_activation.as_deref()) {
+                None | Some("gelu" | "gelu_pytorch_tanh") => Activation::GeluTanh,
+                Some(other) => return Err(Error::Config(format!("Gemma's hidden_act `{other}` is not supported (gelu_pytorch_tanh is)"))),
+            },
+            Architecture::Gemma2 => match c.hidden_activation.as_deref() {
+                None | Some("gelu_pytorch_tanh") => Activation::GeluTanh,
+                Some(other) => {
+                    return Err(Error::Config(format!("Gemma 2's hidden_activation `{other}` is not supported (gelu_pytorch_tanh is)")))
+                }
+            },
+            _ => match c.hidden_act.as_deref() {
+                None | Some("silu") => Activation::Silu,
+                Some(act) => return Err(Error::Config(format!("hidden_act `{act}` is not supported (only silu)"))),
+            },
+        };
+        let (sliding_window, sliding_layers) = match architecture {
+            Architecture::Mistral => (c.sliding_window, vec![c.sliding_window.is_some(); c.num_hidden_layers]),
+            Architecture::Gemma2 => {
+                let window = c.sliding_window.unwrap_or(4096);
+                let layers: Vec<bool> = match &c.layer_types {
+                    Some(types) => {
+                        if types.len() != c.num_hidden_layers {
+                            return Err(Error::Config(format!(
+                                "layer_types lists {} layers, the model has {}",
+                                types.len(),
+                                c.num_hidden_layers
+                            )));
+                        }
+                        types
+                            .iter()
+                            .map(|t| match t.as_str() {
+                                "sliding_attention" => Ok(true),
+                                "full_attention" => Ok(false),
+                                other => Err(Error::Config(format!("layer type `{other}` is not supported"))),
+                            })
+                            .collect::<Result<_>>()?
+                    }
+                    // transformers' default: layers 0, 2, 4… slide.
+                    None => (0..c.num_hidden_layers).map(|i| i % 2 == 0).collect(),
+                };
+                (Some(window), layers)
             }
-        }
+            _ => (None, vec![false; c.num_hidden_layers]),
+        };
+        let gemma2 = architecture == Architecture::Gemma2;
+        // transformers' Gemma 2 defaults, for configs that leave them out.
+        let (query_pre_attn_scalar, attn_logit_softcapping, final_logit_softcapping) = if gemma2 {
+            (Some(c.query_pre_attn_scalar.unwrap_or(256.0)), c.attn_logit_softcapping, c.final_logit_softcapping)
+        } else {
+            (None, None, None)
+        };
         let rope_scaling = match &c.rope_scaling {
             None | Some(serde_json::Value::Null) => None,
             Some(v) => parse_rope_scaling(v)?,
@@ -139,10 +250,17 @@ impl ModelConfig {
             rope_theta: c.rope_theta.unwrap_or(10_000.0),
             rope_scaling,
             max_position_embeddings: c.max_position_embeddings.unwrap_or(4096),
-            tie_word_embeddings: c.tie_word_embeddings.unwrap_or(false),
+            // Gemma's configs are tied unless they say otherwise.
+            tie_word_embeddings: c.tie_word_embeddings.unwrap_or(architecture.is_gemma()),
             attention_bias: c.attention_bias.unwrap_or(architecture == Architecture::Qwen2),
             bos_token_id: token_ids(&c.bos_token_id).first().copied(),
             eos_token_ids: token_ids(&c.eos_token_id),
+            hidden_act,
+            sliding_window,
+            sliding_layers,
+            query_pre_attn_scalar,
+            attn_logit_softcapping,
+            final_logit_softcapping,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -197,12 +315,32 @@ impl ModelConfig {
             .and_then(|v| v.to_u32().ok())
             .into_iter()
             .collect();
+        let num_layers = get_u("block_count")?;
+        let gemma2 = architecture == Architecture::Gemma2;
+        let sliding_window = match architecture {
+            Architecture::Mistral | Architecture::Gemma2 => get_u("attention.sliding_window").ok(),
+            _ => None,
+        };
+        let sliding_layers: Vec<bool> = match architecture {
+            // llama.cpp's gemma2 pattern: even layers slide.
+            Architecture::Gemma2 => (0..num_layers).map(|i| sliding_window.is_some() && i % 2 == 0).collect(),
+            _ => vec![sliding_window.is_some(); num_layers],
+        };
+        // GGUF does not carry query_pre_attn_scalar; llama.cpp derives the scale from the head size, except
+        // for the 46-layer 27B, which uses hidden/heads (as its HF config does).
+        let query_pre_attn_scalar = gemma2.then(|| {
+            if num_layers == 46 {
+                (hidden_size / num_heads.max(1)) as f64
+            } else {
+                head_dim as f64
+            }
+        });
         let cfg = ModelConfig {
             architecture,
             vocab_size,
             hidden_size,
             intermediate_size: get_u("feed_forward_length")?,
-            num_layers: get_u("block_count")?,
+            num_layers,
             num_heads,
             num_kv_heads,
             head_dim,
@@ -214,6 +352,12 @@ impl ModelConfig {
             attention_bias,
             bos_token_id,
             eos_token_ids,
+            hidden_act: if architecture.is_gemma() { Activation::GeluTanh } else { Activation::Silu },
+            sliding_window,
+            sliding_layers,
+            query_pre_attn_scalar,
+            attn_logit_softcapping: if gemma2 { get_f("attn_logit_softcapping") } else { None },
+            final_logit_softcapping: if gemma2 { get_f("final_logit_softcapping") } else { None },
         };
         cfg.validate()?;
         Ok(cfg)
@@ -230,10 +374,35 @@ impl ModelConfig {
                 self.num_heads, self.num_kv_heads
             ));
         }
+        if self.sliding_layers.len() != self.num_layers {
+            return bad(format!("sliding-window flags for {} layers, the model has {}", self.sliding_layers.len(), self.num_layers));
+        }
+        if self.sliding_window == Some(0) {
+            return bad("a sliding window of 0 positions hides every key".into());
+        }
+        for (what, v) in [
+            ("query_pre_attn_scalar", self.query_pre_attn_scalar),
+            ("attn_logit_softcapping", self.attn_logit_softcapping),
+            ("final_logit_softcapping", self.final_logit_softcapping),
+        ] {
+            if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+                return bad(format!("{what} must be a positive number"));
+            }
+        }
         if !self.head_dim.is_multiple_of(2) {
             return bad(format!("head dimension {} must be even for rotary embeddings", self.head_dim));
         }
         Ok(())
+    }
+
+    /// The sliding window of `layer`, if it has one.
+    pub fn window_of(&self, layer: usize) -> Option<usize> {
+        self.sliding_window.filter(|_| self.sliding_layers.get(layer).copied().unwrap_or(false))
+    }
+
+    /// The factor attention scores are multiplied by.
+    pub fn attention_scale(&self) -> f64 {
+        1.0 / self.query_pre_attn_scalar.unwrap_or(self.head_dim as f64).sqrt()
     }
 
     /// Inverse RoPE frequencies, one per pair of head dimensions, with scaling applied the way HF does.
@@ -275,7 +444,8 @@ impl ModelConfig {
         let q = self.num_heads * self.head_dim;
         let attn = h * q + 2 * h * kv + q * h + if self.attention_bias { q + 2 * kv } else { 0 };
         let mlp = 3 * h * self.intermediate_size;
-        let layer = attn + mlp + 2 * h;
+        let norms = if self.architecture.has_output_norms() { 4 } else { 2 };
+        let layer = attn + mlp + norms * h;
         let embed = self.vocab_size * h;
         embed + self.num_layers * layer + h + if self.tie_word_embeddings { 0 } else { embed }
     }

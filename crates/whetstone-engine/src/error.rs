@@ -12,7 +12,7 @@ pub enum Error {
     },
     #[error("model at {path}: {message}")]
     Model { path: PathBuf, message: String },
-    #[error("unsupported model type `{0}`: Whetstone trains the Llama family (llama, mistral, qwen2, smollm)")]
+    #[error("unsupported model type `{0}`: Whetstone trains llama, mistral, qwen2, smollm, gemma and gemma2 models")]
     UnsupportedArchitecture(String),
     #[error("model config: {0}")]
     Config(String),
@@ -29,6 +29,9 @@ pub enum Error {
     /// The device a run asked for cannot be used here; says why in plain words.
     #[error("{0}")]
     Device(String),
+    /// An export that would not reproduce the model in the target format, refused before anything is written.
+    #[error("{0}")]
+    ExportUnsupported(String),
     /// Training produced NaN or infinite values where a result must be finite.
     #[error("{0}")]
     NonFinite(String),
@@ -61,6 +64,7 @@ impl Error {
             Error::Checkpoint { .. } => "bad_checkpoint",
             Error::Settings(_) => "invalid_settings",
             Error::Device(_) => "device_unavailable",
+            Error::ExportUnsupported(_) => "export_unsupported",
             Error::NonFinite(_) => "non_finite",
             Error::Internal(_) => "internal",
             Error::Tensor(_) => "compute",
@@ -86,6 +90,7 @@ mod tests {
             (Error::Checkpoint { path: "c".into(), message: "x".into() }, "bad_checkpoint"),
             (Error::Settings("x".into()), "invalid_settings"),
             (Error::Device("x".into()), "device_unavailable"),
+            (Error::ExportUnsupported("x".into()), "export_unsupported"),
             (Error::NonFinite("x".into()), "non_finite"),
             (Error::Internal("x".into()), "internal"),
             (Error::Tensor(candle_core::Error::Msg("x".into())), "compute"),

@@ -115,6 +115,32 @@ pub fn cross_entropy_rows(logits: &[f32], cols: usize, targets: &[u32]) -> (Vec<
     (lse, loss)
 }
 
+/// Gemma 2's final soft cap, `c · tanh(x / c)`, in place.
+pub fn softcap_in_place(logits: &mut [f32], cap: f32) {
+    logits.par_chunks_mut(4096).for_each(|x| {
+        for v in x.iter_mut() {
+            *v = (*v / cap).tanh() * cap;
+        }
+    });
+}
+
+/// [`cross_entropy_grad_in_place`] for logits that went through [`softcap_in_place`] (`logits` holds
+/// the capped values): the gradient is carried back through the cap, whose derivative is
+/// `1 − (capped / c)²`.
+pub fn cross_entropy_grad_in_place_capped(logits: &mut [f32], cols: usize, lse: &[f32], targets: &[u32], g: f32, cap: f32) {
+    logits.par_chunks_mut(cols).zip(lse.par_iter()).zip(targets.par_iter()).for_each(|((x, &l), &tg)| {
+        for (j, v) in x.iter_mut().enumerate() {
+            let th = *v / cap;
+            let d = *v - l;
+            let mut gl = if d < EXP_ZERO_BELOW { 0.0 } else { d.exp() * g };
+            if j == tg as usize {
+                gl -= g;
+            }
+            *v = gl * (1.0 - th * th);
+        }
+    });
+}
+
 /// Turns logits into the cross-entropy gradient in place: `g · (softmax − onehot(target))`, given each
 /// row's log-sum-exp.
 pub fn cross_entropy_grad_in_place(logits: &mut [f32], cols: usize, lse: &[f32], targets: &[u32], g: f32) {

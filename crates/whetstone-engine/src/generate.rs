@@ -1,4 +1,6 @@
 //! Text generation with a KV cache: greedy, temperature and top-p sampling, stopping at end tokens.
+//! The model's own rules hold with the cache as without it (`Decoder::forward_cached`): a sliding
+//! window hides cached keys that fall out of it, and Gemma 2's soft caps apply to every step.
 
 use crate::error::Result;
 use crate::model::{Decoder, KvCache, LoraCtx};

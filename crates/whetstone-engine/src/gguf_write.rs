@@ -58,11 +58,13 @@ pub fn gguf_architecture(arch: Architecture) -> &'static str {
     match arch {
         Architecture::Llama | Architecture::Mistral => "llama",
         Architecture::Qwen2 => "qwen2",
+        Architecture::Gemma => "gemma",
+        Architecture::Gemma2 => "gemma2",
     }
 }
 
 /// HF tensor name → GGUF tensor name, the inverse of [`crate::weights::hf_name_for_gguf`].
-pub fn gguf_name_for_hf(name: &str) -> Option<String> {
+pub fn gguf_name_for_hf(name: &str, arch: Architecture) -> Option<String> {
     match name {
         "model.embed_tokens.weight" => return Some("token_embd.weight".into()),
         "model.norm.weight" => return Some("output_norm.weight".into()),
@@ -82,6 +84,9 @@ pub fn gguf_name_for_hf(name: &str) -> Option<String> {
         "mlp.up_proj" => "ffn_up",
         "mlp.down_proj" => "ffn_down",
         "input_layernorm" => "attn_norm",
+        "post_attention_layernorm" if arch == Architecture::Gemma2 => "post_attention_norm",
+        "pre_feedforward_layernorm" if arch == Architecture::Gemma2 => "ffn_norm",
+        "post_feedforward_layernorm" if arch == Architecture::Gemma2 => "post_ffw_norm",
         "post_attention_layernorm" => "ffn_norm",
         _ => return None,
     };
@@ -98,7 +103,7 @@ pub fn permute_qk(w: &Tensor, heads: usize) -> Result<Tensor> {
 
 /// The heads to permute a tensor's rows with, when llama.cpp expects them interleaved.
 fn permuted_heads(config: &ModelConfig, gguf_name: &str) -> Option<usize> {
-    if config.architecture == Architecture::Qwen2 {
+    if matches!(config.architecture, Architecture::Qwen2 | Architecture::Gemma | Architecture::Gemma2) {
         return None;
     }
     if gguf_name.ends_with("attn_q.weight") || gguf_name.ends_with("attn_q.bias") {
@@ -184,9 +189,21 @@ pub fn model_metadata(config: &ModelConfig, name: &str, quant: GgufQuant) -> Res
         (format!("{arch}.rope.freq_base"), Value::F32(config.rope_theta as f32)),
         (format!("{arch}.rope.dimension_count"), u(config.head_dim)),
     ];
-    if config.head_dim * config.num_heads != config.hidden_size {
+    if config.head_dim * config.num_heads != config.hidden_size || config.architecture.is_gemma() {
         md.push((format!("{arch}.attention.key_length"), u(config.head_dim)));
         md.push((format!("{arch}.attention.value_length"), u(config.head_dim)));
+    }
+    if config.architecture == Architecture::Gemma2 {
+        gemma2_checks(config)?;
+        if let Some(c) = config.attn_logit_softcapping {
+            md.push((format!("{arch}.attn_logit_softcapping"), Value::F32(c as f32)));
+        }
+        if let Some(c) = config.final_logit_softcapping {
+            md.push((format!("{arch}.final_logit_softcapping"), Value::F32(c as f32)));
+        }
+        if let Some(w) = config.sliding_window {
+            md.push((format!("{arch}.attention.sliding_window"), u(w)));
+        }
     }
     match &config.rope_scaling {
         None => {}
@@ -201,6 +218,30 @@ pub fn model_metadata(config: &ModelConfig, name: &str, quant: GgufQuant) -> Res
         }
     }
     Ok(md)
+}
+
+/// llama.cpp reads no attention scale and no per-layer window pattern from a gemma2 file: it takes the
+/// scale from the head size (hidden/heads for the 46-layer 27B) and slides on even layers. A model
+/// that differs would run differently there, so it is refused rather than written.
+fn gemma2_checks(config: &ModelConfig) -> Result<()> {
+    let derived = if config.num_layers == 46 { config.hidden_size / config.num_heads.max(1) } else { config.head_dim };
+    if let Some(q) = config.query_pre_attn_scalar {
+        if (q - derived as f64).abs() > 1e-9 {
+            return Err(Error::ExportUnsupported(format!(
+                "this Gemma 2 model scales attention by query_pre_attn_scalar {q}, but llama.cpp would use {derived} \
+                 from its shape; GGUF export would change its outputs. Export the merged model or the adapter instead"
+            )));
+        }
+    }
+    let expected: Vec<bool> = (0..config.num_layers).map(|i| config.sliding_window.is_some() && i % 2 == 0).collect();
+    if config.sliding_layers != expected {
+        return Err(Error::ExportUnsupported(
+            "this Gemma 2 model's sliding-window layers are not llama.cpp's every-other-layer pattern; GGUF export \
+             would change its outputs. Export the merged model or the adapter instead"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// What went into a GGUF file, per block type.
@@ -236,12 +277,16 @@ pub fn write_model(
     let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(model.tensors.len());
     let total = model.tensors.len();
     for (i, (hf, t)) in model.tensors.iter().enumerate() {
-        let Some(gname) = gguf_name_for_hf(hf) else {
+        let Some(gname) = gguf_name_for_hf(hf, config.architecture) else {
             return Err(Error::Internal(format!("no GGUF name for tensor {hf}")));
         };
         let mut t = t.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
         if let Some(heads) = permuted_heads(config, &gname) {
             t = permute_qk(&t, heads)?;
+        }
+        if config.architecture.is_gemma() && gname.ends_with("norm.weight") {
+            // llama.cpp multiplies by the stored weight; Gemma's converter stores `1 + weight`.
+            t = (t + 1.0)?;
         }
         let ty = tensor_type(quant, &gname, t.dims(), config.num_layers, config.tie_word_embeddings);
         tensors.push((gname, QTensor::quantize(&t, ty)?));
@@ -269,6 +314,9 @@ fn tensor_order(name: &str) -> (usize, usize, String) {
 /// `adapter.lora.alpha` chosen so that llama.cpp's `alpha / r` is this adapter's scale (rsLoRA included).
 pub fn write_lora(path: &Path, adapter: &Adapter, config: &ModelConfig, name: &str) -> Result<GgufSummary> {
     let arch = gguf_architecture(config.architecture);
+    if config.architecture == Architecture::Gemma2 {
+        gemma2_checks(config)?;
+    }
     let alpha = adapter.config.scale() * adapter.config.r as f64;
     let metadata = vec![
         ("general.architecture".to_string(), Value::String(arch.into())),
@@ -281,7 +329,7 @@ pub fn write_lora(path: &Path, adapter: &Adapter, config: &ModelConfig, name: &s
     for (layer, pairs) in adapter.layers.iter().enumerate() {
         for (target, pair) in pairs {
             let hf = format!("model.layers.{layer}.{}.weight", target.path());
-            let gname = gguf_name_for_hf(&hf).ok_or_else(|| Error::Internal(format!("no GGUF name for {hf}")))?;
+            let gname = gguf_name_for_hf(&hf, config.architecture).ok_or_else(|| Error::Internal(format!("no GGUF name for {hf}")))?;
             let a = pair.a.as_tensor().to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
             let mut b = pair.b.as_tensor().to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
             if let Some(heads) = permuted_heads(config, &gname) {
@@ -339,8 +387,21 @@ mod tests {
     #[test]
     fn names_round_trip_with_the_loader() {
         for hf in ["model.embed_tokens.weight", "lm_head.weight", "model.norm.weight", "model.layers.3.self_attn.k_proj.bias", "model.layers.11.mlp.down_proj.weight", "model.layers.0.post_attention_layernorm.weight"] {
-            let g = gguf_name_for_hf(hf).unwrap();
-            assert_eq!(crate::weights::hf_name_for_gguf(&g).as_deref(), Some(hf), "{g}");
+            for arch in [Architecture::Llama, Architecture::Gemma] {
+                let g = gguf_name_for_hf(hf, arch).unwrap();
+                assert_eq!(crate::weights::hf_name_for_gguf(&g, arch).as_deref(), Some(hf), "{g}");
+            }
+        }
+        // Gemma 2's four norms per block: HF's post_attention_layernorm is the attention output's norm there.
+        let g2 = Architecture::Gemma2;
+        for (hf, gguf) in [
+            ("model.layers.1.input_layernorm.weight", "blk.1.attn_norm.weight"),
+            ("model.layers.1.post_attention_layernorm.weight", "blk.1.post_attention_norm.weight"),
+            ("model.layers.1.pre_feedforward_layernorm.weight", "blk.1.ffn_norm.weight"),
+            ("model.layers.1.post_feedforward_layernorm.weight", "blk.1.post_ffw_norm.weight"),
+        ] {
+            assert_eq!(gguf_name_for_hf(hf, g2).as_deref(), Some(gguf));
+            assert_eq!(crate::weights::hf_name_for_gguf(gguf, g2).as_deref(), Some(hf));
         }
     }
 

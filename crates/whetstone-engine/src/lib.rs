@@ -1,5 +1,5 @@
-//! The training engine: a Llama-family decoder written for backpropagation, LoRA adapters in PEFT's
-//! layout, and the training step.
+//! The training engine: a decoder (Llama, Mistral, Qwen2, Gemma, Gemma 2) written for
+//! backpropagation, LoRA adapters in PEFT's layout, and the training step.
 //!
 //! candle's stock models cannot be fine-tuned (fused ops without a backward, last-position logits
 //! only), so the decoder here is built from the ops in [`ops`], each with a hand-written backward.

@@ -39,7 +39,7 @@ pub fn merge(files: &ModelFiles, adapter: Option<&Adapter>, quant: QuantMode, dt
     let config = weights.config.clone();
     // Only the decoder's own tensors: a folder may hold other safetensors beside the model's.
     let mut tensors: Vec<(String, Tensor)> =
-        weights.tensors.into_iter().filter(|(n, _)| crate::gguf_write::gguf_name_for_hf(n).is_some()).collect();
+        weights.tensors.into_iter().filter(|(n, _)| crate::gguf_write::gguf_name_for_hf(n, config.architecture).is_some()).collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     if let Some(a) = adapter {
         if a.layers.len() != config.num_layers {
@@ -82,11 +82,7 @@ fn pair_for<'a>(adapter: &'a Adapter, name: &str) -> Option<&'a crate::lora::Lor
 /// The model's `config.json` in HF's words, for a folder transformers and our loader both read.
 pub fn hf_config_json(config: &ModelConfig, dtype: DType) -> serde_json::Value {
     let arch = config.architecture;
-    let class = match arch {
-        crate::config::Architecture::Llama => "LlamaForCausalLM",
-        crate::config::Architecture::Mistral => "MistralForCausalLM",
-        crate::config::Architecture::Qwen2 => "Qwen2ForCausalLM",
-    };
+    let class = arch.hf_class();
     let rope_scaling = match &config.rope_scaling {
         None => serde_json::Value::Null,
         Some(crate::config::RopeScaling::Linear { factor }) => serde_json::json!({"rope_type": "linear", "factor": factor}),
@@ -103,7 +99,7 @@ pub fn hf_config_json(config: &ModelConfig, dtype: DType) -> serde_json::Value {
         [one] => serde_json::json!(one),
         many => serde_json::json!(many),
     };
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "architectures": [class],
         "model_type": arch.model_type(),
         "vocab_size": config.vocab_size,
@@ -113,7 +109,10 @@ pub fn hf_config_json(config: &ModelConfig, dtype: DType) -> serde_json::Value {
         "num_attention_heads": config.num_heads,
         "num_key_value_heads": config.num_kv_heads,
         "head_dim": config.head_dim,
-        "hidden_act": "silu",
+        "hidden_act": match config.hidden_act {
+            crate::config::Activation::Silu => "silu",
+            crate::config::Activation::GeluTanh => "gelu_pytorch_tanh",
+        },
         "rms_norm_eps": config.rms_norm_eps,
         "rope_theta": config.rope_theta,
         "rope_scaling": rope_scaling,
@@ -123,7 +122,27 @@ pub fn hf_config_json(config: &ModelConfig, dtype: DType) -> serde_json::Value {
         "bos_token_id": config.bos_token_id,
         "eos_token_id": eos,
         "torch_dtype": dtype_name(dtype),
-    })
+    });
+    let extra = match arch {
+        crate::config::Architecture::Mistral => serde_json::json!({ "sliding_window": config.sliding_window }),
+        crate::config::Architecture::Gemma2 => serde_json::json!({
+            "hidden_activation": "gelu_pytorch_tanh",
+            "sliding_window": config.sliding_window,
+            "layer_types": config
+                .sliding_layers
+                .iter()
+                .map(|&s| if s { "sliding_attention" } else { "full_attention" })
+                .collect::<Vec<_>>(),
+            "query_pre_attn_scalar": config.query_pre_attn_scalar,
+            "attn_logit_softcapping": config.attn_logit_softcapping,
+            "final_logit_softcapping": config.final_logit_softcapping,
+        }),
+        _ => serde_json::json!({}),
+    };
+    if let (Some(o), Some(e)) = (json.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    json
 }
 
 pub fn dtype_name(dtype: DType) -> &'static str {

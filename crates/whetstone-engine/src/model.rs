@@ -1,7 +1,7 @@
-//! The Llama-family decoder (Llama 2/3, Mistral, Qwen2, SmolLM) written for training: every op has a
+//! The decoder (Llama 2/3, Mistral, Qwen2, SmolLM, Gemma, Gemma 2) written for training: every op has a
 //! backward, logits come out for every position, and the frozen base never gets a gradient.
 
-use crate::config::ModelConfig;
+use crate::config::{Activation, ModelConfig};
 use crate::error::{Error, Result};
 use crate::lora::{Adapter, Target};
 use crate::ops::{self, FrozenLinear, RopeTable};
@@ -12,7 +12,13 @@ use candle_core::{DType, Device, Tensor};
 
 pub struct Block {
     pub input_norm: Tensor,
+    /// The norm before the MLP: HF's `post_attention_layernorm`, except in Gemma 2, where it is
+    /// `pre_feedforward_layernorm`.
     pub post_norm: Tensor,
+    /// Gemma 2: the norm of the attention's output before the residual sum (HF's `post_attention_layernorm`).
+    pub attn_out_norm: Option<Tensor>,
+    /// Gemma 2: the norm of the MLP's output before the residual sum (`post_feedforward_layernorm`).
+    pub mlp_out_norm: Option<Tensor>,
     pub q: FrozenLinear,
     pub k: FrozenLinear,
     pub v: FrozenLinear,
@@ -137,6 +143,9 @@ impl Decoder {
         for b in &self.blocks {
             dense(&b.input_norm, &mut m);
             dense(&b.post_norm, &mut m);
+            for n in [&b.attn_out_norm, &b.mlp_out_norm].into_iter().flatten() {
+                dense(n, &mut m);
+            }
             for t in Target::ALL {
                 let lin = b.linear(t);
                 let n: usize = lin.dims().iter().product();
@@ -158,6 +167,16 @@ impl Decoder {
 
     pub fn from_weights(mut w: BaseWeights) -> Result<Self> {
         let cfg = w.config.clone();
+        let gemma = cfg.architecture.is_gemma();
+        // Gemma's RMSNorm multiplies by `1 + weight`, computed in f32 as transformers does; the sum is
+        // made once here and held in f32, which also makes the norm itself run in f32.
+        let norm = |w: &mut BaseWeights, name: &str| -> Result<Tensor> {
+            let t = w.take(name)?;
+            check(name, t.dims(), &[cfg.hidden_size])?;
+            // f64 models (numerical checks) keep their precision.
+            let wide = if t.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
+            Ok(if gemma { (t.to_dtype(wide)? + 1.0)? } else { t })
+        };
         let embed = w.take("model.embed_tokens.weight")?;
         check("model.embed_tokens.weight", embed.dims(), &[cfg.vocab_size, cfg.hidden_size])?;
         let dtype = embed.dtype();
@@ -167,9 +186,20 @@ impl Decoder {
         let kv_dim = cfg.num_kv_heads * cfg.head_dim;
         for i in 0..cfg.num_layers {
             let p = format!("model.layers.{i}");
+            let (post_norm, attn_out_norm, mlp_out_norm) = if cfg.architecture.has_output_norms() {
+                (
+                    norm(&mut w, &format!("{p}.pre_feedforward_layernorm.weight"))?,
+                    Some(norm(&mut w, &format!("{p}.post_attention_layernorm.weight"))?),
+                    Some(norm(&mut w, &format!("{p}.post_feedforward_layernorm.weight"))?),
+                )
+            } else {
+                (norm(&mut w, &format!("{p}.post_attention_layernorm.weight"))?, None, None)
+            };
             let b = Block {
-                input_norm: w.take(&format!("{p}.input_layernorm.weight"))?,
-                post_norm: w.take(&format!("{p}.post_attention_layernorm.weight"))?,
+                input_norm: norm(&mut w, &format!("{p}.input_layernorm.weight"))?,
+                post_norm,
+                attn_out_norm,
+                mlp_out_norm,
                 q: lin(&mut w, &format!("{p}.self_attn.q_proj"), cfg.attention_bias)?,
                 k: lin(&mut w, &format!("{p}.self_attn.k_proj"), cfg.attention_bias)?,
                 v: lin(&mut w, &format!("{p}.self_attn.v_proj"), cfg.attention_bias)?,
@@ -187,7 +217,7 @@ impl Decoder {
             check(&format!("{p}.mlp.down_proj.weight"), &b.down.dims(), &[cfg.hidden_size, cfg.intermediate_size])?;
             blocks.push(b);
         }
-        let norm = w.take("model.norm.weight")?;
+        let norm = norm(&mut w, "model.norm.weight")?;
         let lm_head = match w.take_opt("lm_head.weight") {
             Some(t) if !cfg.tie_word_embeddings => t,
             _ => embed.clone(),
@@ -203,10 +233,36 @@ impl Decoder {
 
     /// Additive attention mask `[b, 1, 1, t, offset + t]`: causal, and padding keys (mask 0) hidden.
     pub fn attention_mask(&self, attention_mask: Option<&Tensor>, b: usize, t: usize, offset: usize) -> Result<Tensor> {
+        self.window_mask(attention_mask, b, t, offset, None)
+    }
+
+    /// The masks of every layer: sliding-window layers get one that also hides keys `window` or more
+    /// positions back (transformers' `kv_idx > q_idx - sliding_window`, llama.cpp's the same).
+    pub fn attention_masks(&self, attention_mask: Option<&Tensor>, b: usize, t: usize, offset: usize) -> Result<LayerMasks> {
+        let full = self.attention_mask(attention_mask, b, t, offset)?;
+        let sliding = match self.config.sliding_window {
+            // A window that covers every key changes nothing.
+            Some(w) if self.config.sliding_layers.iter().any(|&s| s) && offset + t > w => {
+                Some(self.window_mask(attention_mask, b, t, offset, Some(w))?)
+            }
+            _ => None,
+        };
+        let layers = (0..self.blocks.len()).map(|i| self.config.window_of(i).is_some() && sliding.is_some()).collect();
+        Ok(LayerMasks { full, sliding, layers })
+    }
+
+    fn window_mask(&self, attention_mask: Option<&Tensor>, b: usize, t: usize, offset: usize, window: Option<usize>) -> Result<Tensor> {
         let s = offset + t;
         const NEG: f32 = -1e9;
-        let causal: Vec<f32> =
-            (0..t).flat_map(|i| (0..s).map(move |j| if j > i + offset { NEG } else { 0.0 })).collect();
+        let causal: Vec<f32> = (0..t)
+            .flat_map(|i| {
+                (0..s).map(move |j| {
+                    let q = i + offset;
+                    let outside = j > q || window.is_some_and(|w| q - j >= w);
+                    if outside { NEG } else { 0.0 }
+                })
+            })
+            .collect();
         let causal = Tensor::from_vec(causal, (1, 1, 1, t, s), &self.device)?;
         let m = match attention_mask {
             None => causal,
@@ -274,6 +330,7 @@ impl Decoder {
         let k = self.adapted(blk, layer, Target::K, &n, lora)?;
         let v = self.adapted(blk, layer, Target::V, &n, lora)?;
         let q = ops::rope(&q.reshape((b, t, h, d))?, rope)?;
+        let scores = ops::ScoreOptions { scale: cfg.attention_scale(), softcap: cfg.attn_logit_softcapping };
         let k = ops::rope(&k.reshape((b, t, kvh, d))?, rope)?;
         let v = v.reshape((b, t, kvh, d))?;
         let (k, v) = match cache {
@@ -287,39 +344,68 @@ impl Decoder {
             }
             None => (k, v),
         };
-        let a = ops::attention(&q, &k, &v, mask)?;
-        let o = self.adapted(blk, layer, Target::O, &a, lora)?;
+        let a = ops::attention_with(&q, &k, &v, mask, scores)?;
+        let mut o = self.adapted(blk, layer, Target::O, &a, lora)?;
+        if let Some(n) = &blk.attn_out_norm {
+            o = ops::rms_norm(&o, n, cfg.rms_norm_eps)?;
+        }
         let x = ops::residual(x, &o)?;
         let n2 = ops::rms_norm(&x, &blk.post_norm, cfg.rms_norm_eps)?;
         let g = self.adapted(blk, layer, Target::Gate, &n2, lora)?;
         let u = self.adapted(blk, layer, Target::Up, &n2, lora)?;
-        let m = ops::swiglu(&g, &u)?;
-        let dn = self.adapted(blk, layer, Target::Down, &m, lora)?;
+        let m = match cfg.hidden_act {
+            Activation::Silu => ops::swiglu(&g, &u)?,
+            Activation::GeluTanh => ops::geglu(&g, &u)?,
+        };
+        let mut dn = self.adapted(blk, layer, Target::Down, &m, lora)?;
+        if let Some(n) = &blk.mlp_out_norm {
+            dn = ops::rms_norm(&dn, n, cfg.rms_norm_eps)?;
+        }
         Ok(ops::residual(&x, &dn)?)
     }
 
     pub fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
         let flat = input_ids.flatten_all()?.to_dtype(DType::U32)?;
-        Ok(self.embed.index_select(&flat, 0)?.reshape((b, t, self.config.hidden_size))?)
+        let x = self.embed.index_select(&flat, 0)?.reshape((b, t, self.config.hidden_size))?;
+        if !self.config.architecture.is_gemma() {
+            return Ok(x);
+        }
+        // Gemma scales embeddings by sqrt(hidden), rounded to the model's dtype first as transformers does.
+        let scale = Tensor::new(&[(self.config.hidden_size as f64).sqrt() as f32], &self.device)?.to_dtype(x.dtype())?;
+        Ok(x.broadcast_mul(&scale)?)
+    }
+
+    /// The last norm, on the last block's output.
+    pub fn final_norm(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(ops::rms_norm(x, &self.norm, self.config.rms_norm_eps)?)
+    }
+
+    /// Logits through the LM head, soft-capped where the model caps them (Gemma 2).
+    pub fn logits(&self, h: &Tensor) -> Result<Tensor> {
+        let l = self.lm_head.forward(h)?;
+        Ok(match self.config.final_logit_softcapping {
+            Some(c) => ops::softcap(&l, c)?,
+            None => l,
+        })
     }
 
     /// Final hidden states `[b, t, hidden]` (after the last norm).
     pub fn hidden(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, lora: Option<&LoraCtx>) -> Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
         let rope = self.rope_table(0, t)?;
-        let mask = self.attention_mask(attention_mask, b, t, 0)?;
+        let masks = self.attention_masks(attention_mask, b, t, 0)?;
         let mut x = self.embed(input_ids)?;
         for i in 0..self.blocks.len() {
-            x = self.block_forward(i, &x, &rope, Some(&mask), lora, None)?;
+            x = self.block_forward(i, &x, &rope, Some(masks.of(i)), lora, None)?;
         }
-        Ok(ops::rms_norm(&x, &self.norm, self.config.rms_norm_eps)?)
+        self.final_norm(&x)
     }
 
     /// Logits `[b, t, vocab]` for every position.
     pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>, lora: Option<&LoraCtx>) -> Result<Tensor> {
         let h = self.hidden(input_ids, attention_mask, lora)?;
-        Ok(self.lm_head.forward(&h)?)
+        self.logits(&h)
     }
 
     /// Logits of the last position `[b, vocab]`, extending `cache` by the new tokens.
@@ -337,14 +423,20 @@ impl Decoder {
             )));
         }
         let rope = self.rope_table(offset, t)?;
-        let mask = if t > 1 { Some(self.attention_mask(None, b, t, offset)?) } else { None };
+        // One new token sees every cached key, unless a sliding window has moved past some of them.
+        let windowed = self.config.sliding_window.is_some_and(|w| offset + t > w);
+        let masks = if t > 1 || windowed { Some(self.attention_masks(None, b, t, offset)?) } else { None };
         let mut x = self.embed(input_ids)?;
         for i in 0..self.blocks.len() {
-            x = self.block_forward(i, &x, &rope, mask.as_ref(), lora, Some(&mut cache.layers[i]))?;
+            let mask = match &masks {
+                Some(m) if t > 1 || m.slides(i) => Some(m.of(i)),
+                _ => None,
+            };
+            x = self.block_forward(i, &x, &rope, mask, lora, Some(&mut cache.layers[i]))?;
         }
         let last = x.narrow(1, t - 1, 1)?;
-        let h = ops::rms_norm(&last, &self.norm, self.config.rms_norm_eps)?;
-        Ok(self.lm_head.forward(&h)?.squeeze(1)?)
+        let h = self.final_norm(&last)?;
+        Ok(self.logits(&h)?.squeeze(1)?)
     }
 
     /// Summed cross-entropy of the tokens marked in `loss_mask` (`[b, t]`, 1 = train), each predicted from
@@ -372,7 +464,7 @@ impl Decoder {
         let targets = Tensor::from_vec(targets, n, &self.device)?;
         let hs = h.reshape((b * t, self.config.hidden_size))?.index_select(&rows, 0)?;
         let w = self.lm_head.weight.materialize(hs.dtype())?;
-        Ok((ops::linear_cross_entropy_sum(&hs, &w, &targets)?, n))
+        Ok((ops::linear_cross_entropy_sum_capped(&hs, &w, &targets, self.config.final_logit_softcapping)?, n))
     }
 
     /// Per-row mean losses and token counts, without a graph. Only target positions go through the
@@ -395,7 +487,7 @@ impl Decoder {
         let idx = Tensor::from_vec(rows.clone(), n, &self.device)?;
         let tg = Tensor::from_vec(targets, n, &self.device)?;
         let hs = h.reshape((b * t, self.config.hidden_size))?.index_select(&idx, 0)?;
-        let logits = self.lm_head.forward(&hs)?.to_dtype(DType::F32)?;
+        let logits = self.logits(&hs)?.to_dtype(DType::F32)?;
         let lse = ops::logsumexp(&logits)?;
         let picked = logits.gather(&tg.unsqueeze(1)?, 1)?.squeeze(1)?;
         let per: Vec<f32> = (lse - picked)?.to_vec1()?;
@@ -405,6 +497,28 @@ impl Decoder {
             e.1 += 1;
         }
         Ok(out.into_iter().map(|(s, n)| (if n > 0 { s / n as f64 } else { f64::NAN }, n)).collect())
+    }
+}
+
+/// Each layer's attention mask for one forward pass.
+pub struct LayerMasks {
+    full: Tensor,
+    /// Present when some layer slides and the sequence is longer than its window.
+    sliding: Option<Tensor>,
+    layers: Vec<bool>,
+}
+
+impl LayerMasks {
+    /// Whether layer `i` uses the sliding-window mask.
+    pub fn slides(&self, i: usize) -> bool {
+        self.layers.get(i).copied().unwrap_or(false)
+    }
+
+    pub fn of(&self, i: usize) -> &Tensor {
+        match &self.sliding {
+            Some(s) if self.slides(i) => s,
+            _ => &self.full,
+        }
     }
 }
 

@@ -373,6 +373,37 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     })
 }
 
+/// `gelu_tanh(gate) · up`, Gemma's gated MLP, with GELU in PyTorch's tanh approximation
+/// (`0.5·z·(1 + tanh(√(2/π)·(z + 0.044715·z³)))`). Keeps only `gate` and `up` for the backward pass.
+pub fn geglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    let (g, u) = (gate.detach(), up.detach());
+    let y = (g.gelu()? * &u)?;
+    attach2("geglu", (gate, up), y, move |_res, grad| {
+        const K: f64 = 0.797_884_560_802_865_4; // √(2/π)
+        const C: f64 = 0.044_715;
+        let internal = if g.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
+        let z = g.to_dtype(internal)?;
+        let z2 = z.sqr()?;
+        let inner = ((&z + (&z * &z2)? * C)? * K)?;
+        let th = inner.tanh()?;
+        let gelu = ((&z * (&th + 1.0)?)? * 0.5)?;
+        // d gelu / dz = ½(1 + tanh) + ½ z (1 − tanh²) √(2/π) (1 + 3C z²)
+        let dinner = ((z2 * (3.0 * C))? + 1.0)? * K;
+        let dgelu = (((&th + 1.0)? * 0.5)? + ((&z * (1.0 - th.sqr()?)?)? * dinner?)? * 0.5)?;
+        let grad = grad.to_dtype(internal)?;
+        let up = u.to_dtype(internal)?;
+        let dgate = ((&grad * up)? * dgelu)?.to_dtype(g.dtype())?;
+        let dup = (grad * gelu)?.to_dtype(u.dtype())?;
+        Ok((Some(dgate), Some(dup)))
+    })
+}
+
+/// `c · tanh(x / c)`, Gemma 2's soft cap, for logits outside the training loss (which caps inside
+/// [`linear_cross_entropy_sum`]). Composed from ops candle differentiates.
+pub fn softcap(x: &Tensor, cap: f64) -> Result<Tensor> {
+    softcap_plain(x, cap)
+}
+
 /// `a + b` for a residual connection. candle's add keeps both operands alive for the backward pass,
 /// which needs neither.
 pub fn residual(a: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -381,7 +412,14 @@ pub fn residual(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 /// RMSNorm with a frozen weight: `x / sqrt(mean(x²) + eps) * w`.
+///
+/// A weight in another dtype than `x` (Gemma's `1 + weight`, held in f32) sets the dtype the norm is
+/// computed in, as Gemma's `(x̂ · (1 + w)).to(dtype)` does, and the result is cast back to `x`'s.
 pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    if w.dtype() != x.dtype() {
+        let y = rms_norm(&x.to_dtype(w.dtype())?, w, eps)?;
+        return y.to_dtype(x.dtype());
+    }
     let xd = x.detach();
     let y = if xd.dtype() == DType::F64 {
         // The fused kernel has no f64 variant; f64 is for numerical checks only.
@@ -439,6 +477,27 @@ pub fn rope(x: &Tensor, table: &RopeTable) -> Result<Tensor> {
     attach1("rope", x, y, move |_res, g| candle_nn::rotary_emb::rope_thd(&g.contiguous()?, &cos, &neg_sin))
 }
 
+/// How attention scores are formed from `q·kᵀ`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreOptions {
+    /// Multiplies `q·kᵀ`: `head_dim^-1/2`, or Gemma 2's `query_pre_attn_scalar^-1/2`.
+    pub scale: f64,
+    /// Gemma 2: scores become `c · tanh(score / c)` before the mask is added.
+    pub softcap: Option<f64>,
+}
+
+impl ScoreOptions {
+    pub fn plain(head_dim: usize) -> Self {
+        Self { scale: 1.0 / (head_dim as f64).sqrt(), softcap: None }
+    }
+}
+
+/// Causal self-attention with grouped key/value heads and `1/sqrt(head_dim)` scores; see
+/// [`attention_with`].
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    attention_with(q, k, v, mask, ScoreOptions::plain(q.dim(3)?))
+}
+
 /// Causal self-attention with grouped key/value heads.
 ///
 /// `q`: `[b, t, h, d]`, `k`/`v`: `[b, s, kv, d]` (the projections' own layout), `mask`: additive,
@@ -446,17 +505,18 @@ pub fn rope(x: &Tensor, table: &RopeTable) -> Result<Tensor> {
 /// `[b, t, h·d]`, ready for the output projection. Head-major copies are made outside the graph, and
 /// the probabilities are recomputed in the backward pass instead of being kept: they are the largest
 /// activation of a block.
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+pub fn attention_with(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, opts: ScoreOptions) -> Result<Tensor> {
     let (b, t, h, d) = q.dims4()?;
     let s = k.dim(1)?;
     let kv = k.dim(2)?;
     let groups = h / kv;
-    let scale = 1.0 / (d as f64).sqrt();
+    let scale = opts.scale;
+    let softcap = opts.softcap;
     // Head-major: q as [b, kv, groups·t, d] (head h = kv·groups + g, as HF's repeat_kv), k/v as [b, kv, s, d].
     let qh = q.detach().transpose(1, 2)?.contiguous()?.reshape((b, kv, groups * t, d))?;
     let kh = k.detach().transpose(1, 2)?.contiguous()?;
     let vh = v.detach().transpose(1, 2)?.contiguous()?;
-    let probs = move |qh: &Tensor, kh: &Tensor, mask: Option<&Tensor>| -> Result<Tensor> {
+    let plain_probs = move |qh: &Tensor, kh: &Tensor, mask: Option<&Tensor>| -> Result<Tensor> {
         if crate::fused::applies(qh) && mask.is_none_or(crate::fused::applies) {
             let scores = mm(qh, &kh.t()?)?.reshape((b, kv, groups, t, s))?;
             return crate::fused::masked_softmax(&scores, scale as f32, mask)?.reshape((b, kv, groups * t, s));
@@ -468,7 +528,26 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
         };
         candle_nn::ops::softmax_last_dim(&scores.contiguous()?)?.reshape((b, kv, groups * t, s))
     };
-    let p = probs(&qh, &kh, mask)?;
+    // With a soft cap the scores are capped first and the softmax scale is 1. Returns the
+    // probabilities and, when capped, `tanh(score / c)` for the backward pass.
+    let probs = move |qh: &Tensor, kh: &Tensor, mask: Option<&Tensor>| -> Result<(Tensor, Option<Tensor>)> {
+        if let Some(c) = softcap {
+            let th = (((mm(qh, &kh.t()?)? * scale)? / c)?.tanh()?).reshape((b, kv, groups, t, s))?;
+            let capped = (&th * c)?;
+            let p = if crate::fused::applies(&capped) && mask.is_none_or(crate::fused::applies) {
+                crate::fused::masked_softmax(&capped, 1.0, mask)?
+            } else {
+                let sc = match mask {
+                    Some(m) => capped.broadcast_add(m)?,
+                    None => capped,
+                };
+                candle_nn::ops::softmax_last_dim(&sc.contiguous()?)?
+            };
+            return Ok((p.reshape((b, kv, groups * t, s))?, Some(th.reshape((b, kv, groups * t, s))?)));
+        }
+        Ok((plain_probs(qh, kh, mask)?, None))
+    };
+    let (p, _) = probs(&qh, &kh, mask)?;
     let to_tokens = move |x: &Tensor| -> Result<Tensor> {
         // [b, kv, groups·t, d] → [b, t, h·d]
         x.reshape((b, h, t, d))?.transpose(1, 2)?.contiguous()?.reshape((b, t, h * d))
@@ -481,12 +560,17 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
         let qh = qd.transpose(1, 2)?.contiguous()?.reshape((b, kv, groups * t, d))?;
         let kh = kd.transpose(1, 2)?.contiguous()?;
         let vh = vd.transpose(1, 2)?.contiguous()?;
-        let p = probs(&qh, &kh, mask.as_ref())?;
+        let (p, th) = probs(&qh, &kh, mask.as_ref())?;
         let g5 = g.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?.reshape((b, kv, groups * t, d))?;
         let dv = mm(&p.t()?, &g5)?;
         let dp = mm(&g5, &vh.t()?)?;
         let dot = (&dp * &p)?.sum_keepdim(D::Minus1)?;
         let ds = (p * dp.broadcast_sub(&dot)?)?;
+        // Through the cap: d(c·tanh(x/c))/dx = 1 − tanh².
+        let ds = match th {
+            Some(th) => (ds * (1.0 - th.sqr()?)?)?,
+            None => ds,
+        };
         let dq = (mm(&ds, &kh)? * scale)?.reshape((b, h, t, d))?.transpose(1, 2)?.contiguous()?;
         let dk = (mm(&ds.t()?, &qh)? * scale)?.transpose(1, 2)?.contiguous()?;
         let dv = dv.transpose(1, 2)?.contiguous()?;
@@ -503,16 +587,29 @@ const CE_CHUNK_ROWS: usize = 256;
 /// pass and again in the backward pass. With a 49k vocabulary the full logits, their softmax and its
 /// gradient were the largest allocations of a training step.
 pub fn linear_cross_entropy_sum(hs: &Tensor, w: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    linear_cross_entropy_sum_capped(hs, w, targets, None)
+}
+
+/// [`linear_cross_entropy_sum`] of logits soft-capped to `c · tanh(logit / c)` first (Gemma 2's
+/// `final_logit_softcapping`, under which transformers takes its loss too).
+pub fn linear_cross_entropy_sum_capped(hs: &Tensor, w: &Tensor, targets: &Tensor, softcap: Option<f64>) -> Result<Tensor> {
     if crate::fused::applies(hs) && crate::fused::applies(w) {
-        return linear_cross_entropy_sum_fused(hs, w, targets);
+        return linear_cross_entropy_sum_fused(hs, w, targets, softcap.map(|c| c as f32));
     }
     let n = hs.dim(0)?;
     let hd = hs.detach();
     let internal = if hs.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
     let chunks: Vec<(usize, usize)> = (0..n).step_by(CE_CHUNK_ROWS).map(|s| (s, CE_CHUNK_ROWS.min(n - s))).collect();
+    let chunk_logits = move |hd: &Tensor, w: &Tensor, start: usize, len: usize| -> Result<Tensor> {
+        let logits = mm(&hd.narrow(0, start, len)?, &w.t()?)?.to_dtype(internal)?;
+        match softcap {
+            Some(c) => softcap_plain(&logits, c),
+            None => Ok(logits),
+        }
+    };
     let mut total: Option<Tensor> = None;
     for &(start, len) in &chunks {
-        let logits = mm(&hd.narrow(0, start, len)?, &w.t()?)?.to_dtype(internal)?;
+        let logits = chunk_logits(&hd, w, start, len)?;
         let tg = targets.narrow(0, start, len)?;
         let picked = logits.gather(&tg.unsqueeze(1)?, 1)?.squeeze(1)?;
         let part = (logsumexp(&logits)? - picked)?.sum_all()?;
@@ -529,21 +626,28 @@ pub fn linear_cross_entropy_sum(hs: &Tensor, w: &Tensor, targets: &Tensor) -> Re
     attach1("linear-cross-entropy", hs, loss, move |_res, g| {
         let mut parts = Vec::with_capacity(chunks.len());
         for &(start, len) in &chunks {
-            let logits = mm(&hd.narrow(0, start, len)?, &w.t()?)?.to_dtype(internal)?;
+            let logits = chunk_logits(&hd, &w, start, len)?;
             let tg = targets.narrow(0, start, len)?.unsqueeze(1)?;
             let p = candle_nn::ops::softmax_last_dim(&logits)?;
             let minus_one = Tensor::full(-1f64, (len, 1), p.device())?.to_dtype(internal)?;
-            let dlogits = p.scatter_add(&tg, &minus_one, 1)?.broadcast_mul(&g.to_dtype(internal)?)?;
+            let mut dlogits = p.scatter_add(&tg, &minus_one, 1)?.broadcast_mul(&g.to_dtype(internal)?)?;
+            if let Some(c) = softcap {
+                dlogits = (dlogits * (1.0 - (&logits / c)?.sqr()?)?)?;
+            }
             parts.push(mm(&dlogits.to_dtype(hd.dtype())?, &w)?);
         }
         Tensor::cat(&parts, 0)
     })
 }
 
+fn softcap_plain(x: &Tensor, cap: f64) -> Result<Tensor> {
+    (x / cap)?.tanh()? * cap
+}
+
 /// [`linear_cross_entropy_sum`] for f32 on the CPU: each chunk's logits are made once in the forward
 /// pass (keeping only each row's log-sum-exp) and once in the backward pass, where they are turned into
 /// their gradient in place.
-fn linear_cross_entropy_sum_fused(hs: &Tensor, w: &Tensor, targets: &Tensor) -> Result<Tensor> {
+fn linear_cross_entropy_sum_fused(hs: &Tensor, w: &Tensor, targets: &Tensor, softcap: Option<f32>) -> Result<Tensor> {
     let n = hs.dim(0)?;
     let vocab = w.dim(0)?;
     let hd = hs.detach();
@@ -555,7 +659,10 @@ fn linear_cross_entropy_sum_fused(hs: &Tensor, w: &Tensor, targets: &Tensor) -> 
     let mut lse = Vec::with_capacity(n);
     let mut total = 0f64;
     for &(start, len) in &chunks {
-        let (logits, _) = crate::blas::matmul_vec(&hd.narrow(0, start, len)?, &w.t()?)?;
+        let (mut logits, _) = crate::blas::matmul_vec(&hd.narrow(0, start, len)?, &w.t()?)?;
+        if let Some(c) = softcap {
+            crate::fused::softcap_in_place(&mut logits, c);
+        }
         let (l, loss) = crate::fused::cross_entropy_rows(&logits, vocab, &tg[start..start + len]);
         lse.extend(l);
         total += loss;
@@ -567,7 +674,14 @@ fn linear_cross_entropy_sum_fused(hs: &Tensor, w: &Tensor, targets: &Tensor) -> 
         let mut parts = Vec::with_capacity(chunks.len());
         for &(start, len) in &chunks {
             let (mut logits, shape) = crate::blas::matmul_vec(&hd.narrow(0, start, len)?, &w.t()?)?;
-            crate::fused::cross_entropy_grad_in_place(&mut logits, vocab, &lse[start..start + len], &tg[start..start + len], g);
+            let (l, t) = (&lse[start..start + len], &tg[start..start + len]);
+            match softcap {
+                Some(c) => {
+                    crate::fused::softcap_in_place(&mut logits, c);
+                    crate::fused::cross_entropy_grad_in_place_capped(&mut logits, vocab, l, t, g, c);
+                }
+                None => crate::fused::cross_entropy_grad_in_place(&mut logits, vocab, l, t, g),
+            }
             parts.push(mm(&Tensor::from_vec(logits, shape, hd.device())?, &w)?);
         }
         if parts.is_empty() {

@@ -213,6 +213,10 @@ pub fn estimate(c: &ModelConfig, job: &JobShape) -> MemoryBreakdown {
 
     // Kept for backward, per layer and token.
     let mut per_token_layer = (6 * h + 3 * q + 3 * kv + 3 * i) as f64;
+    if c.architecture.has_output_norms() {
+        // Gemma 2 also normalizes the attention and MLP outputs, each norm keeping its input.
+        per_token_layer += (2 * h) as f64;
+    }
     if job.lora_dropout > 0.0 {
         per_token_layer += job
             .targets
@@ -347,5 +351,16 @@ mod tests {
         // A shard read from disk sits in host memory, not on the GPU.
         assert_eq!(gpu.load_peak, GPU_RUNTIME_BYTES + gpu.base_weights);
         assert_ne!(gpu.peak_phase, "loading the model");
+    }
+
+    #[test]
+    fn gemma2_also_keeps_the_inputs_of_its_output_norms() {
+        let mut gemma = smol();
+        gemma.architecture = Architecture::Gemma;
+        let gemma2 = ModelConfig { architecture: Architecture::Gemma2, ..gemma.clone() };
+        let (a, b) = (estimate(&gemma, &job()), estimate(&gemma2, &job()));
+        // Two hidden-wide tensors more per token and layer: 30 layers, 2 × 256 tokens, 576 wide, f32.
+        assert_eq!(b.activations - a.activations, 30 * 512 * 2 * 576 * 4);
+        assert_eq!(gemma2.num_parameters() - gemma.num_parameters(), 30 * 2 * 576);
     }
 }

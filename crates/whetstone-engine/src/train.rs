@@ -76,7 +76,7 @@ impl<'m> Trainer<'m> {
         let m = self.model;
         let (b, t) = batch.input_ids.dims2()?;
         let rope = m.rope_table(0, t)?;
-        let mask = m.attention_mask(Some(&batch.attention_mask), b, t, 0)?;
+        let masks = m.attention_masks(Some(&batch.attention_mask), b, t, 0)?;
         let no_grad = LoraCtx { adapter: &self.adapter, train: false, dropout: Some(&self.rng) };
         let mut inputs = Vec::with_capacity(m.blocks.len());
         let mut rng_states = Vec::with_capacity(m.blocks.len());
@@ -84,11 +84,11 @@ impl<'m> Trainer<'m> {
         for i in 0..m.blocks.len() {
             inputs.push(x.clone());
             rng_states.push(self.rng.borrow().clone());
-            x = m.block_forward(i, &x, &rope, Some(&mask), Some(&no_grad), None)?.detach();
+            x = m.block_forward(i, &x, &rope, Some(masks.of(i)), Some(&no_grad), None)?.detach();
         }
         let rng_after = self.rng.borrow().clone();
         let top = Var::from_tensor(&x)?;
-        let h = crate::ops::rms_norm(top.as_tensor(), &m.norm, m.config.rms_norm_eps)?;
+        let h = m.final_norm(top.as_tensor())?;
         let (loss_sum, _) = m.head_loss_sum(&h, &batch.input_ids, &batch.loss_mask)?;
         let loss_value = loss_sum.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
         let grads = (loss_sum / denom)?.backward()?;
@@ -101,7 +101,7 @@ impl<'m> Trainer<'m> {
         for i in (0..m.blocks.len()).rev() {
             *self.rng.borrow_mut() = rng_states[i].clone();
             let leaf = Var::from_tensor(&inputs[i])?;
-            let y = m.block_forward(i, leaf.as_tensor(), &rope, Some(&mask), Some(&train), None)?;
+            let y = m.block_forward(i, leaf.as_tensor(), &rope, Some(masks.of(i)), Some(&train), None)?;
             let gs = (y * &g)?.sum_all()?.backward()?;
             for pair in self.adapter.layers[i].values() {
                 for v in [&pair.a, &pair.b] {

@@ -2,7 +2,7 @@
 //! Tensors are handed out under their HF names so that the rest of the engine, and adapters, speak
 //! one naming.
 
-use crate::config::{Architecture, ModelConfig};
+use crate::config::{Activation, Architecture, ModelConfig};
 use crate::error::{Error, Result};
 use crate::nf4::Nf4;
 use crate::quant::{QuantMode, QuantWeight};
@@ -179,8 +179,10 @@ fn load_hf(dir: &Path, dtype: DType, device: &Device, quant: QuantMode) -> Resul
     Ok((config, tensors, quantized))
 }
 
-/// GGUF tensor name → HF name, for the tensors of the Llama family.
-pub fn hf_name_for_gguf(name: &str) -> Option<String> {
+/// GGUF tensor name → HF name, for the architectures the engine runs. Gemma 2's four norms per block
+/// have names of their own; elsewhere `ffn_norm` is the norm before the MLP, which HF calls
+/// `post_attention_layernorm` (in Gemma 2 that name is the norm of the attention's output).
+pub fn hf_name_for_gguf(name: &str, arch: Architecture) -> Option<String> {
     let fixed = match name {
         "token_embd.weight" => Some("model.embed_tokens.weight"),
         "output_norm.weight" => Some("model.norm.weight"),
@@ -203,7 +205,10 @@ pub fn hf_name_for_gguf(name: &str) -> Option<String> {
         "ffn_up" => "mlp.up_proj",
         "ffn_down" => "mlp.down_proj",
         "attn_norm" => "input_layernorm",
+        "ffn_norm" if arch == Architecture::Gemma2 => "pre_feedforward_layernorm",
         "ffn_norm" => "post_attention_layernorm",
+        "post_attention_norm" if arch == Architecture::Gemma2 => "post_attention_layernorm",
+        "post_ffw_norm" if arch == Architecture::Gemma2 => "post_feedforward_layernorm",
         _ => return None,
     };
     Some(format!("model.layers.{layer}.{hf}.{kind}"))
@@ -264,11 +269,12 @@ fn load_gguf(path: &Path, dtype: DType, device: &Device, quant: QuantMode) -> Re
     let mut names: Vec<&String> = ct.tensor_infos.keys().collect();
     names.sort();
     for name in names {
-        let Some(hf) = hf_name_for_gguf(name) else { continue };
+        let Some(hf) = hf_name_for_gguf(name, config.architecture) else { continue };
         let read_err = |e: candle_core::Error| Error::model(path, format!("tensor {name}: {e}"));
         // llama.cpp interleaves Llama's q and k rows per head; these are the heads to undo it with.
+        // Qwen2 and Gemma use the split-half rope layout in llama.cpp too, so nothing is permuted.
         let permuted_heads = match config.architecture {
-            Architecture::Qwen2 => None,
+            Architecture::Qwen2 | Architecture::Gemma | Architecture::Gemma2 => None,
             _ if name.ends_with("attn_q.weight") || name.ends_with("attn_q.bias") => Some(config.num_heads),
             _ if name.ends_with("attn_k.weight") || name.ends_with("attn_k.bias") => Some(config.num_kv_heads),
             _ => None,
@@ -300,6 +306,11 @@ fn load_gguf(path: &Path, dtype: DType, device: &Device, quant: QuantMode) -> Re
         if let Some(heads) = permuted_heads {
             t = unpermute_qk(&t, heads)?;
         }
+        if config.architecture.is_gemma() && hf.ends_with("norm.weight") {
+            // llama.cpp's converter stores Gemma's norm weights with the 1 of `1 + weight` already added;
+            // weights here are in HF's convention, so that adapters, merges and exports read them alike.
+            t = (t - 1.0)?;
+        }
         tensors.insert(hf, t.to_dtype(dtype)?);
     }
     Ok((config, tensors, quantized))
@@ -324,12 +335,18 @@ impl BaseWeights {
         };
         let c = config;
         let (h, q, kv, i) = (c.hidden_size, c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim, c.intermediate_size);
+        // Gemma's norms multiply by 1 + weight, so their weights sit near 0 where others' sit near 1.
+        let norm_mean = if c.architecture.is_gemma() { 0.0 } else { 1.0 };
         let mut t = HashMap::new();
         t.insert("model.embed_tokens.weight".to_string(), normal(&[c.vocab_size, h], 0.02, 0.0)?);
         for l in 0..c.num_layers {
             let p = format!("model.layers.{l}");
-            t.insert(format!("{p}.input_layernorm.weight"), normal(&[h], 0.1, 1.0)?);
-            t.insert(format!("{p}.post_attention_layernorm.weight"), normal(&[h], 0.1, 1.0)?);
+            t.insert(format!("{p}.input_layernorm.weight"), normal(&[h], 0.1, norm_mean)?);
+            t.insert(format!("{p}.post_attention_layernorm.weight"), normal(&[h], 0.1, norm_mean)?);
+            if c.architecture.has_output_norms() {
+                t.insert(format!("{p}.pre_feedforward_layernorm.weight"), normal(&[h], 0.1, norm_mean)?);
+                t.insert(format!("{p}.post_feedforward_layernorm.weight"), normal(&[h], 0.1, norm_mean)?);
+            }
             for (n, o, inp) in [("self_attn.q_proj", q, h), ("self_attn.k_proj", kv, h), ("self_attn.v_proj", kv, h), ("self_attn.o_proj", h, q), ("mlp.gate_proj", i, h), ("mlp.up_proj", i, h), ("mlp.down_proj", h, i)] {
                 t.insert(format!("{p}.{n}.weight"), normal(&[o, inp], 0.02, 0.0)?);
             }
@@ -339,7 +356,7 @@ impl BaseWeights {
                 }
             }
         }
-        t.insert("model.norm.weight".to_string(), normal(&[h], 0.1, 1.0)?);
+        t.insert("model.norm.weight".to_string(), normal(&[h], 0.1, norm_mean)?);
         if !c.tie_word_embeddings {
             t.insert("lm_head.weight".to_string(), normal(&[c.vocab_size, h], 0.02, 0.0)?);
         }
@@ -413,25 +430,47 @@ impl BaseWeights {
 }
 
 impl ModelConfig {
-    /// A tiny Llama-shaped config for tests and examples.
+    /// A tiny config of `architecture` for tests and examples, with each family's particulars turned on
+    /// where they change results at this size: Gemma's head size differs from hidden/heads and its
+    /// attention is multi-query; Mistral's and Gemma 2's windows are shorter than test sequences; Gemma
+    /// 2's soft caps are near the tiny model's score and logit sizes.
     pub fn tiny(architecture: Architecture) -> Self {
+        let gemma = architecture.is_gemma();
+        let gemma2 = architecture == Architecture::Gemma2;
+        let num_layers = 2;
+        let sliding_window = match architecture {
+            Architecture::Mistral => Some(5),
+            Architecture::Gemma2 => Some(3),
+            _ => None,
+        };
+        let sliding_layers = match architecture {
+            Architecture::Mistral => vec![true; num_layers],
+            Architecture::Gemma2 => (0..num_layers).map(|i| i % 2 == 0).collect(),
+            _ => vec![false; num_layers],
+        };
         ModelConfig {
             architecture,
             vocab_size: 96,
             hidden_size: 32,
             intermediate_size: 64,
-            num_layers: 2,
+            num_layers,
             num_heads: 4,
-            num_kv_heads: 2,
-            head_dim: 8,
+            num_kv_heads: if architecture == Architecture::Gemma { 1 } else { 2 },
+            head_dim: if gemma { 12 } else { 8 },
             rms_norm_eps: 1e-5,
             rope_theta: 10_000.0,
             rope_scaling: None,
             max_position_embeddings: 128,
-            tie_word_embeddings: architecture == Architecture::Qwen2,
+            tie_word_embeddings: architecture == Architecture::Qwen2 || gemma,
             attention_bias: architecture == Architecture::Qwen2,
             bos_token_id: Some(1),
             eos_token_ids: vec![2],
+            hidden_act: if gemma { Activation::GeluTanh } else { Activation::Silu },
+            sliding_window,
+            sliding_layers,
+            query_pre_attn_scalar: gemma2.then_some(10.0),
+            attn_logit_softcapping: gemma2.then_some(0.5),
+            final_logit_softcapping: gemma2.then_some(1.0),
         }
     }
 }

@@ -10,7 +10,7 @@ use whetstone_engine::merge::{self, MergedModel};
 use whetstone_engine::quant::QuantMode;
 use whetstone_engine::{Adapter, Decoder, LoraCtx, ModelFiles};
 
-const MODELS: [&str; 3] = ["llama", "qwen2", "llama3_rope"];
+const MODELS: [&str; 6] = ["llama", "qwen2", "llama3_rope", "mistral", "gemma", "gemma2"];
 
 fn dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(name)
@@ -109,7 +109,7 @@ fn gguf_content(path: &Path) -> gguf_file::Content {
 
 #[test]
 fn gguf_files_read_back_with_their_shapes_types_and_logits() {
-    for name in ["llama", "qwen2"] {
+    for name in ["llama", "qwen2", "gemma"] {
         let f = fixture(name);
         let merged = merge::merge(&f.files, Some(&f.adapter), QuantMode::None, DType::F32).unwrap();
         for (quant, bound) in [(GgufQuant::F16, 1e-3f32), (GgufQuant::Q8_0, 2e-2), (GgufQuant::Q4KM, 0.1)] {
@@ -123,7 +123,7 @@ fn gguf_files_read_back_with_their_shapes_types_and_logits() {
             assert_eq!(summary.tensors, merged.tensors.len());
             assert_eq!(ct.metadata["general.file_type"].to_u32().unwrap(), quant.file_type());
             for (hf, t) in &merged.tensors {
-                let g = gguf_write::gguf_name_for_hf(hf).unwrap();
+                let g = gguf_write::gguf_name_for_hf(hf, merged.config.architecture).unwrap();
                 let info = &ct.tensor_infos[&g];
                 assert_eq!(info.shape.dims(), t.dims(), "{name} {quant:?} {g}");
                 let want = gguf_write::tensor_type(quant, &g, t.dims(), merged.config.num_layers, merged.config.tie_word_embeddings);
@@ -155,7 +155,7 @@ fn lora_gguf_holds_the_adapter_in_llama_cpp_layout() {
     let mut file = std::fs::File::open(&path).unwrap();
     for (layer, pairs) in f.adapter.layers.iter().enumerate() {
         for (target, pair) in pairs {
-            let g = gguf_write::gguf_name_for_hf(&format!("model.layers.{layer}.{}.weight", target.path())).unwrap();
+            let g = gguf_write::gguf_name_for_hf(&format!("model.layers.{layer}.{}.weight", target.path()), f.base.config.architecture).unwrap();
             let a = ct.tensor(&mut file, &format!("{g}.lora_a"), &Device::Cpu).unwrap().dequantize(&Device::Cpu).unwrap();
             let b = ct.tensor(&mut file, &format!("{g}.lora_b"), &Device::Cpu).unwrap().dequantize(&Device::Cpu).unwrap();
             assert_eq!(max_abs(&a, pair.a.as_tensor()), 0.0, "{g} lora_a");
@@ -172,4 +172,69 @@ fn lora_gguf_holds_the_adapter_in_llama_cpp_layout() {
         }
     }
     assert_eq!(ct.tensor_infos.len(), 2 * 7 * f.base.config.num_layers);
+}
+
+/// Our gemma2 GGUF holds what llama.cpp's converter writes for the same base (the fixture's
+/// `model.gguf`): the same tensor names, shapes and values (norms with 1 added) and the same keys.
+#[test]
+fn gemma2_gguf_matches_llama_cpps_converter() {
+    let f = fixture("gemma2");
+    let mut merged = merge::merge(&f.files, None, QuantMode::None, DType::F32).unwrap();
+    // The fixture's query_pre_attn_scalar is not the head size, which a GGUF cannot express (see the
+    // refusal test); with the head size the file is writable.
+    merged.config.query_pre_attn_scalar = Some(merged.config.head_dim as f64);
+    let tmp = tempfile::tempdir().unwrap();
+    let ours_path = tmp.path().join("ours.gguf");
+    gguf_write::write_model(&ours_path, &merged, "tiny-gemma2", GgufQuant::F16, &[], |_, _| {}).unwrap();
+    let ours = gguf_content(&ours_path);
+    let theirs_path = dir("gemma2").join("model.gguf");
+    let theirs = gguf_content(&theirs_path);
+    let mut names: Vec<&String> = theirs.tensor_infos.keys().collect();
+    names.sort();
+    let mut ours_names: Vec<&String> = ours.tensor_infos.keys().collect();
+    ours_names.sort();
+    assert_eq!(ours_names, names);
+    let (mut fo, mut ft) = (std::fs::File::open(&ours_path).unwrap(), std::fs::File::open(&theirs_path).unwrap());
+    for name in names {
+        let a = ours.tensor(&mut fo, name, &Device::Cpu).unwrap().dequantize(&Device::Cpu).unwrap();
+        let b = theirs.tensor(&mut ft, name, &Device::Cpu).unwrap().dequantize(&Device::Cpu).unwrap();
+        assert_eq!(a.dims(), b.dims(), "{name}");
+        // f16 rounding on 2-D weights; 1-D norms are kept f32 and equal exactly.
+        let bound = if a.dims().len() == 1 { 0.0 } else { 1e-3 };
+        assert!(max_abs(&a, &b) <= bound, "{name}: {}", max_abs(&a, &b));
+    }
+    for key in [
+        "gemma2.context_length",
+        "gemma2.embedding_length",
+        "gemma2.block_count",
+        "gemma2.feed_forward_length",
+        "gemma2.attention.head_count",
+        "gemma2.attention.head_count_kv",
+        "gemma2.attention.key_length",
+        "gemma2.attention.value_length",
+        "gemma2.attention.sliding_window",
+    ] {
+        assert_eq!(ours.metadata[key].to_u32().unwrap(), theirs.metadata[key].to_u32().unwrap(), "{key}");
+    }
+    for key in ["gemma2.attn_logit_softcapping", "gemma2.final_logit_softcapping", "gemma2.attention.layer_norm_rms_epsilon"] {
+        assert_eq!(ours.metadata[key].to_f32().unwrap(), theirs.metadata[key].to_f32().unwrap(), "{key}");
+    }
+    assert_eq!(ours.metadata["general.architecture"].to_string().unwrap(), "gemma2");
+}
+
+/// A Gemma 2 that llama.cpp would run with another attention scale is refused with a typed error,
+/// and no file is left behind.
+#[test]
+fn gemma2_gguf_that_llama_cpp_would_misread_is_refused() {
+    let f = fixture("gemma2");
+    let merged = merge::merge(&f.files, Some(&f.adapter), QuantMode::None, DType::F32).unwrap();
+    assert_eq!(merged.config.query_pre_attn_scalar, Some(20.0));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("model.gguf");
+    let err = gguf_write::write_model(&path, &merged, "tiny", GgufQuant::F16, &[], |_, _| {}).unwrap_err();
+    assert_eq!(err.code(), "export_unsupported");
+    assert!(err.to_string().contains("query_pre_attn_scalar"), "{err}");
+    assert!(!path.exists());
+    let err = gguf_write::write_lora(&tmp.path().join("lora.gguf"), &f.adapter, &merged.config, "tiny").unwrap_err();
+    assert_eq!(err.code(), "export_unsupported");
 }

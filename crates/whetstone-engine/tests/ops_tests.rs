@@ -167,3 +167,92 @@ fn chunked_linear_cross_entropy_matches_full_logits() {
         },
     );
 }
+
+#[test]
+fn geglu_matches_composed_tanh_gelu() {
+    // PyTorch's gelu_pytorch_tanh written out, differentiated by candle's autograd.
+    let gelu_tanh = |z: &Tensor| -> Tensor {
+        let inner = ((z + (z.powf(3.0).unwrap() * 0.044715).unwrap()).unwrap() * (2.0 / std::f64::consts::PI).sqrt()).unwrap();
+        ((z * (inner.tanh().unwrap() + 1.0).unwrap()).unwrap() * 0.5).unwrap()
+    };
+    for dtype in [DType::F32, DType::F64] {
+        let g = (rand(&[3, 9], 41, dtype) * 3.0).unwrap();
+        let u = rand(&[3, 9], 42, dtype);
+        check("geglu gate", &g, |t| ops::geglu(t, &u).unwrap(), |t| (gelu_tanh(t) * &u).unwrap());
+        check("geglu up", &u, |t| ops::geglu(&g, t).unwrap(), |t| (gelu_tanh(&g) * t).unwrap());
+    }
+}
+
+#[test]
+fn soft_capped_scaled_attention_matches_composed() {
+    let (b, h, kv, t, d) = (1, 4, 1, 6, 8);
+    let q = (rand(&[b, t, h, d], 51, DType::F32) * 2.0).unwrap();
+    let k = (rand(&[b, t, kv, d], 52, DType::F32) * 2.0).unwrap();
+    let v = rand(&[b, t, kv, d], 53, DType::F32);
+    // Causal with a window of 3.
+    let m: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j > i || i - j >= 3 { -1e9 } else { 0.0 })).collect();
+    let mask = Tensor::from_vec(m, (1, 1, 1, t, t), &Device::Cpu).unwrap();
+    let (scale, cap) = (0.3, 0.8);
+    let opts = ops::ScoreOptions { scale, softcap: Some(cap) };
+    let reference = |q: &Tensor, k: &Tensor, v: &Tensor| -> Tensor {
+        let hm = |x: &Tensor| x.transpose(1, 2).unwrap().contiguous().unwrap();
+        let (q, k, v) = (&hm(q), &hm(k), &hm(v));
+        let rep = |x: &Tensor| x.broadcast_as((b, h, t, d)).unwrap().contiguous().unwrap();
+        let (k, v) = (rep(k), rep(v));
+        let s = (q.matmul(&k.t().unwrap()).unwrap() * scale).unwrap();
+        let s = (((s / cap).unwrap().tanh().unwrap()) * cap).unwrap();
+        let s = s.broadcast_add(&mask.squeeze(1).unwrap()).unwrap();
+        let p = candle_nn::ops::softmax(&s, D::Minus1).unwrap();
+        p.matmul(&v).unwrap().transpose(1, 2).unwrap().contiguous().unwrap().reshape((b, t, h * d)).unwrap()
+    };
+    for which in 0..3 {
+        let ours = |x: &Tensor| match which {
+            0 => ops::attention_with(x, &k, &v, Some(&mask), opts).unwrap(),
+            1 => ops::attention_with(&q, x, &v, Some(&mask), opts).unwrap(),
+            _ => ops::attention_with(&q, &k, x, Some(&mask), opts).unwrap(),
+        };
+        let refr = |x: &Tensor| match which {
+            0 => reference(x, &k, &v),
+            1 => reference(&q, x, &v),
+            _ => reference(&q, &k, x),
+        };
+        check(&format!("capped attention arg {which}"), [&q, &k, &v][which], ours, refr);
+    }
+}
+
+#[test]
+fn soft_capped_cross_entropy_matches_full_logits_fused_and_composed() {
+    // f32 takes the fused CPU kernel, f64 the composed chunks; both against autograd on capped logits.
+    for dtype in [DType::F32, DType::F64] {
+        let n = 300;
+        let hs = (rand(&[n, 8], 61, dtype) * 2.0).unwrap();
+        let w = rand(&[40, 8], 62, dtype);
+        let t: Vec<u32> = (0..n as u32).map(|i| (i * 11) % 40).collect();
+        let targets = Tensor::from_vec(t, n, &Device::Cpu).unwrap();
+        let cap = 1.5;
+        check(
+            "capped cross-entropy",
+            &hs,
+            |x| ops::linear_cross_entropy_sum_capped(x, &w, &targets, Some(cap)).unwrap().reshape(1).unwrap(),
+            |x| {
+                let logits = x.matmul(&w.t().unwrap()).unwrap();
+                let logits = ((logits / cap).unwrap().tanh().unwrap() * cap).unwrap();
+                let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
+                lsm.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().sum_all().unwrap().neg().unwrap().reshape(1).unwrap()
+            },
+        );
+    }
+}
+
+#[test]
+fn norm_with_a_wider_weight_runs_in_the_weights_dtype() {
+    // Gemma's 1 + weight is held in f32 while activations may be f64 or f32; the gradient flows in both.
+    let w = (rand(&[16], 71, DType::F32) + 1.0).unwrap();
+    let x = rand(&[2, 3, 16], 72, DType::F32);
+    check("rms_norm 1+w", &x, |x| ops::rms_norm(x, &w, 1e-6).unwrap(), |x| candle_nn::ops::rms_norm_slow(x, &w, 1e-6).unwrap());
+    let xb = x.to_dtype(DType::BF16).unwrap();
+    let y = ops::rms_norm(&xb, &w, 1e-6).unwrap();
+    assert_eq!(y.dtype(), DType::BF16);
+    let want = candle_nn::ops::rms_norm_slow(&x, &w, 1e-6).unwrap();
+    assert!(max_rel(&y, &want) < 1e-2);
+}

@@ -13,7 +13,7 @@ use whetstone_engine::schedule::{Schedule, ScheduleKind};
 use whetstone_engine::train::{StepOptions, Trainer};
 use whetstone_engine::ModelFiles;
 
-const MODELS: [&str; 3] = ["llama", "qwen2", "llama3_rope"];
+const MODELS: [&str; 6] = ["llama", "qwen2", "llama3_rope", "mistral", "gemma", "gemma2"];
 
 fn dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(name)
@@ -176,5 +176,112 @@ fn saved_adapter_reloads_identically_in_peft_layout() {
     let back = Adapter::load_peft(&out, &f.model.config, &Device::Cpu).unwrap();
     for ((k, x), (_, y)) in a.named_vars().into_iter().zip(back.named_vars()) {
         assert_eq!(max_abs(x.as_tensor(), y.as_tensor()), 0.0, "{k}");
+    }
+}
+
+#[test]
+fn the_new_fixtures_exercise_what_sets_their_families_apart() {
+    let mistral = load("mistral").model.config;
+    assert_eq!(mistral.sliding_window, Some(5));
+    assert!(mistral.sliding_layers.iter().all(|&s| s));
+    let gemma = load("gemma").model.config;
+    assert_eq!((gemma.num_kv_heads, gemma.head_dim), (1, 24), "multi-query, head size not hidden/heads");
+    assert_ne!(gemma.head_dim * gemma.num_heads, gemma.hidden_size);
+    assert!(gemma.tie_word_embeddings);
+    let g2 = load("gemma2").model.config;
+    assert_eq!(g2.sliding_window, Some(4));
+    assert_eq!(g2.sliding_layers, vec![true, false]);
+    assert_eq!(g2.query_pre_attn_scalar, Some(20.0));
+    assert_eq!((g2.attn_logit_softcapping, g2.final_logit_softcapping), (Some(0.5), Some(1.0)));
+    let t = load("gemma2").input_ids.dim(1).unwrap();
+    assert!(t > 5, "the batch is longer than the windows");
+    // Mistral's window really cuts: without it the logits move far past the tolerance.
+    let f = load("mistral");
+    let mut m = Decoder::load(&ModelFiles::HfDir(dir("mistral")), DType::F32, &Device::Cpu).unwrap();
+    m.config.sliding_window = None;
+    let d = max_abs(&m.forward(&f.input_ids, Some(&f.attention_mask), None).unwrap(), &f.io["logits_base"]);
+    eprintln!("mistral without its sliding window: logits max |diff| {d:e}");
+    assert!(d > 1e-3, "{d}");
+}
+
+/// Logits of `model` with one config field changed, against the fixture's: each Gemma 2 particular
+/// must move the logits, so the parity above could not pass with it wrong.
+#[test]
+fn each_gemma2_particular_changes_the_logits() {
+    let f = load("gemma2");
+    let reference = &f.io["logits_base"];
+    let d = |m: &Decoder| max_abs(&m.forward(&f.input_ids, Some(&f.attention_mask), None).unwrap(), reference);
+    let base = d(&f.model);
+    assert!(base < 1e-4);
+    let variants: [(&str, fn(&mut whetstone_engine::ModelConfig)); 5] = [
+        ("no attention soft cap", |c| c.attn_logit_softcapping = None),
+        ("no final soft cap", |c| c.final_logit_softcapping = None),
+        ("no sliding window", |c| c.sliding_layers = vec![false; c.num_layers]),
+        ("scale from head_dim", |c| c.query_pre_attn_scalar = None),
+        ("window on every layer", |c| c.sliding_layers = vec![true; c.num_layers]),
+    ];
+    for (what, change) in variants {
+        let mut m = Decoder::load(&ModelFiles::HfDir(dir("gemma2")), DType::F32, &Device::Cpu).unwrap();
+        change(&mut m.config);
+        let diff = d(&m);
+        eprintln!("gemma2 with {what}: logits max |diff| {diff:e}");
+        assert!(diff > 1e-3, "{what} leaves the logits within {diff}");
+    }
+}
+
+/// The same bases as llama.cpp's converter writes them (`model.gguf`, norms with 1 added, its names
+/// and keys) give transformers' logits.
+#[test]
+fn gemma_gguf_from_llama_cpps_converter_gives_the_hf_logits() {
+    for name in ["gemma", "gemma2"] {
+        let f = load(name);
+        let files = ModelFiles::Gguf(dir(name).join("model.gguf"));
+        let mut m = Decoder::load(&files, DType::F32, &Device::Cpu).unwrap();
+        let hf = &f.model.config;
+        assert_eq!(m.config.architecture, hf.architecture);
+        assert_eq!(m.config.head_dim, hf.head_dim);
+        assert_eq!(m.config.sliding_window, hf.sliding_window);
+        assert_eq!(m.config.sliding_layers, hf.sliding_layers);
+        assert_eq!(m.config.attn_logit_softcapping, hf.attn_logit_softcapping);
+        assert_eq!(m.config.final_logit_softcapping, hf.final_logit_softcapping);
+        if name == "gemma2" {
+            // GGUF carries no query_pre_attn_scalar: llama.cpp uses the head size, as the loader does.
+            assert_eq!(m.config.query_pre_attn_scalar, Some(m.config.head_dim as f64));
+            m.config.query_pre_attn_scalar = hf.query_pre_attn_scalar;
+        }
+        let logits = m.forward(&f.input_ids, Some(&f.attention_mask), None).unwrap();
+        let d = max_abs(&logits, &f.io["logits_base"]);
+        eprintln!("{name}: GGUF base logits max |diff| {d:e}");
+        assert!(d < 1e-4, "{name}: GGUF logits differ by {d}");
+        // The file's norms hold 1 + weight; the loader hands out HF's weight.
+        let blk = &m.blocks[0].input_norm;
+        assert_eq!(max_abs(blk, &f.model.blocks[0].input_norm), 0.0);
+    }
+}
+
+/// Generation with the KV cache, one token at a time past the sliding windows, gives transformers'
+/// logits at every position, soft caps included; greedy generation picks their argmax.
+#[test]
+fn cached_generation_gives_transformers_logits() {
+    for name in ["mistral", "gemma", "gemma2"] {
+        let f = load(name);
+        // Row 0 has no padding.
+        let ids: Vec<u32> = f.input_ids.get(0).unwrap().to_vec1().unwrap();
+        let want = f.io["logits_base"].get(0).unwrap();
+        let mut cache = whetstone_engine::KvCache::default();
+        let prompt = 3;
+        let first = f.model.forward_cached(&Tensor::from_vec(ids[..prompt].to_vec(), (1, prompt), &Device::Cpu).unwrap(), &mut cache, None).unwrap();
+        let mut worst = max_abs(&first.squeeze(0).unwrap(), &want.get(prompt - 1).unwrap());
+        for (k, &id) in ids.iter().enumerate().skip(prompt) {
+            let out = f.model.forward_cached(&Tensor::from_vec(vec![id], (1, 1), &Device::Cpu).unwrap(), &mut cache, None).unwrap();
+            worst = worst.max(max_abs(&out.squeeze(0).unwrap(), &want.get(k).unwrap()));
+        }
+        eprintln!("{name}: cached generation logits max |diff| {worst:e} over {} positions", ids.len());
+        assert!(worst < 1e-4, "{name}: cached logits differ by {worst}");
+        let opts = whetstone_engine::generate::SamplingOptions { max_new_tokens: 1, ..Default::default() };
+        let out = whetstone_engine::generate::generate(&f.model, &ids, &[], &opts, None, |_| true).unwrap();
+        let last: Vec<f32> = want.get(ids.len() - 1).unwrap().to_vec1().unwrap();
+        let argmax = last.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32;
+        assert_eq!(out, vec![argmax], "{name}: greedy pick");
     }
 }

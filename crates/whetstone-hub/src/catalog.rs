@@ -12,7 +12,7 @@ pub struct CatalogEntry {
     /// Hub repo id, `org/name`.
     pub repo: String,
     pub parameters: u64,
-    /// `llama`, `mistral` or `qwen2`: the families the engine trains.
+    /// `llama`, `mistral`, `qwen2`, `gemma` or `gemma2`: the families the engine trains.
     pub architecture: String,
     /// Longest context the model was trained for, in tokens.
     pub context_length: u64,
@@ -38,6 +38,9 @@ pub struct CatalogShape {
     pub layers: u64,
     pub heads: u64,
     pub kv_heads: u64,
+    /// Per-head width where it is not hidden/heads (Gemma's 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<u64>,
     pub vocab: u64,
     pub tied_embeddings: bool,
 }

@@ -52,12 +52,15 @@ fn catalog_has_the_families_the_engine_trains_with_their_terms() {
     repos.dedup();
     assert_eq!(repos.len(), c.len(), "repeated repo ids");
     for e in c {
-        assert!(["llama", "mistral", "qwen2"].contains(&e.architecture.as_str()), "{}", e.repo);
+        assert!(["llama", "mistral", "qwen2", "gemma", "gemma2"].contains(&e.architecture.as_str()), "{}", e.repo);
         let s = e.shape;
-        let (h, i, l, q) = (s.hidden, s.intermediate, s.layers, s.hidden);
-        let kv = s.kv_heads * (h / s.heads);
+        let d = s.head_dim.unwrap_or(s.hidden / s.heads);
+        let (h, i, l, q) = (s.hidden, s.intermediate, s.layers, s.heads * d);
+        let kv = s.kv_heads * d;
         let bias = if e.architecture == "qwen2" { q + 2 * kv } else { 0 };
-        let layer = 2 * h * q + 2 * h * kv + bias + 3 * h * i + 2 * h;
+        // Gemma 2 normalizes each block's attention and MLP outputs too: four norms a layer.
+        let norms = if e.architecture == "gemma2" { 4 } else { 2 };
+        let layer = 2 * h * q + 2 * h * kv + bias + 3 * h * i + norms * h;
         let embed = s.vocab * h * if s.tied_embeddings { 1 } else { 2 };
         assert_eq!(embed + l * layer + h, e.parameters, "{}: parameters do not match the shape", e.repo);
     }
@@ -71,6 +74,27 @@ fn catalog_has_the_families_the_engine_trains_with_their_terms() {
     assert_eq!(find("Qwen/Qwen2.5-3B-Instruct").license, "qwen-research");
     let llama = find("meta-llama/Llama-3.2-1B-Instruct");
     assert!(llama.gated && llama.commercial_use && llama.license_note.as_deref().unwrap().contains("700 million"));
+    // The models named beside Gemma: Llama 2 under its community license, gated; Mistral v0.1 beside v0.3.
+    for r in ["meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-13b-hf", "meta-llama/Llama-2-70b-hf"] {
+        let e = find(r);
+        assert_eq!(e.license, "llama2", "{r}");
+        assert!(e.gated && e.commercial_use, "{r}");
+        assert!(e.license_note.as_deref().unwrap().contains("Llama 2 Community License"), "{r}");
+    }
+    assert_eq!(find("meta-llama/Llama-2-70b-hf").parameters, 68_976_648_192);
+    assert_eq!(find("mistralai/Mistral-7B-v0.1").architecture, "mistral");
+    // Gemma's terms are their own, not Apache 2.0, and the note says so.
+    for r in ["google/gemma-2b", "google/gemma-2-2b", "google/gemma-2-9b"] {
+        let e = find(r);
+        assert_eq!(e.license, "gemma", "{r}");
+        assert!(e.gated, "{r}");
+        assert_eq!(e.shape.head_dim, Some(256), "{r}");
+        let note = e.license_note.as_deref().unwrap();
+        assert!(note.contains("not Apache 2.0") && note.contains("Prohibited Use Policy"), "{r}: {note}");
+    }
+    assert_eq!(find("google/gemma-2b").architecture, "gemma");
+    assert_eq!(find("google/gemma-2b").shape.kv_heads, 1, "Gemma 2B is multi-query");
+    assert_eq!(find("google/gemma-2-9b").architecture, "gemma2");
 }
 
 #[tokio::test]

@@ -100,7 +100,7 @@ export type CatalogItem = { installed_model_id: number | null, name: string,
  */
 repo: string, parameters: number, 
 /**
- * `llama`, `mistral` or `qwen2`: the families the engine trains.
+ * `llama`, `mistral`, `qwen2`, `gemma` or `gemma2`: the families the engine trains.
  */
 architecture: string, 
 /**
@@ -124,7 +124,11 @@ gated: boolean,
  */
 lora_targets: string, license_note?: string | null, shape: CatalogShape, };
 
-export type CatalogShape = { hidden: number, intermediate: number, layers: number, heads: number, kv_heads: number, vocab: number, tied_embeddings: boolean, };
+export type CatalogShape = { hidden: number, intermediate: number, layers: number, heads: number, kv_heads: number, 
+/**
+ * Per-head width where it is not hidden/heads (Gemma's 256).
+ */
+head_dim?: number | null, vocab: number, tied_embeddings: boolean, };
 
 export type CheckedPrompt = { prompt: string, in_app: string, exported: string, same: boolean, };
 
@@ -841,6 +845,21 @@ peak_phase: string, adapter_parameters: number, };
 
 export type Message = { role: Role, content: string, };
 
+export type MethodFit = { 
+/**
+ * `lora` or `qlora`.
+ */
+method: string, base: BaseFormat, peak_bytes: number, fit: Fit, 
+/**
+ * What had to change from the chosen settings for it to fit, in plain words; `None` when it fits
+ * as set or does not fit even so.
+ */
+with: string | null, 
+/**
+ * One line for people, e.g. "QLoRA fits with gradient checkpointing and micro-batch 1 (about 41 GB)".
+ */
+summary: string, };
+
 export type Model = { id: number, name: string, source: ModelSource, 
 /**
  * Hub repo id for `hub`, a filesystem path otherwise.
@@ -923,7 +942,11 @@ export type PiiStep = { findings: number, rows: number, by_kind: { [key in PiiKi
  */
 listed: Array<PiiFinding>, };
 
-export type Plan = { model: string, architecture: string, parameters: number, device: string, device_free_bytes: number, device_total_bytes: number, base: BaseFormat, seq_len: number, batch: number, grad_accum: number, dataset: DatasetLengths | null, memory: MemoryBreakdown, fit: Fit, fit_label: string, recommendations: Array<Recommendation>, notes: Array<string>, 
+export type Plan = { model: string, architecture: string, parameters: number, device: string, device_free_bytes: number, device_total_bytes: number, base: BaseFormat, seq_len: number, batch: number, grad_accum: number, dataset: DatasetLengths | null, memory: MemoryBreakdown, fit: Fit, fit_label: string, recommendations: Array<Recommendation>, 
+/**
+ * LoRA and QLoRA each, on this device with these settings (or the memory-saving ones it takes).
+ */
+methods: Array<MethodFit>, notes: Array<string>, 
 /**
  * How long the run would take; known when the data is given.
  */

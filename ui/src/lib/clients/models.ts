@@ -4,7 +4,7 @@ import { api } from '../api';
 import { pullModel } from '../transport';
 import type { CancelledPull, CatalogItem, HubModel, Model, Plan, PlanRequest, FileProgress } from '../../generated/api';
 
-export type { CatalogItem, Fit, HubModel, FileProgress, MemoryBreakdown, Model, ModelSource, Plan, PlanRequest, TimeEstimate } from '../../generated/api';
+export type { CatalogItem, Fit, HubModel, FileProgress, MemoryBreakdown, MethodFit, Model, ModelSource, Plan, PlanRequest, TimeEstimate } from '../../generated/api';
 
 export const models = {
   list: (): Promise<Model[]> => api.list_models(),
