@@ -230,19 +230,12 @@ impl Decoder {
         };
         let (a, b) = (a.to_dtype(x.dtype())?, b.to_dtype(x.dtype())?);
         let p = ctx.adapter.config.dropout;
-        let mask = match ctx.dropout {
-            Some(rng) if p > 0.0 => {
-                let n = x.elem_count();
-                let keep = (1.0 / (1.0 - p)) as f32;
-                let m: Vec<f32> = {
-                    let mut r = rng.borrow_mut();
-                    (0..n).map(|_| if r.next_f64() < p { 0.0 } else { keep }).collect()
-                };
-                Some(Tensor::from_vec(m, x.shape(), x.device())?.to_dtype(x.dtype())?)
-            }
+        // One draw per product seeds its whole mask, so the rng advances the same however large `x` is.
+        let dropout = match ctx.dropout {
+            Some(rng) if p > 0.0 => Some(crate::fused::Dropout { seed: rng.borrow_mut().next_u64(), p }),
             _ => None,
         };
-        Ok(ops::lora_linear(x, linear, &a, &b, ctx.adapter.config.scale(), mask)?)
+        Ok(ops::lora_linear(x, linear, &a, &b, ctx.adapter.config.scale(), dropout)?)
     }
 
     /// One decoder block. With `cache`, keys and values are appended to it and attention spans them.

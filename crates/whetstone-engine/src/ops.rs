@@ -8,6 +8,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D};
 use crate::blas::matmul as mm;
+use crate::fused::{self, Dropout};
 use crate::quant::{FrozenWeight, QuantWeight};
 use std::sync::Mutex;
 
@@ -15,17 +16,47 @@ type Bwd1 = dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync;
 type Bwd2 = dyn Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> + Send + Sync;
 type Bwd3 = dyn Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> + Send + Sync;
 
-/// Holds a result computed outside the graph until the custom op's forward hands it over; the op keeps
-/// only its inputs afterwards, as a native op would.
-struct Precomputed(Mutex<Option<Tensor>>);
+/// An op's result computed outside the graph: a tensor, or a plain CPU buffer that is handed to the
+/// graph as it is, without the copy a tensor's storage needs.
+pub enum Out {
+    Tensor(Tensor),
+    Cpu(Vec<f32>, Shape),
+}
 
-impl Precomputed {
-    fn new(out: Tensor) -> Result<Self> {
-        let out = if out.is_contiguous() && out.layout().start_offset() == 0 { out } else { out.force_contiguous()? };
-        Ok(Self(Mutex::new(Some(out.detach()))))
+impl From<Tensor> for Out {
+    fn from(t: Tensor) -> Self {
+        Out::Tensor(t)
+    }
+}
+
+impl Out {
+    pub fn cpu(data: Vec<f32>, shape: impl Into<Shape>) -> Self {
+        Out::Cpu(data, shape.into())
     }
 
-    fn take(&self) -> Result<Tensor> {
+    fn into_tensor(self) -> Result<Tensor> {
+        match self {
+            Out::Tensor(t) => Ok(t),
+            Out::Cpu(v, shape) => Tensor::from_vec(v, shape, &candle_core::Device::Cpu),
+        }
+    }
+}
+
+/// Holds a result computed outside the graph until the custom op's forward hands it over; the op keeps
+/// only its inputs afterwards, as a native op would.
+struct Precomputed(Mutex<Option<Out>>);
+
+impl Precomputed {
+    fn new(out: Out) -> Result<Self> {
+        let out = match out {
+            Out::Tensor(t) if !(t.is_contiguous() && t.layout().start_offset() == 0) => Out::Tensor(t.force_contiguous()?.detach()),
+            Out::Tensor(t) => Out::Tensor(t.detach()),
+            cpu => cpu,
+        };
+        Ok(Self(Mutex::new(Some(out))))
+    }
+
+    fn take_out(&self) -> Result<Out> {
         self.0
             .lock()
             .map_err(|_| candle_core::Error::Msg("precomputed result lock poisoned".into()))?
@@ -33,12 +64,24 @@ impl Precomputed {
             .ok_or_else(|| candle_core::Error::Msg("precomputed result used twice".into()))
     }
 
+    #[cfg(any(feature = "cuda", feature = "metal"))]
+    fn take(&self) -> Result<Tensor> {
+        match self.take_out()? {
+            Out::Tensor(t) => Ok(t),
+            Out::Cpu(..) => candle_core::bail!("precomputed result is on the cpu"),
+        }
+    }
+
     fn cpu(&self) -> Result<(CpuStorage, Shape)> {
-        let t = self.take()?;
-        let (st, l) = t.storage_and_layout();
-        match &*st {
-            Storage::Cpu(s) => Ok((s.try_clone(l)?, l.shape().clone())),
-            _ => candle_core::bail!("precomputed result is not on the cpu"),
+        match self.take_out()? {
+            Out::Cpu(v, shape) => Ok((CpuStorage::F32(v), shape)),
+            Out::Tensor(t) => {
+                let (st, l) = t.storage_and_layout();
+                match &*st {
+                    Storage::Cpu(s) => Ok((s.try_clone(l)?, l.shape().clone())),
+                    _ => candle_core::bail!("precomputed result is not on the cpu"),
+                }
+            }
         }
     }
 
@@ -188,48 +231,48 @@ impl CustomOp3 for Attach3 {
 pub fn attach1(
     name: &'static str,
     x: &Tensor,
-    out: Tensor,
+    out: impl Into<Out>,
     bwd: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync + 'static,
 ) -> Result<Tensor> {
     if !x.track_op() {
-        return Ok(out);
+        return out.into().into_tensor();
     }
-    x.apply_op1(Attach1 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
+    x.apply_op1(Attach1 { name, out: Precomputed::new(out.into())?, bwd: Box::new(bwd) })
 }
 
 fn attach2(
     name: &'static str,
     (a, b): (&Tensor, &Tensor),
-    out: Tensor,
+    out: impl Into<Out>,
     bwd: impl Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> + Send + Sync + 'static,
 ) -> Result<Tensor> {
     let (ta, tb) = (a.track_op(), b.track_op());
     if !(ta || tb) {
-        return Ok(out);
+        return out.into().into_tensor();
     }
     // A gradient for an input outside the graph would only be stored and never used.
     let bwd = move |res: &Tensor, g: &Tensor| {
         let (x, y) = bwd(res, g)?;
         Ok((x.filter(|_| ta), y.filter(|_| tb)))
     };
-    a.apply_op2(b, Attach2 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
+    a.apply_op2(b, Attach2 { name, out: Precomputed::new(out.into())?, bwd: Box::new(bwd) })
 }
 
 fn attach3(
     name: &'static str,
     (a, b, c): (&Tensor, &Tensor, &Tensor),
-    out: Tensor,
+    out: impl Into<Out>,
     bwd: impl Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> + Send + Sync + 'static,
 ) -> Result<Tensor> {
     let (ta, tb, tc) = (a.track_op(), b.track_op(), c.track_op());
     if !(ta || tb || tc) {
-        return Ok(out);
+        return out.into().into_tensor();
     }
     let bwd = move |res: &Tensor, g: &Tensor| {
         let (x, y, z) = bwd(res, g)?;
         Ok((x.filter(|_| ta), y.filter(|_| tb), z.filter(|_| tc)))
     };
-    a.apply_op3(b, c, Attach3 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
+    a.apply_op3(b, c, Attach3 { name, out: Precomputed::new(out.into())?, bwd: Box::new(bwd) })
 }
 
 /// A weight that never trains, dense or quantized. Its backward returns the input gradient only, so no
@@ -301,17 +344,22 @@ impl FrozenLinear {
 
 /// A frozen linear with a LoRA adapter in one graph node: `x Wᵀ + b + scale · ((x ⊙ mask) Aᵀ) Bᵀ`.
 ///
-/// `a` is `[r, in]`, `b` is `[out, r]`, `mask` the dropout mask already scaled by `1/(1-p)`. Composed
-/// from plain ops, every intermediate (the base output, the low-rank product, the sum) would stay alive
-/// until the backward pass; this node keeps only its inputs and recomputes `x Aᵀ`, which is `r` wide.
-pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, mask: Option<Tensor>) -> Result<Tensor> {
+/// `a` is `[r, in]`, `b` is `[out, r]`; `dropout` draws the mask from a seed, so the backward pass
+/// draws it again instead of keeping it. Composed from plain ops, every intermediate (the base
+/// output, the low-rank product, the sum) would stay alive until the backward pass; this node keeps
+/// only its inputs and recomputes `x Aᵀ`, which is `r` wide.
+pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>) -> Result<Tensor> {
+    let tracked = x.track_op() || a.track_op() || b.track_op();
+    if tracked && fused::applies(x) && fused::applies(a) && fused::applies(b) {
+        return lora_linear_cpu(x, base, a, b, scale, dropout);
+    }
     let dims = x.dims().to_vec();
     let in_f = *dims.last().unwrap_or(&0);
     let rows = x.elem_count() / in_f.max(1);
     let out_f = base.out_features();
     let xd = x.detach().reshape((rows, in_f))?;
-    let mask = match mask {
-        Some(m) => Some(m.reshape((rows, in_f))?),
+    let mask = match dropout {
+        Some(d) => Some(Tensor::from_vec(d.mask(rows * in_f), (rows, in_f), x.device())?.to_dtype(x.dtype())?),
         None => None,
     };
     let (ad, bd) = (a.detach(), b.detach());
@@ -319,7 +367,6 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
         Some(m) => (&xd * m)?,
         None => xd.clone(),
     };
-    let tracked = x.track_op() || a.track_op() || b.track_op();
     let mut y = if tracked {
         let w = base.weight.materialize(xd.dtype())?;
         mm(&xd, &w.t()?)?
@@ -358,9 +405,74 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
     })
 }
 
+/// [`lora_linear`] in f32 on the CPU: the adapter's product is accumulated into the base output and
+/// into the input gradient by the matrix product itself, dropout is applied in one parallel pass,
+/// and the result goes to the graph without a copy.
+fn lora_linear_cpu(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let in_f = *dims.last().unwrap_or(&0);
+    let rows = x.elem_count() / in_f.max(1);
+    let out_f = base.out_features();
+    let xd = x.detach().reshape((rows, in_f))?.contiguous()?;
+    let (ad, bd) = (a.detach(), b.detach());
+    let dropped = move |xd: &Tensor| -> Result<Tensor> {
+        match dropout {
+            Some(d) => Tensor::from_vec(fused::slice_of(xd, |v| d.apply(v))?, (rows, in_f), xd.device()),
+            None => Ok(xd.clone()),
+        }
+    };
+    let xin = dropped(&xd)?;
+    let w = base.weight.clone();
+    let (mut y, _) = crate::blas::matmul_vec(&xd, &w.materialize(DType::F32)?.t()?)?;
+    if let Some(bias) = &base.bias {
+        fused::slice_of(&bias.to_dtype(DType::F32)?, |bv| fused::add_rows_in_place(&mut y, bv))?;
+    }
+    let h = mm(&xin, &ad.t()?)?;
+    crate::blas::matmul_acc(&h, &bd.t()?, scale as f32, &mut y)?;
+    drop((xin, h));
+    let mut out_dims = dims.clone();
+    *out_dims.last_mut().expect("linear input has a last dimension") = out_f;
+    let need_dx = x.track_op();
+    attach3("lora-linear", (x, a, b), Out::cpu(y, out_dims), move |_res, g| {
+        let g = g.reshape((rows, out_f))?.contiguous()?;
+        let gb = mm(&g, &bd)?;
+        let dx = if need_dx {
+            let (mut dx, _) = crate::blas::matmul_vec(&g, &w.materialize(DType::F32)?)?;
+            match dropout {
+                None => crate::blas::matmul_acc(&gb, &ad, scale as f32, &mut dx)?,
+                Some(d) => {
+                    let (t, _) = crate::blas::matmul_vec(&gb, &ad)?;
+                    d.accumulate(&mut dx, &t, scale as f32);
+                }
+            }
+            Some(Tensor::from_vec(dx, dims.as_slice(), &candle_core::Device::Cpu)?)
+        } else {
+            None
+        };
+        let xin = dropped(&xd)?;
+        // dA = scale · gbᵀ xin, made as (xinᵀ gb)ᵀ: `in` rows split across threads instead of `r`.
+        let da = mm(&xin.t()?, &gb)?.t()?.affine(scale, 0.0)?;
+        let h = mm(&xin, &ad.t()?)?;
+        let db = mm(&g.t()?, &h)?.affine(scale, 0.0)?;
+        Ok((dx, Some(da), Some(db)))
+    })
+}
+
 /// `silu(gate) · up`, the gated MLP's activation, keeping only `gate` and `up` for the backward pass.
 pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     let (g, u) = (gate.detach(), up.detach());
+    if fused::applies(&g) && fused::applies(&u) && g.dims() == u.dims() {
+        let (g, u) = (g.contiguous()?, u.contiguous()?);
+        let y = fused::slice_of(&g, |gv| fused::slice_of(&u, |uv| fused::swiglu(gv, uv)))??;
+        let shape = g.shape().clone();
+        return attach2("swiglu", (gate, up), Out::cpu(y, shape.clone()), move |_res, grad| {
+            let (dg, du) = fused::slice_of(&g, |gv| {
+                fused::slice_of(&u, |uv| fused::slice_of(grad, |gr| fused::swiglu_backward(gv, uv, gr)))
+            })???;
+            let dev = candle_core::Device::Cpu;
+            Ok((Some(Tensor::from_vec(dg, shape.clone(), &dev)?), Some(Tensor::from_vec(du, shape.clone(), &dev)?)))
+        });
+    }
     let y = (g.silu()? * &u)?;
     attach2("swiglu", (gate, up), y, move |_res, grad| {
         let sig = candle_nn::ops::sigmoid(&g)?;
@@ -376,13 +488,30 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
 /// `a + b` for a residual connection. candle's add keeps both operands alive for the backward pass,
 /// which needs neither.
 pub fn residual(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let y = (a.detach() + b.detach())?;
+    let (ad, bd) = (a.detach(), b.detach());
+    let y: Out = if fused::applies(&ad) && fused::applies(&bd) && ad.dims() == bd.dims() {
+        let (ad, bd) = (ad.contiguous()?, bd.contiguous()?);
+        Out::cpu(fused::slice_of(&ad, |av| fused::slice_of(&bd, |bv| fused::add(av, bv)))??, ad.shape().clone())
+    } else {
+        (ad + bd)?.into()
+    };
     attach2("residual", (a, b), y, |_res, grad| Ok((Some(grad.clone()), Some(grad.clone()))))
 }
 
 /// RMSNorm with a frozen weight: `x / sqrt(mean(x²) + eps) * w`.
 pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     let xd = x.detach();
+    if fused::applies(&xd) && fused::applies(w) && xd.dims().last() == Some(&w.elem_count()) {
+        let (xd, w) = (xd.contiguous()?, w.contiguous()?);
+        let y = fused::slice_of(&xd, |xv| fused::slice_of(&w, |wv| fused::rms_norm(xv, wv, eps as f32)))??;
+        let shape = xd.shape().clone();
+        return attach1("rms-norm", x, Out::cpu(y, shape.clone()), move |_res, g| {
+            let dx = fused::slice_of(&xd, |xv| {
+                fused::slice_of(&w, |wv| fused::slice_of(g, |gv| fused::rms_norm_backward(xv, wv, gv, eps as f32)))
+            })???;
+            Tensor::from_vec(dx, shape.clone(), &candle_core::Device::Cpu)
+        });
+    }
     let y = if xd.dtype() == DType::F64 {
         // The fused kernel has no f64 variant; f64 is for numerical checks only.
         candle_nn::ops::rms_norm_slow(&xd, w, eps as f32)?
@@ -447,6 +576,9 @@ pub fn rope(x: &Tensor, table: &RopeTable) -> Result<Tensor> {
 /// the probabilities are recomputed in the backward pass instead of being kept: they are the largest
 /// activation of a block.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    if [q, k, v].into_iter().all(fused::applies) && mask.is_none_or(fused::applies) {
+        return attention_cpu(q, k, v, mask);
+    }
     let (b, t, h, d) = q.dims4()?;
     let s = k.dim(1)?;
     let kv = k.dim(2)?;
@@ -457,10 +589,6 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
     let kh = k.detach().transpose(1, 2)?.contiguous()?;
     let vh = v.detach().transpose(1, 2)?.contiguous()?;
     let probs = move |qh: &Tensor, kh: &Tensor, mask: Option<&Tensor>| -> Result<Tensor> {
-        if crate::fused::applies(qh) && mask.is_none_or(crate::fused::applies) {
-            let scores = mm(qh, &kh.t()?)?.reshape((b, kv, groups, t, s))?;
-            return crate::fused::masked_softmax(&scores, scale as f32, mask)?.reshape((b, kv, groups * t, s));
-        }
         let scores = (mm(qh, &kh.t()?)? * scale)?.reshape((b, kv, groups, t, s))?;
         let scores = match mask {
             Some(m) => scores.broadcast_add(m)?,
@@ -491,6 +619,116 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
         let dk = (mm(&ds.t()?, &qh)? * scale)?.transpose(1, 2)?.contiguous()?;
         let dv = dv.transpose(1, 2)?.contiguous()?;
         Ok((Some(dq), Some(dk), Some(dv)))
+    })
+}
+
+/// Queries per tile of [`attention_cpu`].
+const ATTENTION_TILE: usize = 32;
+
+/// [`attention`] in f32 on the CPU, a tile of queries at a time. Each tile multiplies only the keys
+/// its mask leaves open (with a causal mask, the prefix up to the tile's last query), so about half
+/// of the causal square is never computed; scores and probabilities exist for one tile at a time, so
+/// memory grows linearly with the sequence; and the softmax and its backward pass are single fused
+/// passes with the score scale folded in.
+fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    let (b, t, h, d) = q.dims4()?;
+    let s = k.dim(1)?;
+    let kv = k.dim(2)?;
+    let groups = h / kv;
+    let scale = 1.0 / (d as f32).sqrt();
+    let mask = match mask {
+        Some(m) => {
+            let md = m.dims();
+            let mb = md[0];
+            if m.elem_count() != mb * t * s || !(mb == 1 || mb == b) {
+                candle_core::bail!("attention: mask of shape {md:?} does not fit {t} queries and {s} keys");
+            }
+            Some((fused::slice_of(m, |v| v.to_vec())?, mb))
+        }
+        None => None,
+    };
+    // The keys each tile needs: up to the last one its mask leaves open in any row. A row with every
+    // key masked gets a uniform softmax over all keys, as the untiled softmax gives it.
+    let tiles: Vec<(usize, usize, usize)> = (0..t)
+        .step_by(ATTENTION_TILE)
+        .map(|q0| {
+            let len = ATTENTION_TILE.min(t - q0);
+            let kend = match &mask {
+                None => s,
+                Some((m, mb)) => {
+                    let mut kend = 0;
+                    for bi in 0..*mb {
+                        for ti in q0..q0 + len {
+                            let row = &m[(bi * t + ti) * s..][..s];
+                            match row.iter().rposition(|&x| x > -1e8) {
+                                Some(j) => kend = kend.max(j + 1),
+                                None => kend = s,
+                            }
+                        }
+                    }
+                    kend.max(1)
+                }
+            };
+            (q0, len, kend)
+        })
+        .collect();
+    let cpu = candle_core::Device::Cpu;
+    let (qd, kd, vd) = (q.detach().contiguous()?, k.detach().contiguous()?, v.detach().contiguous()?);
+    // k and v heads-major, [b, kv, s, d]; a tile of q or of the output's gradient as [b, kv, groups·len, d]
+    // (head h = kv·groups + g, as HF's repeat_kv).
+    let heads = move |x: &Tensor| -> Result<Tensor> {
+        Tensor::from_vec(fused::slice_of(x, |xv| fused::swap_middle(xv, (b, s, kv, d), 1.0))?, (b, kv, s, d), &candle_core::Device::Cpu)
+    };
+    let tile_of = move |x: &Tensor, q0: usize, len: usize| -> Result<Tensor> {
+        Tensor::from_vec(fused::slice_of(x, |xv| fused::gather_heads(xv, (b, t, h, d), q0, len))?, (b, kv, groups * len, d), &candle_core::Device::Cpu)
+    };
+    let mask = std::sync::Arc::new(mask);
+    let probs = {
+        let mask = mask.clone();
+        move |qt: &Tensor, km: &Tensor, q0: usize, len: usize, kend: usize| -> Result<Vec<f32>> {
+            let (mut p, _) = crate::blas::matmul_vec(qt, &km.narrow(2, 0, kend)?.t()?)?;
+            let per_batch = kv * groups * len;
+            let m = mask.as_ref().as_ref().map(|(m, mb)| (m.as_slice(), *mb));
+            fused::masked_softmax_rows(&mut p, kend, scale, m.map(|(m, _)| (m, s)), |r| {
+                let bi = if m.is_some_and(|(_, mb)| mb == 1) { 0 } else { r / per_batch };
+                bi * t + q0 + r % len
+            });
+            Ok(p)
+        }
+    };
+    let (km, vm) = (heads(&kd)?, heads(&vd)?);
+    let mut out = vec![0f32; b * t * h * d];
+    for &(q0, len, kend) in &tiles {
+        let p = Tensor::from_vec(probs(&tile_of(&qd, q0, len)?, &km, q0, len, kend)?, (b, kv, groups * len, kend), &cpu)?;
+        let (o, _) = crate::blas::matmul_vec(&p, &vm.narrow(2, 0, kend)?)?;
+        fused::scatter_heads(&mut out, (b, t, h, d), q0, len, &o);
+    }
+    drop((km, vm));
+    attach3("attention", (q, k, v), Out::cpu(out, (b, t, h * d)), move |_res, g| {
+        let cpu = candle_core::Device::Cpu;
+        let g = g.reshape((b, t, h, d))?.contiguous()?;
+        let (km, vm) = (heads(&kd)?, heads(&vd)?);
+        let mut dq = vec![0f32; b * t * h * d];
+        let mut dk = vec![0f32; b * kv * s * d];
+        let mut dv = vec![0f32; b * kv * s * d];
+        for &(q0, len, kend) in &tiles {
+            let (qt, gt) = (tile_of(&qd, q0, len)?, tile_of(&g, q0, len)?);
+            let p = probs(&qt, &km, q0, len, kend)?;
+            let pt = Tensor::from_vec(p, (b, kv, groups * len, kend), &cpu)?;
+            let (part, _) = crate::blas::matmul_vec(&pt.t()?, &gt)?;
+            fused::add_leading_rows(&mut dv, s, &part, kend, d);
+            let (mut dp, _) = crate::blas::matmul_vec(&gt, &vm.narrow(2, 0, kend)?.t()?)?;
+            fused::slice_of(&pt, |pv| fused::softmax_backward_in_place(pv, &mut dp, kend, scale))?;
+            drop(pt);
+            let ds = Tensor::from_vec(dp, (b, kv, groups * len, kend), &cpu)?;
+            let (dqt, _) = crate::blas::matmul_vec(&ds, &km.narrow(2, 0, kend)?)?;
+            fused::scatter_heads(&mut dq, (b, t, h, d), q0, len, &dqt);
+            let (part, _) = crate::blas::matmul_vec(&ds.t()?, &qt)?;
+            fused::add_leading_rows(&mut dk, s, &part, kend, d);
+        }
+        // Heads-major [b, kv, s, d] back to the projections' [b, s, kv, d].
+        let back = |x: Vec<f32>| -> Result<Tensor> { Tensor::from_vec(fused::swap_middle(&x, (b, kv, s, d), 1.0), (b, s, kv, d), &cpu) };
+        Ok((Some(Tensor::from_vec(dq, (b, t, h, d), &cpu)?), Some(back(dk)?), Some(back(dv)?)))
     })
 }
 
@@ -551,29 +789,29 @@ fn linear_cross_entropy_sum_fused(hs: &Tensor, w: &Tensor, targets: &Tensor) -> 
     if let Some(&bad) = tg.iter().find(|&&t| t as usize >= vocab) {
         candle_core::bail!("cross-entropy: target token {bad} is outside the vocabulary of {vocab}");
     }
-    let chunks: Vec<(usize, usize)> = (0..n).step_by(CE_CHUNK_ROWS).map(|s| (s, CE_CHUNK_ROWS.min(n - s))).collect();
-    let mut lse = Vec::with_capacity(n);
+    let need_grad = hs.track_op();
     let mut total = 0f64;
-    for &(start, len) in &chunks {
-        let (logits, _) = crate::blas::matmul_vec(&hd.narrow(0, start, len)?, &w.t()?)?;
-        let (l, loss) = crate::fused::cross_entropy_rows(&logits, vocab, &tg[start..start + len]);
-        lse.extend(l);
+    // The gradient of the summed loss for `hs`, made while each chunk's logits are at hand: the
+    // backward pass then only scales it, instead of making the logits a second time.
+    let mut dh: Vec<f32> = Vec::with_capacity(if need_grad { hd.elem_count() } else { 0 });
+    for start in (0..n).step_by(CE_CHUNK_ROWS) {
+        let len = CE_CHUNK_ROWS.min(n - start);
+        let (mut logits, shape) = crate::blas::matmul_vec(&hd.narrow(0, start, len)?, &w.t()?)?;
+        let (lse, loss) = fused::cross_entropy_rows(&logits, vocab, &tg[start..start + len]);
         total += loss;
+        if need_grad {
+            fused::cross_entropy_grad_in_place(&mut logits, vocab, &lse, &tg[start..start + len], 1.0);
+            let (part, _) = crate::blas::matmul_vec(&Tensor::from_vec(logits, shape, hd.device())?, w)?;
+            dh.extend_from_slice(&part);
+        }
     }
     let loss = Tensor::new(total as f32, hs.device())?;
-    let w = w.clone();
+    let shape = hd.shape().clone();
+    let dh = std::sync::Arc::new(dh);
     attach1("linear-cross-entropy", hs, loss, move |_res, g| {
         let g = g.to_dtype(DType::F32)?.to_scalar::<f32>()?;
-        let mut parts = Vec::with_capacity(chunks.len());
-        for &(start, len) in &chunks {
-            let (mut logits, shape) = crate::blas::matmul_vec(&hd.narrow(0, start, len)?, &w.t()?)?;
-            crate::fused::cross_entropy_grad_in_place(&mut logits, vocab, &lse[start..start + len], &tg[start..start + len], g);
-            parts.push(mm(&Tensor::from_vec(logits, shape, hd.device())?, &w)?);
-        }
-        if parts.is_empty() {
-            return hd.zeros_like();
-        }
-        Tensor::cat(&parts, 0)
+        let scaled: Vec<f32> = dh.iter().map(|v| v * g).collect();
+        Tensor::from_vec(scaled, shape.clone(), &candle_core::Device::Cpu)
     })
 }
 

@@ -1,6 +1,7 @@
 //! Each hand-written backward against candle's autograd through composed, differentiable ops.
 
 use candle_core::{DType, Device, Tensor, Var, D};
+use whetstone_engine::fused::Dropout;
 use whetstone_engine::ops::{self, FrozenLinear, RopeTable};
 use whetstone_engine::rng::Rng;
 
@@ -71,7 +72,19 @@ fn rope_matches_rope_slow() {
 
 #[test]
 fn attention_matches_composed_with_gqa_and_mask() {
-    let (b, h, kv, t, d) = (2, 4, 2, 5, 8);
+    // Row 1 padded on the right.
+    attention_case(4, 2, 5, 8, 0, 2);
+}
+
+#[test]
+fn attention_in_several_query_tiles_matches_composed_with_padding_on_either_side() {
+    // Longer than three tiles of queries; row 0 padded on the left, so its first queries see no key
+    // at all, row 1 on the right.
+    attention_case(6, 2, 75, 8, 9, 13);
+}
+
+fn attention_case(h: usize, kv: usize, t: usize, d: usize, left_pad0: usize, right_pad1: usize) {
+    let b = 2;
     let q = rand(&[b, t, h, d], 7, DType::F32);
     let k = rand(&[b, t, kv, d], 8, DType::F32);
     let v = rand(&[b, t, kv, d], 9, DType::F32);
@@ -79,7 +92,7 @@ fn attention_matches_composed_with_gqa_and_mask() {
     for bi in 0..b {
         for i in 0..t {
             for j in 0..t {
-                let pad = bi == 1 && j >= 3;
+                let pad = (bi == 0 && j < left_pad0) || (bi == 1 && j >= t - right_pad1);
                 if j > i || pad {
                     m[bi * t * t + i * t + j] = -1e9;
                 }
@@ -112,7 +125,7 @@ fn attention_matches_composed_with_gqa_and_mask() {
             _ => reference(&q, &k, x),
         };
         let x = [&q, &k, &v][which];
-        check(&format!("attention arg {which}"), x, ours, refr);
+        check(&format!("attention arg {which} (t = {t})"), x, ours, refr);
     }
 }
 
@@ -124,7 +137,10 @@ fn lora_linear_matches_composed_for_every_input() {
     let x = rand(&[2, 3, 5], 13, DType::F32);
     let a = rand(&[2, 5], 14, DType::F32);
     let b = rand(&[7, 2], 15, DType::F32);
-    let mask = rand(&[2, 3, 5], 16, DType::F32).ge(0.0).unwrap().to_dtype(DType::F32).unwrap();
+    let drop = Dropout { seed: 16, p: 0.4 };
+    let mask = Tensor::from_vec(drop.mask(30), (2, 3, 5), &Device::Cpu).unwrap();
+    let kept = mask.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert!(kept.iter().any(|&m| m == 0.0) && kept.iter().any(|&m| (m - 1.0 / 0.6).abs() < 1e-6), "{kept:?}");
     let scale = 1.5;
     let reference = |x: &Tensor, a: &Tensor, b: &Tensor| -> Tensor {
         let base = x.broadcast_matmul(&w.t().unwrap()).unwrap().broadcast_add(&bias).unwrap();
@@ -132,7 +148,7 @@ fn lora_linear_matches_composed_for_every_input() {
         let low = xm.broadcast_matmul(&a.t().unwrap()).unwrap().broadcast_matmul(&b.t().unwrap()).unwrap();
         (base + (low * scale).unwrap()).unwrap()
     };
-    let ours = |x: &Tensor, a: &Tensor, b: &Tensor| ops::lora_linear(x, &lin, a, b, scale, Some(mask.clone())).unwrap();
+    let ours = |x: &Tensor, a: &Tensor, b: &Tensor| ops::lora_linear(x, &lin, a, b, scale, Some(drop)).unwrap();
     check("lora x", &x, |t| ours(t, &a, &b), |t| reference(t, &a, &b));
     check("lora A", &a, |t| ours(&x, t, &b), |t| reference(&x, t, &b));
     check("lora B", &b, |t| ours(&x, &a, t), |t| reference(&x, &a, t));
@@ -166,4 +182,22 @@ fn chunked_linear_cross_entropy_matches_full_logits() {
             lsm.gather(&targets.unsqueeze(1).unwrap(), 1).unwrap().sum_all().unwrap().neg().unwrap().reshape(1).unwrap()
         },
     );
+}
+
+#[test]
+fn dropout_masks_come_from_their_seed_alone_and_drop_about_p() {
+    let d = Dropout { seed: 7, p: 0.05 };
+    let m = d.mask(200_000);
+    assert_eq!(m, d.mask(200_000), "the same seed draws the same mask");
+    assert_eq!(&m[..1000], &d.mask(1000)[..], "a mask's elements do not depend on its length");
+    let dropped = m.iter().filter(|&&v| v == 0.0).count() as f64 / m.len() as f64;
+    assert!((dropped - 0.05).abs() < 0.003, "dropped {dropped}");
+    assert!(m.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.95).abs() < 1e-6));
+    assert_ne!(m, Dropout { seed: 8, p: 0.05 }.mask(200_000), "another seed draws another mask");
+    let x: Vec<f32> = (0..200_000).map(|i| (i % 17) as f32 - 8.0).collect();
+    let applied = d.apply(&x);
+    assert!(applied.iter().zip(&x).zip(&m).all(|((a, x), m)| *a == x * m));
+    let mut y = vec![1f32; x.len()];
+    d.accumulate(&mut y, &x, 0.5);
+    assert!(y.iter().zip(&applied).all(|(y, a)| (y - (1.0 + 0.5 * a)).abs() < 1e-5));
 }
