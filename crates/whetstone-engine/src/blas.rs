@@ -259,12 +259,14 @@ fn sgemm_into<T: Send>(lib: &Blas, a: &Tensor, b: &Tensor, alpha: f32, beta: f32
             )
         }
     };
+    // At least two tasks a thread: three matrices on two threads would otherwise leave one thread
+    // idle for a third of the time. Blocks stay at least 32 rows, for the kernels' sake.
     let threads = rayon::current_num_threads().max(1);
-    if batches >= threads || m < 2 * 32 {
+    let blocks = (2 * threads).div_ceil(batches).min(m / 32).max(1);
+    if blocks == 1 {
         out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| call(i, 0, m, c));
     } else {
-        // Few large matrices: split each one's rows into about one block per thread.
-        let block = m.div_ceil(threads).max(32);
+        let block = m.div_ceil(blocks);
         out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
             c.par_chunks_mut(block * n).enumerate().for_each(|(j, cj)| call(i, j * block, cj.len() / n, cj));
         });

@@ -220,9 +220,21 @@ impl Decoder {
     }
 
     fn adapted(&self, block: &Block, layer: usize, t: Target, x: &Tensor, lora: Option<&LoraCtx>) -> Result<Tensor> {
+        self.adapted_onto(None, block, layer, t, x, lora)
+    }
+
+    /// `res + projection(x)`, closing a residual connection; with an adapter, as one node (see
+    /// [`ops::lora_linear_residual`]).
+    fn adapted_onto(&self, res: Option<&Tensor>, block: &Block, layer: usize, t: Target, x: &Tensor, lora: Option<&LoraCtx>) -> Result<Tensor> {
         let linear = block.linear(t);
-        let Some(ctx) = lora else { return Ok(linear.forward(x)?) };
-        let Some(pair) = ctx.adapter.layers[layer].get(&t) else { return Ok(linear.forward(x)?) };
+        let plain = |y: Tensor| -> Result<Tensor> {
+            match res {
+                Some(r) => Ok(ops::residual(r, &y)?),
+                None => Ok(y),
+            }
+        };
+        let Some(ctx) = lora else { return plain(linear.forward(x)?) };
+        let Some(pair) = ctx.adapter.layers[layer].get(&t) else { return plain(linear.forward(x)?) };
         let (a, b) = if ctx.train {
             (pair.a.as_tensor().clone(), pair.b.as_tensor().clone())
         } else {
@@ -235,7 +247,11 @@ impl Decoder {
             Some(rng) if p > 0.0 => Some(crate::fused::Dropout { seed: rng.borrow_mut().next_u64(), p }),
             _ => None,
         };
-        Ok(ops::lora_linear(x, linear, &a, &b, ctx.adapter.config.scale(), dropout)?)
+        let scale = ctx.adapter.config.scale();
+        Ok(match res {
+            Some(r) => ops::lora_linear_residual(r, x, linear, &a, &b, scale, dropout)?,
+            None => ops::lora_linear(x, linear, &a, &b, scale, dropout)?,
+        })
     }
 
     /// One decoder block. With `cache`, keys and values are appended to it and attention spans them.
@@ -256,29 +272,25 @@ impl Decoder {
         let q = self.adapted(blk, layer, Target::Q, &n, lora)?;
         let k = self.adapted(blk, layer, Target::K, &n, lora)?;
         let v = self.adapted(blk, layer, Target::V, &n, lora)?;
-        let q = ops::rope(&q.reshape((b, t, h, d))?, rope)?;
-        let k = ops::rope(&k.reshape((b, t, kvh, d))?, rope)?;
-        let v = v.reshape((b, t, kvh, d))?;
-        let (k, v) = match cache {
+        let (q, k, v) = (q.reshape((b, t, h, d))?, k.reshape((b, t, kvh, d))?, v.reshape((b, t, kvh, d))?);
+        let a = match cache {
             Some(slot) => {
+                let (q, k) = (ops::rope(&q, rope)?, ops::rope(&k, rope)?);
                 let (k, v) = match slot.take() {
                     Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 1)?, Tensor::cat(&[&pv, &v], 1)?),
                     None => (k, v),
                 };
                 *slot = Some((k.clone(), v.clone()));
-                (k, v)
+                ops::attention(&q, &k, &v, mask)?
             }
-            None => (k, v),
+            None => ops::rope_attention(&q, &k, &v, mask, rope)?,
         };
-        let a = ops::attention(&q, &k, &v, mask)?;
-        let o = self.adapted(blk, layer, Target::O, &a, lora)?;
-        let x = ops::residual(x, &o)?;
+        let x = self.adapted_onto(Some(x), blk, layer, Target::O, &a, lora)?;
         let n2 = ops::rms_norm(&x, &blk.post_norm, cfg.rms_norm_eps)?;
         let g = self.adapted(blk, layer, Target::Gate, &n2, lora)?;
         let u = self.adapted(blk, layer, Target::Up, &n2, lora)?;
         let m = ops::swiglu(&g, &u)?;
-        let dn = self.adapted(blk, layer, Target::Down, &m, lora)?;
-        Ok(ops::residual(&x, &dn)?)
+        self.adapted_onto(Some(&x), blk, layer, Target::Down, &m, lora)
     }
 
     pub fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {

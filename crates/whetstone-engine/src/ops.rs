@@ -351,7 +351,7 @@ impl FrozenLinear {
 pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>) -> Result<Tensor> {
     let tracked = x.track_op() || a.track_op() || b.track_op();
     if tracked && fused::applies(x) && fused::applies(a) && fused::applies(b) {
-        return lora_linear_cpu(x, base, a, b, scale, dropout);
+        return lora_linear_cpu(x, base, a, b, scale, dropout, None);
     }
     let dims = x.dims().to_vec();
     let in_f = *dims.last().unwrap_or(&0);
@@ -408,7 +408,7 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
 /// [`lora_linear`] in f32 on the CPU: the adapter's product is accumulated into the base output and
 /// into the input gradient by the matrix product itself, dropout is applied in one parallel pass,
 /// and the result goes to the graph without a copy.
-fn lora_linear_cpu(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>) -> Result<Tensor> {
+fn lora_linear_cpu(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>, res: Option<&Tensor>) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let in_f = *dims.last().unwrap_or(&0);
     let rows = x.elem_count() / in_f.max(1);
@@ -423,7 +423,17 @@ fn lora_linear_cpu(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
     };
     let xin = dropped(&xd)?;
     let w = base.weight.clone();
-    let (mut y, _) = crate::blas::matmul_vec(&xd, &w.materialize(DType::F32)?.t()?)?;
+    let wt = w.materialize(DType::F32)?;
+    let mut y = match res {
+        // The residual stream is the product's starting value: sgemm adds to it.
+        Some(r) => {
+            let mut y = fused::slice_of(&r.detach().to_dtype(DType::F32)?, |v| v.to_vec())?;
+            crate::blas::matmul_acc(&xd, &wt.t()?, 1.0, &mut y)?;
+            y
+        }
+        None => crate::blas::matmul_vec(&xd, &wt.t()?)?.0,
+    };
+    drop(wt);
     if let Some(bias) = &base.bias {
         fused::slice_of(&bias.to_dtype(DType::F32)?, |bv| fused::add_rows_in_place(&mut y, bv))?;
     }
@@ -433,7 +443,7 @@ fn lora_linear_cpu(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
     let mut out_dims = dims.clone();
     *out_dims.last_mut().expect("linear input has a last dimension") = out_f;
     let need_dx = x.track_op();
-    attach3("lora-linear", (x, a, b), Out::cpu(y, out_dims), move |_res, g| {
+    let grads = move |g: &Tensor| -> Result<(Tensor, Option<Tensor>, Tensor, Tensor)> {
         let g = g.reshape((rows, out_f))?.contiguous()?;
         let gb = mm(&g, &bd)?;
         let dx = if need_dx {
@@ -454,8 +464,36 @@ fn lora_linear_cpu(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
         let da = mm(&xin.t()?, &gb)?.t()?.affine(scale, 0.0)?;
         let h = mm(&xin, &ad.t()?)?;
         let db = mm(&g.t()?, &h)?.affine(scale, 0.0)?;
-        Ok((dx, Some(da), Some(db)))
-    })
+        Ok((g, dx, da, db))
+    };
+    match res {
+        None => attach3("lora-linear", (x, a, b), Out::cpu(y, out_dims), move |_res, g| {
+            let (_, dx, da, db) = grads(g)?;
+            Ok((dx, Some(da), Some(db)))
+        }),
+        Some(r) => {
+            // Four inputs, and a custom op takes three: A and B travel as one flat tensor (a few
+            // thousand numbers), whose gradient candle splits back.
+            let ab = Tensor::cat(&[&a.flatten_all()?, &b.flatten_all()?], 0)?;
+            let res_dims = r.dims().to_vec();
+            attach3("lora-linear-residual", (r, x, &ab), Out::cpu(y, out_dims), move |_res, g| {
+                let (g2, dx, da, db) = grads(g)?;
+                let dab = Tensor::cat(&[&da.flatten_all()?, &db.flatten_all()?], 0)?;
+                Ok((Some(g2.reshape(res_dims.as_slice())?), dx, Some(dab)))
+            })
+        }
+    }
+}
+
+/// `res + lora_linear(x, …)`, a residual connection closed by the adapted projection, as one node:
+/// the projection's own output is never kept, and the product adds straight into the residual
+/// stream.
+pub fn lora_linear_residual(res: &Tensor, x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>) -> Result<Tensor> {
+    let tracked = res.track_op() || x.track_op() || a.track_op() || b.track_op();
+    if tracked && [res, x, a, b].into_iter().all(fused::applies) && base.out_features() == *res.dims().last().unwrap_or(&0) {
+        return lora_linear_cpu(x, base, a, b, scale, dropout, Some(res));
+    }
+    residual(res, &lora_linear(x, base, a, b, scale, dropout)?)
 }
 
 /// `silu(gate) · up`, the gated MLP's activation, keeping only `gate` and `up` for the backward pass.
@@ -577,7 +615,7 @@ pub fn rope(x: &Tensor, table: &RopeTable) -> Result<Tensor> {
 /// activation of a block.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
     if [q, k, v].into_iter().all(fused::applies) && mask.is_none_or(fused::applies) {
-        return attention_cpu(q, k, v, mask);
+        return attention_cpu(q, k, v, mask, None);
     }
     let (b, t, h, d) = q.dims4()?;
     let s = k.dim(1)?;
@@ -622,6 +660,16 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
     })
 }
 
+/// [`rope`] on `q` and `k`, then [`attention`], as one node: the rotated `q` and `k` are made again in
+/// the backward pass instead of being kept, so a block keeps two fewer of its activations. `k` has
+/// as many positions as `q` (no cache).
+pub fn rope_attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, table: &RopeTable) -> Result<Tensor> {
+    if [q, k, v].into_iter().all(fused::applies) && mask.is_none_or(fused::applies) && q.dim(1)? == k.dim(1)? {
+        return attention_cpu(q, k, v, mask, Some(table.clone()));
+    }
+    attention(&rope(q, table)?, &rope(k, table)?, v, mask)
+}
+
 /// Queries per tile of [`attention_cpu`].
 const ATTENTION_TILE: usize = 32;
 
@@ -630,7 +678,7 @@ const ATTENTION_TILE: usize = 32;
 /// of the causal square is never computed; scores and probabilities exist for one tile at a time, so
 /// memory grows linearly with the sequence; and the softmax and its backward pass are single fused
 /// passes with the score scale folded in.
-fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, table: Option<RopeTable>) -> Result<Tensor> {
     let (b, t, h, d) = q.dims4()?;
     let s = k.dim(1)?;
     let kv = k.dim(2)?;
@@ -674,6 +722,20 @@ fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
         .collect();
     let cpu = candle_core::Device::Cpu;
     let (qd, kd, vd) = (q.detach().contiguous()?, k.detach().contiguous()?, v.detach().contiguous()?);
+    // With a rope table, `q` and `k` come unrotated; the rotation's transpose (the opposite angle)
+    // takes their gradients back.
+    let rotate = move |x: &Tensor, table: &Option<RopeTable>| -> Result<Tensor> {
+        match table {
+            Some(tb) => candle_nn::rotary_emb::rope_thd(x, &tb.cos, &tb.sin),
+            None => Ok(x.clone()),
+        }
+    };
+    let unrotate = move |x: Tensor, table: &Option<RopeTable>| -> Result<Tensor> {
+        match table {
+            Some(tb) => candle_nn::rotary_emb::rope_thd(&x, &tb.cos, &tb.neg_sin),
+            None => Ok(x),
+        }
+    };
     // k and v heads-major, [b, kv, s, d]; a tile of q or of the output's gradient as [b, kv, groups·len, d]
     // (head h = kv·groups + g, as HF's repeat_kv).
     let heads = move |x: &Tensor| -> Result<Tensor> {
@@ -696,23 +758,25 @@ fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
             Ok(p)
         }
     };
-    let (km, vm) = (heads(&kd)?, heads(&vd)?);
+    let (qr, kr) = (rotate(&qd, &table)?, rotate(&kd, &table)?);
+    let (km, vm) = (heads(&kr)?, heads(&vd)?);
     let mut out = vec![0f32; b * t * h * d];
     for &(q0, len, kend) in &tiles {
-        let p = Tensor::from_vec(probs(&tile_of(&qd, q0, len)?, &km, q0, len, kend)?, (b, kv, groups * len, kend), &cpu)?;
+        let p = Tensor::from_vec(probs(&tile_of(&qr, q0, len)?, &km, q0, len, kend)?, (b, kv, groups * len, kend), &cpu)?;
         let (o, _) = crate::blas::matmul_vec(&p, &vm.narrow(2, 0, kend)?)?;
         fused::scatter_heads(&mut out, (b, t, h, d), q0, len, &o);
     }
-    drop((km, vm));
+    drop((qr, kr, km, vm));
     attach3("attention", (q, k, v), Out::cpu(out, (b, t, h * d)), move |_res, g| {
         let cpu = candle_core::Device::Cpu;
         let g = g.reshape((b, t, h, d))?.contiguous()?;
-        let (km, vm) = (heads(&kd)?, heads(&vd)?);
+        let (qr, kr) = (rotate(&qd, &table)?, rotate(&kd, &table)?);
+        let (km, vm) = (heads(&kr)?, heads(&vd)?);
         let mut dq = vec![0f32; b * t * h * d];
         let mut dk = vec![0f32; b * kv * s * d];
         let mut dv = vec![0f32; b * kv * s * d];
         for &(q0, len, kend) in &tiles {
-            let (qt, gt) = (tile_of(&qd, q0, len)?, tile_of(&g, q0, len)?);
+            let (qt, gt) = (tile_of(&qr, q0, len)?, tile_of(&g, q0, len)?);
             let p = probs(&qt, &km, q0, len, kend)?;
             let pt = Tensor::from_vec(p, (b, kv, groups * len, kend), &cpu)?;
             let (part, _) = crate::blas::matmul_vec(&pt.t()?, &gt)?;
@@ -728,7 +792,9 @@ fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
         }
         // Heads-major [b, kv, s, d] back to the projections' [b, s, kv, d].
         let back = |x: Vec<f32>| -> Result<Tensor> { Tensor::from_vec(fused::swap_middle(&x, (b, kv, s, d), 1.0), (b, s, kv, d), &cpu) };
-        Ok((Some(Tensor::from_vec(dq, (b, t, h, d), &cpu)?), Some(back(dk)?), Some(back(dv)?)))
+        let dq = unrotate(Tensor::from_vec(dq, (b, t, h, d), &cpu)?, &table)?;
+        let dk = unrotate(back(dk)?, &table)?;
+        Ok((Some(dq), Some(dk), Some(back(dv)?)))
     })
 }
 

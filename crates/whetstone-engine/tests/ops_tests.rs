@@ -201,3 +201,39 @@ fn dropout_masks_come_from_their_seed_alone_and_drop_about_p() {
     d.accumulate(&mut y, &x, 0.5);
     assert!(y.iter().zip(&applied).all(|(y, a)| (y - (1.0 + 0.5 * a)).abs() < 1e-5));
 }
+
+#[test]
+fn rope_inside_attention_matches_rope_then_attention() {
+    let (b, h, kv, t, d) = (2, 4, 2, 40, 8);
+    let inv_freq: Vec<f32> = (0..d / 2).map(|i| 1.0 / 10000f32.powf(2.0 * i as f32 / d as f32)).collect();
+    let table = RopeTable::new(&inv_freq, 0, t, DType::F32, &Device::Cpu).unwrap();
+    let q = rand(&[b, t, h, d], 41, DType::F32);
+    let k = rand(&[b, t, kv, d], 42, DType::F32);
+    let v = rand(&[b, t, kv, d], 43, DType::F32);
+    let m: Vec<f32> = (0..t * t).map(|i| if i % t > i / t { -1e9 } else { 0.0 }).collect();
+    let mask = Tensor::from_vec(m, (1, 1, 1, t, t), &Device::Cpu).unwrap();
+    let separate = |q: &Tensor, k: &Tensor, v: &Tensor| {
+        ops::attention(&ops::rope(q, &table).unwrap(), &ops::rope(k, &table).unwrap(), v, Some(&mask)).unwrap()
+    };
+    let fused = |q: &Tensor, k: &Tensor, v: &Tensor| ops::rope_attention(q, k, v, Some(&mask), &table).unwrap();
+    check("rope attention q", &q, |x| fused(x, &k, &v), |x| separate(x, &k, &v));
+    check("rope attention k", &k, |x| fused(&q, x, &v), |x| separate(&q, x, &v));
+    check("rope attention v", &v, |x| fused(&q, &k, x), |x| separate(&q, &k, x));
+}
+
+#[test]
+fn lora_linear_closing_a_residual_matches_the_two_apart() {
+    let w = rand(&[6, 5], 51, DType::F32);
+    let lin = FrozenLinear::new(w, None);
+    let res = rand(&[2, 3, 6], 52, DType::F32);
+    let x = rand(&[2, 3, 5], 53, DType::F32);
+    let a = rand(&[2, 5], 54, DType::F32);
+    let b = rand(&[6, 2], 55, DType::F32);
+    let drop = Some(Dropout { seed: 3, p: 0.3 });
+    let apart = |r: &Tensor, x: &Tensor, a: &Tensor, b: &Tensor| ops::residual(r, &ops::lora_linear(x, &lin, a, b, 0.7, drop).unwrap()).unwrap();
+    let joined = |r: &Tensor, x: &Tensor, a: &Tensor, b: &Tensor| ops::lora_linear_residual(r, x, &lin, a, b, 0.7, drop).unwrap();
+    check("residual input", &res, |t| joined(t, &x, &a, &b), |t| apart(t, &x, &a, &b));
+    check("projection input", &x, |t| joined(&res, t, &a, &b), |t| apart(&res, t, &a, &b));
+    check("lora A", &a, |t| joined(&res, &x, t, &b), |t| apart(&res, &x, t, &b));
+    check("lora B", &b, |t| joined(&res, &x, &a, t), |t| apart(&res, &x, &a, t));
+}
