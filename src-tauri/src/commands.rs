@@ -17,7 +17,7 @@ use whetstone_api::dispatch::Caller;
 use whetstone_api::evaluation::{EvalProgress, Evaluation};
 use whetstone_api::playground::{PlaygroundEvent, PlaygroundRequest, PlaygroundResult};
 use whetstone_api::review::ReviewStatus;
-use whetstone_api::{Api, Error, ErrorBody, RunEvents, WorkerCommand};
+use whetstone_api::{Api, Error, ErrorBody, RunEvents, Workers};
 
 /// The API, or why it could not be opened. Keeping the failure lets the window start anyway
 /// and show the reason in its error banner instead of the app vanishing. The second field counts
@@ -41,9 +41,10 @@ impl Backend {
     }
 
     /// Opens `$WHETSTONE_HOME` (or the platform data folder) like every other front end; training
-    /// runs start this same program as their worker, with `worker_args`.
+    /// runs start this same program as their worker, with `worker_args`, or the GPU worker beside
+    /// it (`whetstone-worker-cuda`) for runs on an NVIDIA GPU.
     pub fn open_default(worker_args: &[&str]) -> Self {
-        let opened = Api::open_default().and_then(|api| Ok(Backend::sharing(api.with_worker(WorkerCommand::current_exe(worker_args)?))));
+        let opened = Api::open_default().and_then(|api| Ok(Backend::sharing(api.with_workers(Workers::beside_current_exe(worker_args)?))));
         match opened {
             Ok(api) => Backend::new(api),
             Err(e) => Backend::failed(&e),

@@ -1,6 +1,7 @@
 //! Whetstone's desktop shell: the window's UI reaches [`whetstone_api::Api`] through one IPC
 //! command, gated by the capability in tauri.conf.json. Training runs in worker processes that are
-//! this same program started with [`WORKER_ARG`], so closing the window never stops a run.
+//! this same program started with [`WORKER_ARG`] (or, for runs on an NVIDIA GPU, the GPU worker
+//! beside it: see `whetstone_api::backend`), so closing the window never stops a run.
 
 pub mod close;
 mod commands;

@@ -12,6 +12,11 @@ fn main() -> anyhow::Result<()> {
     if args.get(1).is_some_and(|a| a == WORKER_ARG) {
         return worker(&args[2..]);
     }
+    // Asked by an app that uses this program as its GPU worker (an app built with `cuda`).
+    if args.get(1).is_some_and(|a| a == whetstone_api::backend::PROBE_ARG) {
+        println!("{}", serde_json::to_string(&whetstone_api::backend::probe_this_program())?);
+        return Ok(());
+    }
     let backend = Backend::open_default(&[WORKER_ARG]);
     if let Some(e) = backend.open_error() {
         eprintln!("whetstone: {} ({}); the window will show this too", e.message, e.code);

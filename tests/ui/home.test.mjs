@@ -76,6 +76,21 @@ describe('web UI served by whet serve', () => {
     }
   });
 
+  test('home screen says where runs train and by which program, as the backend decides', async () => {
+    const { status, body: devices } = await api(server, 'devices');
+    assert.equal(status, 200);
+    const shown = await page.textContent(testid('training-device'));
+    const label = devices.auto.label.charAt(0).toUpperCase() + devices.auto.label.slice(1);
+    assert.ok(shown.includes(label) && shown.includes(devices.auto.precision), shown);
+    assert.match(shown, devices.auto.worker === 'cuda' ? /by the GPU worker/ : /by Whetstone itself/);
+    if (devices.cuda_worker === null) {
+      assert.match(await page.textContent(testid('cuda-worker')), /not installed.*scripts\/build-cuda\.sh/s);
+    } else {
+      assert.ok((await page.textContent(testid('cuda-worker'))).includes(devices.cuda_worker));
+    }
+    assert.equal(await page.locator(testid('training-note')).count(), devices.auto.note === null ? 0 : 1);
+  });
+
   test('home screen shows the bundled model exactly when the backend has one', async () => {
     const { body: model } = await api(server, 'default_model');
     if (model === null) {

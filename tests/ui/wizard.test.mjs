@@ -220,6 +220,24 @@ describe('the new-run wizard', () => {
       assert.match(await page.textContent(box), new RegExp(f.label.replace(/[()]/g, '.')));
       assert.ok((await page.textContent(box)).includes(f.flag), `${f.key}: flag missing`);
     }
+    // Where to train: the devices the backend found, the ones it cannot train on disabled with the reason.
+    const { body: devices } = await api(server, 'devices');
+    await page.waitForSelector(testid('setting-device-input'));
+    const options = page.locator(`${testid('setting-device-input')} option`);
+    assert.equal(await options.count(), devices.options.length);
+    assert.equal(await page.inputValue(testid('setting-device-input')), 'auto');
+    assert.ok((await page.textContent(testid('device-selection'))).includes(devices.auto.label));
+    for (const [i, o] of devices.options.entries()) {
+      assert.equal(await options.nth(i).isDisabled(), o.selection === null, o.value);
+    }
+    const unavailable = devices.options.filter((o) => o.selection === null);
+    if (unavailable.length > 0) {
+      assert.ok((await page.textContent(testid('device-unavailable'))).includes(unavailable[0].problem));
+    }
+    await page.selectOption(testid('setting-device-input'), 'cpu');
+    assert.match(await page.textContent(testid('device-selection')), /Trains on the processor \(f32\)/);
+    await page.selectOption(testid('setting-device-input'), 'auto');
+
     await page.fill(testid('setting-lr-input'), '0.01');
     await page.waitForSelector(testid('setting-lr-warning'));
     const lrDoc = defaults.fields.find((f) => f.key === 'lr');

@@ -58,6 +58,16 @@ pub struct BenchRequest<'a> {
     pub quant: QuantMode,
 }
 
+/// `6.74B`, `135M`, `40K`.
+pub fn human_count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.2}B", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.0}M", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.0}K", n as f64 / 1e3),
+        n => n.to_string(),
+    }
+}
+
 /// Peak resident memory of this process so far, from the kernel's high-water mark.
 pub fn peak_rss_mb() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;

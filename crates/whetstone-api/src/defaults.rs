@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::Api;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use whetstone_engine::device::DeviceChoice;
 use whetstone_engine::run::TrainSettings;
 use whetstone_hw::Hardware;
 
@@ -153,6 +154,7 @@ pub fn setting_docs() -> Vec<SettingDoc> {
         doc("batch", "Examples per step", "How many examples the model reads at once. More uses more memory; the result of a step is the same with accumulation below.", Integer, (Some(1.0), None), (None, Some(32.0)), (None, Some("More than 32 examples at once needs a lot of memory; use accumulation instead to learn from more examples per step.")), false),
         doc("max-len", "Longest example (tokens)", "Examples longer than this are cut. Longer limits keep more of each example but need more memory.", Integer, (Some(2.0), None), (Some(64.0), Some(4096.0)), (Some("Fewer than 64 tokens cuts most examples short, and the model learns from fragments."), Some("More than 4096 tokens per example needs a great deal of memory; most computers run out.")), false),
         doc("lora-r", "Adapter size (rank)", "How much the adapter can learn. Larger adapters learn more detail but take more memory and time.", Integer, (Some(1.0), None), (Some(4.0), Some(64.0)), (Some("An adapter of rank below 4 can learn very little."), Some("Ranks above 64 rarely help, and take more memory and time.")), false),
+        choices(doc("device", "Where to train", "auto picks the best this computer has (an NVIDIA GPU when the GPU worker is installed, else the processor); or cpu, cuda (the first NVIDIA GPU), cuda:1 for another, metal.", Choice, N, N, NO, false), &["auto", "cpu", "cuda", "metal"]),
         doc("grad-accum", "Steps accumulated", "Reads this many groups of examples before changing the model: a larger step without the memory of a larger batch.", Integer, (Some(1.0), None), (None, Some(64.0)), (None, Some("Accumulating more than 64 groups makes each step very slow for little gain.")), true),
         doc("lora-alpha", "Adapter strength (alpha)", "How strongly the adapter's changes count. Usually twice the adapter size.", Number, (Some(0.0), None), (Some(1.0), Some(256.0)), (Some("Below 1 the adapter's changes hardly count."), Some("Above 256 the adapter's changes are scaled up so much that training can become unstable.")), true),
         doc("lora-dropout", "Adapter dropout", "Share of the adapter's inputs ignored at random while training, so it does not learn the examples by heart. From 0 to below 1.", Number, (Some(0.0), Some(0.999)), (None, Some(0.3)), (None, Some("Ignoring more than 30% of the inputs slows learning a lot.")), true),
@@ -300,9 +302,23 @@ pub fn presets(examples: Option<u64>, p95_tokens: Option<u64>, hw: &Hardware) ->
 }
 
 impl Api {
+    /// This machine as presets see it: only the GPU `auto` trains on, none when runs train on the
+    /// processor (a GPU without its worker or driver gives no room to a run).
+    fn training_hardware(&self) -> Result<Hardware> {
+        let mut hw = self.hardware()?;
+        let auto = crate::backend::select(DeviceChoice::Auto, &crate::backend::detect(&hw, &self.workers_or_self()))?;
+        let cuda: Vec<_> = hw.gpus.iter().filter(|g| g.backend == "cuda").cloned().collect();
+        hw.gpus = match auto.device {
+            DeviceChoice::Cuda(i) => cuda.into_iter().nth(i.unwrap_or(0)).into_iter().collect(),
+            DeviceChoice::Metal => hw.gpus.iter().filter(|g| g.backend == "metal").take(1).cloned().collect(),
+            _ => Vec::new(),
+        };
+        Ok(hw)
+    }
+
     /// The defaults, every setting described, and the presets for the data and this machine.
     pub fn train_defaults(&self, req: &DefaultsRequest) -> Result<TrainDefaults> {
-        let hw = self.hardware()?;
+        let hw = self.training_hardware()?;
         let (_, _, machine) = micro_batch(&hw);
         Ok(TrainDefaults { defaults: TrainSettings::default(), fields: setting_docs(), presets: presets(req.examples, req.p95_tokens, &hw), hardware: machine })
     }
@@ -312,7 +328,7 @@ impl Api {
         let Some(want) = PresetName::parse(name) else {
             return Err(Error::InvalidInput(format!("unknown preset `{name}`: quick-test, balanced or thorough")));
         };
-        let hw = self.hardware()?;
+        let hw = self.training_hardware()?;
         let p = presets(examples, None, &hw).into_iter().find(|p| p.name == want);
         p.map(|p| p.settings).ok_or_else(|| Error::Internal(format!("preset {name} missing")))
     }

@@ -376,6 +376,8 @@ commands! {
     overview(NoArgs) -> crate::Overview, App, |api, a| api.overview();
     /// The bundled starter model, when its file is present.
     default_model(NoArgs) -> Option<crate::DefaultModel>, App, |api, a| api.default_model();
+    /// Where runs can train on this computer (processor, each GPU), which worker trains there, and what `auto` picks.
+    devices(NoArgs) -> crate::Devices, App, |api, a| api.devices();
     /// Installed models.
     list_models(NoArgs) -> Vec<crate::Model>, App, |api, a| api.list_models();
     /// One installed model.

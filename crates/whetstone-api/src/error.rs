@@ -113,6 +113,9 @@ pub enum Error {
 
     #[error("data queue {queue} was already added to its dataset as version {version}; it takes no more decisions, so start a new queue")]
     QueueApplied { queue: i64, version: u32 },
+    /// The device a run asked for cannot train on this computer.
+    #[error(transparent)]
+    Device(#[from] crate::backend::DeviceError),
 
     #[error("{}", crate::training::rows_too_long_message(path, *rows, dropped, *max_len, *keep_all))]
     RowsTooLong {
@@ -177,6 +180,7 @@ impl Error {
             Error::QueueApplied { .. } => "queue_applied",
             Error::SharingUnavailable => "unsupported",
             Error::ShareFailed { .. } => "share_failed",
+            Error::Device(_) => "device_unavailable",
         }
     }
 

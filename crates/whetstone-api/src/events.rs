@@ -15,6 +15,8 @@ use whetstone_engine::run::{Event, RunSummary};
 pub enum WorkerEvent {
     /// The worker took the run.
     Status { status: RunStatus, pid: u32 },
+    /// Where the worker trains: `cuda:0`, `cpu`, `metal`, and the same in words with the precision.
+    Device { device: String, description: String },
     /// Rows of a data file that have no answer token within the maximum length, left out of training.
     RowsDropped {
         data: PathBuf,

@@ -9,7 +9,8 @@
 
 use crate::error::{write_atomic, Error, Result};
 use crate::events::LoggedEvent;
-use crate::{Api, Run, RunStatus};
+use crate::{Api, Run, RunStatus, Workers};
+use whetstone_engine::device::DeviceChoice;
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -60,7 +61,8 @@ pub struct StartRun {
 }
 
 /// How to start a worker: `program args… --run-dir DIR`. The CLI passes `whet worker`; the desktop
-/// app passes its own executable with its hidden worker flag.
+/// app passes its own executable with its hidden worker flag; the GPU worker is a CUDA build of
+/// `whet` (see [`crate::backend`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerCommand {
     pub program: PathBuf,
@@ -175,25 +177,57 @@ pub fn read_events(path: &Path, since: u64) -> Result<(Vec<LoggedEvent>, u64)> {
 }
 
 impl Api {
-    /// Sets how this host starts workers (needed by [`Api::start_run`] through `dispatch`).
-    pub fn with_worker(mut self, worker: WorkerCommand) -> Api {
-        self.worker = Some(worker);
+    /// Sets how this host starts workers (needed by [`Api::start_run`] through `dispatch`): the
+    /// CPU worker and, when there is one, the GPU worker.
+    pub fn with_workers(mut self, workers: Workers) -> Api {
+        self.workers = Some(workers);
         self
     }
 
-    fn worker(&self) -> Result<&WorkerCommand> {
-        self.worker.as_ref().ok_or_else(|| Error::InvalidInput("this program cannot start training workers".into()))
+    /// [`Api::with_workers`] with a CPU worker only.
+    pub fn with_worker(self, worker: WorkerCommand) -> Api {
+        self.with_workers(Workers::cpu_only(worker))
     }
 
-    /// Creates a run and starts its worker with the configured worker command.
+    fn workers(&self) -> Result<&Workers> {
+        self.workers.as_ref().ok_or_else(|| Error::InvalidInput("this program cannot start training workers".into()))
+    }
+
+    /// The configured workers, or this program as the only (CPU) worker, for describing devices.
+    pub(crate) fn workers_or_self(&self) -> Workers {
+        match &self.workers {
+            Some(w) => w.clone(),
+            None => Workers::cpu_only(WorkerCommand { program: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("whet")), args: vec![] }),
+        }
+    }
+
+    /// The worker for a run with device `choice`, and the device it is to train on.
+    fn worker_for(&self, choice: DeviceChoice) -> Result<(WorkerCommand, DeviceChoice)> {
+        let workers = self.workers()?;
+        let selection = self.select_device(choice)?;
+        let worker = workers
+            .for_kind(selection.worker)
+            .ok_or_else(|| Error::Internal(format!("no {:?} worker for {}", selection.worker, selection.device)))?;
+        Ok((worker.clone(), selection.device))
+    }
+
+    /// Creates a run and starts the worker for its device: the GPU worker for a run on an NVIDIA
+    /// GPU, this program otherwise. A device that cannot train here is refused before anything is
+    /// created.
     pub fn start_run(&self, req: &StartRun) -> Result<Run> {
-        let worker = self.worker()?.clone();
-        self.start_run_with(req, &worker)
+        req.settings.validate()?;
+        let (worker, device) = self.worker_for(req.settings.device)?;
+        self.start_run_on(req, &worker, Some(device))
     }
 
-    /// Creates a run for `req` and starts `worker` on it. Inputs are checked first (settings, model
-    /// config, rows of the data files), so that mistakes are reported here and nothing is created.
+    /// Creates a run for `req` and starts `worker` on it, which picks its device from the run's
+    /// settings. Inputs are checked first (settings, model config, rows of the data files), so that
+    /// mistakes are reported here and nothing is created.
     pub fn start_run_with(&self, req: &StartRun, worker: &WorkerCommand) -> Result<Run> {
+        self.start_run_on(req, worker, None)
+    }
+
+    fn start_run_on(&self, req: &StartRun, worker: &WorkerCommand, device: Option<DeviceChoice>) -> Result<Run> {
         req.settings.validate()?;
         // A path, or an installed model's id, name or hub id.
         let model = self.resolve_model_path(&req.model.to_string_lossy())?;
@@ -250,7 +284,7 @@ impl Api {
         let spec = JobSpec { run_id: run.id, home: self.home.clone(), model: model_path, data, val, settings: req.settings.clone() };
         let text = serde_json::to_vec_pretty(&spec).map_err(|e| Error::Internal(e.to_string()))?;
         write_atomic(&out.join(JOB_FILE), &text)?;
-        self.spawn_worker(&run, worker)
+        self.spawn_worker(&run, worker, device)
     }
 
     /// A new, empty folder under `<home>/runs`, created here so two runs started at once never share one.
@@ -297,7 +331,9 @@ impl Api {
         Ok(out)
     }
 
-    fn spawn_worker(&self, run: &Run, worker: &WorkerCommand) -> Result<Run> {
+    /// Starts `worker` on `run`'s folder; with `device`, the worker trains there (through
+    /// `WHETSTONE_DEVICE`) whatever the run's settings say.
+    fn spawn_worker(&self, run: &Run, worker: &WorkerCommand, device: Option<DeviceChoice>) -> Result<Run> {
         // The worker is another process: the memory the playground's models hold here is better given to it.
         self.forget_loaded_models();
         let dir = PathBuf::from(&run.out_dir);
@@ -310,6 +346,9 @@ impl Api {
             .map_err(|source| Error::Io { action: "open", path: log_path.clone(), source })?;
         let mut cmd = Command::new(&worker.program);
         cmd.args(&worker.args).arg("--run-dir").arg(&dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        if let Some(d) = device {
+            cmd.env(whetstone_engine::device::DEVICE_ENV, d.to_string());
+        }
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
@@ -369,13 +408,25 @@ impl Api {
         self.get_run(id)
     }
 
-    /// Starts a worker that continues the run from its last good checkpoint.
+    /// Starts a worker that continues the run from its last good checkpoint, on the device its
+    /// settings name as this computer has it now (a run paused on the GPU may go on on the CPU).
     pub fn resume_run(&self, id: i64) -> Result<Run> {
-        let worker = self.worker()?.clone();
-        self.resume_run_with(id, &worker)
+        let run = self.get_run(id)?;
+        let job = Path::new(&run.out_dir).join(JOB_FILE);
+        let choice = match std::fs::read(&job) {
+            Ok(text) => serde_json::from_slice::<JobSpec>(&text).map(|j| j.settings.device).unwrap_or_default(),
+            // `resume_run_on` says what is missing.
+            Err(_) => DeviceChoice::Auto,
+        };
+        let (worker, device) = self.worker_for(choice)?;
+        self.resume_run_on(id, &worker, Some(device))
     }
 
     pub fn resume_run_with(&self, id: i64, worker: &WorkerCommand) -> Result<Run> {
+        self.resume_run_on(id, worker, None)
+    }
+
+    fn resume_run_on(&self, id: i64, worker: &WorkerCommand, device: Option<DeviceChoice>) -> Result<Run> {
         self.reconcile_runs()?;
         let run = self.get_run(id)?;
         if !run.status.is_resumable() {
@@ -389,7 +440,7 @@ impl Api {
             return Err(Error::InvalidInput(format!("run {id} changed state meanwhile; try again")));
         }
         let run = self.get_run(id)?;
-        self.spawn_worker(&run, worker)
+        self.spawn_worker(&run, worker, device)
     }
 
     /// Events the run's worker wrote since byte `since` of its log.

@@ -5,6 +5,7 @@
 //! stable `code`.
 
 pub mod augment;
+pub mod backend;
 pub mod bench;
 pub mod bindings;
 pub mod datasets;
@@ -13,6 +14,7 @@ pub mod defaults;
 pub mod dispatch;
 mod error;
 pub mod evaluation;
+pub mod gpu_bench;
 pub mod events;
 pub mod export;
 pub mod export_run;
@@ -44,6 +46,7 @@ pub use default_model::{default_model_path, read_default_model, DefaultModel, DE
 pub use dispatch::{Command, Reach, COMMANDS};
 pub use error::{Error, ErrorBody, Result};
 pub use folders::Access;
+pub use backend::{Devices, Workers};
 pub use jobs::{JobSpec, RunEvents, StartRun, WorkerCommand};
 pub use whetstone_hw::{Gpu, Hardware};
 pub use whetstone_hub::{CatalogEntry, FileProgress, HubModel};
@@ -62,8 +65,8 @@ pub struct Api {
     /// Raters' ratings, written in batches on a connection of their own.
     ratings: rating_writer::RatingWriter,
     default_model_path: Option<PathBuf>,
-    /// How this host starts training workers; see [`Api::with_worker`].
-    worker: Option<WorkerCommand>,
+    /// How this host starts training workers; see [`Api::with_workers`].
+    workers: Option<Workers>,
     /// Downloads under way, so another call can cancel one.
     pulls: pulls::Pulls,
     /// The playground's last base model and adapter (see [`Api::playground`]).
@@ -80,6 +83,8 @@ pub struct Overview {
     pub datasets: Vec<Dataset>,
     pub runs: Vec<Run>,
     pub default_model: Option<DefaultModel>,
+    /// Where runs train on this computer, and with which worker.
+    pub devices: Devices,
 }
 
 impl Api {
@@ -96,7 +101,7 @@ impl Api {
             store: Mutex::new(store),
             ratings: rating_writer::RatingWriter::default(),
             default_model_path: default_model_path(),
-            worker: None,
+            workers: None,
             pulls: pulls::Pulls::default(),
             loaded: Mutex::new(None),
             sharing: None,
@@ -172,13 +177,32 @@ impl Api {
     }
 
     pub fn overview(&self) -> Result<Overview> {
+        let hardware = self.hardware()?;
         Ok(Overview {
-            hardware: self.hardware()?,
+            devices: self.devices_on(&hardware),
             models: self.list_models()?,
             datasets: self.list_datasets()?,
             runs: self.list_runs()?,
             default_model: self.default_model()?,
+            hardware,
         })
+    }
+
+    /// Where runs can train on this computer: each device, whether it can be used now, and what
+    /// `auto` picks.
+    pub fn devices(&self) -> Result<Devices> {
+        Ok(self.devices_on(&self.hardware()?))
+    }
+
+    fn devices_on(&self, hw: &Hardware) -> Devices {
+        backend::options(&backend::detect(hw, &self.workers_or_self()))
+    }
+
+    /// The device and worker a run with `choice` gets; `WHETSTONE_DEVICE` wins over `choice`.
+    pub fn select_device(&self, choice: whetstone_engine::device::DeviceChoice) -> Result<backend::Selection> {
+        let choice = whetstone_engine::device::env_choice()?.unwrap_or(choice);
+        let hw = self.hardware()?;
+        Ok(backend::select(choice, &backend::detect(&hw, &self.workers_or_self()))?)
     }
 
     /// Direct access for the parts of Whetstone that write (imports, training runs).

@@ -8,6 +8,7 @@ use candle_core::quantized::gguf_file;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use whetstone_engine::plan::{self, BaseFormat, JobShape, MemoryBreakdown};
+use whetstone_engine::device::DeviceChoice;
 use whetstone_engine::quant::QuantMode;
 use whetstone_engine::run::TrainSettings;
 use whetstone_engine::{Architecture, ModelConfig, ModelFiles, Target};
@@ -26,7 +27,8 @@ pub struct PlanRequest {
     pub data: Option<PathBuf>,
     #[serde(default)]
     pub settings: TrainSettings,
-    /// `cpu` or `gpu` / `gpu:N`; the device training would use when absent.
+    /// `auto`, `cpu`, `cuda` / `cuda:N` (also `gpu` / `gpu:N`) or `metal`; the settings' `device`
+    /// when absent.
     #[serde(default)]
     pub device: Option<String>,
     /// How the base is held (`f32`, `bf16`, `nf4`, `q4_k`…); what the engine does on the device
@@ -203,6 +205,8 @@ pub fn job_shape(settings: &TrainSettings, base: BaseFormat, compute_bytes: u64,
         base,
         fused_loss: on_cpu && compute_bytes == 4,
         load_transient_bytes: load,
+        // CUDA's memory (bf16); Apple GPUs share the host's memory and compute in f32.
+        on_gpu: !on_cpu && compute_bytes == 2,
     })
 }
 
@@ -230,22 +234,37 @@ impl Api {
             },
         };
         let hw = crate::hardware()?;
-        let want_gpu = match req.device.as_deref() {
-            None | Some("") => cfg!(any(feature = "cuda", feature = "metal")) && !hw.gpus.is_empty(),
-            Some("cpu") => false,
-            Some(d) if d.starts_with("gpu") || d.starts_with("cuda") || d.starts_with("metal") => true,
-            Some(other) => return Err(Error::InvalidInput(format!("unknown device `{other}` (cpu, gpu or gpu:N)"))),
+        // `device` in the request, else the run's own `device` setting; `auto` is what a run would get.
+        let choice = match req.device.as_deref().map(str::trim) {
+            None | Some("") => req.settings.device,
+            Some(d) => d.parse::<DeviceChoice>().map_err(|_| Error::InvalidInput(format!("unknown device `{d}`: use {}", DeviceChoice::ACCEPTED)))?,
         };
-        let gpu_index: usize = req.device.as_deref().and_then(|d| d.split(':').nth(1)).and_then(|i| i.parse().ok()).unwrap_or(0);
         let mut notes = Vec::new();
-        let (device, free, total, compute_bytes) = if want_gpu {
-            let g = hw.gpus.get(gpu_index).ok_or_else(|| {
-                Error::InvalidInput(format!("no GPU {gpu_index} on this machine ({} found)", hw.gpus.len()))
-            })?;
-            let bytes = if g.backend == "cuda" { 2 } else { 4 };
-            (format!("{} ({})", g.name, g.backend), g.vram_free_bytes, g.vram_total_bytes, bytes)
-        } else {
-            ("cpu".to_string(), hw.ram_available_bytes, hw.ram_total_bytes, 4)
+        let detected = crate::backend::detect(&hw, &self.workers_or_self());
+        let target = match choice {
+            DeviceChoice::Auto => crate::backend::select(choice, &detected)?.device,
+            explicit => {
+                // A plan may ask about a device the run could not use yet (no GPU worker, say):
+                // the figures still hold, and the note says what is missing.
+                if let Err(e) = crate::backend::select(explicit, &detected) {
+                    notes.push(format!("a run cannot train there yet: {e}"));
+                }
+                explicit
+            }
+        };
+        let (cuda, metal): (Vec<_>, Vec<_>) = hw.gpus.iter().partition(|g| g.backend == "cuda");
+        let (want_gpu, device, free, total, compute_bytes) = match target {
+            DeviceChoice::Cuda(i) => {
+                let i = i.unwrap_or(0);
+                let g = cuda.get(i).ok_or_else(|| Error::InvalidInput(format!("no NVIDIA GPU {i} on this machine ({} found)", cuda.len())))?;
+                // bf16 activations (2 bytes), measured against the GPU's own memory.
+                (true, format!("{} (cuda:{i})", g.name), g.vram_free_bytes, g.vram_total_bytes, 2)
+            }
+            DeviceChoice::Metal => {
+                let g = metal.first().ok_or_else(|| Error::InvalidInput("no Apple GPU on this machine".into()))?;
+                (true, format!("{} (metal)", g.name), g.vram_free_bytes, g.vram_total_bytes, 4)
+            }
+            _ => (false, "cpu".to_string(), hw.ram_available_bytes, hw.ram_total_bytes, 4),
         };
         let engine_base = if compute_bytes == 2 { BaseFormat::Bf16 } else { BaseFormat::F32 };
         // What `whet train` would do with the same settings: NF4 when asked, a GGUF file's own
@@ -328,8 +347,15 @@ impl Api {
         if fit == Fit::DoesNotFit && !recommendations.iter().any(|r| r.fit == Fit::Fits && r.engine_supported) {
             notes.push("nothing Whetstone can change makes this job fit; pick a smaller model".into());
         }
+        // A GPU this program cannot compute on (the GPU worker does) has the speed its worker measured.
+        let on_other_program = matches!(target, DeviceChoice::Cuda(_)) && !whetstone_engine::device::has_cuda();
+        let known_speed = if on_other_program { detected.cuda_matmul_flops } else { None };
         let time = match &dataset {
-            Some(d) => Some(self.time_estimate(&shape, &req.settings, d, want_gpu)?),
+            Some(_) if on_other_program && known_speed.is_none() => {
+                notes.push("the GPU's speed is not known until its worker has answered, so no time is estimated".into());
+                None
+            }
+            Some(d) => Some(self.time_estimate(&shape, &req.settings, d, want_gpu, known_speed)?),
             None => None,
         };
         Ok(Plan {
@@ -355,12 +381,15 @@ impl Api {
 
     /// Steps, tokens and the time they take: a floor from the arithmetic, and the pace of an
     /// earlier run of the same model when this computer has trained it before.
-    fn time_estimate(&self, shape: &ModelShape, s: &TrainSettings, d: &DatasetLengths, gpu: bool) -> Result<TimeEstimate> {
+    fn time_estimate(&self, shape: &ModelShape, s: &TrainSettings, d: &DatasetLengths, gpu: bool, known_speed: Option<f64>) -> Result<TimeEstimate> {
         let steps = s.total_steps(d.examples);
         let per_example = d.mean_tokens.min(s.max_len as f64);
         let tokens_per_step = ((s.batch * s.grad_accum) as f64 * per_example).ceil() as u64;
         let tokens = (steps * tokens_per_step) as f64;
-        let flops = matmul_speed(shape.config.hidden_size, gpu)?;
+        let flops = match known_speed {
+            Some(f) => f,
+            None => matmul_speed(shape.config.hidden_size, gpu)?,
+        };
         let at_least_s = tokens * training_flops_per_token(&shape.config, s) / flops;
         let from_earlier_run = match &shape.files {
             Some(files) => self.earlier_speed(files.path())?.map(|(run, tokens_per_s)| EarlierSpeed { run, tokens_per_s, seconds: tokens / tokens_per_s }),
@@ -413,7 +442,7 @@ fn training_flops_per_token(c: &ModelConfig, s: &TrainSettings) -> f64 {
 /// Matrix-product speed of the training device, measured once per width and process: products of
 /// 256 rows by a square matrix of the model's width, repeated for about 50 ms.
 fn matmul_speed(hidden: usize, gpu: bool) -> Result<f64> {
-    use candle_core::{DType, Device, Tensor};
+    use candle_core::{DType, Device};
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     static MEASURED: OnceLock<Mutex<HashMap<(usize, bool), f64>>> = OnceLock::new();
@@ -422,28 +451,7 @@ fn matmul_speed(hidden: usize, gpu: bool) -> Result<f64> {
         return Ok(*f);
     }
     let (device, dtype) = if gpu { whetstone_engine::device::best() } else { (Device::Cpu, DType::F32) };
-    let h = hidden.max(64);
-    let rows = 256;
-    let engine = |e: candle_core::Error| Error::Internal(format!("measuring this computer's speed: {e}"));
-    let a = Tensor::randn(0f32, 1.0, (rows, h), &device).and_then(|t| t.to_dtype(dtype)).map_err(engine)?;
-    let b = Tensor::randn(0f32, 1.0, (h, h), &device).and_then(|t| t.to_dtype(dtype)).map_err(engine)?;
-    let product = || -> Result<()> {
-        if device.is_cpu() {
-            whetstone_engine::blas::matmul(&a, &b).map_err(engine)?;
-        } else {
-            a.matmul(&b).map_err(engine)?;
-            device.synchronize().map_err(engine)?;
-        }
-        Ok(())
-    };
-    product()?;
-    let start = std::time::Instant::now();
-    let mut reps = 0u32;
-    while reps < 3 || start.elapsed().as_secs_f64() < 0.05 {
-        product()?;
-        reps += 1;
-    }
-    let flops = reps as f64 * 2.0 * (rows * h * h) as f64 / start.elapsed().as_secs_f64();
+    let flops = crate::backend::matmul_flops(&device, dtype, 256, hidden.max(64)).map_err(|e| Error::Internal(format!("measuring this computer's speed: {e}")))?;
     cache.lock().unwrap_or_else(|p| p.into_inner()).insert((hidden, gpu), flops);
     Ok(flops)
 }

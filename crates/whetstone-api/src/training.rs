@@ -24,14 +24,19 @@ pub struct LoadedModel {
 /// [`whetstone_engine::device::best`]), with its own tokenizer; the base's linear layers are held as
 /// `quant` says.
 pub fn load_model(path: &Path, quant: QuantMode) -> Result<LoadedModel> {
+    let (device, dtype) = whetstone_engine::device::best();
+    load_model_on(path, quant, &device, dtype)
+}
+
+/// [`load_model`] on a given device, computing in `dtype`.
+pub fn load_model_on(path: &Path, quant: QuantMode, device: &candle_core::Device, dtype: candle_core::DType) -> Result<LoadedModel> {
     let files = ModelFiles::detect(path)?;
     files.config()?;
     let tokenizer = match &files {
         ModelFiles::Gguf(p) => Tokenizer::from_gguf_file(p)?,
         ModelFiles::HfDir(d) => Tokenizer::from_hf_dir(d)?,
     };
-    let (device, dtype) = whetstone_engine::device::best();
-    let decoder = Decoder::load_quant(&files, dtype, &device, quant)?;
+    let decoder = Decoder::load_quant(&files, dtype, device, quant)?;
     if tokenizer.vocab_size() > decoder.config.vocab_size {
         return Err(Error::InvalidInput(format!(
             "{}: the tokenizer has {} tokens but the model only {}",

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use crate::events::{LoggedEvent, RunEvent, WorkerEvent};
 use crate::jobs::{self, Control, JobSpec, EVENTS_FILE, JOB_FILE};
-use crate::training::{dropped_rows_message, load_model, pad_id, to_train, training_examples};
+use crate::training::{dropped_rows_message, load_model_on, pad_id, to_train, training_examples};
 use crate::RunStatus;
 use std::io::Write;
 use std::path::Path;
@@ -106,9 +106,12 @@ pub fn run_worker(run_dir: &Path, interrupt: Arc<AtomicBool>) -> Result<RunStatu
 
 fn train(spec: &JobSpec, run_dir: &Path, interrupt: &AtomicBool, store: &Store, log: &mut EventLog) -> Result<run::RunSummary> {
     let s = &spec.settings;
+    // The app names the device it chose in the environment; the run's own setting otherwise.
+    let (device, dtype) = whetstone_engine::device::for_run(s.device)?;
+    log.write(WorkerEvent::Device { device: whetstone_engine::device::name(&device).to_string(), description: whetstone_engine::device::describe(&device, dtype) });
     log.write(Event::PhaseStarted { phase: Phase::LoadingModel });
     let t = Instant::now();
-    let model = load_model(&spec.model, s.quant)?;
+    let model = load_model_on(&spec.model, s.quant, &device, dtype)?;
     log.write(Event::PhaseDone { phase: Phase::LoadingModel, seconds: t.elapsed().as_secs_f64() });
     log.write(Event::PhaseStarted { phase: Phase::ReadingData });
     let t = Instant::now();

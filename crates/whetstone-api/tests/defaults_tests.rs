@@ -20,6 +20,7 @@ fn machine(ram_free_gb: u64, gpu_free_gb: Option<u64>) -> Hardware {
             .map(|g| vec![Gpu { name: "test gpu".into(), backend: "cuda".into(), vram_total_bytes: 80 * GB, vram_free_bytes: g * GB }])
             .unwrap_or_default(),
         gpu_notes: vec![],
+        cuda_driver: None,
     }
 }
 

@@ -22,7 +22,7 @@ fn changed() -> Value {
         "warmup": 5, "warmup-ratio": null, "seed": 9, "grad-checkpoint": true, "weight-decay": 0.01,
         "max-grad-norm": 0.5, "threads": 2, "quant": "nf4", "eval-every": 7, "save-every": 11,
         "keep-checkpoints": 1, "patience": 0, "min-delta": 0.001, "load-best-at-end": false,
-        "max-bad-steps": 2, "strict-rows": true, "truncate-prompt": true
+        "max-bad-steps": 2, "strict-rows": true, "truncate-prompt": true, "device": "cpu"
     })
 }
 

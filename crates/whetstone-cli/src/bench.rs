@@ -24,6 +24,38 @@ pub enum BenchCommand {
     },
     /// Import, exact and near deduplication and personal-data scan of generated ~1 KB rows
     Data(DataBenchArgs),
+    /// The GPU check: parity with the CPU and PyTorch on the tiny fixtures, NF4/GGUF dequantization
+    /// and a QLoRA step on the device, then tokens/s, peak GPU memory, MFU and the planner's
+    /// prediction for SmolLM2-135M and a 7B-shaped Llama (scripts/gpu-check.sh runs it)
+    Gpu(GpuBenchArgs),
+}
+
+#[derive(Args)]
+pub struct GpuBenchArgs {
+    /// The device to check: cuda, cuda:N, or cpu (with --quick, how CI runs this code)
+    #[arg(long, default_value = "cuda")]
+    device: whetstone_engine::device::DeviceChoice,
+    /// Small shapes and one timed step, for the CPU
+    #[arg(long)]
+    quick: bool,
+    /// The engine's test fixtures
+    #[arg(long, default_value = "crates/whetstone-engine/tests/fixtures")]
+    fixtures: PathBuf,
+    /// SmolLM2-135M as a GGUF file or safetensors folder [default: random weights of its shape]
+    #[arg(long)]
+    smollm2: Option<PathBuf>,
+    /// Timed steps per shape, after one warm-up step
+    #[arg(long, default_value_t = 3)]
+    steps: usize,
+    /// Dense bf16 peak of the GPU in TFLOP/s, for MFU on GPUs the built-in table does not know
+    #[arg(long)]
+    peak_tflops: Option<f64>,
+    /// Leave out the 7B-shaped model
+    #[arg(long)]
+    skip_7b: bool,
+    /// The whole report as one JSON line at the end
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -115,6 +147,25 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BenchCommand::Plan(a) => bench_plan(a),
+        BenchCommand::Gpu(a) => {
+            let req = whetstone_api::gpu_bench::GpuBenchRequest {
+                device: a.device,
+                quick: a.quick,
+                fixtures: a.fixtures.clone(),
+                smollm2: a.smollm2.clone(),
+                steps: a.steps,
+                peak_tflops: a.peak_tflops,
+                skip_7b: a.skip_7b,
+            };
+            let report = whetstone_api::gpu_bench::run(&req, &mut |line| println!("{line}"))?;
+            if a.json {
+                println!("{}", serde_json::to_string(&report)?);
+            }
+            if !report.passed {
+                anyhow::bail!("the GPU check failed: see the FAIL lines above");
+            }
+            Ok(())
+        }
         BenchCommand::PlanChild { config } => {
             let req: MeasureRequest = serde_json::from_str(config).context("bad configuration")?;
             crate::set_threads(None);

@@ -100,6 +100,10 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         run_dir: PathBuf,
     },
+    /// Open the first NVIDIA GPU and run a small product on it; prints one JSON line (asked by the
+    /// app and `whet` of their GPU worker before they start runs on it)
+    #[command(hide = true)]
+    WorkerProbe,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -122,6 +126,10 @@ fn main() -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(&args),
         Command::Bench { what } => bench::run(&what),
         Command::Worker { run_dir } => runs::worker(&run_dir),
+        Command::WorkerProbe => {
+            println!("{}", serde_json::to_string(&whetstone_api::backend::probe_this_program())?);
+            Ok(())
+        }
     }
 }
 
@@ -131,13 +139,19 @@ pub(crate) fn set_threads(threads: Option<usize>) {
     whetstone_engine::device::configure_cpu(threads);
 }
 
-/// The API, able to start training workers: this same program with its hidden `worker` command.
+/// The API, able to start training workers: this same program with its hidden `worker` command,
+/// and the GPU worker beside it when there is one.
 pub(crate) fn open_api(home: Option<&Path>) -> anyhow::Result<Api> {
     let api = match home {
         Some(dir) => Api::open(dir)?,
         None => Api::open_default()?,
     };
-    Ok(api.with_worker(whetstone_api::WorkerCommand::current_exe(&["worker"])?))
+    Ok(api.with_workers(workers()?))
+}
+
+/// This program as the CPU worker, and the GPU worker beside it (or this program, built with CUDA).
+pub(crate) fn workers() -> anyhow::Result<whetstone_api::Workers> {
+    Ok(whetstone_api::Workers::beside_current_exe(&["worker"])?)
 }
 
 /// `1536 MiB`-style sizes people can read at a glance.

@@ -14,9 +14,6 @@ pub struct PlanArgs {
     /// Training data (any file `whet data import` reads): plan with its real token lengths
     #[arg(long)]
     data: Option<PathBuf>,
-    /// cpu, gpu or gpu:N [default: the device training would use]
-    #[arg(long)]
-    device: Option<String>,
     /// How the base is held: f32, bf16, nf4, q4_k … [default: what the engine does]
     #[arg(long)]
     base: Option<String>,
@@ -29,7 +26,7 @@ pub struct PlanArgs {
 
 pub fn run(api: &Api, a: &PlanArgs) -> anyhow::Result<()> {
     let s = a.settings.settings(api, a.data.as_deref())?;
-    let req = PlanRequest { model: a.model.clone(), data: a.data.clone(), settings: s, device: a.device.clone(), base: a.base.clone() };
+    let req = PlanRequest { model: a.model.clone(), data: a.data.clone(), settings: s, device: None, base: a.base.clone() };
     let plan = api.plan(&req)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&plan)?);

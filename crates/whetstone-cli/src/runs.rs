@@ -246,6 +246,7 @@ impl Printer {
             RunEvent::Train(Event::PhaseDone { phase, seconds }) => format!("{} done in {seconds:.1} s", phase_words(*phase)),
             RunEvent::Worker(WorkerEvent::RowsDropped { message, .. }) => format!("warning: {message}"),
             RunEvent::Worker(WorkerEvent::Status { .. }) => return,
+            RunEvent::Worker(WorkerEvent::Device { description, .. }) => format!("training on {description}"),
             RunEvent::Worker(WorkerEvent::Finished { status, summary, error }) => {
                 let reason = summary.as_ref().and_then(|s| s.reason.as_deref()).or(error.as_ref().map(|e| e.message.as_str()));
                 format!("finished ({status}){}", reason.map(|r| format!(": {r}")).unwrap_or_default())

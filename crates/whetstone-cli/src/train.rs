@@ -4,6 +4,7 @@
 use clap::Args;
 use std::path::{Path, PathBuf};
 use whetstone_api::{Api, StartRun};
+use whetstone_engine::device::DeviceChoice;
 use whetstone_engine::quant::QuantMode;
 use whetstone_engine::run::TrainSettings;
 use whetstone_engine::schedule::ScheduleKind;
@@ -104,6 +105,10 @@ pub struct SettingsArgs {
     /// Base weights: native (a GGUF's own quantization), none (dense) or nf4 (QLoRA)
     #[arg(long)]
     quant: Option<QuantMode>,
+    /// Where to train: auto (the best this computer has), cpu, cuda (the first NVIDIA GPU), cuda:N
+    /// or metal; `whet hw` lists what is available
+    #[arg(long)]
+    device: Option<DeviceChoice>,
     /// Evaluate on --val every N steps (0: only at the end)
     #[arg(long, value_name = "N")]
     eval_every: Option<u64>,
@@ -160,7 +165,7 @@ impl SettingsArgs {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { s.$f = v; } )* };
         }
-        set!(epochs, lr, batch, grad_accum, max_len, lora_r, lora_alpha, lora_dropout, targets, scheduler, warmup, seed, weight_decay, max_grad_norm, quant);
+        set!(epochs, lr, batch, grad_accum, max_len, lora_r, lora_alpha, lora_dropout, targets, scheduler, warmup, seed, weight_decay, max_grad_norm, quant, device);
         set!(eval_every, save_every, keep_checkpoints, patience, min_delta, max_bad_steps);
         if self.steps.is_some() {
             s.steps = self.steps;

@@ -102,7 +102,7 @@ fn settings_saved_by_the_app_train_as_exactly_those_settings() {
         "warmup": 1, "warmup-ratio": null, "seed": 5, "grad-checkpoint": false, "weight-decay": 0.01,
         "max-grad-norm": 0.5, "threads": 1, "quant": "none", "eval-every": 0, "save-every": 0,
         "keep-checkpoints": 1, "patience": 0, "min-delta": 0.0, "load-best-at-end": false,
-        "max-bad-steps": 3, "strict-rows": false, "truncate-prompt": true
+        "max-bad-steps": 3, "strict-rows": false, "truncate-prompt": true, "device": "cpu"
     });
     for name in ["saved.toml", "saved.yaml", "saved.json"] {
         let cfg = root.join(name);

@@ -26,6 +26,9 @@ pub enum Error {
     Checkpoint { path: PathBuf, message: String },
     #[error("training settings: {0}")]
     Settings(String),
+    /// The device a run asked for cannot be used here; says why in plain words.
+    #[error("{0}")]
+    Device(String),
     /// Training produced NaN or infinite values where a result must be finite.
     #[error("{0}")]
     NonFinite(String),
@@ -57,6 +60,7 @@ impl Error {
             Error::Adapter { .. } => "bad_adapter",
             Error::Checkpoint { .. } => "bad_checkpoint",
             Error::Settings(_) => "invalid_settings",
+            Error::Device(_) => "device_unavailable",
             Error::NonFinite(_) => "non_finite",
             Error::Internal(_) => "internal",
             Error::Tensor(_) => "compute",
@@ -81,6 +85,7 @@ mod tests {
             (Error::Adapter { path: "a".into(), message: "x".into() }, "bad_adapter"),
             (Error::Checkpoint { path: "c".into(), message: "x".into() }, "bad_checkpoint"),
             (Error::Settings("x".into()), "invalid_settings"),
+            (Error::Device("x".into()), "device_unavailable"),
             (Error::NonFinite("x".into()), "non_finite"),
             (Error::Internal("x".into()), "internal"),
             (Error::Tensor(candle_core::Error::Msg("x".into())), "compute"),

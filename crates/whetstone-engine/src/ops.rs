@@ -359,7 +359,14 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
     let out_f = base.out_features();
     let xd = x.detach().reshape((rows, in_f))?;
     let mask = match dropout {
-        Some(d) => Some(Tensor::from_vec(d.mask(rows * in_f), (rows, in_f), x.device())?.to_dtype(x.dtype())?),
+        Some(d) if x.device().is_cpu() => Some(Tensor::from_vec(d.mask(rows * in_f), (rows, in_f), x.device())?.to_dtype(x.dtype())?),
+        Some(d) => {
+            // On a GPU the mask is drawn there, from the same seed: drawing it on the host would move
+            // a 7B model's billions of draws per step over the bus.
+            x.device().set_seed(d.seed)?;
+            let u = Tensor::rand(0f32, 1f32, (rows, in_f), x.device())?;
+            Some((u.ge(d.p)?.to_dtype(x.dtype())? * (1.0 / (1.0 - d.p)))?)
+        }
         None => None,
     };
     let (ad, bd) = (a.detach(), b.detach());

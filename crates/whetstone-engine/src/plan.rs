@@ -16,6 +16,11 @@
 //! - With gradient checkpointing only each block's input is kept, and one block is rebuilt at a time.
 //! - Adapters, their gradients and AdamW's two moments are f32.
 //!
+//! On a GPU the figures are GPU memory, not the process's resident memory: tensors live there in
+//! bf16 (adapters and optimizer state in f32), the loss's chunks are composed from tensor ops
+//! rather than the CPU's fused kernel, and the process's own footprint is replaced by what CUDA
+//! itself takes on the GPU (its context, cuBLAS's workspace, the loaded kernels).
+//!
 //! Constants not read off the code: the process's own footprint, measured (a training run of a
 //! 0.1M-parameter model peaks at 13.6–14.4 MiB of RSS), and how many op-sized temporaries each
 //! backward pass holds at once, counted from `ops.rs` and candle's backprop (which allocates a
@@ -29,6 +34,11 @@ use serde::{Deserialize, Serialize};
 
 /// The process before any model: code, thread stacks, allocator arenas.
 pub const RUNTIME_BYTES: u64 = 16 << 20;
+/// GPU memory CUDA takes before any tensor: the context (code and data of the loaded kernel
+/// modules, per-thread stacks), cuBLAS's handle and workspace. NVIDIA documents no figure; a context
+/// on recent datacenter GPUs takes about 300–500 MiB with lazy module loading, and cuBLAS's
+/// workspace 32 MiB on Hopper. `whet bench gpu` prints the measured value next to this one.
+pub const GPU_RUNTIME_BYTES: u64 = 512 << 20;
 /// Intermediate-wide temporaries alive at once in an MLP block's backward pass (swiglu's σ, silu,
 /// its derivative and the two input gradients, plus the down projection's input gradient).
 pub const MLP_BACKWARD_TEMPS: f64 = 6.0;
@@ -124,6 +134,9 @@ pub struct JobShape {
     /// Largest single file read while loading (a safetensors shard is mapped whole, a GGUF tensor is
     /// read and dequantized one at a time); `None` to leave loading out.
     pub load_transient_bytes: Option<u64>,
+    /// The figures are for a GPU's memory: CUDA's own share instead of the process's, and loading
+    /// reads files in host memory, not on the GPU.
+    pub on_gpu: bool,
 }
 
 /// Predicted bytes, by what holds them.
@@ -234,11 +247,14 @@ pub fn estimate(c: &ModelConfig, job: &JobShape) -> MemoryBreakdown {
     let loss_phase = kept_at_loss + loss_temps >= kept_at_block + block_temps;
     let (activations, logits, op_temps) =
         if loss_phase { (kept_at_loss, loss_temps, 0.0) } else { (kept_at_block, 0.0, block_temps) };
-    let workspace = RUNTIME_BYTES as f64 + op_temps + dequantized_layer;
+    let runtime = if job.on_gpu { GPU_RUNTIME_BYTES } else { RUNTIME_BYTES };
+    let workspace = runtime as f64 + op_temps + dequantized_layer;
     let activations = activations as u64;
     let logits = logits as u64;
     let total = base_weights + adapters_and_optimizer + activations + logits + workspace as u64;
-    let load_peak = RUNTIME_BYTES + base_weights + job.load_transient_bytes.unwrap_or(0);
+    // Files are read in host memory; on a GPU only one tensor at a time is in flight while loading.
+    let load_transient = if job.on_gpu { 0 } else { job.load_transient_bytes.unwrap_or(0) };
+    let load_peak = runtime + base_weights + load_transient;
     let peak_phase = if load_peak > total {
         "loading the model"
     } else if loss_phase {
@@ -286,6 +302,7 @@ mod tests {
             base: BaseFormat::F32,
             fused_loss: true,
             load_transient_bytes: None,
+            on_gpu: false,
         }
     }
 
@@ -314,5 +331,21 @@ mod tests {
         assert_eq!(with(&|j| j.compute_bytes = 2).activations * 2, base.activations);
         let loading = with(&|j| j.load_transient_bytes = Some(10 << 30));
         assert_eq!((loading.peak, loading.peak_phase.as_str()), (loading.load_peak, "loading the model"));
+    }
+
+    #[test]
+    fn on_a_gpu_the_figures_are_cudas_memory_in_bf16() {
+        let c = smol();
+        let cpu = estimate(&c, &job());
+        let gpu_job = JobShape { compute_bytes: 2, base: BaseFormat::Bf16, fused_loss: false, on_gpu: true, load_transient_bytes: Some(10 << 30), ..job() };
+        let gpu = estimate(&c, &gpu_job);
+        assert_eq!(gpu.base_weights, c.num_parameters() as u64 * 2);
+        // Adapters, their gradients and AdamW's moments stay f32 on the GPU too.
+        assert_eq!(gpu.adapters_and_optimizer, cpu.adapters_and_optimizer);
+        assert_eq!(gpu.activations * 2, cpu.activations);
+        assert!(gpu.workspace >= GPU_RUNTIME_BYTES, "CUDA's context and cuBLAS's workspace are counted");
+        // A shard read from disk sits in host memory, not on the GPU.
+        assert_eq!(gpu.load_peak, GPU_RUNTIME_BYTES + gpu.base_weights);
+        assert_ne!(gpu.peak_phase, "loading the model");
     }
 }

@@ -96,7 +96,8 @@ pub enum Event {
         total_steps: u64,
         /// Estimated seconds to the last step, from this session's pace.
         eta_s: f64,
-        /// Resident memory of the training process.
+        /// Memory the training holds: on a GPU the bytes its tensors hold in GPU memory, else the
+        /// training process's resident memory.
         memory_bytes: Option<u64>,
     },
     Eval {
@@ -204,6 +205,15 @@ pub fn train(
     run(&job, false, interrupt, &mut NoHooks, on_event)
 }
 
+/// What training on `device` holds in memory: GPU memory held by tensors on a GPU, else the
+/// process's resident memory.
+pub fn training_memory(device: &candle_core::Device) -> Option<u64> {
+    match crate::device::gpu_memory(device) {
+        Ok(Some(m)) => Some(m.allocated),
+        _ => memory_in_use(),
+    }
+}
+
 /// Resident memory of this process, where the OS tells it cheaply.
 pub fn memory_in_use() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -221,9 +231,11 @@ pub fn is_out_of_memory(e: &Error) -> bool {
 fn fingerprint(s: &TrainSettings, train: usize, val: usize) -> String {
     let mut v = serde_json::to_value(s).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
-        // Neither changes what is computed, so a resumed run may use others.
+        // None changes what is computed (the device only within rounding), so a resumed run may use
+        // others: a run paused on the GPU can go on on the CPU.
         o.remove("threads");
         o.remove("keep-checkpoints");
+        o.remove("device");
     }
     format!("{v}|train={train}|val={val}")
 }
@@ -468,7 +480,7 @@ pub fn run(job: &Job, resume: bool, interrupt: &AtomicBool, hooks: &mut dyn Hook
                 }
                 let done = step - session_first;
                 let eta_s = session.elapsed().as_secs_f64() / done as f64 * (total - step) as f64;
-                on_event(&Event::Step { metrics: m, total_steps: total, eta_s, memory_bytes: memory_in_use() });
+                on_event(&Event::Step { metrics: m, total_steps: total, eta_s, memory_bytes: training_memory(&model.device) });
             }
         }
         if first {

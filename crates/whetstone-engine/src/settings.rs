@@ -1,6 +1,7 @@
 //! What a run is configured with, read from flags or a TOML file, and the checks that refuse
 //! settings no run could use.
 
+use crate::device::DeviceChoice;
 use crate::error::{Error, Result};
 use crate::lora::{LoraConfig, Target};
 use crate::quant::QuantMode;
@@ -58,6 +59,8 @@ pub struct TrainSettings {
     /// Fit long rows by cutting their prompt from its start, keeping the answer, instead of cutting
     /// the end.
     pub truncate_prompt: bool,
+    /// Where to train: `auto` (the best this computer has), `cpu`, `cuda`, `cuda:N` or `metal`.
+    pub device: DeviceChoice,
 }
 
 impl Default for TrainSettings {
@@ -92,6 +95,7 @@ impl Default for TrainSettings {
             max_bad_steps: 5,
             strict_rows: false,
             truncate_prompt: false,
+            device: DeviceChoice::Auto,
         }
     }
 }

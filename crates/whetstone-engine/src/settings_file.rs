@@ -155,6 +155,13 @@ pub fn parse_over(map: Map<String, Value>, gpu_build: bool, base: TrainSettings)
     let mut ratio: Option<f64> = None;
     for (key, value) in map {
         let normalized = key.replace('_', "-");
+        if normalized == "device" {
+            // Checked here so that the message names the key; the typed value would only say what is wrong.
+            let text = value.as_str().ok_or_else(|| Error::Settings(format!("`{key}` must be text naming a device ({}), not {value}", crate::device::DeviceChoice::ACCEPTED)))?;
+            if let Err(Error::Settings(why)) = text.parse::<crate::device::DeviceChoice>() {
+                return Err(Error::Settings(format!("`{key} = \"{text}\"`: {why}")));
+            }
+        }
         if own.contains(&normalized.as_str()) && !ALIASES.iter().any(|(a, _)| *a == key) {
             out.insert(normalized, value);
             continue;
@@ -276,7 +283,7 @@ fn own_keys() -> Vec<&'static str> {
         "steps", "epochs", "lr", "batch", "grad-accum", "max-len", "lora-r", "lora-alpha", "lora-dropout", "targets", "rslora",
         "scheduler", "warmup", "warmup-ratio", "seed", "grad-checkpoint", "weight-decay", "max-grad-norm", "threads", "quant",
         "eval-every", "save-every", "keep-checkpoints", "patience", "min-delta", "load-best-at-end", "max-bad-steps",
-        "strict-rows", "truncate-prompt",
+        "strict-rows", "truncate-prompt", "device",
     ]
 }
 
@@ -408,6 +415,7 @@ mod tests {
             max_bad_steps: 2,
             strict_rows: true,
             truncate_prompt: true,
+            device: crate::device::DeviceChoice::Cpu,
         };
         let dir = tempfile::tempdir().unwrap();
         for settings in [changed, TrainSettings::default()] {
@@ -422,6 +430,19 @@ mod tests {
         }
         let e = Format::from_path(Path::new("/x/settings.ini")).unwrap_err().to_string();
         assert!(e.contains("use .toml, .yaml or .json"), "{e}");
+    }
+
+    #[test]
+    fn the_device_is_a_setting_and_a_wrong_one_names_the_key() {
+        let f = parse(table(serde_json::json!({"device": "cuda:1"})), true).unwrap();
+        assert_eq!(f.settings.device, crate::device::DeviceChoice::Cuda(Some(1)));
+        assert_eq!(parse(Map::new(), false).unwrap().settings.device, crate::device::DeviceChoice::Auto);
+        let e = parse(table(serde_json::json!({"device": "tpu"})), false).unwrap_err().to_string();
+        assert!(e.contains("`device = \"tpu\"`: unknown device `tpu`: use auto, cpu, cuda, cuda:N"), "{e}");
+        let e = parse(table(serde_json::json!({"device": 0})), false).unwrap_err().to_string();
+        assert!(e.contains("`device` must be text naming a device"), "{e}");
+        let e = parse(table(serde_json::json!({"devise": "cpu"})), false).unwrap_err().to_string();
+        assert!(e.contains("did you mean `device`?"), "{e}");
     }
 
     #[test]

@@ -242,8 +242,8 @@ pub fn unpermute_qk_quantized(q: &QTensor, heads: usize, device: &Device) -> Res
     Ok(QTensor::new(storage, dims)?)
 }
 
-/// A GGUF tensor's blocks on `device`.
-fn qtensor_to(q: QTensor, device: &Device) -> Result<QTensor> {
+/// A GGUF tensor's blocks on `device` (dequantized there when a product needs it).
+pub fn qtensor_to(q: QTensor, device: &Device) -> Result<QTensor> {
     if device.is_cpu() {
         return Ok(q);
     }
@@ -349,6 +349,66 @@ impl BaseWeights {
             quantized: HashMap::new(),
             source: ModelFiles::HfDir(PathBuf::from("<random>")),
         })
+    }
+}
+
+impl BaseWeights {
+    /// A model with random weights for `config`, made straight on `device` in `dtype`, its decoder
+    /// blocks' linear layers held as `quant` says (`nf4`: quantized as they are made, so the dense
+    /// weights of a 7B model never exist at once). Values are drawn in parallel from streams seeded
+    /// by `seed` and each tensor's place, so the same seed gives the same model on any machine; they
+    /// differ from [`BaseWeights::random`]'s. For benchmarks of model shapes nobody has to download.
+    pub fn random_on(config: &ModelConfig, seed: u64, device: &Device, dtype: DType, quant: QuantMode) -> Result<Self> {
+        use rayon::prelude::*;
+        const CHUNK: usize = 1 << 16;
+        let normal = |index: u64, shape: &[usize], std: f32, mean: f32| -> Vec<f32> {
+            let n: usize = shape.iter().product();
+            let mut v = vec![0f32; n];
+            v.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+                let mut rng = crate::rng::Rng::new(seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (c as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9));
+                for x in out.iter_mut() {
+                    // Box-Muller
+                    let u1 = rng.next_f64().max(1e-12);
+                    let u2 = rng.next_f64();
+                    *x = mean + std * ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32;
+                }
+            });
+            v
+        };
+        let mut tensors = HashMap::new();
+        let mut quantized = HashMap::new();
+        let mut index = 0u64;
+        let mut add = |name: String, shape: &[usize], std: f32, mean: f32| -> Result<()> {
+            index += 1;
+            let v = normal(index, shape, std, mean);
+            if quant == QuantMode::Nf4 && is_block_linear(&name) {
+                quantized.insert(name, QuantWeight::Nf4(Nf4::quantize(&v, shape, true).to_device(device)?));
+            } else {
+                tensors.insert(name, Tensor::from_vec(v, shape, device)?.to_dtype(dtype)?);
+            }
+            Ok(())
+        };
+        let c = config;
+        let (h, q, kv, i) = (c.hidden_size, c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim, c.intermediate_size);
+        add("model.embed_tokens.weight".into(), &[c.vocab_size, h], 0.02, 0.0)?;
+        for l in 0..c.num_layers {
+            let p = format!("model.layers.{l}");
+            add(format!("{p}.input_layernorm.weight"), &[h], 0.1, 1.0)?;
+            add(format!("{p}.post_attention_layernorm.weight"), &[h], 0.1, 1.0)?;
+            for (n, o, inp) in [("self_attn.q_proj", q, h), ("self_attn.k_proj", kv, h), ("self_attn.v_proj", kv, h), ("self_attn.o_proj", h, q), ("mlp.gate_proj", i, h), ("mlp.up_proj", i, h), ("mlp.down_proj", h, i)] {
+                add(format!("{p}.{n}.weight"), &[o, inp], 0.02, 0.0)?;
+            }
+            if c.attention_bias {
+                for (n, o) in [("self_attn.q_proj", q), ("self_attn.k_proj", kv), ("self_attn.v_proj", kv)] {
+                    add(format!("{p}.{n}.bias"), &[o], 0.02, 0.0)?;
+                }
+            }
+        }
+        add("model.norm.weight".into(), &[h], 0.1, 1.0)?;
+        if !c.tie_word_embeddings {
+            add("lm_head.weight".into(), &[c.vocab_size, h], 0.02, 0.0)?;
+        }
+        Ok(BaseWeights { config: c.clone(), tensors, quantized, source: ModelFiles::HfDir(PathBuf::from("<random>")) })
     }
 }
 

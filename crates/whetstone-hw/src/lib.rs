@@ -5,12 +5,14 @@
 //! why — not an error.
 
 mod cpu;
+pub mod cuda_driver;
 mod error;
 mod nvidia;
 
 #[cfg(target_os = "macos")]
 mod apple;
 
+pub use cuda_driver::{CudaDriver, CudaVersion};
 pub use error::Error;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,8 @@ pub struct Hardware {
     pub gpus: Vec<Gpu>,
     /// Why a GPU backend found nothing (driver missing, library failed to load, ...).
     pub gpu_notes: Vec<String>,
+    /// The NVIDIA driver's CUDA version, when a driver answered.
+    pub cuda_driver: Option<CudaDriver>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
@@ -45,7 +49,21 @@ pub fn detect() -> Result<Hardware, Error> {
     let mut gpus = Vec::new();
     let mut gpu_notes = Vec::new();
 
-    match nvidia::probe() {
+    let nvidia = nvidia::probe();
+    let cuda_driver = match &nvidia {
+        // Without NVML there is no driver to ask either; its note says why.
+        Err(_) => None,
+        Ok(found) => match cuda_driver::probe() {
+            Ok(d) => Some(d),
+            Err(e) => {
+                if !found.is_empty() {
+                    gpu_notes.push(format!("NVIDIA: {e}"));
+                }
+                None
+            }
+        },
+    };
+    match nvidia {
         Ok(found) => gpus.extend(found),
         Err(e) => gpu_notes.push(format!("NVIDIA: {e}")),
     }
@@ -64,5 +82,6 @@ pub fn detect() -> Result<Hardware, Error> {
         ram_available_bytes: cpu.ram_available_bytes,
         gpus,
         gpu_notes,
+        cuda_driver,
     })
 }

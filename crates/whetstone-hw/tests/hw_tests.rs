@@ -61,3 +61,19 @@ fn gpus_and_notes_are_consistent() {
         assert!(json.get(key).is_some(), "missing {key} in {json}");
     }
 }
+
+#[test]
+fn the_cuda_driver_is_asked_at_run_time_or_its_absence_named() {
+    let hw = detect().unwrap();
+    match whetstone_hw::cuda_driver::probe() {
+        Ok(d) => {
+            assert!(d.cuda.major() >= 10, "{d:?}");
+            assert_eq!(d.cuda_text, d.cuda.to_string());
+        }
+        Err(e) => {
+            // No driver: the program still runs, and says which library it looked for.
+            assert!(e.contains("libcuda") || e.contains("nvcuda") || e.contains("not available"), "{e}");
+            assert_eq!(hw.cuda_driver, None);
+        }
+    }
+}

@@ -228,6 +228,22 @@ export type CriterionResult = { key: string, label: string, baseline: Estimate |
  */
 agreement: Alpha, };
 
+export type CudaDriver = { 
+/**
+ * The newest CUDA version the driver runs.
+ */
+cuda: CudaVersion, 
+/**
+ * `13.0`-style text of the same.
+ */
+cuda_text: string, 
+/**
+ * The driver's own version (`580.65.06`), where the system shows it.
+ */
+driver_version: string | null, };
+
+export type CudaVersion = number;
+
 export type DataStats = { dataset: string, version: number, model: string, 
 /**
  * True when the model has no chat template and the documented ChatML fallback was used.
@@ -299,6 +315,45 @@ examples: number | null,
  * Length in tokens that 95% of the examples fit in (from `data_stats`), to choose `max-len`.
  */
 p95_tokens: number | null, };
+
+export type DeviceChoice = string;
+
+export type DeviceOption = { 
+/**
+ * What the `device` setting takes: `auto`, `cpu`, `cuda:0`, `metal`.
+ */
+value: DeviceChoice, label: string, 
+/**
+ * Where a run with this choice trains; `None` when it cannot.
+ */
+selection: Selection | null, 
+/**
+ * Why it cannot, in plain words.
+ */
+problem: string | null, };
+
+export type Devices = { 
+/**
+ * Where `auto` trains now.
+ */
+auto: Selection, 
+/**
+ * `auto`, the processor, each NVIDIA GPU (or a generic `cuda` saying why there is none) and, on
+ * a Mac, the Apple GPU.
+ */
+options: Array<DeviceOption>, 
+/**
+ * The GPU worker program, when this installation has one.
+ */
+cuda_worker: string | null, 
+/**
+ * The CUDA version the GPU worker needs from the driver (`13.0`).
+ */
+cuda_needed: string, 
+/**
+ * The NVIDIA driver's CUDA version, when a driver answered.
+ */
+cuda_driver: string | null, };
 
 export type DisagreedItem = { item: number, prompt: string, ratings: number, 
 /**
@@ -501,7 +556,8 @@ resumed_from: number | null, micro_batch: number, grad_accum: number, } | { "typ
  */
 eta_s: number, 
 /**
- * Resident memory of the training process.
+ * Memory the training holds: on a GPU the bytes its tensors hold in GPU memory, else the
+ * training process's resident memory.
  */
 memory_bytes: number | null, } | { "type": "eval", metrics: EvalMetrics, 
 /**
@@ -599,7 +655,11 @@ ram_total_bytes: number, ram_available_bytes: number, gpus: Array<Gpu>,
 /**
  * Why a GPU backend found nothing (driver missing, library failed to load, ...).
  */
-gpu_notes: Array<string>, };
+gpu_notes: Array<string>, 
+/**
+ * The NVIDIA driver's CUDA version, when a driver answered.
+ */
+cuda_driver: CudaDriver | null, };
 
 export type HubModel = { id: string, downloads: number | null, likes: number | null, license: string | null, 
 /**
@@ -827,7 +887,11 @@ export type Outcome = "completed" | "early_stopped" | "interrupted" | "bad_steps
 
 export type OutputRating = { scores: { [key in string]: number }, flags: Array<string>, };
 
-export type Overview = { hardware: Hardware, models: Array<Model>, datasets: Array<Dataset>, runs: Array<Run>, default_model: DefaultModel | null, };
+export type Overview = { hardware: Hardware, models: Array<Model>, datasets: Array<Dataset>, runs: Array<Run>, default_model: DefaultModel | null, 
+/**
+ * Where runs train on this computer, and with which worker.
+ */
+devices: Devices, };
 
 export type PathArgs = { path: string, };
 
@@ -875,7 +939,8 @@ model: string,
  */
 data: string | null, settings: TrainSettings, 
 /**
- * `cpu` or `gpu` / `gpu:N`; the device training would use when absent.
+ * `auto`, `cpu`, `cuda` / `cuda:N` (also `gpu` / `gpu:N`) or `metal`; the settings' `device`
+ * when absent.
  */
 device: string | null, 
 /**
@@ -1495,6 +1560,24 @@ export type ScheduleKind = "constant" | "linear" | "cosine";
 
 export type SearchArgs = { query: string, limit?: number, };
 
+export type Selection = { 
+/**
+ * The device itself: `cpu`, `cuda:N` or `metal`.
+ */
+device: DeviceChoice, worker: WorkerKind, 
+/**
+ * In words: `NVIDIA H200 (GPU 0)`, `the processor`.
+ */
+label: string, 
+/**
+ * `bf16, adapters in f32` or `f32`.
+ */
+precision: string, 
+/**
+ * Under `auto` on the processor: why no GPU is used, when this computer has one or a driver.
+ */
+note: string | null, };
+
 export type SeriesArgs = { id: number, 
 /**
  * Most buckets per series (default 1000); each gives at most two points.
@@ -1774,7 +1857,11 @@ patience: number,
  * Fit long rows by cutting their prompt from its start, keeping the answer, instead of cutting
  * the end.
  */
-"truncate-prompt": boolean, };
+"truncate-prompt": boolean, 
+/**
+ * Where to train: `auto` (the best this computer has), `cpu`, `cuda`, `cuda:N` or `metal`.
+ */
+device: DeviceChoice, };
 
 export type Unshared = { stopped: boolean, };
 
@@ -1798,17 +1885,20 @@ path: string,
  */
 file_name: string, bytes: number, };
 
-export type WorkerEvent = { "type": "status", status: RunStatus, pid: number, } | { "type": "rows_dropped", data: string, max_len: number, rows: Array<DroppedRow>, 
+export type WorkerEvent = { "type": "status", status: RunStatus, pid: number, } | { "type": "device", device: string, description: string, } | { "type": "rows_dropped", data: string, max_len: number, rows: Array<DroppedRow>, 
 /**
  * The same in plain words.
  */
 message: string, } | { "type": "finished", status: RunStatus, summary: RunSummary | null, error: ErrorBody | null, };
+
+export type WorkerKind = "cpu" | "cuda";
 
 /** Every command of the API, as the command table in dispatch.rs declares it. */
 export const COMMANDS = [
   "hardware",
   "overview",
   "default_model",
+  "devices",
   "list_models",
   "get_model",
   "catalog",
@@ -1893,6 +1983,8 @@ export function commands(transport: Transport) {
     overview: (): Promise<Overview> => transport.call<Overview>('overview', {}),
     /** The bundled starter model, when its file is present. */
     default_model: (): Promise<DefaultModel | null> => transport.call<DefaultModel | null>('default_model', {}),
+    /** Where runs can train on this computer (processor, each GPU), which worker trains there, and what `auto` picks. */
+    devices: (): Promise<Devices> => transport.call<Devices>('devices', {}),
     /** Installed models. */
     list_models: (): Promise<Array<Model>> => transport.call<Array<Model>>('list_models', {}),
     /** One installed model. */
