@@ -3,6 +3,7 @@
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
+use crate::fused::Dropout;
 use crate::lora::{Adapter, Target};
 use crate::ops::{self, FrozenLinear, RopeTable};
 use crate::quant::{FrozenWeight, QuantMode};
@@ -223,34 +224,44 @@ impl Decoder {
         self.adapted_onto(None, block, layer, t, x, lora)
     }
 
-    /// `res + projection(x)`, closing a residual connection; with an adapter, as one node (see
-    /// [`ops::lora_linear_residual`]).
-    fn adapted_onto(&self, res: Option<&Tensor>, block: &Block, layer: usize, t: Target, x: &Tensor, lora: Option<&LoraCtx>) -> Result<Tensor> {
-        let linear = block.linear(t);
-        let plain = |y: Tensor| -> Result<Tensor> {
-            match res {
-                Some(r) => Ok(ops::residual(r, &y)?),
-                None => Ok(y),
-            }
-        };
-        let Some(ctx) = lora else { return plain(linear.forward(x)?) };
-        let Some(pair) = ctx.adapter.layers[layer].get(&t) else { return plain(linear.forward(x)?) };
+    /// The adapter on `t` of block `layer`, if any takes part: A, B, the scale and this product's
+    /// dropout.
+    fn adapter_for(&self, layer: usize, t: Target, dtype: DType, lora: Option<&LoraCtx>) -> Result<Option<(Tensor, Tensor, f64, Option<Dropout>)>> {
+        let Some(ctx) = lora else { return Ok(None) };
+        let Some(pair) = ctx.adapter.layers[layer].get(&t) else { return Ok(None) };
         let (a, b) = if ctx.train {
             (pair.a.as_tensor().clone(), pair.b.as_tensor().clone())
         } else {
             (pair.a.as_tensor().detach(), pair.b.as_tensor().detach())
         };
-        let (a, b) = (a.to_dtype(x.dtype())?, b.to_dtype(x.dtype())?);
+        let (a, b) = (a.to_dtype(dtype)?, b.to_dtype(dtype)?);
         let p = ctx.adapter.config.dropout;
         // One draw per product seeds its whole mask, so the rng advances the same however large `x` is.
         let dropout = match ctx.dropout {
-            Some(rng) if p > 0.0 => Some(crate::fused::Dropout { seed: rng.borrow_mut().next_u64(), p }),
+            Some(rng) if p > 0.0 => Some(Dropout { seed: rng.borrow_mut().next_u64(), p }),
             _ => None,
         };
-        let scale = ctx.adapter.config.scale();
-        Ok(match res {
-            Some(r) => ops::lora_linear_residual(r, x, linear, &a, &b, scale, dropout)?,
-            None => ops::lora_linear(x, linear, &a, &b, scale, dropout)?,
+        Ok(Some((a, b, ctx.adapter.config.scale(), dropout)))
+    }
+
+    /// `res + projection(x)`, closing a residual connection; with an adapter, as one node (see
+    /// [`ops::lora_linear_residual`]).
+    fn adapted_onto(&self, res: Option<&Tensor>, block: &Block, layer: usize, t: Target, x: &Tensor, lora: Option<&LoraCtx>) -> Result<Tensor> {
+        let linear = block.linear(t);
+        Ok(match (self.adapter_for(layer, t, x.dtype(), lora)?, res) {
+            (Some((a, b, scale, dropout)), Some(r)) => ops::lora_linear_residual(r, x, linear, &a, &b, scale, dropout)?,
+            (Some((a, b, scale, dropout)), None) => ops::lora_linear(x, linear, &a, &b, scale, dropout)?,
+            (None, Some(r)) => ops::residual(r, &linear.forward(x)?)?,
+            (None, None) => linear.forward(x)?,
+        })
+    }
+
+    /// The down projection of `silu(gate) · up`; with an adapter, as one node that does not keep the
+    /// activation (see [`ops::swiglu_lora_linear`]).
+    fn adapted_down(&self, block: &Block, layer: usize, gate: &Tensor, up: &Tensor, lora: Option<&LoraCtx>) -> Result<Tensor> {
+        Ok(match self.adapter_for(layer, Target::Down, gate.dtype(), lora)? {
+            Some((a, b, scale, dropout)) => ops::swiglu_lora_linear(gate, up, &block.down, &a, &b, scale, dropout)?,
+            None => block.down.forward(&ops::swiglu(gate, up)?)?,
         })
     }
 
@@ -289,8 +300,8 @@ impl Decoder {
         let n2 = ops::rms_norm(&x, &blk.post_norm, cfg.rms_norm_eps)?;
         let g = self.adapted(blk, layer, Target::Gate, &n2, lora)?;
         let u = self.adapted(blk, layer, Target::Up, &n2, lora)?;
-        let m = ops::swiglu(&g, &u)?;
-        self.adapted_onto(Some(&x), blk, layer, Target::Down, &m, lora)
+        let dn = self.adapted_down(blk, layer, &g, &u, lora)?;
+        Ok(ops::residual(&x, &dn)?)
     }
 
     pub fn embed(&self, input_ids: &Tensor) -> Result<Tensor> {

@@ -415,81 +415,158 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
 /// [`lora_linear`] in f32 on the CPU: the adapter's product is accumulated into the base output and
 /// into the input gradient by the matrix product itself, dropout is applied in one parallel pass,
 /// and the result goes to the graph without a copy.
+/// The frozen weight, the adapter and their scale, dropout and shapes: the arithmetic of
+/// [`lora_linear`] on the CPU, shared by the nodes that compute it.
+#[derive(Clone)]
+struct LoraCpu {
+    w: FrozenWeight,
+    bias: Option<Tensor>,
+    ad: Tensor,
+    bd: Tensor,
+    scale: f64,
+    dropout: Option<Dropout>,
+    rows: usize,
+    in_f: usize,
+    out_f: usize,
+}
+
+impl LoraCpu {
+    fn new(base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>, rows: usize, in_f: usize) -> Self {
+        let out_f = base.out_features();
+        Self { w: base.weight.clone(), bias: base.bias.clone(), ad: a.detach(), bd: b.detach(), scale, dropout, rows, in_f, out_f }
+    }
+
+    fn dropped(&self, xd: &Tensor) -> Result<Tensor> {
+        match self.dropout {
+            Some(d) => Tensor::from_vec(fused::slice_of(xd, |v| d.apply(v))?, (self.rows, self.in_f), xd.device()),
+            None => Ok(xd.clone()),
+        }
+    }
+
+    /// `init + xd Wᵀ + bias + scale · (drop(xd) Aᵀ) Bᵀ`, `xd` being `[rows, in]`.
+    fn forward(&self, xd: &Tensor, init: Option<Vec<f32>>) -> Result<Vec<f32>> {
+        let wt = self.w.materialize(DType::F32)?;
+        let mut y = match init {
+            // A residual stream is the product's starting value: sgemm adds to it.
+            Some(mut y) => {
+                crate::blas::matmul_acc(xd, &wt.t()?, 1.0, &mut y)?;
+                y
+            }
+            None => crate::blas::matmul_vec(xd, &wt.t()?)?.0,
+        };
+        drop(wt);
+        if let Some(bias) = &self.bias {
+            fused::slice_of(&bias.to_dtype(DType::F32)?, |bv| fused::add_rows_in_place(&mut y, bv))?;
+        }
+        let h = mm(&self.dropped(xd)?, &self.ad.t()?)?;
+        crate::blas::matmul_acc(&h, &self.bd.t()?, self.scale as f32, &mut y)?;
+        Ok(y)
+    }
+
+    /// The gradients for the input (when asked), A and B, from the output's gradient `g`
+    /// (`[rows, out]`).
+    fn backward(&self, xd: &Tensor, g: &Tensor, need_dx: bool) -> Result<(Option<Vec<f32>>, Tensor, Tensor)> {
+        let scale = self.scale;
+        let gb = mm(g, &self.bd)?;
+        let dx = if need_dx {
+            let (mut dx, _) = crate::blas::matmul_vec(g, &self.w.materialize(DType::F32)?)?;
+            match self.dropout {
+                None => crate::blas::matmul_acc(&gb, &self.ad, scale as f32, &mut dx)?,
+                Some(d) => {
+                    let (t, _) = crate::blas::matmul_vec(&gb, &self.ad)?;
+                    d.accumulate(&mut dx, &t, scale as f32);
+                }
+            }
+            Some(dx)
+        } else {
+            None
+        };
+        let xin = self.dropped(xd)?;
+        // dA = scale · gbᵀ xin, made as (xinᵀ gb)ᵀ: `in` rows split across threads instead of `r`.
+        let da = mm(&xin.t()?, &gb)?.t()?.affine(scale, 0.0)?;
+        let h = mm(&xin, &self.ad.t()?)?;
+        let db = mm(&g.t()?, &h)?.affine(scale, 0.0)?;
+        Ok((dx, da, db))
+    }
+}
+
+/// A and B as one flat tensor (a few thousand numbers) whose gradient candle splits back: a custom
+/// op takes at most three inputs.
+fn packed(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Tensor::cat(&[&a.flatten_all()?, &b.flatten_all()?], 0)
+}
+
+fn packed_grad(da: &Tensor, db: &Tensor) -> Result<Tensor> {
+    Tensor::cat(&[&da.flatten_all()?, &db.flatten_all()?], 0)
+}
+
 fn lora_linear_cpu(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>, res: Option<&Tensor>) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let in_f = *dims.last().unwrap_or(&0);
     let rows = x.elem_count() / in_f.max(1);
-    let out_f = base.out_features();
+    let core = LoraCpu::new(base, a, b, scale, dropout, rows, in_f);
     let xd = x.detach().reshape((rows, in_f))?.contiguous()?;
-    let (ad, bd) = (a.detach(), b.detach());
-    let dropped = move |xd: &Tensor| -> Result<Tensor> {
-        match dropout {
-            Some(d) => Tensor::from_vec(fused::slice_of(xd, |v| d.apply(v))?, (rows, in_f), xd.device()),
-            None => Ok(xd.clone()),
-        }
+    let init = match res {
+        Some(r) => Some(fused::slice_of(&r.detach().to_dtype(DType::F32)?, |v| v.to_vec())?),
+        None => None,
     };
-    let xin = dropped(&xd)?;
-    let w = base.weight.clone();
-    let wt = w.materialize(DType::F32)?;
-    let mut y = match res {
-        // The residual stream is the product's starting value: sgemm adds to it.
-        Some(r) => {
-            let mut y = fused::slice_of(&r.detach().to_dtype(DType::F32)?, |v| v.to_vec())?;
-            crate::blas::matmul_acc(&xd, &wt.t()?, 1.0, &mut y)?;
-            y
-        }
-        None => crate::blas::matmul_vec(&xd, &wt.t()?)?.0,
-    };
-    drop(wt);
-    if let Some(bias) = &base.bias {
-        fused::slice_of(&bias.to_dtype(DType::F32)?, |bv| fused::add_rows_in_place(&mut y, bv))?;
-    }
-    let h = mm(&xin, &ad.t()?)?;
-    crate::blas::matmul_acc(&h, &bd.t()?, scale as f32, &mut y)?;
-    drop((xin, h));
+    let y = core.forward(&xd, init)?;
     let mut out_dims = dims.clone();
-    *out_dims.last_mut().expect("linear input has a last dimension") = out_f;
+    *out_dims.last_mut().expect("linear input has a last dimension") = core.out_f;
     let need_dx = x.track_op();
-    let grads = move |g: &Tensor| -> Result<(Tensor, Option<Tensor>, Tensor, Tensor)> {
-        let g = g.reshape((rows, out_f))?.contiguous()?;
-        let gb = mm(&g, &bd)?;
-        let dx = if need_dx {
-            let (mut dx, _) = crate::blas::matmul_vec(&g, &w.materialize(DType::F32)?)?;
-            match dropout {
-                None => crate::blas::matmul_acc(&gb, &ad, scale as f32, &mut dx)?,
-                Some(d) => {
-                    let (t, _) = crate::blas::matmul_vec(&gb, &ad)?;
-                    d.accumulate(&mut dx, &t, scale as f32);
-                }
-            }
-            Some(Tensor::from_vec(dx, dims.as_slice(), &candle_core::Device::Cpu)?)
-        } else {
-            None
-        };
-        let xin = dropped(&xd)?;
-        // dA = scale · gbᵀ xin, made as (xinᵀ gb)ᵀ: `in` rows split across threads instead of `r`.
-        let da = mm(&xin.t()?, &gb)?.t()?.affine(scale, 0.0)?;
-        let h = mm(&xin, &ad.t()?)?;
-        let db = mm(&g.t()?, &h)?.affine(scale, 0.0)?;
-        Ok((g, dx, da, db))
-    };
+    let cpu = candle_core::Device::Cpu;
     match res {
         None => attach3("lora-linear", (x, a, b), Out::cpu(y, out_dims), move |_res, g| {
-            let (_, dx, da, db) = grads(g)?;
+            let g = g.reshape((core.rows, core.out_f))?.contiguous()?;
+            let (dx, da, db) = core.backward(&xd, &g, need_dx)?;
+            let dx = dx.map(|v| Tensor::from_vec(v, dims.as_slice(), &cpu)).transpose()?;
             Ok((dx, Some(da), Some(db)))
         }),
         Some(r) => {
-            // Four inputs, and a custom op takes three: A and B travel as one flat tensor (a few
-            // thousand numbers), whose gradient candle splits back.
-            let ab = Tensor::cat(&[&a.flatten_all()?, &b.flatten_all()?], 0)?;
             let res_dims = r.dims().to_vec();
-            attach3("lora-linear-residual", (r, x, &ab), Out::cpu(y, out_dims), move |_res, g| {
-                let (g2, dx, da, db) = grads(g)?;
-                let dab = Tensor::cat(&[&da.flatten_all()?, &db.flatten_all()?], 0)?;
-                Ok((Some(g2.reshape(res_dims.as_slice())?), dx, Some(dab)))
+            attach3("lora-linear-residual", (r, x, &packed(a, b)?), Out::cpu(y, out_dims), move |_res, g| {
+                let g = g.reshape((core.rows, core.out_f))?.contiguous()?;
+                let (dx, da, db) = core.backward(&xd, &g, need_dx)?;
+                let dx = dx.map(|v| Tensor::from_vec(v, dims.as_slice(), &cpu)).transpose()?;
+                Ok((Some(g.reshape(res_dims.as_slice())?), dx, Some(packed_grad(&da, &db)?)))
             })
         }
     }
+}
+
+/// `lora_linear(silu(gate) · up, …)`, the gated MLP's activation and its down projection, as one
+/// node: the activation, as wide as the MLP, is made again in the backward pass instead of kept.
+pub fn swiglu_lora_linear(gate: &Tensor, up: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>) -> Result<Tensor> {
+    let tracked = gate.track_op() || up.track_op() || a.track_op() || b.track_op();
+    if !(tracked && [gate, up, a, b].into_iter().all(fused::applies) && gate.dims() == up.dims()) {
+        return lora_linear(&swiglu(gate, up)?, base, a, b, scale, dropout);
+    }
+    let dims = gate.dims().to_vec();
+    let in_f = *dims.last().unwrap_or(&0);
+    let rows = gate.elem_count() / in_f.max(1);
+    let core = LoraCpu::new(base, a, b, scale, dropout, rows, in_f);
+    let (g, u) = (gate.detach().contiguous()?, up.detach().contiguous()?);
+    let activation = move |g: &Tensor, u: &Tensor| -> Result<Tensor> {
+        let m = fused::slice_of(g, |gv| fused::slice_of(u, |uv| fused::swiglu(gv, uv)))??;
+        Tensor::from_vec(m, (rows, in_f), &candle_core::Device::Cpu)
+    };
+    let y = core.forward(&activation(&g, &u)?, None)?;
+    let mut out_dims = dims.clone();
+    *out_dims.last_mut().expect("linear input has a last dimension") = core.out_f;
+    let need_dx = gate.track_op() || up.track_op();
+    attach3("swiglu-lora-linear", (gate, up, &packed(a, b)?), Out::cpu(y, out_dims), move |_res, grad| {
+        let grad = grad.reshape((core.rows, core.out_f))?.contiguous()?;
+        let (dm, da, db) = core.backward(&activation(&g, &u)?, &grad, need_dx)?;
+        let (dg, du) = match dm {
+            Some(dm) => {
+                let (dg, du) = fused::slice_of(&g, |gv| fused::slice_of(&u, |uv| fused::swiglu_backward(gv, uv, &dm)))??;
+                let cpu = candle_core::Device::Cpu;
+                (Some(Tensor::from_vec(dg, dims.as_slice(), &cpu)?), Some(Tensor::from_vec(du, dims.as_slice(), &cpu)?))
+            }
+            None => (None, None),
+        };
+        Ok((dg, du, Some(packed_grad(&da, &db)?)))
+    })
 }
 
 /// `res + lora_linear(x, …)`, a residual connection closed by the adapted projection, as one node:
@@ -805,9 +882,9 @@ fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, tabl
     })
 }
 
-/// Rows of logits handled at once by [`linear_cross_entropy_sum`]: `[ROWS, vocab]` f32 is 48 MiB for a
+/// Rows of logits handled at once by [`linear_cross_entropy_sum`]: `[ROWS, vocab]` f32 is 24 MiB for a
 /// 49k vocabulary.
-const CE_CHUNK_ROWS: usize = 256;
+const CE_CHUNK_ROWS: usize = 128;
 
 /// Summed cross-entropy of `hs Wᵀ` (`hs`: `[n, hidden]`, frozen `w`: `[vocab, hidden]`) against `targets`,
 /// without ever holding all `[n, vocab]` logits: they are made a chunk of rows at a time in the forward

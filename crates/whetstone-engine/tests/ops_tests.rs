@@ -237,3 +237,20 @@ fn lora_linear_closing_a_residual_matches_the_two_apart() {
     check("lora A", &a, |t| joined(&res, &x, t, &b), |t| apart(&res, &x, t, &b));
     check("lora B", &b, |t| joined(&res, &x, &a, t), |t| apart(&res, &x, &a, t));
 }
+
+#[test]
+fn swiglu_inside_the_down_projection_matches_the_two_apart() {
+    let w = rand(&[4, 9], 61, DType::F32);
+    let lin = FrozenLinear::new(w, None);
+    let g = rand(&[2, 3, 9], 62, DType::F32);
+    let u = rand(&[2, 3, 9], 63, DType::F32);
+    let a = rand(&[2, 9], 64, DType::F32);
+    let b = rand(&[4, 2], 65, DType::F32);
+    let drop = Some(Dropout { seed: 5, p: 0.2 });
+    let apart = |g: &Tensor, u: &Tensor, a: &Tensor, b: &Tensor| ops::lora_linear(&ops::swiglu(g, u).unwrap(), &lin, a, b, 1.3, drop).unwrap();
+    let joined = |g: &Tensor, u: &Tensor, a: &Tensor, b: &Tensor| ops::swiglu_lora_linear(g, u, &lin, a, b, 1.3, drop).unwrap();
+    check("gate", &g, |t| joined(t, &u, &a, &b), |t| apart(t, &u, &a, &b));
+    check("up", &u, |t| joined(&g, t, &a, &b), |t| apart(&g, t, &a, &b));
+    check("lora A", &a, |t| joined(&g, &u, t, &b), |t| apart(&g, &u, t, &b));
+    check("lora B", &b, |t| joined(&g, &u, &a, t), |t| apart(&g, &u, &a, t));
+}
