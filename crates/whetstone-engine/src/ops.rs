@@ -775,7 +775,8 @@ fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, tabl
             if m.elem_count() != mb * t * s || !(mb == 1 || mb == b) {
                 candle_core::bail!("attention: mask of shape {md:?} does not fit {t} queries and {s} keys");
             }
-            Some((fused::slice_of(m, |v| v.to_vec())?, mb))
+            // Shared with every other block, not copied: at 4k tokens it is 64 MiB.
+            Some((m.contiguous()?, mb))
         }
         None => None,
     };
@@ -786,8 +787,8 @@ fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, tabl
         .map(|q0| {
             let len = ATTENTION_TILE.min(t - q0);
             let kend = match &mask {
-                None => s,
-                Some((m, mb)) => {
+                None => Ok(s),
+                Some((m, mb)) => fused::slice_of(m, |m| {
                     let mut kend = 0;
                     for bi in 0..*mb {
                         for ti in q0..q0 + len {
@@ -799,11 +800,11 @@ fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, tabl
                         }
                     }
                     kend.max(1)
-                }
-            };
-            (q0, len, kend)
+                }),
+            }?;
+            Ok((q0, len, kend))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let cpu = candle_core::Device::Cpu;
     let (qd, kd, vd) = (q.detach().contiguous()?, k.detach().contiguous()?, v.detach().contiguous()?);
     // With a rope table, `q` and `k` come unrotated; the rotation's transpose (the opposite angle)
@@ -834,11 +835,11 @@ fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, tabl
         move |qt: &Tensor, km: &Tensor, q0: usize, len: usize, kend: usize| -> Result<Vec<f32>> {
             let (mut p, _) = crate::blas::matmul_vec(qt, &km.narrow(2, 0, kend)?.t()?)?;
             let per_batch = kv * groups * len;
-            let m = mask.as_ref().as_ref().map(|(m, mb)| (m.as_slice(), *mb));
-            fused::masked_softmax_rows(&mut p, kend, scale, m.map(|(m, _)| (m, s)), |r| {
-                let bi = if m.is_some_and(|(_, mb)| mb == 1) { 0 } else { r / per_batch };
-                bi * t + q0 + r % len
-            });
+            let row = move |mb: usize| move |r: usize| (if mb == 1 { 0 } else { r / per_batch }) * t + q0 + r % len;
+            match mask.as_ref() {
+                Some((m, mb)) => fused::slice_of(m, |mv| fused::masked_softmax_rows(&mut p, kend, scale, Some((mv, s)), row(*mb)))?,
+                None => fused::masked_softmax_rows(&mut p, kend, scale, None, row(1)),
+            }
             Ok(p)
         }
     };
