@@ -42,7 +42,7 @@ pub fn cross_entropy_rows(logits: &[f32], cols: usize, targets: &[u32]) -> (Vec<
                 .iter()
                 .map(|&v| {
                     let d = v - max;
-                    if d < EXP_ZERO_BELOW { 0.0 } else { d.exp() as f64 }
+                    if d < EXP_ZERO_BELOW { 0.0 } else { exp(d) as f64 }
                 })
                 .sum();
             max + sum.ln() as f32
@@ -63,7 +63,7 @@ pub fn cross_entropy_grad_in_place(logits: &mut [f32], cols: usize, lse: &[f32],
     logits.par_chunks_mut(cols).zip(lse.par_iter()).zip(targets.par_iter()).for_each(|((x, &l), &tg)| {
         for v in x.iter_mut() {
             let d = *v - l;
-            *v = if d < EXP_ZERO_BELOW { 0.0 } else { d.exp() * g };
+            *v = if d < EXP_ZERO_BELOW { 0.0 } else { exp(d) * g };
         }
         x[tg as usize] -= g;
     });
@@ -106,7 +106,7 @@ pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
     let mut out = vec![0f32; gate.len()];
     out.par_chunks_mut(PAR_CHUNK).zip(gate.par_chunks(PAR_CHUNK)).zip(up.par_chunks(PAR_CHUNK)).for_each(|((o, g), u)| {
         for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-            *o = g / (1.0 + (-g).exp()) * u;
+            *o = g / (1.0 + exp(-g)) * u;
         }
     });
     out
@@ -123,7 +123,7 @@ pub fn swiglu_backward(gate: &[f32], up: &[f32], grad: &[f32]) -> (Vec<f32>, Vec
         .zip(gate.par_chunks(PAR_CHUNK).zip(up.par_chunks(PAR_CHUNK)).zip(grad.par_chunks(PAR_CHUNK)))
         .for_each(|((dg, du), ((g, u), gr))| {
             for i in 0..dg.len() {
-                let (z, sig) = (g[i], 1.0 / (1.0 + (-g[i]).exp()));
+                let (z, sig) = (g[i], 1.0 / (1.0 + exp(-g[i])));
                 dg[i] = gr[i] * u[i] * sig * (1.0 + z * (1.0 - sig));
                 du[i] = gr[i] * z * sig;
             }
@@ -291,7 +291,7 @@ pub fn masked_softmax_rows(x: &mut [f32], cols: usize, scale: f32, mask: Option<
         let mut sum = 0f32;
         for o in o.iter_mut() {
             let d = *o - max;
-            *o = if d < EXP_ZERO_BELOW { 0.0 } else { d.exp() };
+            *o = if d < EXP_ZERO_BELOW { 0.0 } else { exp(d) };
             sum += *o;
         }
         for o in o.iter_mut() {
@@ -333,4 +333,158 @@ pub fn add_leading_rows(dst: &mut [f32], total: usize, part: &[f32], rows: usize
             *o += p;
         }
     });
+}
+
+/// `eˣ` in f32 to about 2 ulp, in plain arithmetic the compiler vectorises: `2ⁿ · e^f` with
+/// `n = round(x / ln 2)` and a degree-6 polynomial for `e^f` on `|f| ≤ ln 2 / 2`. libm's `expf`
+/// is a call per element; the training step takes a few hundred million of them.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Beyond these, eˣ is zero or infinite in f32.
+    let x = x.clamp(-104.0, 88.0);
+    let n = (x * LOG2E).round();
+    let f = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
+    // 2ⁿ for n in the normal range; below it (n < −126) the result flushes to zero.
+    let bits = ((n as i32 + 127).max(0) as u32) << 23;
+    p * f32::from_bits(bits)
+}
+
+/// The rows of `[rows, in]` input `x` through an adapter, added onto `y` (`[rows, out]`):
+/// `y += scale · (drop(x) Aᵀ) Bᵀ`. With rank `r` of 8 or 16, BLAS would spend most of its time
+/// packing `x` for a product this thin; here each row is read once.
+#[allow(clippy::too_many_arguments)]
+pub fn lora_forward_rows(y: &mut [f32], x: &[f32], a: &[f32], b: &[f32], (r, inp, out): (usize, usize, usize), scale: f32, dropout: Option<Dropout>) {
+    let rows_per_task = rows_per_task(y.len() / out.max(1));
+    y.par_chunks_mut(rows_per_task * out).enumerate().for_each(|(c, yc)| {
+        let mut xin = vec![0f32; inp];
+        let mut h = vec![0f32; r];
+        for (k, yi) in yc.chunks_mut(out).enumerate() {
+            let i = c * rows_per_task + k;
+            dropped_row(&mut xin, &x[i * inp..(i + 1) * inp], i * inp, dropout);
+            for (j, hj) in h.iter_mut().enumerate() {
+                *hj = scale * dot(&xin, &a[j * inp..(j + 1) * inp]);
+            }
+            for (o, yo) in yi.iter_mut().enumerate() {
+                *yo += dot(&h, &b[o * r..(o + 1) * r]);
+            }
+        }
+    });
+}
+
+/// The adapter's share of the backward pass, a row at a time: returns `dA` (`[r, in]`) and `dB`
+/// (`[out, r]`) for the output gradient `g`, and adds the adapter's part of the input gradient to
+/// `dx` when given. Each task sums its rows' outer products into its own `dA` and `dB`.
+#[allow(clippy::too_many_arguments)]
+pub fn lora_backward_rows(
+    dx: Option<&mut [f32]>,
+    x: &[f32],
+    g: &[f32],
+    a: &[f32],
+    b: &[f32],
+    (r, inp, out): (usize, usize, usize),
+    scale: f32,
+    dropout: Option<Dropout>,
+) -> (Vec<f32>, Vec<f32>) {
+    let rows = x.len() / inp.max(1);
+    let rows_per_task = rows_per_task(rows);
+    let task = |c: usize, dxc: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
+        let (mut da, mut db) = (vec![0f32; r * inp], vec![0f32; out * r]);
+        let (mut xin, mut h, mut gb) = (vec![0f32; inp], vec![0f32; r], vec![0f32; r]);
+        let first = c * rows_per_task;
+        let last = (first + rows_per_task).min(rows);
+        let mut dxc = dxc;
+        for i in first..last {
+            dropped_row(&mut xin, &x[i * inp..(i + 1) * inp], i * inp, dropout);
+            let gi = &g[i * out..(i + 1) * out];
+            for (j, hj) in h.iter_mut().enumerate() {
+                *hj = scale * dot(&xin, &a[j * inp..(j + 1) * inp]);
+            }
+            gb.iter_mut().for_each(|v| *v = 0.0);
+            for (o, &go) in gi.iter().enumerate() {
+                let bo = &b[o * r..(o + 1) * r];
+                for j in 0..r {
+                    gb[j] += go * bo[j];
+                }
+                let dbo = &mut db[o * r..(o + 1) * r];
+                for j in 0..r {
+                    dbo[j] += go * h[j];
+                }
+            }
+            for j in 0..r {
+                let s = scale * gb[j];
+                for (d, &v) in da[j * inp..(j + 1) * inp].iter_mut().zip(&xin) {
+                    *d += s * v;
+                }
+            }
+            if let Some(dxc) = dxc.as_deref_mut() {
+                let di = &mut dxc[(i - first) * inp..(i - first + 1) * inp];
+                // The adapter's input gradient goes back through the dropout mask, drawn again.
+                xin.iter_mut().for_each(|v| *v = 0.0);
+                for j in 0..r {
+                    let s = scale * gb[j];
+                    for (v, &aj) in xin.iter_mut().zip(&a[j * inp..(j + 1) * inp]) {
+                        *v += s * aj;
+                    }
+                }
+                let mut tmp = std::mem::take(&mut xin);
+                dropped_in_place(&mut tmp, i * inp, dropout);
+                for (d, v) in di.iter_mut().zip(&tmp) {
+                    *d += v;
+                }
+                xin = tmp;
+            }
+        }
+        (da, db)
+    };
+    let sum = |(mut a1, mut b1): (Vec<f32>, Vec<f32>), (a2, b2): (Vec<f32>, Vec<f32>)| {
+        a1.iter_mut().zip(&a2).for_each(|(x, y)| *x += y);
+        b1.iter_mut().zip(&b2).for_each(|(x, y)| *x += y);
+        (a1, b1)
+    };
+    let zero = || (vec![0f32; r * inp], vec![0f32; out * r]);
+    match dx {
+        Some(dx) => dx.par_chunks_mut(rows_per_task * inp).enumerate().map(|(c, dxc)| task(c, Some(dxc))).reduce(zero, sum),
+        None => (0..rows.div_ceil(rows_per_task)).into_par_iter().map(|c| task(c, None)).reduce(zero, sum),
+    }
+}
+
+fn rows_per_task(rows: usize) -> usize {
+    rows.div_ceil(4 * rayon::current_num_threads().max(1)).max(1)
+}
+
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums, so the compiler can keep them in one vector register.
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// `out = x ⊙ mask`, the mask's elements numbered from `offset`.
+fn dropped_row(out: &mut [f32], x: &[f32], offset: usize, dropout: Option<Dropout>) {
+    out.copy_from_slice(x);
+    dropped_in_place(out, offset, dropout);
+}
+
+fn dropped_in_place(v: &mut [f32], offset: usize, dropout: Option<Dropout>) {
+    if let Some(d) = dropout {
+        let (thr, keep) = (d.threshold(), d.keep_scale());
+        for (k, e) in v.iter_mut().enumerate() {
+            *e = if Dropout::draw(d.seed, (offset + k) as u64) >= thr { *e * keep } else { 0.0 };
+        }
+    }
 }

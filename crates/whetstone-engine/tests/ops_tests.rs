@@ -254,3 +254,17 @@ fn swiglu_inside_the_down_projection_matches_the_two_apart() {
     check("lora A", &a, |t| joined(&g, &u, t, &b), |t| apart(&g, &u, t, &b));
     check("lora B", &b, |t| joined(&g, &u, &a, t), |t| apart(&g, &u, &a, t));
 }
+
+#[test]
+fn the_fast_exp_is_within_a_few_ulp_of_libm_where_f32_has_normal_results() {
+    let mut worst = 0f64;
+    let mut x = -87.0f32;
+    while x < 88.0 {
+        let (ours, libm) = (whetstone_engine::fused::exp(x) as f64, (x as f64).exp());
+        worst = worst.max((ours - libm).abs() / libm);
+        x += 0.0137;
+    }
+    assert!(worst < 4e-7, "relative error {worst}");
+    assert_eq!(whetstone_engine::fused::exp(-200.0), 0.0);
+    assert_eq!(whetstone_engine::fused::exp(0.0), 1.0);
+}
