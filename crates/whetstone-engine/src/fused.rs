@@ -344,147 +344,16 @@ pub fn exp(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
     // Beyond these, eˣ is zero or infinite in f32.
+    // Adding 1.5 · 2²³ rounds to the nearest integer in plain float arithmetic (no call to `round`,
+    // which would stop vectorisation), and leaves that integer in the low bits.
+    const ROUNDER: f32 = 12_582_912.0;
     let x = x.clamp(-104.0, 88.0);
-    let n = (x * LOG2E).round();
+    let t = x * LOG2E + ROUNDER;
+    let n = t - ROUNDER;
     let f = x - n * LN2_HI - n * LN2_LO;
     let p = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
     // 2ⁿ for n in the normal range; below it (n < −126) the result flushes to zero.
-    let bits = ((n as i32 + 127).max(0) as u32) << 23;
+    let ni = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);
+    let bits = ((ni + 127).max(0) as u32) << 23;
     p * f32::from_bits(bits)
-}
-
-/// The rows of `[rows, in]` input `x` through an adapter, added onto `y` (`[rows, out]`):
-/// `y += scale · (drop(x) Aᵀ) Bᵀ`. With rank `r` of 8 or 16, BLAS would spend most of its time
-/// packing `x` for a product this thin; here each row is read once.
-#[allow(clippy::too_many_arguments)]
-pub fn lora_forward_rows(y: &mut [f32], x: &[f32], a: &[f32], b: &[f32], (r, inp, out): (usize, usize, usize), scale: f32, dropout: Option<Dropout>) {
-    let rows_per_task = rows_per_task(y.len() / out.max(1));
-    y.par_chunks_mut(rows_per_task * out).enumerate().for_each(|(c, yc)| {
-        let mut xin = vec![0f32; inp];
-        let mut h = vec![0f32; r];
-        for (k, yi) in yc.chunks_mut(out).enumerate() {
-            let i = c * rows_per_task + k;
-            dropped_row(&mut xin, &x[i * inp..(i + 1) * inp], i * inp, dropout);
-            for (j, hj) in h.iter_mut().enumerate() {
-                *hj = scale * dot(&xin, &a[j * inp..(j + 1) * inp]);
-            }
-            for (o, yo) in yi.iter_mut().enumerate() {
-                *yo += dot(&h, &b[o * r..(o + 1) * r]);
-            }
-        }
-    });
-}
-
-/// The adapter's share of the backward pass, a row at a time: returns `dA` (`[r, in]`) and `dB`
-/// (`[out, r]`) for the output gradient `g`, and adds the adapter's part of the input gradient to
-/// `dx` when given. Each task sums its rows' outer products into its own `dA` and `dB`.
-#[allow(clippy::too_many_arguments)]
-pub fn lora_backward_rows(
-    dx: Option<&mut [f32]>,
-    x: &[f32],
-    g: &[f32],
-    a: &[f32],
-    b: &[f32],
-    (r, inp, out): (usize, usize, usize),
-    scale: f32,
-    dropout: Option<Dropout>,
-) -> (Vec<f32>, Vec<f32>) {
-    let rows = x.len() / inp.max(1);
-    let rows_per_task = rows_per_task(rows);
-    let task = |c: usize, dxc: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
-        let (mut da, mut db) = (vec![0f32; r * inp], vec![0f32; out * r]);
-        let (mut xin, mut h, mut gb) = (vec![0f32; inp], vec![0f32; r], vec![0f32; r]);
-        let first = c * rows_per_task;
-        let last = (first + rows_per_task).min(rows);
-        let mut dxc = dxc;
-        for i in first..last {
-            dropped_row(&mut xin, &x[i * inp..(i + 1) * inp], i * inp, dropout);
-            let gi = &g[i * out..(i + 1) * out];
-            for (j, hj) in h.iter_mut().enumerate() {
-                *hj = scale * dot(&xin, &a[j * inp..(j + 1) * inp]);
-            }
-            gb.iter_mut().for_each(|v| *v = 0.0);
-            for (o, &go) in gi.iter().enumerate() {
-                let bo = &b[o * r..(o + 1) * r];
-                for j in 0..r {
-                    gb[j] += go * bo[j];
-                }
-                let dbo = &mut db[o * r..(o + 1) * r];
-                for j in 0..r {
-                    dbo[j] += go * h[j];
-                }
-            }
-            for j in 0..r {
-                let s = scale * gb[j];
-                for (d, &v) in da[j * inp..(j + 1) * inp].iter_mut().zip(&xin) {
-                    *d += s * v;
-                }
-            }
-            if let Some(dxc) = dxc.as_deref_mut() {
-                let di = &mut dxc[(i - first) * inp..(i - first + 1) * inp];
-                // The adapter's input gradient goes back through the dropout mask, drawn again.
-                xin.iter_mut().for_each(|v| *v = 0.0);
-                for j in 0..r {
-                    let s = scale * gb[j];
-                    for (v, &aj) in xin.iter_mut().zip(&a[j * inp..(j + 1) * inp]) {
-                        *v += s * aj;
-                    }
-                }
-                let mut tmp = std::mem::take(&mut xin);
-                dropped_in_place(&mut tmp, i * inp, dropout);
-                for (d, v) in di.iter_mut().zip(&tmp) {
-                    *d += v;
-                }
-                xin = tmp;
-            }
-        }
-        (da, db)
-    };
-    let sum = |(mut a1, mut b1): (Vec<f32>, Vec<f32>), (a2, b2): (Vec<f32>, Vec<f32>)| {
-        a1.iter_mut().zip(&a2).for_each(|(x, y)| *x += y);
-        b1.iter_mut().zip(&b2).for_each(|(x, y)| *x += y);
-        (a1, b1)
-    };
-    let zero = || (vec![0f32; r * inp], vec![0f32; out * r]);
-    match dx {
-        Some(dx) => dx.par_chunks_mut(rows_per_task * inp).enumerate().map(|(c, dxc)| task(c, Some(dxc))).reduce(zero, sum),
-        None => (0..rows.div_ceil(rows_per_task)).into_par_iter().map(|c| task(c, None)).reduce(zero, sum),
-    }
-}
-
-fn rows_per_task(rows: usize) -> usize {
-    rows.div_ceil(4 * rayon::current_num_threads().max(1)).max(1)
-}
-
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums, so the compiler can keep them in one vector register.
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
-}
-
-/// `out = x ⊙ mask`, the mask's elements numbered from `offset`.
-fn dropped_row(out: &mut [f32], x: &[f32], offset: usize, dropout: Option<Dropout>) {
-    out.copy_from_slice(x);
-    dropped_in_place(out, offset, dropout);
-}
-
-fn dropped_in_place(v: &mut [f32], offset: usize, dropout: Option<Dropout>) {
-    if let Some(d) = dropout {
-        let (thr, keep) = (d.threshold(), d.keep_scale());
-        for (k, e) in v.iter_mut().enumerate() {
-            *e = if Dropout::draw(d.seed, (offset + k) as u64) >= thr { *e * keep } else { 0.0 };
-        }
-    }
 }

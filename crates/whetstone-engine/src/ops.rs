@@ -436,6 +436,13 @@ impl LoraCpu {
         Self { w: base.weight.clone(), bias: base.bias.clone(), ad: a.detach(), bd: b.detach(), scale, dropout, rows, in_f, out_f }
     }
 
+    fn dropped(&self, xd: &Tensor) -> Result<Tensor> {
+        match self.dropout {
+            Some(d) => Tensor::from_vec(fused::slice_of(xd, |v| d.apply(v))?, (self.rows, self.in_f), xd.device()),
+            None => Ok(xd.clone()),
+        }
+    }
+
     /// `init + xd Wᵀ + bias + scale · (drop(xd) Aᵀ) Bᵀ`, `xd` being `[rows, in]`.
     fn forward(&self, xd: &Tensor, init: Option<Vec<f32>>) -> Result<Vec<f32>> {
         let wt = self.w.materialize(DType::F32)?;
@@ -451,31 +458,35 @@ impl LoraCpu {
         if let Some(bias) = &self.bias {
             fused::slice_of(&bias.to_dtype(DType::F32)?, |bv| fused::add_rows_in_place(&mut y, bv))?;
         }
-        let (ad, bd) = (self.ad.contiguous()?, self.bd.contiguous()?);
-        let dims = (ad.dim(0)?, self.in_f, self.out_f);
-        fused::slice_of(xd, |x| {
-            fused::slice_of(&ad, |a| fused::slice_of(&bd, |b| fused::lora_forward_rows(&mut y, x, a, b, dims, self.scale as f32, self.dropout)))
-        })???;
+        let h = mm(&self.dropped(xd)?, &self.ad.t()?)?;
+        crate::blas::matmul_acc(&h, &self.bd.t()?, self.scale as f32, &mut y)?;
         Ok(y)
     }
 
     /// The gradients for the input (when asked), A and B, from the output's gradient `g`
     /// (`[rows, out]`).
     fn backward(&self, xd: &Tensor, g: &Tensor, need_dx: bool) -> Result<(Option<Vec<f32>>, Tensor, Tensor)> {
-        let mut dx = if need_dx { Some(crate::blas::matmul_vec(g, &self.w.materialize(DType::F32)?)?.0) } else { None };
-        let (ad, bd) = (self.ad.contiguous()?, self.bd.contiguous()?);
-        let r = ad.dim(0)?;
-        let (da, db) = fused::slice_of(xd, |x| {
-            fused::slice_of(g, |gv| {
-                fused::slice_of(&ad, |a| {
-                    fused::slice_of(&bd, |b| {
-                        fused::lora_backward_rows(dx.as_deref_mut(), x, gv, a, b, (r, self.in_f, self.out_f), self.scale as f32, self.dropout)
-                    })
-                })
-            })
-        })????;
-        let cpu = candle_core::Device::Cpu;
-        Ok((dx, Tensor::from_vec(da, (r, self.in_f), &cpu)?, Tensor::from_vec(db, (self.out_f, r), &cpu)?))
+        let scale = self.scale;
+        let gb = mm(g, &self.bd)?;
+        let dx = if need_dx {
+            let (mut dx, _) = crate::blas::matmul_vec(g, &self.w.materialize(DType::F32)?)?;
+            match self.dropout {
+                None => crate::blas::matmul_acc(&gb, &self.ad, scale as f32, &mut dx)?,
+                Some(d) => {
+                    let (t, _) = crate::blas::matmul_vec(&gb, &self.ad)?;
+                    d.accumulate(&mut dx, &t, scale as f32);
+                }
+            }
+            Some(dx)
+        } else {
+            None
+        };
+        let xin = self.dropped(xd)?;
+        // dA = scale · gbᵀ xin, made as (xinᵀ gb)ᵀ: `in` rows split across threads instead of `r`.
+        let da = mm(&xin.t()?, &gb)?.t()?.affine(scale, 0.0)?;
+        let h = mm(&xin, &self.ad.t()?)?;
+        let db = mm(&g.t()?, &h)?.affine(scale, 0.0)?;
+        Ok((dx, da, db))
     }
 }
 
