@@ -5,8 +5,8 @@ How to run:
     ~/.cache/whetstone/refenv/bin/pip install -r scripts/parity/requirements.txt
     ~/.cache/whetstone/refenv/bin/python scripts/bench/torch_train.py [--steps 10] [--model PATH]
 
-Configuration (fixed, so the engine can run the same one): the GGUF dequantized to float32, LoRA r=8,
-alpha=16, dropout 0 on q/k/v/o/gate/up/down, batch 4 x 256 tokens of seeded random ids with labels =
+Configuration (the engine runs the same one): the GGUF dequantized to float32, LoRA r=8, alpha=16,
+dropout 0 (--lora-dropout) on q/k/v/o/gate/up/down, batch 4 x 256 tokens (--batch, --seq-len) of seeded random ids with labels =
 inputs and no padding, AdamW lr 1e-4, 2 torch threads, PyTorch's default (sdpa) attention, no gradient
 checkpointing.  2 warm-up steps, then --steps timed steps; one step = forward + backward +
 optimizer.step + zero_grad.  tokens_per_s counts batch*seq_len tokens per step.
@@ -35,6 +35,7 @@ def main():
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--lora-r", type=int, default=8)
+    parser.add_argument("--lora-dropout", type=float, default=0.0)
     args = parser.parse_args()
     if args.steps < 1:
         parser.error("--steps must be at least 1")
@@ -56,7 +57,7 @@ def main():
     model_dir, model_file = os.path.split(os.path.abspath(args.model))
     model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=model_file, dtype=torch.float32)
     model.config.use_cache = False
-    lora = LoraConfig(r=args.lora_r, lora_alpha=2 * args.lora_r, lora_dropout=0.0, target_modules=TARGETS,
+    lora = LoraConfig(r=args.lora_r, lora_alpha=2 * args.lora_r, lora_dropout=args.lora_dropout, target_modules=TARGETS,
                       task_type="CAUSAL_LM")
     model = get_peft_model(model, lora)
     model.train()
@@ -96,6 +97,7 @@ def main():
         "batch": args.batch,
         "seq_len": args.seq_len,
         "lora_r": args.lora_r,
+        "lora_dropout": args.lora_dropout,
         "trainable_params": sum(p.numel() for p in params),
         "attn_implementation": model.config._attn_implementation,
         "final_loss": round(loss, 4),

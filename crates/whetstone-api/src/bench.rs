@@ -26,6 +26,7 @@ pub struct BenchReport {
     pub batch: usize,
     pub seq_len: usize,
     pub lora_r: usize,
+    pub lora_dropout: f64,
     pub grad_checkpoint: bool,
     pub threads: usize,
     pub steps: usize,
@@ -33,6 +34,8 @@ pub struct BenchReport {
     pub step_s_mean: f64,
     pub step_s_min: f64,
     pub peak_rss_mb: f64,
+    /// Minor page faults a timed step takes on average: fresh memory the step touches.
+    pub minor_faults_per_step: Option<f64>,
     pub trainable_parameters: usize,
     pub quant: QuantMode,
     /// Quantized formats of the base's linear layers (empty when dense).
@@ -48,6 +51,7 @@ pub struct BenchRequest<'a> {
     pub batch: usize,
     pub seq_len: usize,
     pub lora_r: usize,
+    pub lora_dropout: f64,
     pub steps: usize,
     pub warmup_steps: usize,
     pub grad_checkpoint: bool,
@@ -72,20 +76,43 @@ pub fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// Minor page faults of this process so far.
+pub fn minor_faults() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+        // SAFETY: on success the kernel wrote the whole struct (and it started zeroed).
+        (rc == 0).then(|| unsafe { usage.assume_init() }.ru_minflt as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 /// Training speed and memory on fixed random tokens (every token trained), the configuration of
 /// `scripts/bench/torch_train.py`.
 pub fn bench_train(req: &BenchRequest, mut on_step: impl FnMut(usize, f64)) -> Result<BenchReport> {
     if req.steps == 0 || req.batch == 0 || req.seq_len < 2 {
         return Err(Error::InvalidInput("bench needs at least 1 step, batch 1 and 2 tokens".into()));
     }
+    if !(0.0..1.0).contains(&req.lora_dropout) {
+        return Err(Error::InvalidInput(format!("LoRA dropout must be at least 0 and below 1, not {}", req.lora_dropout)));
+    }
     let total = (req.steps + req.warmup_steps) as u64;
-    let shape = Shape { model: req.model, batch: req.batch, seq_len: req.seq_len, lora_r: req.lora_r, targets: Target::ALL.to_vec(), dropout: 0.0, grad_checkpoint: req.grad_checkpoint, quant: req.quant };
+    let shape = Shape { model: req.model, batch: req.batch, seq_len: req.seq_len, lora_r: req.lora_r, targets: Target::ALL.to_vec(), dropout: req.lora_dropout, grad_checkpoint: req.grad_checkpoint, quant: req.quant };
     let decoder = load(&shape)?;
     let mem = decoder.base_memory();
     let (mut trainer, batch) = random_job(&decoder, &shape, total, AdamWConfig { weight_decay: 0.0, ..AdamWConfig::default() })?;
     let params = trainer.adapter.num_parameters();
     let mut times = Vec::with_capacity(req.steps);
+    let mut faults_before = None;
     for i in 0..(req.warmup_steps + req.steps) {
+        if i == req.warmup_steps {
+            faults_before = minor_faults();
+        }
         let t0 = Instant::now();
         trainer.step(std::slice::from_ref(&batch))?;
         let dt = t0.elapsed().as_secs_f64();
@@ -94,6 +121,10 @@ pub fn bench_train(req: &BenchRequest, mut on_step: impl FnMut(usize, f64)) -> R
             times.push(dt);
         }
     }
+    let minor_faults_per_step = match (faults_before, minor_faults()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / req.steps as f64),
+        _ => None,
+    };
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
     Ok(BenchReport {
@@ -102,6 +133,7 @@ pub fn bench_train(req: &BenchRequest, mut on_step: impl FnMut(usize, f64)) -> R
         batch: req.batch,
         seq_len: req.seq_len,
         lora_r: req.lora_r,
+        lora_dropout: req.lora_dropout,
         grad_checkpoint: req.grad_checkpoint,
         threads: rayon_threads(),
         steps: req.steps,
@@ -109,6 +141,7 @@ pub fn bench_train(req: &BenchRequest, mut on_step: impl FnMut(usize, f64)) -> R
         step_s_mean: mean,
         step_s_min: min,
         peak_rss_mb: peak_rss_mb().unwrap_or(f64::NAN),
+        minor_faults_per_step,
         trainable_parameters: params,
         quant: req.quant,
         quant_kinds: mem.kinds.iter().cloned().collect(),

@@ -97,6 +97,9 @@ pub struct TrainBenchArgs {
     seq_len: usize,
     #[arg(long, default_value_t = 8)]
     lora_r: usize,
+    /// LoRA dropout on every adapter's input
+    #[arg(long, default_value_t = 0.0)]
+    lora_dropout: f64,
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Timed steps, after the warm-up ones
@@ -177,6 +180,7 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
                 batch: a.batch,
                 seq_len: a.seq_len,
                 lora_r: a.lora_r,
+                lora_dropout: a.lora_dropout,
                 steps: a.steps,
                 warmup_steps: a.warmup,
                 grad_checkpoint: a.grad_checkpoint,
@@ -190,12 +194,15 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
                 println!("step (mean)   {:.2} s", r.step_s_mean);
                 println!("step (best)   {:.2} s", r.step_s_min);
                 println!("peak RSS      {:.0} MiB", r.peak_rss_mb);
+                if let Some(f) = r.minor_faults_per_step {
+                    println!("page faults   {f:.0} a step");
+                }
                 let kinds = if r.quant_kinds.is_empty() { "dense".to_string() } else { r.quant_kinds.join(", ") };
                 println!("base          {:.1} MiB, {:.3} bytes/param ({kinds})", r.base_mb, r.base_bytes_per_param);
                 if let Some(b) = r.linear_bytes_per_param {
                     println!("linear layers {b:.4} bytes/param ({:.3} bits)", b * 8.0);
                 }
-                println!("config        batch {} × {} tokens, r={}, {} threads, checkpointing {}, quant {}", r.batch, r.seq_len, r.lora_r, r.threads, if r.grad_checkpoint { "on" } else { "off" }, r.quant);
+                println!("config        batch {} × {} tokens, r={}, dropout {}, {} threads, checkpointing {}, quant {}", r.batch, r.seq_len, r.lora_r, r.lora_dropout, r.threads, if r.grad_checkpoint { "on" } else { "off" }, r.quant);
             }
             Ok(())
         }

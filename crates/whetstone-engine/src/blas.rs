@@ -184,6 +184,44 @@ pub(crate) fn matmul_vec(a: &Tensor, b: &Tensor) -> Result<(Vec<f32>, Vec<usize>
 }
 
 fn blas_matmul_vec(lib: &Blas, a: &Tensor, b: &Tensor) -> Option<(Vec<f32>, Vec<usize>)> {
+    let r = a.rank();
+    let (batches, m, n) = (a.dims()[..r - 2].iter().product::<usize>(), a.dims()[r - 2], b.dims()[r - 1]);
+    let len = batches * m * n;
+    // With beta = 0 sgemm stores every element of C without reading it, so the buffer is not
+    // zero-filled first.
+    let mut out: Vec<MaybeUninit<f32>> = Vec::with_capacity(len);
+    // SAFETY: MaybeUninit elements need no initialisation.
+    unsafe { out.set_len(len) };
+    sgemm_into(lib, a, b, 1.0, 0.0, &mut out)?;
+    let mut out = std::mem::ManuallyDrop::new(out);
+    // SAFETY: every element was written by sgemm above; MaybeUninit<f32> has f32's layout.
+    let out = unsafe { Vec::from_raw_parts(out.as_mut_ptr().cast::<f32>(), len, out.capacity()) };
+    let mut shape = a.dims().to_vec();
+    shape[r - 1] = n;
+    Some((out, shape))
+}
+
+/// `c ← alpha · a · b + c` for f32 CPU tensors, `c` laid out as the product (`[…, m, n]`, contiguous).
+/// Accumulating in the product saves the separate scale and add passes over `c`.
+pub(crate) fn matmul_acc(a: &Tensor, b: &Tensor, alpha: f32, c: &mut [f32]) -> Result<()> {
+    if let Some(lib) = blas().filter(|_| usable(a, b)) {
+        if sgemm_into(lib, a, b, alpha, 1.0, c).is_some() {
+            return Ok(());
+        }
+    }
+    let (p, _) = matmul_vec(a, b)?;
+    if p.len() != c.len() {
+        candle_core::bail!("matmul_acc: product of {} elements into {}", p.len(), c.len());
+    }
+    crate::fused::axpy_in_place(c, &p, alpha);
+    Ok(())
+}
+
+/// `c ← alpha · a · b + beta · c` through sgemm, over the batch and split in row blocks across rayon's
+/// threads; `None` when an operand is neither a plain nor a transposed matrix. `T` is `f32` or
+/// `MaybeUninit<f32>` (with `beta = 0`, which sgemm never reads).
+fn sgemm_into<T: Send>(lib: &Blas, a: &Tensor, b: &Tensor, alpha: f32, beta: f32, out: &mut [T]) -> Option<()> {
+    debug_assert_eq!(std::mem::size_of::<T>(), 4);
     let (sa, la) = a.storage_and_layout();
     let (sb, lb) = b.storage_and_layout();
     let (Some(oa), Some(ob), Some(va), Some(vb)) = (operand(la), operand(lb), cpu_f32(&sa), cpu_f32(&sb)) else {
@@ -193,18 +231,15 @@ fn blas_matmul_vec(lib: &Blas, a: &Tensor, b: &Tensor) -> Option<(Vec<f32>, Vec<
     let (m, k, n) = (a.dims()[r - 2], a.dims()[r - 1], b.dims()[r - 1]);
     let (offs_a, offs_b) = (batch_offsets(la), batch_offsets(lb));
     let batches = offs_a.len();
-    let len = batches * m * n;
-    // With beta = 0 sgemm stores every element of C without reading it, so the buffer is not
-    // zero-filled first.
-    let mut out: Vec<MaybeUninit<f32>> = Vec::with_capacity(len);
-    // SAFETY: MaybeUninit elements need no initialisation.
-    unsafe { out.set_len(len) };
+    if out.len() != batches * m * n {
+        return None;
+    }
     // One call multiplies `rows` rows of one matrix of the batch; `c` holds those rows of the result.
-    let call = |batch: usize, row0: usize, rows: usize, c: &mut [MaybeUninit<f32>]| {
+    let call = |batch: usize, row0: usize, rows: usize, c: &mut [T]| {
         let a_off = offs_a[batch] + if oa.trans == NO_TRANS { row0 * oa.ld } else { row0 };
         // SAFETY: the pointers and leading dimensions come from candle layouts, which only describe
         // elements inside their storage, and `operand` checked each matrix is plain or transposed;
-        // `c` has room for `rows × n` results.
+        // `c` has room for `rows × n` results of four bytes.
         unsafe {
             (lib.sgemm)(
                 ROW_MAJOR,
@@ -213,32 +248,28 @@ fn blas_matmul_vec(lib: &Blas, a: &Tensor, b: &Tensor) -> Option<(Vec<f32>, Vec<
                 rows as i32,
                 n as i32,
                 k as i32,
-                1.0,
+                alpha,
                 va.as_ptr().add(a_off),
                 oa.ld as i32,
                 vb.as_ptr().add(offs_b[batch]),
                 ob.ld as i32,
-                0.0,
+                beta,
                 c.as_mut_ptr().cast::<f32>(),
                 n as i32,
             )
         }
     };
+    // At least two tasks a thread: three matrices on two threads would otherwise leave one thread
+    // idle for a third of the time. Blocks stay at least 32 rows, for the kernels' sake.
     let threads = rayon::current_num_threads().max(1);
-    if batches >= threads || m < 2 * 32 {
+    let blocks = (2 * threads).div_ceil(batches).min(m / 32).max(1);
+    if blocks == 1 {
         out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| call(i, 0, m, c));
     } else {
-        // Few large matrices: split each one's rows into about one block per thread.
-        let block = m.div_ceil(threads).max(32);
+        let block = m.div_ceil(blocks);
         out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
             c.par_chunks_mut(block * n).enumerate().for_each(|(j, cj)| call(i, j * block, cj.len() / n, cj));
         });
     }
-    drop((sa, sb));
-    let mut out = std::mem::ManuallyDrop::new(out);
-    // SAFETY: every element was written by sgemm above; MaybeUninit<f32> has f32's layout.
-    let out = unsafe { Vec::from_raw_parts(out.as_mut_ptr().cast::<f32>(), len, out.capacity()) };
-    let mut shape = a.dims().to_vec();
-    shape[r - 1] = n;
-    Some((out, shape))
+    Some(())
 }

@@ -1,11 +1,12 @@
-//! Single-pass CPU kernels for the two softmaxes of a training step, in f32.
+//! Single-pass, multi-threaded CPU kernels for the elementwise and row-wise work of a training step,
+//! in f32.
 //!
-//! Composed from tensor ops, the attention softmax (scale, add mask, max, exp, sum, divide) and the
-//! LM head's cross-entropy (log-sum-exp over a 49k vocabulary, then its gradient) each walk their
-//! large inputs five or six times and allocate as many buffers. Here each is one or two passes over
-//! one buffer. Masked attention scores are skipped instead of exponentiated: `exp` of a very negative
-//! number is zero anyway, but libm reaches it through its slow underflow path, and half of the
-//! causal scores are masked.
+//! Composed from tensor ops, the attention softmax (scale, add mask, max, exp, sum, divide), the LM
+//! head's cross-entropy (log-sum-exp over a 49k vocabulary, then its gradient), RMSNorm's and
+//! SwiGLU's backward passes each walk their inputs five to ten times, allocate as many buffers, and
+//! run on one core. Here each is one or two parallel passes. Masked attention scores are skipped
+//! instead of exponentiated: `exp` of a very negative number is zero anyway, but libm reaches it
+//! through its slow underflow path.
 //!
 //! The callers fall back to the composed ops for other devices and dtypes.
 
@@ -29,65 +30,6 @@ fn with_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     }
 }
 
-/// `softmax(scores · scale + mask)` over the last dimension.
-///
-/// `scores`: `[b, …, t, s]`; `mask`: additive, `[b or 1, 1, …, t, s]` (its rows are picked by batch and
-/// query position).
-pub fn masked_softmax(scores: &Tensor, scale: f32, mask: Option<&Tensor>) -> Result<Tensor> {
-    let dims = scores.dims().to_vec();
-    let r = dims.len();
-    let (t, s) = (dims[r - 2], dims[r - 1]);
-    let b = dims[0];
-    let rows = scores.elem_count() / s;
-    let rows_per_batch = rows / b;
-    let mask_data = match mask {
-        Some(m) => {
-            let md = m.dims();
-            let mb = md[0];
-            if m.elem_count() != mb * t * s || !(mb == 1 || mb == b) {
-                candle_core::bail!("masked_softmax: mask of shape {md:?} does not fit scores of shape {dims:?}");
-            }
-            Some((with_slice(m, |v| v.to_vec())?, mb))
-        }
-        None => None,
-    };
-    let mut out = vec![0f32; scores.elem_count()];
-    with_slice(scores, |x| {
-        out.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().for_each(|(row, (o, x))| {
-            let m = mask_data.as_ref().map(|(m, mb)| {
-                let bi = if *mb == 1 { 0 } else { row / rows_per_batch };
-                let ti = row % t;
-                &m[(bi * t + ti) * s..(bi * t + ti + 1) * s]
-            });
-            let mut max = f32::NEG_INFINITY;
-            match m {
-                Some(m) => {
-                    for ((o, &x), &m) in o.iter_mut().zip(x).zip(m) {
-                        *o = x * scale + m;
-                        max = max.max(*o);
-                    }
-                }
-                None => {
-                    for (o, &x) in o.iter_mut().zip(x) {
-                        *o = x * scale;
-                        max = max.max(*o);
-                    }
-                }
-            }
-            let mut sum = 0f32;
-            for o in o.iter_mut() {
-                let d = *o - max;
-                *o = if d < EXP_ZERO_BELOW { 0.0 } else { d.exp() };
-                sum += *o;
-            }
-            for o in o.iter_mut() {
-                *o /= sum;
-            }
-        })
-    })?;
-    Tensor::from_vec(out, dims, &Device::Cpu)
-}
-
 /// Log-sum-exp of each row of a `[rows, cols]` buffer, and the summed cross-entropy against
 /// `targets` (`lse − x[target]`).
 pub fn cross_entropy_rows(logits: &[f32], cols: usize, targets: &[u32]) -> (Vec<f32>, f64) {
@@ -100,7 +42,7 @@ pub fn cross_entropy_rows(logits: &[f32], cols: usize, targets: &[u32]) -> (Vec<
                 .iter()
                 .map(|&v| {
                     let d = v - max;
-                    if d < EXP_ZERO_BELOW { 0.0 } else { d.exp() as f64 }
+                    if d < EXP_ZERO_BELOW { 0.0 } else { exp(d) as f64 }
                 })
                 .sum();
             max + sum.ln() as f32
@@ -147,8 +89,297 @@ pub fn cross_entropy_grad_in_place(logits: &mut [f32], cols: usize, lse: &[f32],
     logits.par_chunks_mut(cols).zip(lse.par_iter()).zip(targets.par_iter()).for_each(|((x, &l), &tg)| {
         for v in x.iter_mut() {
             let d = *v - l;
-            *v = if d < EXP_ZERO_BELOW { 0.0 } else { d.exp() * g };
+            *v = if d < EXP_ZERO_BELOW { 0.0 } else { exp(d) * g };
         }
         x[tg as usize] -= g;
     });
+}
+
+/// Elements a rayon task takes at least, so that short passes do not drown in scheduling.
+const PAR_CHUNK: usize = 1 << 14;
+
+/// `a + b`, elementwise.
+pub fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; a.len()];
+    out.par_chunks_mut(PAR_CHUNK).zip(a.par_chunks(PAR_CHUNK)).zip(b.par_chunks(PAR_CHUNK)).for_each(|((o, a), b)| {
+        for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+            *o = a + b;
+        }
+    });
+    out
+}
+
+/// Adds `bias` to every `bias.len()`-wide row of `y`.
+pub fn add_rows_in_place(y: &mut [f32], bias: &[f32]) {
+    y.par_chunks_mut(bias.len().max(1)).for_each(|row| {
+        for (v, &b) in row.iter_mut().zip(bias) {
+            *v += b;
+        }
+    });
+}
+
+/// `y += alpha · x`.
+pub fn axpy_in_place(y: &mut [f32], x: &[f32], alpha: f32) {
+    y.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).for_each(|(y, x)| {
+        for (y, &x) in y.iter_mut().zip(x) {
+            *y += alpha * x;
+        }
+    });
+}
+
+/// `silu(gate) · up`.
+pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; gate.len()];
+    out.par_chunks_mut(PAR_CHUNK).zip(gate.par_chunks(PAR_CHUNK)).zip(up.par_chunks(PAR_CHUNK)).for_each(|((o, g), u)| {
+        for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+            *o = g / (1.0 + exp(-g)) * u;
+        }
+    });
+    out
+}
+
+/// Gradients of [`swiglu`] for `gate` and `up` in one pass: with `σ = sigmoid(gate)`,
+/// `d gate = grad · up · σ (1 + gate (1 − σ))` and `d up = grad · gate · σ`.
+pub fn swiglu_backward(gate: &[f32], up: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut dgate = vec![0f32; gate.len()];
+    let mut dup = vec![0f32; gate.len()];
+    dgate
+        .par_chunks_mut(PAR_CHUNK)
+        .zip(dup.par_chunks_mut(PAR_CHUNK))
+        .zip(gate.par_chunks(PAR_CHUNK).zip(up.par_chunks(PAR_CHUNK)).zip(grad.par_chunks(PAR_CHUNK)))
+        .for_each(|((dg, du), ((g, u), gr))| {
+            for i in 0..dg.len() {
+                let (z, sig) = (g[i], 1.0 / (1.0 + exp(-g[i])));
+                dg[i] = gr[i] * u[i] * sig * (1.0 + z * (1.0 - sig));
+                du[i] = gr[i] * z * sig;
+            }
+        });
+    (dgate, dup)
+}
+
+/// RMSNorm of each `w.len()`-wide row: `x / sqrt(mean(x²) + eps) · w`.
+pub fn rms_norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    let n = w.len().max(1);
+    out.par_chunks_mut(n).zip(x.par_chunks(n)).for_each(|(o, x)| {
+        let r = inv_rms(x, eps);
+        for ((o, &x), &w) in o.iter_mut().zip(x).zip(w) {
+            *o = x * r * w;
+        }
+    });
+    out
+}
+
+fn inv_rms(x: &[f32], eps: f32) -> f32 {
+    let ss: f32 = x.iter().map(|v| v * v).sum();
+    1.0 / (ss / x.len() as f32 + eps).sqrt()
+}
+
+/// Gradient of [`rms_norm`] for `x`: with `r = 1/rms(x)`, `x̂ = x r` and `gw = g · w`,
+/// `dx = r (gw − x̂ · mean(gw · x̂))`, a row at a time.
+pub fn rms_norm_backward(x: &[f32], w: &[f32], g: &[f32], eps: f32) -> Vec<f32> {
+    let mut dx = vec![0f32; x.len()];
+    let n = w.len().max(1);
+    dx.par_chunks_mut(n).zip(x.par_chunks(n)).zip(g.par_chunks(n)).for_each(|((dx, x), g)| {
+        let r = inv_rms(x, eps);
+        let dot: f32 = x.iter().zip(g).zip(w).map(|((&x, &g), &w)| g * w * x * r).sum::<f32>() / n as f32;
+        for (((dx, &x), &g), &w) in dx.iter_mut().zip(x).zip(g).zip(w) {
+            *dx = r * (g * w - x * r * dot);
+        }
+    });
+    dx
+}
+
+/// The softmax's backward pass for rows of probabilities `p`, in place on their upstream gradient:
+/// `dp ← scale · p (dp − Σ dp·p)`.
+pub fn softmax_backward_in_place(p: &[f32], dp: &mut [f32], cols: usize, scale: f32) {
+    dp.par_chunks_mut(cols).zip(p.par_chunks(cols)).for_each(|(d, p)| {
+        let dot: f32 = d.iter().zip(p).map(|(d, p)| d * p).sum();
+        for (d, &p) in d.iter_mut().zip(p) {
+            *d = scale * p * (*d - dot);
+        }
+    });
+}
+
+/// `[a, b, c, d]` → `[a, c, b, d]` (tokens-major to heads-major and back), times `scale`.
+pub fn swap_middle(x: &[f32], (_, b, c, d): (usize, usize, usize, usize), scale: f32) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    // Each task writes one `[b, d]` slab of the output: all `b` rows of one (a, c) pair.
+    out.par_chunks_mut(b * d).enumerate().for_each(|(ac, slab)| {
+        let (ai, ci) = (ac / c, ac % c);
+        for bi in 0..b {
+            let src = &x[((ai * b + bi) * c + ci) * d..][..d];
+            let dst = &mut slab[bi * d..(bi + 1) * d];
+            if scale == 1.0 {
+                dst.copy_from_slice(src);
+            } else {
+                for (o, &v) in dst.iter_mut().zip(src) {
+                    *o = v * scale;
+                }
+            }
+        }
+    });
+    out
+}
+
+/// Dropout drawn from a seed: element `i` is kept (and scaled by `1/(1−p)`) or zeroed as the `i`-th
+/// output of SplitMix64 seeded with `seed` says. Nothing is stored between the forward and the
+/// backward pass; each recomputes the same mask from the seed, in parallel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dropout {
+    pub seed: u64,
+    pub p: f64,
+}
+
+impl Dropout {
+    fn threshold(&self) -> u64 {
+        // A draw below `p · 2⁶⁴` drops the element: probability p.
+        (self.p.clamp(0.0, 1.0) * 18_446_744_073_709_551_616.0) as u64
+    }
+
+    fn keep_scale(&self) -> f32 {
+        (1.0 / (1.0 - self.p)) as f32
+    }
+
+    #[inline]
+    fn draw(seed: u64, i: u64) -> u64 {
+        let mut z = seed.wrapping_add(i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// The mask's values (`0` or `1/(1−p)`) for `n` elements.
+    pub fn mask(&self, n: usize) -> Vec<f32> {
+        let (thr, keep) = (self.threshold(), self.keep_scale());
+        let mut out = vec![0f32; n];
+        out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(c, o)| {
+            let base = (c * PAR_CHUNK) as u64;
+            for (j, o) in o.iter_mut().enumerate() {
+                *o = if Self::draw(self.seed, base + j as u64) >= thr { keep } else { 0.0 };
+            }
+        });
+        out
+    }
+
+    /// `x ⊙ mask`.
+    pub fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let (thr, keep) = (self.threshold(), self.keep_scale());
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).enumerate().for_each(|(c, (o, x))| {
+            let base = (c * PAR_CHUNK) as u64;
+            for (j, (o, &x)) in o.iter_mut().zip(x).enumerate() {
+                *o = if Self::draw(self.seed, base + j as u64) >= thr { x * keep } else { 0.0 };
+            }
+        });
+        out
+    }
+
+    /// `y += alpha · (x ⊙ mask)`.
+    pub fn accumulate(&self, y: &mut [f32], x: &[f32], alpha: f32) {
+        let (thr, keep) = (self.threshold(), alpha * self.keep_scale());
+        y.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).enumerate().for_each(|(c, (y, x))| {
+            let base = (c * PAR_CHUNK) as u64;
+            for (j, (y, &x)) in y.iter_mut().zip(x).enumerate() {
+                if Self::draw(self.seed, base + j as u64) >= thr {
+                    *y += x * keep;
+                }
+            }
+        });
+    }
+}
+
+/// The f32 elements of a CPU tensor, contiguous.
+pub fn slice_of<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    with_slice(t, f)
+}
+
+/// `softmax(scale · x + mask)` over each `cols`-wide row of `x`, in place. Row `r` adds the first
+/// `cols` entries of row `mask_row(r)` of `mask` (whose rows are `mask_cols` wide).
+pub fn masked_softmax_rows(x: &mut [f32], cols: usize, scale: f32, mask: Option<(&[f32], usize)>, mask_row: impl Fn(usize) -> usize + Sync) {
+    x.par_chunks_mut(cols).enumerate().for_each(|(r, o)| {
+        let mut max = f32::NEG_INFINITY;
+        match mask {
+            Some((m, mask_cols)) => {
+                let m = &m[mask_row(r) * mask_cols..][..cols];
+                for (o, &m) in o.iter_mut().zip(m) {
+                    *o = *o * scale + m;
+                    max = max.max(*o);
+                }
+            }
+            None => {
+                for o in o.iter_mut() {
+                    *o *= scale;
+                    max = max.max(*o);
+                }
+            }
+        }
+        let mut sum = 0f32;
+        for o in o.iter_mut() {
+            let d = *o - max;
+            *o = if d < EXP_ZERO_BELOW { 0.0 } else { exp(d) };
+            sum += *o;
+        }
+        for o in o.iter_mut() {
+            *o /= sum;
+        }
+    });
+}
+
+/// Rows `n0..n0+len` of `x` (`[b, n, h, d]`, tokens-major) as `[b, h, len, d]` (heads-major).
+pub fn gather_heads(x: &[f32], (b, n, h, d): (usize, usize, usize, usize), n0: usize, len: usize) -> Vec<f32> {
+    let mut out = vec![0f32; b * h * len * d];
+    out.par_chunks_mut(len * d).enumerate().for_each(|(bh, o)| {
+        let (bi, hi) = (bh / h, bh % h);
+        for ti in 0..len {
+            o[ti * d..(ti + 1) * d].copy_from_slice(&x[((bi * n + n0 + ti) * h + hi) * d..][..d]);
+        }
+    });
+    out
+}
+
+/// The inverse of [`gather_heads`]: `src` (`[b, h, len, d]`) into rows `n0..n0+len` of `dst`
+/// (`[b, n, h, d]`).
+pub fn scatter_heads(dst: &mut [f32], (b, n, h, d): (usize, usize, usize, usize), n0: usize, len: usize, src: &[f32]) {
+    debug_assert_eq!(src.len(), b * h * len * d);
+    dst.par_chunks_mut(n * h * d).enumerate().for_each(|(bi, o)| {
+        for hi in 0..h {
+            for ti in 0..len {
+                o[((n0 + ti) * h + hi) * d..][..d].copy_from_slice(&src[((bi * h + hi) * len + ti) * d..][..d]);
+            }
+        }
+    });
+}
+
+/// Adds `part` (`[m, rows, d]`) to the first `rows` rows of each of the `m` matrices of `dst`
+/// (`[m, total, d]`).
+pub fn add_leading_rows(dst: &mut [f32], total: usize, part: &[f32], rows: usize, d: usize) {
+    dst.par_chunks_mut(total * d).zip(part.par_chunks(rows * d)).for_each(|(o, p)| {
+        for (o, &p) in o[..rows * d].iter_mut().zip(p) {
+            *o += p;
+        }
+    });
+}
+
+/// `eˣ` in f32 to about 2 ulp, in plain arithmetic the compiler vectorises: `2ⁿ · e^f` with
+/// `n = round(x / ln 2)` and a degree-6 polynomial for `e^f` on `|f| ≤ ln 2 / 2`. libm's `expf`
+/// is a call per element; the training step takes a few hundred million of them.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    // Beyond these, eˣ is zero or infinite in f32.
+    // Adding 1.5 · 2²³ rounds to the nearest integer in plain float arithmetic (no call to `round`,
+    // which would stop vectorisation), and leaves that integer in the low bits.
+    const ROUNDER: f32 = 12_582_912.0;
+    let x = x.clamp(-104.0, 88.0);
+    let t = x * LOG2E + ROUNDER;
+    let n = t - ROUNDER;
+    let f = x - n * LN2_HI - n * LN2_LO;
+    let p = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6.0 + f * (1.0 / 24.0 + f * (1.0 / 120.0 + f * (1.0 / 720.0))))));
+    // 2ⁿ for n in the normal range; below it (n < −126) the result flushes to zero.
+    let ni = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);
+    let bits = ((ni + 127).max(0) as u32) << 23;
+    p * f32::from_bits(bits)
 }

@@ -3,6 +3,7 @@
 
 use crate::config::{Activation, ModelConfig};
 use crate::error::{Error, Result};
+use crate::fused::Dropout;
 use crate::lora::{Adapter, Target};
 use crate::ops::{self, FrozenLinear, RopeTable};
 use crate::quant::{FrozenWeight, QuantMode};
@@ -276,39 +277,48 @@ impl Decoder {
     }
 
     fn adapted(&self, block: &Block, layer: usize, t: Target, x: &Tensor, lora: Option<&LoraCtx>) -> Result<Tensor> {
-        let linear = block.linear(t);
-        let Some(ctx) = lora else { return Ok(linear.forward(x)?) };
-        let Some(pair) = ctx.adapter.layers[layer].get(&t) else { return Ok(linear.forward(x)?) };
+        self.adapted_onto(None, block, layer, t, x, lora)
+    }
+
+    /// The adapter on `t` of block `layer`, if any takes part: A, B, the scale and this product's
+    /// dropout.
+    fn adapter_for(&self, layer: usize, t: Target, dtype: DType, lora: Option<&LoraCtx>) -> Result<Option<(Tensor, Tensor, f64, Option<Dropout>)>> {
+        let Some(ctx) = lora else { return Ok(None) };
+        let Some(pair) = ctx.adapter.layers[layer].get(&t) else { return Ok(None) };
         let (a, b) = if ctx.train {
             (pair.a.as_tensor().clone(), pair.b.as_tensor().clone())
         } else {
             (pair.a.as_tensor().detach(), pair.b.as_tensor().detach())
         };
-        let (a, b) = (a.to_dtype(x.dtype())?, b.to_dtype(x.dtype())?);
+        let (a, b) = (a.to_dtype(dtype)?, b.to_dtype(dtype)?);
         let p = ctx.adapter.config.dropout;
-        let mask = match ctx.dropout {
-            Some(rng) if p > 0.0 && x.device().is_cpu() => {
-                let n = x.elem_count();
-                let keep = (1.0 / (1.0 - p)) as f32;
-                let m: Vec<f32> = {
-                    let mut r = rng.borrow_mut();
-                    (0..n).map(|_| if r.next_f64() < p { 0.0 } else { keep }).collect()
-                };
-                Some(Tensor::from_vec(m, x.shape(), x.device())?.to_dtype(x.dtype())?)
-            }
-            Some(rng) if p > 0.0 => {
-                // On a GPU the mask is drawn there: drawing it on the host would move a 7B model's
-                // billions of draws per step over the bus. The device generator is seeded from the
-                // run's own, so a replayed block (gradient checkpointing, a resumed run) draws the
-                // same mask.
-                let seed = rng.borrow_mut().next_u64();
-                x.device().set_seed(seed)?;
-                let u = Tensor::rand(0f32, 1f32, x.shape(), x.device())?;
-                Some((u.ge(p)?.to_dtype(x.dtype())? * (1.0 / (1.0 - p)))?)
-            }
+        // One draw per product seeds its whole mask, so the rng advances the same however large `x` is.
+        let dropout = match ctx.dropout {
+            Some(rng) if p > 0.0 => Some(Dropout { seed: rng.borrow_mut().next_u64(), p }),
             _ => None,
         };
-        Ok(ops::lora_linear(x, linear, &a, &b, ctx.adapter.config.scale(), mask)?)
+        Ok(Some((a, b, ctx.adapter.config.scale(), dropout)))
+    }
+
+    /// `res + projection(x)`, closing a residual connection; with an adapter, as one node (see
+    /// [`ops::lora_linear_residual`]).
+    fn adapted_onto(&self, res: Option<&Tensor>, block: &Block, layer: usize, t: Target, x: &Tensor, lora: Option<&LoraCtx>) -> Result<Tensor> {
+        let linear = block.linear(t);
+        Ok(match (self.adapter_for(layer, t, x.dtype(), lora)?, res) {
+            (Some((a, b, scale, dropout)), Some(r)) => ops::lora_linear_residual(r, x, linear, &a, &b, scale, dropout)?,
+            (Some((a, b, scale, dropout)), None) => ops::lora_linear(x, linear, &a, &b, scale, dropout)?,
+            (None, Some(r)) => ops::residual(r, &linear.forward(x)?)?,
+            (None, None) => linear.forward(x)?,
+        })
+    }
+
+    /// The down projection of `silu(gate) · up`; with an adapter, as one node that does not keep the
+    /// activation (see [`ops::swiglu_lora_linear`]).
+    fn adapted_down(&self, block: &Block, layer: usize, gate: &Tensor, up: &Tensor, lora: Option<&LoraCtx>) -> Result<Tensor> {
+        Ok(match self.adapter_for(layer, Target::Down, gate.dtype(), lora)? {
+            Some((a, b, scale, dropout)) => ops::swiglu_lora_linear(gate, up, &block.down, &a, &b, scale, dropout)?,
+            None => block.down.forward(&ops::swiglu(gate, up)?)?,
+        })
     }
 
     /// One decoder block. With `cache`, keys and values are appended to it and attention spans them.
@@ -329,35 +339,36 @@ impl Decoder {
         let q = self.adapted(blk, layer, Target::Q, &n, lora)?;
         let k = self.adapted(blk, layer, Target::K, &n, lora)?;
         let v = self.adapted(blk, layer, Target::V, &n, lora)?;
-        let q = ops::rope(&q.reshape((b, t, h, d))?, rope)?;
+        let (q, k, v) = (q.reshape((b, t, h, d))?, k.reshape((b, t, kvh, d))?, v.reshape((b, t, kvh, d))?);
         let scores = ops::ScoreOptions { scale: cfg.attention_scale(), softcap: cfg.attn_logit_softcapping };
-        let k = ops::rope(&k.reshape((b, t, kvh, d))?, rope)?;
-        let v = v.reshape((b, t, kvh, d))?;
-        let (k, v) = match cache {
+        let a = match cache {
             Some(slot) => {
+                let (q, k) = (ops::rope(&q, rope)?, ops::rope(&k, rope)?);
                 let (k, v) = match slot.take() {
                     Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 1)?, Tensor::cat(&[&pv, &v], 1)?),
                     None => (k, v),
                 };
                 *slot = Some((k.clone(), v.clone()));
-                (k, v)
+                ops::attention_with(&q, &k, &v, mask, scores)?
             }
-            None => (k, v),
+            None => ops::rope_attention(&q, &k, &v, mask, rope, scores)?,
         };
-        let a = ops::attention_with(&q, &k, &v, mask, scores)?;
-        let mut o = self.adapted(blk, layer, Target::O, &a, lora)?;
-        if let Some(n) = &blk.attn_out_norm {
-            o = ops::rms_norm(&o, n, cfg.rms_norm_eps)?;
-        }
-        let x = ops::residual(x, &o)?;
+        // Gemma 2 normalises a projection's output before the residual adds it; otherwise the
+        // projection closes the residual connection itself.
+        let x = match &blk.attn_out_norm {
+            Some(n) => {
+                let o = self.adapted(blk, layer, Target::O, &a, lora)?;
+                ops::residual(x, &ops::rms_norm(&o, n, cfg.rms_norm_eps)?)?
+            }
+            None => self.adapted_onto(Some(x), blk, layer, Target::O, &a, lora)?,
+        };
         let n2 = ops::rms_norm(&x, &blk.post_norm, cfg.rms_norm_eps)?;
         let g = self.adapted(blk, layer, Target::Gate, &n2, lora)?;
         let u = self.adapted(blk, layer, Target::Up, &n2, lora)?;
-        let m = match cfg.hidden_act {
-            Activation::Silu => ops::swiglu(&g, &u)?,
-            Activation::GeluTanh => ops::geglu(&g, &u)?,
+        let mut dn = match cfg.hidden_act {
+            Activation::Silu => self.adapted_down(blk, layer, &g, &u, lora)?,
+            Activation::GeluTanh => self.adapted(blk, layer, Target::Down, &ops::geglu(&g, &u)?, lora)?,
         };
-        let mut dn = self.adapted(blk, layer, Target::Down, &m, lora)?;
         if let Some(n) = &blk.mlp_out_norm {
             dn = ops::rms_norm(&dn, n, cfg.rms_norm_eps)?;
         }

@@ -8,24 +8,56 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D};
 use crate::blas::matmul as mm;
+use crate::fused::{self, Dropout};
 use crate::quant::{FrozenWeight, QuantWeight};
+use rayon::prelude::*;
 use std::sync::Mutex;
 
 type Bwd1 = dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync;
 type Bwd2 = dyn Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> + Send + Sync;
 type Bwd3 = dyn Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> + Send + Sync;
 
-/// Holds a result computed outside the graph until the custom op's forward hands it over; the op keeps
-/// only its inputs afterwards, as a native op would.
-struct Precomputed(Mutex<Option<Tensor>>);
+/// An op's result computed outside the graph: a tensor, or a plain CPU buffer that is handed to the
+/// graph as it is, without the copy a tensor's storage needs.
+pub enum Out {
+    Tensor(Tensor),
+    Cpu(Vec<f32>, Shape),
+}
 
-impl Precomputed {
-    fn new(out: Tensor) -> Result<Self> {
-        let out = if out.is_contiguous() && out.layout().start_offset() == 0 { out } else { out.force_contiguous()? };
-        Ok(Self(Mutex::new(Some(out.detach()))))
+impl From<Tensor> for Out {
+    fn from(t: Tensor) -> Self {
+        Out::Tensor(t)
+    }
+}
+
+impl Out {
+    pub fn cpu(data: Vec<f32>, shape: impl Into<Shape>) -> Self {
+        Out::Cpu(data, shape.into())
     }
 
-    fn take(&self) -> Result<Tensor> {
+    fn into_tensor(self) -> Result<Tensor> {
+        match self {
+            Out::Tensor(t) => Ok(t),
+            Out::Cpu(v, shape) => Tensor::from_vec(v, shape, &candle_core::Device::Cpu),
+        }
+    }
+}
+
+/// Holds a result computed outside the graph until the custom op's forward hands it over; the op keeps
+/// only its inputs afterwards, as a native op would.
+struct Precomputed(Mutex<Option<Out>>);
+
+impl Precomputed {
+    fn new(out: Out) -> Result<Self> {
+        let out = match out {
+            Out::Tensor(t) if !(t.is_contiguous() && t.layout().start_offset() == 0) => Out::Tensor(t.force_contiguous()?.detach()),
+            Out::Tensor(t) => Out::Tensor(t.detach()),
+            cpu => cpu,
+        };
+        Ok(Self(Mutex::new(Some(out))))
+    }
+
+    fn take_out(&self) -> Result<Out> {
         self.0
             .lock()
             .map_err(|_| candle_core::Error::Msg("precomputed result lock poisoned".into()))?
@@ -33,12 +65,24 @@ impl Precomputed {
             .ok_or_else(|| candle_core::Error::Msg("precomputed result used twice".into()))
     }
 
+    #[cfg(any(feature = "cuda", feature = "metal"))]
+    fn take(&self) -> Result<Tensor> {
+        match self.take_out()? {
+            Out::Tensor(t) => Ok(t),
+            Out::Cpu(..) => candle_core::bail!("precomputed result is on the cpu"),
+        }
+    }
+
     fn cpu(&self) -> Result<(CpuStorage, Shape)> {
-        let t = self.take()?;
-        let (st, l) = t.storage_and_layout();
-        match &*st {
-            Storage::Cpu(s) => Ok((s.try_clone(l)?, l.shape().clone())),
-            _ => candle_core::bail!("precomputed result is not on the cpu"),
+        match self.take_out()? {
+            Out::Cpu(v, shape) => Ok((CpuStorage::F32(v), shape)),
+            Out::Tensor(t) => {
+                let (st, l) = t.storage_and_layout();
+                match &*st {
+                    Storage::Cpu(s) => Ok((s.try_clone(l)?, l.shape().clone())),
+                    _ => candle_core::bail!("precomputed result is not on the cpu"),
+                }
+            }
         }
     }
 
@@ -188,48 +232,48 @@ impl CustomOp3 for Attach3 {
 pub fn attach1(
     name: &'static str,
     x: &Tensor,
-    out: Tensor,
+    out: impl Into<Out>,
     bwd: impl Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync + 'static,
 ) -> Result<Tensor> {
     if !x.track_op() {
-        return Ok(out);
+        return out.into().into_tensor();
     }
-    x.apply_op1(Attach1 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
+    x.apply_op1(Attach1 { name, out: Precomputed::new(out.into())?, bwd: Box::new(bwd) })
 }
 
 fn attach2(
     name: &'static str,
     (a, b): (&Tensor, &Tensor),
-    out: Tensor,
+    out: impl Into<Out>,
     bwd: impl Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> + Send + Sync + 'static,
 ) -> Result<Tensor> {
     let (ta, tb) = (a.track_op(), b.track_op());
     if !(ta || tb) {
-        return Ok(out);
+        return out.into().into_tensor();
     }
     // A gradient for an input outside the graph would only be stored and never used.
     let bwd = move |res: &Tensor, g: &Tensor| {
         let (x, y) = bwd(res, g)?;
         Ok((x.filter(|_| ta), y.filter(|_| tb)))
     };
-    a.apply_op2(b, Attach2 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
+    a.apply_op2(b, Attach2 { name, out: Precomputed::new(out.into())?, bwd: Box::new(bwd) })
 }
 
 fn attach3(
     name: &'static str,
     (a, b, c): (&Tensor, &Tensor, &Tensor),
-    out: Tensor,
+    out: impl Into<Out>,
     bwd: impl Fn(&Tensor, &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> + Send + Sync + 'static,
 ) -> Result<Tensor> {
     let (ta, tb, tc) = (a.track_op(), b.track_op(), c.track_op());
     if !(ta || tb || tc) {
-        return Ok(out);
+        return out.into().into_tensor();
     }
     let bwd = move |res: &Tensor, g: &Tensor| {
         let (x, y, z) = bwd(res, g)?;
         Ok((x.filter(|_| ta), y.filter(|_| tb), z.filter(|_| tc)))
     };
-    a.apply_op3(b, c, Attach3 { name, out: Precomputed::new(out)?, bwd: Box::new(bwd) })
+    a.apply_op3(b, c, Attach3 { name, out: Precomputed::new(out.into())?, bwd: Box::new(bwd) })
 }
 
 /// A weight that never trains, dense or quantized. Its backward returns the input gradient only, so no
@@ -301,17 +345,29 @@ impl FrozenLinear {
 
 /// A frozen linear with a LoRA adapter in one graph node: `x Wᵀ + b + scale · ((x ⊙ mask) Aᵀ) Bᵀ`.
 ///
-/// `a` is `[r, in]`, `b` is `[out, r]`, `mask` the dropout mask already scaled by `1/(1-p)`. Composed
-/// from plain ops, every intermediate (the base output, the low-rank product, the sum) would stay alive
-/// until the backward pass; this node keeps only its inputs and recomputes `x Aᵀ`, which is `r` wide.
-pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, mask: Option<Tensor>) -> Result<Tensor> {
+/// `a` is `[r, in]`, `b` is `[out, r]`; `dropout` draws the mask from a seed, so the backward pass
+/// draws it again instead of keeping it. Composed from plain ops, every intermediate (the base
+/// output, the low-rank product, the sum) would stay alive until the backward pass; this node keeps
+/// only its inputs and recomputes `x Aᵀ`, which is `r` wide.
+pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>) -> Result<Tensor> {
+    let tracked = x.track_op() || a.track_op() || b.track_op();
+    if tracked && fused::applies(x) && fused::applies(a) && fused::applies(b) {
+        return lora_linear_cpu(x, base, a, b, scale, dropout, None);
+    }
     let dims = x.dims().to_vec();
     let in_f = *dims.last().unwrap_or(&0);
     let rows = x.elem_count() / in_f.max(1);
     let out_f = base.out_features();
     let xd = x.detach().reshape((rows, in_f))?;
-    let mask = match mask {
-        Some(m) => Some(m.reshape((rows, in_f))?),
+    let mask = match dropout {
+        Some(d) if x.device().is_cpu() => Some(Tensor::from_vec(d.mask(rows * in_f), (rows, in_f), x.device())?.to_dtype(x.dtype())?),
+        Some(d) => {
+            // On a GPU the mask is drawn there, from the same seed: drawing it on the host would move
+            // a 7B model's billions of draws per step over the bus.
+            x.device().set_seed(d.seed)?;
+            let u = Tensor::rand(0f32, 1f32, (rows, in_f), x.device())?;
+            Some((u.ge(d.p)?.to_dtype(x.dtype())? * (1.0 / (1.0 - d.p)))?)
+        }
         None => None,
     };
     let (ad, bd) = (a.detach(), b.detach());
@@ -319,7 +375,6 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
         Some(m) => (&xd * m)?,
         None => xd.clone(),
     };
-    let tracked = x.track_op() || a.track_op() || b.track_op();
     let mut y = if tracked {
         let w = base.weight.materialize(xd.dtype())?;
         mm(&xd, &w.t()?)?
@@ -358,9 +413,189 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
     })
 }
 
+/// [`lora_linear`] in f32 on the CPU: the adapter's product is accumulated into the base output and
+/// into the input gradient by the matrix product itself, dropout is applied in one parallel pass,
+/// and the result goes to the graph without a copy.
+/// The frozen weight, the adapter and their scale, dropout and shapes: the arithmetic of
+/// [`lora_linear`] on the CPU, shared by the nodes that compute it.
+#[derive(Clone)]
+struct LoraCpu {
+    w: FrozenWeight,
+    bias: Option<Tensor>,
+    ad: Tensor,
+    bd: Tensor,
+    scale: f64,
+    dropout: Option<Dropout>,
+    rows: usize,
+    in_f: usize,
+    out_f: usize,
+}
+
+impl LoraCpu {
+    fn new(base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>, rows: usize, in_f: usize) -> Self {
+        let out_f = base.out_features();
+        Self { w: base.weight.clone(), bias: base.bias.clone(), ad: a.detach(), bd: b.detach(), scale, dropout, rows, in_f, out_f }
+    }
+
+    fn dropped(&self, xd: &Tensor) -> Result<Tensor> {
+        match self.dropout {
+            Some(d) => Tensor::from_vec(fused::slice_of(xd, |v| d.apply(v))?, (self.rows, self.in_f), xd.device()),
+            None => Ok(xd.clone()),
+        }
+    }
+
+    /// `init + xd Wᵀ + bias + scale · (drop(xd) Aᵀ) Bᵀ`, `xd` being `[rows, in]`.
+    fn forward(&self, xd: &Tensor, init: Option<Vec<f32>>) -> Result<Vec<f32>> {
+        let wt = self.w.materialize(DType::F32)?;
+        let mut y = match init {
+            // A residual stream is the product's starting value: sgemm adds to it.
+            Some(mut y) => {
+                crate::blas::matmul_acc(xd, &wt.t()?, 1.0, &mut y)?;
+                y
+            }
+            None => crate::blas::matmul_vec(xd, &wt.t()?)?.0,
+        };
+        drop(wt);
+        if let Some(bias) = &self.bias {
+            fused::slice_of(&bias.to_dtype(DType::F32)?, |bv| fused::add_rows_in_place(&mut y, bv))?;
+        }
+        let h = mm(&self.dropped(xd)?, &self.ad.t()?)?;
+        crate::blas::matmul_acc(&h, &self.bd.t()?, self.scale as f32, &mut y)?;
+        Ok(y)
+    }
+
+    /// The gradients for the input (when asked), A and B, from the output's gradient `g`
+    /// (`[rows, out]`).
+    fn backward(&self, xd: &Tensor, g: &Tensor, need_dx: bool) -> Result<(Option<Vec<f32>>, Tensor, Tensor)> {
+        let scale = self.scale;
+        let gb = mm(g, &self.bd)?;
+        let dx = if need_dx {
+            let (mut dx, _) = crate::blas::matmul_vec(g, &self.w.materialize(DType::F32)?)?;
+            match self.dropout {
+                None => crate::blas::matmul_acc(&gb, &self.ad, scale as f32, &mut dx)?,
+                Some(d) => {
+                    let (t, _) = crate::blas::matmul_vec(&gb, &self.ad)?;
+                    d.accumulate(&mut dx, &t, scale as f32);
+                }
+            }
+            Some(dx)
+        } else {
+            None
+        };
+        let xin = self.dropped(xd)?;
+        // dA = scale · gbᵀ xin, made as (xinᵀ gb)ᵀ: `in` rows split across threads instead of `r`.
+        let da = mm(&xin.t()?, &gb)?.t()?.affine(scale, 0.0)?;
+        let h = mm(&xin, &self.ad.t()?)?;
+        let db = mm(&g.t()?, &h)?.affine(scale, 0.0)?;
+        Ok((dx, da, db))
+    }
+}
+
+/// A and B as one flat tensor (a few thousand numbers) whose gradient candle splits back: a custom
+/// op takes at most three inputs.
+fn packed(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Tensor::cat(&[&a.flatten_all()?, &b.flatten_all()?], 0)
+}
+
+fn packed_grad(da: &Tensor, db: &Tensor) -> Result<Tensor> {
+    Tensor::cat(&[&da.flatten_all()?, &db.flatten_all()?], 0)
+}
+
+fn lora_linear_cpu(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>, res: Option<&Tensor>) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let in_f = *dims.last().unwrap_or(&0);
+    let rows = x.elem_count() / in_f.max(1);
+    let core = LoraCpu::new(base, a, b, scale, dropout, rows, in_f);
+    let xd = x.detach().reshape((rows, in_f))?.contiguous()?;
+    let init = match res {
+        Some(r) => Some(fused::slice_of(&r.detach().to_dtype(DType::F32)?, |v| v.to_vec())?),
+        None => None,
+    };
+    let y = core.forward(&xd, init)?;
+    let mut out_dims = dims.clone();
+    *out_dims.last_mut().expect("linear input has a last dimension") = core.out_f;
+    let need_dx = x.track_op();
+    let cpu = candle_core::Device::Cpu;
+    match res {
+        None => attach3("lora-linear", (x, a, b), Out::cpu(y, out_dims), move |_res, g| {
+            let g = g.reshape((core.rows, core.out_f))?.contiguous()?;
+            let (dx, da, db) = core.backward(&xd, &g, need_dx)?;
+            let dx = dx.map(|v| Tensor::from_vec(v, dims.as_slice(), &cpu)).transpose()?;
+            Ok((dx, Some(da), Some(db)))
+        }),
+        Some(r) => {
+            let res_dims = r.dims().to_vec();
+            attach3("lora-linear-residual", (r, x, &packed(a, b)?), Out::cpu(y, out_dims), move |_res, g| {
+                let g = g.reshape((core.rows, core.out_f))?.contiguous()?;
+                let (dx, da, db) = core.backward(&xd, &g, need_dx)?;
+                let dx = dx.map(|v| Tensor::from_vec(v, dims.as_slice(), &cpu)).transpose()?;
+                Ok((Some(g.reshape(res_dims.as_slice())?), dx, Some(packed_grad(&da, &db)?)))
+            })
+        }
+    }
+}
+
+/// `lora_linear(silu(gate) · up, …)`, the gated MLP's activation and its down projection, as one
+/// node: the activation, as wide as the MLP, is made again in the backward pass instead of kept.
+pub fn swiglu_lora_linear(gate: &Tensor, up: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>) -> Result<Tensor> {
+    let tracked = gate.track_op() || up.track_op() || a.track_op() || b.track_op();
+    if !(tracked && [gate, up, a, b].into_iter().all(fused::applies) && gate.dims() == up.dims()) {
+        return lora_linear(&swiglu(gate, up)?, base, a, b, scale, dropout);
+    }
+    let dims = gate.dims().to_vec();
+    let in_f = *dims.last().unwrap_or(&0);
+    let rows = gate.elem_count() / in_f.max(1);
+    let core = LoraCpu::new(base, a, b, scale, dropout, rows, in_f);
+    let (g, u) = (gate.detach().contiguous()?, up.detach().contiguous()?);
+    let activation = move |g: &Tensor, u: &Tensor| -> Result<Tensor> {
+        let m = fused::slice_of(g, |gv| fused::slice_of(u, |uv| fused::swiglu(gv, uv)))??;
+        Tensor::from_vec(m, (rows, in_f), &candle_core::Device::Cpu)
+    };
+    let y = core.forward(&activation(&g, &u)?, None)?;
+    let mut out_dims = dims.clone();
+    *out_dims.last_mut().expect("linear input has a last dimension") = core.out_f;
+    let need_dx = gate.track_op() || up.track_op();
+    attach3("swiglu-lora-linear", (gate, up, &packed(a, b)?), Out::cpu(y, out_dims), move |_res, grad| {
+        let grad = grad.reshape((core.rows, core.out_f))?.contiguous()?;
+        let (dm, da, db) = core.backward(&activation(&g, &u)?, &grad, need_dx)?;
+        let (dg, du) = match dm {
+            Some(dm) => {
+                let (dg, du) = fused::slice_of(&g, |gv| fused::slice_of(&u, |uv| fused::swiglu_backward(gv, uv, &dm)))??;
+                let cpu = candle_core::Device::Cpu;
+                (Some(Tensor::from_vec(dg, dims.as_slice(), &cpu)?), Some(Tensor::from_vec(du, dims.as_slice(), &cpu)?))
+            }
+            None => (None, None),
+        };
+        Ok((dg, du, Some(packed_grad(&da, &db)?)))
+    })
+}
+
+/// `res + lora_linear(x, …)`, a residual connection closed by the adapted projection, as one node:
+/// the projection's own output is never kept, and the product adds straight into the residual
+/// stream.
+pub fn lora_linear_residual(res: &Tensor, x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>) -> Result<Tensor> {
+    let tracked = res.track_op() || x.track_op() || a.track_op() || b.track_op();
+    if tracked && [res, x, a, b].into_iter().all(fused::applies) && base.out_features() == *res.dims().last().unwrap_or(&0) {
+        return lora_linear_cpu(x, base, a, b, scale, dropout, Some(res));
+    }
+    residual(res, &lora_linear(x, base, a, b, scale, dropout)?)
+}
+
 /// `silu(gate) · up`, the gated MLP's activation, keeping only `gate` and `up` for the backward pass.
 pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
     let (g, u) = (gate.detach(), up.detach());
+    if fused::applies(&g) && fused::applies(&u) && g.dims() == u.dims() {
+        let (g, u) = (g.contiguous()?, u.contiguous()?);
+        let y = fused::slice_of(&g, |gv| fused::slice_of(&u, |uv| fused::swiglu(gv, uv)))??;
+        let shape = g.shape().clone();
+        return attach2("swiglu", (gate, up), Out::cpu(y, shape.clone()), move |_res, grad| {
+            let (dg, du) = fused::slice_of(&g, |gv| {
+                fused::slice_of(&u, |uv| fused::slice_of(grad, |gr| fused::swiglu_backward(gv, uv, gr)))
+            })???;
+            let dev = candle_core::Device::Cpu;
+            Ok((Some(Tensor::from_vec(dg, shape.clone(), &dev)?), Some(Tensor::from_vec(du, shape.clone(), &dev)?)))
+        });
+    }
     let y = (g.silu()? * &u)?;
     attach2("swiglu", (gate, up), y, move |_res, grad| {
         let sig = candle_nn::ops::sigmoid(&g)?;
@@ -407,7 +642,13 @@ pub fn softcap(x: &Tensor, cap: f64) -> Result<Tensor> {
 /// `a + b` for a residual connection. candle's add keeps both operands alive for the backward pass,
 /// which needs neither.
 pub fn residual(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let y = (a.detach() + b.detach())?;
+    let (ad, bd) = (a.detach(), b.detach());
+    let y: Out = if fused::applies(&ad) && fused::applies(&bd) && ad.dims() == bd.dims() {
+        let (ad, bd) = (ad.contiguous()?, bd.contiguous()?);
+        Out::cpu(fused::slice_of(&ad, |av| fused::slice_of(&bd, |bv| fused::add(av, bv)))??, ad.shape().clone())
+    } else {
+        (ad + bd)?.into()
+    };
     attach2("residual", (a, b), y, |_res, grad| Ok((Some(grad.clone()), Some(grad.clone()))))
 }
 
@@ -421,6 +662,17 @@ pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
         return y.to_dtype(x.dtype());
     }
     let xd = x.detach();
+    if fused::applies(&xd) && fused::applies(w) && xd.dims().last() == Some(&w.elem_count()) {
+        let (xd, w) = (xd.contiguous()?, w.contiguous()?);
+        let y = fused::slice_of(&xd, |xv| fused::slice_of(&w, |wv| fused::rms_norm(xv, wv, eps as f32)))??;
+        let shape = xd.shape().clone();
+        return attach1("rms-norm", x, Out::cpu(y, shape.clone()), move |_res, g| {
+            let dx = fused::slice_of(&xd, |xv| {
+                fused::slice_of(&w, |wv| fused::slice_of(g, |gv| fused::rms_norm_backward(xv, wv, gv, eps as f32)))
+            })???;
+            Tensor::from_vec(dx, shape.clone(), &candle_core::Device::Cpu)
+        });
+    }
     let y = if xd.dtype() == DType::F64 {
         // The fused kernel has no f64 variant; f64 is for numerical checks only.
         candle_nn::ops::rms_norm_slow(&xd, w, eps as f32)?
@@ -506,6 +758,9 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> R
 /// the probabilities are recomputed in the backward pass instead of being kept: they are the largest
 /// activation of a block.
 pub fn attention_with(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, opts: ScoreOptions) -> Result<Tensor> {
+    if [q, k, v].into_iter().all(fused::applies) && mask.is_none_or(fused::applies) {
+        return attention_cpu(q, k, v, mask, None, opts);
+    }
     let (b, t, h, d) = q.dims4()?;
     let s = k.dim(1)?;
     let kv = k.dim(2)?;
@@ -517,10 +772,6 @@ pub fn attention_with(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>,
     let kh = k.detach().transpose(1, 2)?.contiguous()?;
     let vh = v.detach().transpose(1, 2)?.contiguous()?;
     let plain_probs = move |qh: &Tensor, kh: &Tensor, mask: Option<&Tensor>| -> Result<Tensor> {
-        if crate::fused::applies(qh) && mask.is_none_or(crate::fused::applies) {
-            let scores = mm(qh, &kh.t()?)?.reshape((b, kv, groups, t, s))?;
-            return crate::fused::masked_softmax(&scores, scale as f32, mask)?.reshape((b, kv, groups * t, s));
-        }
         let scores = (mm(qh, &kh.t()?)? * scale)?.reshape((b, kv, groups, t, s))?;
         let scores = match mask {
             Some(m) => scores.broadcast_add(m)?,
@@ -534,15 +785,11 @@ pub fn attention_with(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>,
         if let Some(c) = softcap {
             let th = (((mm(qh, &kh.t()?)? * scale)? / c)?.tanh()?).reshape((b, kv, groups, t, s))?;
             let capped = (&th * c)?;
-            let p = if crate::fused::applies(&capped) && mask.is_none_or(crate::fused::applies) {
-                crate::fused::masked_softmax(&capped, 1.0, mask)?
-            } else {
-                let sc = match mask {
-                    Some(m) => capped.broadcast_add(m)?,
-                    None => capped,
-                };
-                candle_nn::ops::softmax_last_dim(&sc.contiguous()?)?
+            let sc = match mask {
+                Some(m) => capped.broadcast_add(m)?,
+                None => capped,
             };
+            let p = candle_nn::ops::softmax_last_dim(&sc.contiguous()?)?;
             return Ok((p.reshape((b, kv, groups * t, s))?, Some(th.reshape((b, kv, groups * t, s))?)));
         }
         Ok((plain_probs(qh, kh, mask)?, None))
@@ -578,9 +825,166 @@ pub fn attention_with(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>,
     })
 }
 
-/// Rows of logits handled at once by [`linear_cross_entropy_sum`]: `[ROWS, vocab]` f32 is 48 MiB for a
+/// [`rope`] on `q` and `k`, then [`attention`], as one node: the rotated `q` and `k` are made again in
+/// the backward pass instead of being kept, so a block keeps two fewer of its activations. `k` has
+/// as many positions as `q` (no cache).
+pub fn rope_attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, table: &RopeTable, opts: ScoreOptions) -> Result<Tensor> {
+    if [q, k, v].into_iter().all(fused::applies) && mask.is_none_or(fused::applies) && q.dim(1)? == k.dim(1)? {
+        return attention_cpu(q, k, v, mask, Some(table.clone()), opts);
+    }
+    attention_with(&rope(q, table)?, &rope(k, table)?, v, mask, opts)
+}
+
+/// Queries per tile of [`attention_cpu`].
+const ATTENTION_TILE: usize = 32;
+
+/// [`attention`] in f32 on the CPU, a tile of queries at a time. Each tile multiplies only the keys
+/// its mask leaves open (with a causal mask, the prefix up to the tile's last query), so about half
+/// of the causal square is never computed; scores and probabilities exist for one tile at a time, so
+/// memory grows linearly with the sequence; and the softmax and its backward pass are single fused
+/// passes with the score scale folded in.
+fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, table: Option<RopeTable>, opts: ScoreOptions) -> Result<Tensor> {
+    let (b, t, h, d) = q.dims4()?;
+    let s = k.dim(1)?;
+    let kv = k.dim(2)?;
+    let groups = h / kv;
+    let scale = opts.scale as f32;
+    let softcap = opts.softcap.map(|c| c as f32);
+    let mask = match mask {
+        Some(m) => {
+            let md = m.dims();
+            let mb = md[0];
+            if m.elem_count() != mb * t * s || !(mb == 1 || mb == b) {
+                candle_core::bail!("attention: mask of shape {md:?} does not fit {t} queries and {s} keys");
+            }
+            // Shared with every other block, not copied: at 4k tokens it is 64 MiB.
+            Some((m.contiguous()?, mb))
+        }
+        None => None,
+    };
+    // The keys each tile needs: up to the last one its mask leaves open in any row. A row with every
+    // key masked gets a uniform softmax over all keys, as the untiled softmax gives it.
+    let tiles: Vec<(usize, usize, usize)> = (0..t)
+        .step_by(ATTENTION_TILE)
+        .map(|q0| {
+            let len = ATTENTION_TILE.min(t - q0);
+            let kend = match &mask {
+                None => Ok(s),
+                Some((m, mb)) => fused::slice_of(m, |m| {
+                    let mut kend = 0;
+                    for bi in 0..*mb {
+                        for ti in q0..q0 + len {
+                            let row = &m[(bi * t + ti) * s..][..s];
+                            match row.iter().rposition(|&x| x > -1e8) {
+                                Some(j) => kend = kend.max(j + 1),
+                                None => kend = s,
+                            }
+                        }
+                    }
+                    kend.max(1)
+                }),
+            }?;
+            Ok((q0, len, kend))
+        })
+        .collect::<Result<_>>()?;
+    let cpu = candle_core::Device::Cpu;
+    let (qd, kd, vd) = (q.detach().contiguous()?, k.detach().contiguous()?, v.detach().contiguous()?);
+    // With a rope table, `q` and `k` come unrotated; the rotation's transpose (the opposite angle)
+    // takes their gradients back.
+    let rotate = move |x: &Tensor, table: &Option<RopeTable>| -> Result<Tensor> {
+        match table {
+            Some(tb) => candle_nn::rotary_emb::rope_thd(x, &tb.cos, &tb.sin),
+            None => Ok(x.clone()),
+        }
+    };
+    let unrotate = move |x: Tensor, table: &Option<RopeTable>| -> Result<Tensor> {
+        match table {
+            Some(tb) => candle_nn::rotary_emb::rope_thd(&x, &tb.cos, &tb.neg_sin),
+            None => Ok(x),
+        }
+    };
+    // k and v heads-major, [b, kv, s, d]; a tile of q or of the output's gradient as [b, kv, groups·len, d]
+    // (head h = kv·groups + g, as HF's repeat_kv).
+    let heads = move |x: &Tensor| -> Result<Tensor> {
+        Tensor::from_vec(fused::slice_of(x, |xv| fused::swap_middle(xv, (b, s, kv, d), 1.0))?, (b, kv, s, d), &candle_core::Device::Cpu)
+    };
+    let tile_of = move |x: &Tensor, q0: usize, len: usize| -> Result<Tensor> {
+        Tensor::from_vec(fused::slice_of(x, |xv| fused::gather_heads(xv, (b, t, h, d), q0, len))?, (b, kv, groups * len, d), &candle_core::Device::Cpu)
+    };
+    let mask = std::sync::Arc::new(mask);
+    let probs = {
+        let mask = mask.clone();
+        // The probabilities and, with Gemma 2's soft cap, `tanh(scale · score / c)`, which the
+        // backward pass needs: capped scores are `c · tanh(…)`, and the softmax then has scale 1.
+        move |qt: &Tensor, km: &Tensor, q0: usize, len: usize, kend: usize| -> Result<(Vec<f32>, Option<Vec<f32>>)> {
+            let (mut p, _) = crate::blas::matmul_vec(qt, &km.narrow(2, 0, kend)?.t()?)?;
+            let (th, softmax_scale) = match softcap {
+                Some(c) => {
+                    let th: Vec<f32> = p.par_iter().map(|&x| (x * scale / c).tanh()).collect();
+                    p.par_iter_mut().zip(th.par_iter()).for_each(|(p, &th)| *p = c * th);
+                    (Some(th), 1.0)
+                }
+                None => (None, scale),
+            };
+            let per_batch = kv * groups * len;
+            let row = move |mb: usize| move |r: usize| (if mb == 1 { 0 } else { r / per_batch }) * t + q0 + r % len;
+            match mask.as_ref() {
+                Some((m, mb)) => fused::slice_of(m, |mv| fused::masked_softmax_rows(&mut p, kend, softmax_scale, Some((mv, s)), row(*mb)))?,
+                None => fused::masked_softmax_rows(&mut p, kend, softmax_scale, None, row(1)),
+            }
+            Ok((p, th))
+        }
+    };
+    let (qr, kr) = (rotate(&qd, &table)?, rotate(&kd, &table)?);
+    let (km, vm) = (heads(&kr)?, heads(&vd)?);
+    let mut out = vec![0f32; b * t * h * d];
+    for &(q0, len, kend) in &tiles {
+        let p = Tensor::from_vec(probs(&tile_of(&qr, q0, len)?, &km, q0, len, kend)?.0, (b, kv, groups * len, kend), &cpu)?;
+        let (o, _) = crate::blas::matmul_vec(&p, &vm.narrow(2, 0, kend)?)?;
+        fused::scatter_heads(&mut out, (b, t, h, d), q0, len, &o);
+    }
+    drop((qr, kr, km, vm));
+    attach3("attention", (q, k, v), Out::cpu(out, (b, t, h * d)), move |_res, g| {
+        let cpu = candle_core::Device::Cpu;
+        let g = g.reshape((b, t, h, d))?.contiguous()?;
+        let (qr, kr) = (rotate(&qd, &table)?, rotate(&kd, &table)?);
+        let (km, vm) = (heads(&kr)?, heads(&vd)?);
+        let mut dq = vec![0f32; b * t * h * d];
+        let mut dk = vec![0f32; b * kv * s * d];
+        let mut dv = vec![0f32; b * kv * s * d];
+        for &(q0, len, kend) in &tiles {
+            let (qt, gt) = (tile_of(&qr, q0, len)?, tile_of(&g, q0, len)?);
+            let (p, th) = probs(&qt, &km, q0, len, kend)?;
+            let pt = Tensor::from_vec(p, (b, kv, groups * len, kend), &cpu)?;
+            let (part, _) = crate::blas::matmul_vec(&pt.t()?, &gt)?;
+            fused::add_leading_rows(&mut dv, s, &part, kend, d);
+            let (mut dp, _) = crate::blas::matmul_vec(&gt, &vm.narrow(2, 0, kend)?.t()?)?;
+            match &th {
+                None => fused::slice_of(&pt, |pv| fused::softmax_backward_in_place(pv, &mut dp, kend, scale))?,
+                Some(th) => {
+                    fused::slice_of(&pt, |pv| fused::softmax_backward_in_place(pv, &mut dp, kend, 1.0))?;
+                    // Through the cap: d(c · tanh(scale · x / c)) / dx = scale · (1 − tanh²).
+                    dp.par_iter_mut().zip(th.par_iter()).for_each(|(d, &th)| *d *= scale * (1.0 - th * th));
+                }
+            }
+            drop(pt);
+            let ds = Tensor::from_vec(dp, (b, kv, groups * len, kend), &cpu)?;
+            let (dqt, _) = crate::blas::matmul_vec(&ds, &km.narrow(2, 0, kend)?)?;
+            fused::scatter_heads(&mut dq, (b, t, h, d), q0, len, &dqt);
+            let (part, _) = crate::blas::matmul_vec(&ds.t()?, &qt)?;
+            fused::add_leading_rows(&mut dk, s, &part, kend, d);
+        }
+        // Heads-major [b, kv, s, d] back to the projections' [b, s, kv, d].
+        let back = |x: Vec<f32>| -> Result<Tensor> { Tensor::from_vec(fused::swap_middle(&x, (b, kv, s, d), 1.0), (b, s, kv, d), &cpu) };
+        let dq = unrotate(Tensor::from_vec(dq, (b, t, h, d), &cpu)?, &table)?;
+        let dk = unrotate(back(dk)?, &table)?;
+        Ok((Some(dq), Some(dk), Some(back(dv)?)))
+    })
+}
+
+/// Rows of logits handled at once by [`linear_cross_entropy_sum`]: `[ROWS, vocab]` f32 is 24 MiB for a
 /// 49k vocabulary.
-const CE_CHUNK_ROWS: usize = 256;
+const CE_CHUNK_ROWS: usize = 128;
 
 /// Summed cross-entropy of `hs Wᵀ` (`hs`: `[n, hidden]`, frozen `w`: `[vocab, hidden]`) against `targets`,
 /// without ever holding all `[n, vocab]` logits: they are made a chunk of rows at a time in the forward
@@ -655,39 +1059,36 @@ fn linear_cross_entropy_sum_fused(hs: &Tensor, w: &Tensor, targets: &Tensor, sof
     if let Some(&bad) = tg.iter().find(|&&t| t as usize >= vocab) {
         candle_core::bail!("cross-entropy: target token {bad} is outside the vocabulary of {vocab}");
     }
-    let chunks: Vec<(usize, usize)> = (0..n).step_by(CE_CHUNK_ROWS).map(|s| (s, CE_CHUNK_ROWS.min(n - s))).collect();
-    let mut lse = Vec::with_capacity(n);
+    let need_grad = hs.track_op();
     let mut total = 0f64;
-    for &(start, len) in &chunks {
-        let (mut logits, _) = crate::blas::matmul_vec(&hd.narrow(0, start, len)?, &w.t()?)?;
+    // The gradient of the summed loss for `hs`, made while each chunk's logits are at hand: the
+    // backward pass then only scales it, instead of making the logits a second time.
+    let mut dh: Vec<f32> = Vec::with_capacity(if need_grad { hd.elem_count() } else { 0 });
+    for start in (0..n).step_by(CE_CHUNK_ROWS) {
+        let len = CE_CHUNK_ROWS.min(n - start);
+        let (mut logits, shape) = crate::blas::matmul_vec(&hd.narrow(0, start, len)?, &w.t()?)?;
         if let Some(c) = softcap {
-            crate::fused::softcap_in_place(&mut logits, c);
+            fused::softcap_in_place(&mut logits, c);
         }
-        let (l, loss) = crate::fused::cross_entropy_rows(&logits, vocab, &tg[start..start + len]);
-        lse.extend(l);
+        let (lse, loss) = fused::cross_entropy_rows(&logits, vocab, &tg[start..start + len]);
         total += loss;
+        if need_grad {
+            let targets = &tg[start..start + len];
+            match softcap {
+                Some(c) => fused::cross_entropy_grad_in_place_capped(&mut logits, vocab, &lse, targets, 1.0, c),
+                None => fused::cross_entropy_grad_in_place(&mut logits, vocab, &lse, targets, 1.0),
+            }
+            let (part, _) = crate::blas::matmul_vec(&Tensor::from_vec(logits, shape, hd.device())?, w)?;
+            dh.extend_from_slice(&part);
+        }
     }
     let loss = Tensor::new(total as f32, hs.device())?;
-    let w = w.clone();
+    let shape = hd.shape().clone();
+    let dh = std::sync::Arc::new(dh);
     attach1("linear-cross-entropy", hs, loss, move |_res, g| {
         let g = g.to_dtype(DType::F32)?.to_scalar::<f32>()?;
-        let mut parts = Vec::with_capacity(chunks.len());
-        for &(start, len) in &chunks {
-            let (mut logits, shape) = crate::blas::matmul_vec(&hd.narrow(0, start, len)?, &w.t()?)?;
-            let (l, t) = (&lse[start..start + len], &tg[start..start + len]);
-            match softcap {
-                Some(c) => {
-                    crate::fused::softcap_in_place(&mut logits, c);
-                    crate::fused::cross_entropy_grad_in_place_capped(&mut logits, vocab, l, t, g, c);
-                }
-                None => crate::fused::cross_entropy_grad_in_place(&mut logits, vocab, l, t, g),
-            }
-            parts.push(mm(&Tensor::from_vec(logits, shape, hd.device())?, &w)?);
-        }
-        if parts.is_empty() {
-            return hd.zeros_like();
-        }
-        Tensor::cat(&parts, 0)
+        let scaled: Vec<f32> = dh.iter().map(|v| v * g).collect();
+        Tensor::from_vec(scaled, shape.clone(), &candle_core::Device::Cpu)
     })
 }
 

@@ -1,6 +1,7 @@
 //! Each hand-written backward against candle's autograd through composed, differentiable ops.
 
 use candle_core::{DType, Device, Tensor, Var, D};
+use whetstone_engine::fused::Dropout;
 use whetstone_engine::ops::{self, FrozenLinear, RopeTable};
 use whetstone_engine::rng::Rng;
 
@@ -71,7 +72,19 @@ fn rope_matches_rope_slow() {
 
 #[test]
 fn attention_matches_composed_with_gqa_and_mask() {
-    let (b, h, kv, t, d) = (2, 4, 2, 5, 8);
+    // Row 1 padded on the right.
+    attention_case(4, 2, 5, 8, 0, 2);
+}
+
+#[test]
+fn attention_in_several_query_tiles_matches_composed_with_padding_on_either_side() {
+    // Longer than three tiles of queries; row 0 padded on the left, so its first queries see no key
+    // at all, row 1 on the right.
+    attention_case(6, 2, 75, 8, 9, 13);
+}
+
+fn attention_case(h: usize, kv: usize, t: usize, d: usize, left_pad0: usize, right_pad1: usize) {
+    let b = 2;
     let q = rand(&[b, t, h, d], 7, DType::F32);
     let k = rand(&[b, t, kv, d], 8, DType::F32);
     let v = rand(&[b, t, kv, d], 9, DType::F32);
@@ -79,7 +92,7 @@ fn attention_matches_composed_with_gqa_and_mask() {
     for bi in 0..b {
         for i in 0..t {
             for j in 0..t {
-                let pad = bi == 1 && j >= 3;
+                let pad = (bi == 0 && j < left_pad0) || (bi == 1 && j >= t - right_pad1);
                 if j > i || pad {
                     m[bi * t * t + i * t + j] = -1e9;
                 }
@@ -112,7 +125,7 @@ fn attention_matches_composed_with_gqa_and_mask() {
             _ => reference(&q, &k, x),
         };
         let x = [&q, &k, &v][which];
-        check(&format!("attention arg {which}"), x, ours, refr);
+        check(&format!("attention arg {which} (t = {t})"), x, ours, refr);
     }
 }
 
@@ -124,7 +137,10 @@ fn lora_linear_matches_composed_for_every_input() {
     let x = rand(&[2, 3, 5], 13, DType::F32);
     let a = rand(&[2, 5], 14, DType::F32);
     let b = rand(&[7, 2], 15, DType::F32);
-    let mask = rand(&[2, 3, 5], 16, DType::F32).ge(0.0).unwrap().to_dtype(DType::F32).unwrap();
+    let drop = Dropout { seed: 16, p: 0.4 };
+    let mask = Tensor::from_vec(drop.mask(30), (2, 3, 5), &Device::Cpu).unwrap();
+    let kept = mask.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert!(kept.iter().any(|&m| m == 0.0) && kept.iter().any(|&m| (m - 1.0 / 0.6).abs() < 1e-6), "{kept:?}");
     let scale = 1.5;
     let reference = |x: &Tensor, a: &Tensor, b: &Tensor| -> Tensor {
         let base = x.broadcast_matmul(&w.t().unwrap()).unwrap().broadcast_add(&bias).unwrap();
@@ -132,7 +148,7 @@ fn lora_linear_matches_composed_for_every_input() {
         let low = xm.broadcast_matmul(&a.t().unwrap()).unwrap().broadcast_matmul(&b.t().unwrap()).unwrap();
         (base + (low * scale).unwrap()).unwrap()
     };
-    let ours = |x: &Tensor, a: &Tensor, b: &Tensor| ops::lora_linear(x, &lin, a, b, scale, Some(mask.clone())).unwrap();
+    let ours = |x: &Tensor, a: &Tensor, b: &Tensor| ops::lora_linear(x, &lin, a, b, scale, Some(drop)).unwrap();
     check("lora x", &x, |t| ours(t, &a, &b), |t| reference(t, &a, &b));
     check("lora A", &a, |t| ours(&x, t, &b), |t| reference(&x, t, &b));
     check("lora B", &b, |t| ours(&x, &a, t), |t| reference(&x, &a, t));
@@ -255,4 +271,89 @@ fn norm_with_a_wider_weight_runs_in_the_weights_dtype() {
     assert_eq!(y.dtype(), DType::BF16);
     let want = candle_nn::ops::rms_norm_slow(&x, &w, 1e-6).unwrap();
     assert!(max_rel(&y, &want) < 1e-2);
+}
+
+#[test]
+fn dropout_masks_come_from_their_seed_alone_and_drop_about_p() {
+    let d = Dropout { seed: 7, p: 0.05 };
+    let m = d.mask(200_000);
+    assert_eq!(m, d.mask(200_000), "the same seed draws the same mask");
+    assert_eq!(&m[..1000], &d.mask(1000)[..], "a mask's elements do not depend on its length");
+    let dropped = m.iter().filter(|&&v| v == 0.0).count() as f64 / m.len() as f64;
+    assert!((dropped - 0.05).abs() < 0.003, "dropped {dropped}");
+    assert!(m.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.95).abs() < 1e-6));
+    assert_ne!(m, Dropout { seed: 8, p: 0.05 }.mask(200_000), "another seed draws another mask");
+    let x: Vec<f32> = (0..200_000).map(|i| (i % 17) as f32 - 8.0).collect();
+    let applied = d.apply(&x);
+    assert!(applied.iter().zip(&x).zip(&m).all(|((a, x), m)| *a == x * m));
+    let mut y = vec![1f32; x.len()];
+    d.accumulate(&mut y, &x, 0.5);
+    assert!(y.iter().zip(&applied).all(|(y, a)| (y - (1.0 + 0.5 * a)).abs() < 1e-5));
+}
+
+#[test]
+fn rope_inside_attention_matches_rope_then_attention() {
+    let (b, h, kv, t, d) = (2, 4, 2, 40, 8);
+    let inv_freq: Vec<f32> = (0..d / 2).map(|i| 1.0 / 10000f32.powf(2.0 * i as f32 / d as f32)).collect();
+    let table = RopeTable::new(&inv_freq, 0, t, DType::F32, &Device::Cpu).unwrap();
+    let q = rand(&[b, t, h, d], 41, DType::F32);
+    let k = rand(&[b, t, kv, d], 42, DType::F32);
+    let v = rand(&[b, t, kv, d], 43, DType::F32);
+    let m: Vec<f32> = (0..t * t).map(|i| if i % t > i / t { -1e9 } else { 0.0 }).collect();
+    let mask = Tensor::from_vec(m, (1, 1, 1, t, t), &Device::Cpu).unwrap();
+    let separate = |q: &Tensor, k: &Tensor, v: &Tensor| {
+        ops::attention(&ops::rope(q, &table).unwrap(), &ops::rope(k, &table).unwrap(), v, Some(&mask)).unwrap()
+    };
+    let fused = |q: &Tensor, k: &Tensor, v: &Tensor| ops::rope_attention(q, k, v, Some(&mask), &table, ops::ScoreOptions::plain(d)).unwrap();
+    check("rope attention q", &q, |x| fused(x, &k, &v), |x| separate(x, &k, &v));
+    check("rope attention k", &k, |x| fused(&q, x, &v), |x| separate(&q, x, &v));
+    check("rope attention v", &v, |x| fused(&q, &k, x), |x| separate(&q, &k, x));
+}
+
+#[test]
+fn lora_linear_closing_a_residual_matches_the_two_apart() {
+    let w = rand(&[6, 5], 51, DType::F32);
+    let lin = FrozenLinear::new(w, None);
+    let res = rand(&[2, 3, 6], 52, DType::F32);
+    let x = rand(&[2, 3, 5], 53, DType::F32);
+    let a = rand(&[2, 5], 54, DType::F32);
+    let b = rand(&[6, 2], 55, DType::F32);
+    let drop = Some(Dropout { seed: 3, p: 0.3 });
+    let apart = |r: &Tensor, x: &Tensor, a: &Tensor, b: &Tensor| ops::residual(r, &ops::lora_linear(x, &lin, a, b, 0.7, drop).unwrap()).unwrap();
+    let joined = |r: &Tensor, x: &Tensor, a: &Tensor, b: &Tensor| ops::lora_linear_residual(r, x, &lin, a, b, 0.7, drop).unwrap();
+    check("residual input", &res, |t| joined(t, &x, &a, &b), |t| apart(t, &x, &a, &b));
+    check("projection input", &x, |t| joined(&res, t, &a, &b), |t| apart(&res, t, &a, &b));
+    check("lora A", &a, |t| joined(&res, &x, t, &b), |t| apart(&res, &x, t, &b));
+    check("lora B", &b, |t| joined(&res, &x, &a, t), |t| apart(&res, &x, &a, t));
+}
+
+#[test]
+fn swiglu_inside_the_down_projection_matches_the_two_apart() {
+    let w = rand(&[4, 9], 61, DType::F32);
+    let lin = FrozenLinear::new(w, None);
+    let g = rand(&[2, 3, 9], 62, DType::F32);
+    let u = rand(&[2, 3, 9], 63, DType::F32);
+    let a = rand(&[2, 9], 64, DType::F32);
+    let b = rand(&[4, 2], 65, DType::F32);
+    let drop = Some(Dropout { seed: 5, p: 0.2 });
+    let apart = |g: &Tensor, u: &Tensor, a: &Tensor, b: &Tensor| ops::lora_linear(&ops::swiglu(g, u).unwrap(), &lin, a, b, 1.3, drop).unwrap();
+    let joined = |g: &Tensor, u: &Tensor, a: &Tensor, b: &Tensor| ops::swiglu_lora_linear(g, u, &lin, a, b, 1.3, drop).unwrap();
+    check("gate", &g, |t| joined(t, &u, &a, &b), |t| apart(t, &u, &a, &b));
+    check("up", &u, |t| joined(&g, t, &a, &b), |t| apart(&g, t, &a, &b));
+    check("lora A", &a, |t| joined(&g, &u, t, &b), |t| apart(&g, &u, t, &b));
+    check("lora B", &b, |t| joined(&g, &u, &a, t), |t| apart(&g, &u, &a, t));
+}
+
+#[test]
+fn the_fast_exp_is_within_a_few_ulp_of_libm_where_f32_has_normal_results() {
+    let mut worst = 0f64;
+    let mut x = -87.0f32;
+    while x < 88.0 {
+        let (ours, libm) = (whetstone_engine::fused::exp(x) as f64, (x as f64).exp());
+        worst = worst.max((ours - libm).abs() / libm);
+        x += 0.0137;
+    }
+    assert!(worst < 4e-7, "relative error {worst}");
+    assert_eq!(whetstone_engine::fused::exp(-200.0), 0.0);
+    assert_eq!(whetstone_engine::fused::exp(0.0), 1.0);
 }

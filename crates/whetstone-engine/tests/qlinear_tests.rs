@@ -79,7 +79,7 @@ fn quantized_lora_linear_matches_dense_reference() {
     let (out, inp, rank) = (32, 256, 4);
     let x = rand(&[2, 5, inp], 7, 1.0);
     let r = rand(&[2, 5, out], 8, 1.0);
-    let mask = (rand(&[2, 5, inp], 9, 1.0).ge(-0.8).unwrap().to_dtype(DType::F32).unwrap() / 0.9).unwrap();
+    let drop = whetstone_engine::fused::Dropout { seed: 9, p: 0.1 };
     for (name, q, dense) in quantized_weights(out, inp, 6) {
         let ql = FrozenLinear::quantized(q, None);
         let dl = FrozenLinear::new(dense, None);
@@ -87,7 +87,7 @@ fn quantized_lora_linear_matches_dense_reference() {
             let xv = Var::from_tensor(&x).unwrap();
             let a = Var::from_tensor(&rand(&[rank, inp], 10, 0.1)).unwrap();
             let b = Var::from_tensor(&rand(&[out, rank], 11, 0.1)).unwrap();
-            let y = ops::lora_linear(xv.as_tensor(), lin, a.as_tensor(), b.as_tensor(), 2.0, Some(mask.clone())).unwrap();
+            let y = ops::lora_linear(xv.as_tensor(), lin, a.as_tensor(), b.as_tensor(), 2.0, Some(drop)).unwrap();
             let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
             let grads: Vec<Tensor> = [&xv, &a, &b].iter().map(|v| g.get(v.as_tensor()).expect("gradient").clone()).collect();
             (y.detach(), grads)
