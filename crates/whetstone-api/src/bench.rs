@@ -36,6 +36,14 @@ pub struct BenchReport {
     pub peak_rss_mb: f64,
     /// Minor page faults a timed step takes on average: fresh memory the step touches.
     pub minor_faults_per_step: Option<f64>,
+    /// Model FLOPs a trained token takes (see [`crate::gpu_bench::flops_per_token`]), and the rate
+    /// the step achieved with them.
+    pub gflop_per_token: f64,
+    pub gflop_per_s: f64,
+    /// This machine's measured f32 matrix-product speed with the same threads, and the share of it
+    /// the training step reached.
+    pub sgemm_peak_gflop_per_s: Option<f64>,
+    pub share_of_sgemm_peak: Option<f64>,
     pub trainable_parameters: usize,
     pub quant: QuantMode,
     /// Quantized formats of the base's linear layers (empty when dense).
@@ -127,6 +135,14 @@ pub fn bench_train(req: &BenchRequest, mut on_step: impl FnMut(usize, f64)) -> R
     };
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let tokens_per_s = (req.batch * req.seq_len) as f64 / mean;
+    let gflop_per_token = crate::gpu_bench::flops_per_token(&decoder.config, req.seq_len) / 1e9;
+    let gflop_per_s = tokens_per_s * gflop_per_token;
+    let sgemm_peak_gflop_per_s = if decoder.device.is_cpu() {
+        crate::backend::matmul_flops(&decoder.device, DType::F32, 256, 1024).ok().map(|f| f / 1e9)
+    } else {
+        None
+    };
     Ok(BenchReport {
         implementation: "whetstone",
         model: req.model.display().to_string(),
@@ -137,11 +153,15 @@ pub fn bench_train(req: &BenchRequest, mut on_step: impl FnMut(usize, f64)) -> R
         grad_checkpoint: req.grad_checkpoint,
         threads: rayon_threads(),
         steps: req.steps,
-        tokens_per_s: (req.batch * req.seq_len) as f64 / mean,
+        tokens_per_s,
         step_s_mean: mean,
         step_s_min: min,
         peak_rss_mb: peak_rss_mb().unwrap_or(f64::NAN),
         minor_faults_per_step,
+        gflop_per_token,
+        gflop_per_s,
+        sgemm_peak_gflop_per_s,
+        share_of_sgemm_peak: sgemm_peak_gflop_per_s.map(|p| gflop_per_s / p),
         trainable_parameters: params,
         quant: req.quant,
         quant_kinds: mem.kinds.iter().cloned().collect(),

@@ -197,6 +197,10 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
                 if let Some(f) = r.minor_faults_per_step {
                     println!("page faults   {f:.0} a step");
                 }
+                println!("model FLOPs   {:.2} GFLOP a token, {:.1} GFLOP/s", r.gflop_per_token, r.gflop_per_s);
+                if let (Some(peak), Some(share)) = (r.sgemm_peak_gflop_per_s, r.share_of_sgemm_peak) {
+                    println!("f32 product   {peak:.1} GFLOP/s measured here; the step reached {:.0}% of it", share * 100.0);
+                }
                 let kinds = if r.quant_kinds.is_empty() { "dense".to_string() } else { r.quant_kinds.join(", ") };
                 println!("base          {:.1} MiB, {:.3} bytes/param ({kinds})", r.base_mb, r.base_bytes_per_param);
                 if let Some(b) = r.linear_bytes_per_param {
