@@ -273,3 +273,71 @@ fn sgemm_into<T: Send>(lib: &Blas, a: &Tensor, b: &Tensor, alpha: f32, beta: f32
     }
     Some(())
 }
+
+/// One operand of [`gemm_slices`]: a row-major matrix with leading dimension `ld`, read transposed
+/// when `trans`.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    pub data: &'a [f32],
+    pub ld: usize,
+    pub trans: bool,
+}
+
+impl Mat<'_> {
+    #[inline]
+    fn at(&self, i: usize, j: usize) -> f32 {
+        if self.trans { self.data[j * self.ld + i] } else { self.data[i * self.ld + j] }
+    }
+}
+
+/// `c ← alpha · op(a) · op(b) + beta · c` on the calling thread, `op(a)` being `m × k`, `op(b)`
+/// `k × n` and `c` a contiguous `m × n`. For the small products of one row block inside a kernel
+/// that is itself split over rayon's threads; without OpenBLAS a plain loop computes them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_slices(m: usize, n: usize, k: usize, alpha: f32, a: Mat, b: Mat, beta: f32, c: &mut [f32]) {
+    let c = &mut c[..m * n];
+    if m == 0 || n == 0 {
+        return;
+    }
+    if let Some(lib) = blas().filter(|_| m.max(n).max(k) <= i32::MAX as usize) {
+        let t = |m: &Mat| if m.trans { TRANS } else { NO_TRANS };
+        // Checked in every build: sgemm would read past a short slice where the loop below panics.
+        assert!(k == 0 || a.data.len() >= if a.trans { (k - 1) * a.ld + m } else { (m - 1) * a.ld + k }, "gemm_slices: a too short");
+        assert!(k == 0 || b.data.len() >= if b.trans { (n - 1) * b.ld + k } else { (k - 1) * b.ld + n }, "gemm_slices: b too short");
+        // SAFETY: the asserts above and `c`'s slicing show every element sgemm touches lies inside
+        // the three slices.
+        unsafe {
+            (lib.sgemm)(
+                ROW_MAJOR,
+                t(&a),
+                t(&b),
+                m as i32,
+                n as i32,
+                k as i32,
+                alpha,
+                a.data.as_ptr(),
+                a.ld.max(1) as i32,
+                b.data.as_ptr(),
+                b.ld.max(1) as i32,
+                beta,
+                c.as_mut_ptr(),
+                n as i32,
+            )
+        };
+        return;
+    }
+    for i in 0..m {
+        let row = &mut c[i * n..(i + 1) * n];
+        if beta == 0.0 {
+            row.fill(0.0);
+        } else if beta != 1.0 {
+            row.iter_mut().for_each(|v| *v *= beta);
+        }
+        for p in 0..k {
+            let s = alpha * a.at(i, p);
+            for (j, v) in row.iter_mut().enumerate() {
+                *v += s * b.at(p, j);
+            }
+        }
+    }
+}

@@ -21,15 +21,6 @@ pub fn applies(t: &Tensor) -> bool {
     matches!(t.device(), Device::Cpu) && t.dtype() == candle_core::DType::F32
 }
 
-fn with_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    let t = t.contiguous()?;
-    let (st, l) = t.storage_and_layout();
-    match &*st {
-        Storage::Cpu(CpuStorage::F32(v)) => Ok(f(&v[l.start_offset()..l.start_offset() + l.shape().elem_count()])),
-        _ => candle_core::bail!("fused kernel: expected an f32 tensor on the cpu"),
-    }
-}
-
 /// Log-sum-exp of each row of a `[rows, cols]` buffer, and the summed cross-entropy against
 /// `targets` (`lse − x[target]`).
 pub fn cross_entropy_rows(logits: &[f32], cols: usize, targets: &[u32]) -> (Vec<f32>, f64) {
@@ -190,17 +181,6 @@ pub fn rms_norm_backward(x: &[f32], w: &[f32], g: &[f32], eps: f32) -> Vec<f32> 
     dx
 }
 
-/// The softmax's backward pass for rows of probabilities `p`, in place on their upstream gradient:
-/// `dp ← scale · p (dp − Σ dp·p)`.
-pub fn softmax_backward_in_place(p: &[f32], dp: &mut [f32], cols: usize, scale: f32) {
-    dp.par_chunks_mut(cols).zip(p.par_chunks(cols)).for_each(|(d, p)| {
-        let dot: f32 = d.iter().zip(p).map(|(d, p)| d * p).sum();
-        for (d, &p) in d.iter_mut().zip(p) {
-            *d = scale * p * (*d - dot);
-        }
-    });
-}
-
 /// `[a, b, c, d]` → `[a, c, b, d]` (tokens-major to heads-major and back), times `scale`.
 pub fn swap_middle(x: &[f32], (_, b, c, d): (usize, usize, usize, usize), scale: f32) -> Vec<f32> {
     let mut out = vec![0f32; x.len()];
@@ -222,9 +202,9 @@ pub fn swap_middle(x: &[f32], (_, b, c, d): (usize, usize, usize, usize), scale:
     out
 }
 
-/// Dropout drawn from a seed: element `i` is kept (and scaled by `1/(1−p)`) or zeroed as the `i`-th
-/// output of SplitMix64 seeded with `seed` says. Nothing is stored between the forward and the
-/// backward pass; each recomputes the same mask from the seed, in parallel.
+/// Dropout drawn from a seed: element `i` is kept (and scaled by `1/(1−p)`) or zeroed as a 32-bit
+/// lane of the `i/2`-th output of SplitMix64 seeded with `seed` says. The forward pass draws the
+/// mask once as bits ([`DropMask`]), 1/32 of the f32 mask's size, and the backward pass reads them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dropout {
     pub seed: u64,
@@ -232,13 +212,14 @@ pub struct Dropout {
 }
 
 impl Dropout {
-    fn threshold(&self) -> u64 {
-        // A draw below `p · 2⁶⁴` drops the element: probability p.
-        (self.p.clamp(0.0, 1.0) * 18_446_744_073_709_551_616.0) as u64
+    /// Lanes below this are dropped; `None` when every element is (`p ≥ 1`).
+    fn threshold(&self) -> Option<u32> {
+        let t = self.p.clamp(0.0, 1.0) * 4_294_967_296.0;
+        (t < 4_294_967_296.0).then_some(t as u32)
     }
 
     fn keep_scale(&self) -> f32 {
-        (1.0 / (1.0 - self.p)) as f32
+        if self.p >= 1.0 { 0.0 } else { (1.0 / (1.0 - self.p)) as f32 }
     }
 
     #[inline]
@@ -249,14 +230,42 @@ impl Dropout {
         z ^ (z >> 31)
     }
 
+    /// The mask of `n` elements as bits, drawn in parallel.
+    pub fn bits(&self, n: usize) -> DropMask {
+        let mut words = vec![0u64; n.div_ceil(64)];
+        if let Some(thr) = self.threshold() {
+            words.par_chunks_mut(256).enumerate().for_each(|(c, ws)| {
+                for (j, w) in ws.iter_mut().enumerate() {
+                    // Word `k` holds elements 64k..64k+63: draws 32k..32k+31, two lanes each.
+                    let first = ((c * 256 + j) * 32) as u64;
+                    let mut bits = 0u64;
+                    for d in 0..32u64 {
+                        let z = Self::draw(self.seed, first + d);
+                        bits |= (((z as u32) >= thr) as u64) << (2 * d);
+                        bits |= ((((z >> 32) as u32) >= thr) as u64) << (2 * d + 1);
+                    }
+                    *w = bits;
+                }
+            });
+        }
+        let tail = n % 64;
+        if tail != 0 {
+            // Bits past the end stay clear, so counting kept bits counts elements.
+            if let Some(last) = words.last_mut() {
+                *last &= (1u64 << tail) - 1;
+            }
+        }
+        DropMask { words, n, keep: self.keep_scale() }
+    }
+
     /// The mask's values (`0` or `1/(1−p)`) for `n` elements.
     pub fn mask(&self, n: usize) -> Vec<f32> {
-        let (thr, keep) = (self.threshold(), self.keep_scale());
+        let bits = self.bits(n);
         let mut out = vec![0f32; n];
         out.par_chunks_mut(PAR_CHUNK).enumerate().for_each(|(c, o)| {
-            let base = (c * PAR_CHUNK) as u64;
+            let start = c * PAR_CHUNK;
             for (j, o) in o.iter_mut().enumerate() {
-                *o = if Self::draw(self.seed, base + j as u64) >= thr { keep } else { 0.0 };
+                *o = if bits.kept(start + j) { bits.keep } else { 0.0 };
             }
         });
         out
@@ -264,101 +273,72 @@ impl Dropout {
 
     /// `x ⊙ mask`.
     pub fn apply(&self, x: &[f32]) -> Vec<f32> {
-        let (thr, keep) = (self.threshold(), self.keep_scale());
+        let bits = self.bits(x.len());
         let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).enumerate().for_each(|(c, (o, x))| {
-            let base = (c * PAR_CHUNK) as u64;
-            for (j, (o, &x)) in o.iter_mut().zip(x).enumerate() {
-                *o = if Self::draw(self.seed, base + j as u64) >= thr { x * keep } else { 0.0 };
-            }
-        });
+        out.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).enumerate().for_each(|(c, (o, x))| bits.apply_at(c * PAR_CHUNK, x, o));
         out
     }
 
     /// `y += alpha · (x ⊙ mask)`.
     pub fn accumulate(&self, y: &mut [f32], x: &[f32], alpha: f32) {
-        let (thr, keep) = (self.threshold(), alpha * self.keep_scale());
-        y.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).enumerate().for_each(|(c, (y, x))| {
-            let base = (c * PAR_CHUNK) as u64;
-            for (j, (y, &x)) in y.iter_mut().zip(x).enumerate() {
-                if Self::draw(self.seed, base + j as u64) >= thr {
-                    *y += x * keep;
-                }
+        let bits = self.bits(y.len());
+        y.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).enumerate().for_each(|(c, (y, x))| bits.accumulate_at(c * PAR_CHUNK, y, x, alpha));
+    }
+}
+
+/// A dropout mask as one bit an element (set: kept), with the scale kept elements take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropMask {
+    words: Vec<u64>,
+    n: usize,
+    keep: f32,
+}
+
+impl DropMask {
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    #[inline]
+    pub fn kept(&self, i: usize) -> bool {
+        (self.words[i / 64] >> (i % 64)) & 1 == 1
+    }
+
+    /// How many elements are kept.
+    pub fn kept_count(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// `out[j] = x[j] · mask[start + j]`.
+    pub fn apply_at(&self, start: usize, x: &[f32], out: &mut [f32]) {
+        for (j, (o, &x)) in out.iter_mut().zip(x).enumerate() {
+            *o = if self.kept(start + j) { x * self.keep } else { 0.0 };
+        }
+    }
+
+    /// `y[j] += alpha · x[j] · mask[start + j]`.
+    pub fn accumulate_at(&self, start: usize, y: &mut [f32], x: &[f32], alpha: f32) {
+        let k = alpha * self.keep;
+        for (j, (y, &x)) in y.iter_mut().zip(x).enumerate() {
+            if self.kept(start + j) {
+                *y += x * k;
             }
-        });
+        }
     }
 }
 
 /// The f32 elements of a CPU tensor, contiguous.
 pub fn slice_of<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    with_slice(t, f)
-}
-
-/// `softmax(scale · x + mask)` over each `cols`-wide row of `x`, in place. Row `r` adds the first
-/// `cols` entries of row `mask_row(r)` of `mask` (whose rows are `mask_cols` wide).
-pub fn masked_softmax_rows(x: &mut [f32], cols: usize, scale: f32, mask: Option<(&[f32], usize)>, mask_row: impl Fn(usize) -> usize + Sync) {
-    x.par_chunks_mut(cols).enumerate().for_each(|(r, o)| {
-        let mut max = f32::NEG_INFINITY;
-        match mask {
-            Some((m, mask_cols)) => {
-                let m = &m[mask_row(r) * mask_cols..][..cols];
-                for (o, &m) in o.iter_mut().zip(m) {
-                    *o = *o * scale + m;
-                    max = max.max(*o);
-                }
-            }
-            None => {
-                for o in o.iter_mut() {
-                    *o *= scale;
-                    max = max.max(*o);
-                }
-            }
-        }
-        let mut sum = 0f32;
-        for o in o.iter_mut() {
-            let d = *o - max;
-            *o = if d < EXP_ZERO_BELOW { 0.0 } else { exp(d) };
-            sum += *o;
-        }
-        for o in o.iter_mut() {
-            *o /= sum;
-        }
-    });
-}
-
-/// Rows `n0..n0+len` of `x` (`[b, n, h, d]`, tokens-major) as `[b, h, len, d]` (heads-major).
-pub fn gather_heads(x: &[f32], (b, n, h, d): (usize, usize, usize, usize), n0: usize, len: usize) -> Vec<f32> {
-    let mut out = vec![0f32; b * h * len * d];
-    out.par_chunks_mut(len * d).enumerate().for_each(|(bh, o)| {
-        let (bi, hi) = (bh / h, bh % h);
-        for ti in 0..len {
-            o[ti * d..(ti + 1) * d].copy_from_slice(&x[((bi * n + n0 + ti) * h + hi) * d..][..d]);
-        }
-    });
-    out
-}
-
-/// The inverse of [`gather_heads`]: `src` (`[b, h, len, d]`) into rows `n0..n0+len` of `dst`
-/// (`[b, n, h, d]`).
-pub fn scatter_heads(dst: &mut [f32], (b, n, h, d): (usize, usize, usize, usize), n0: usize, len: usize, src: &[f32]) {
-    debug_assert_eq!(src.len(), b * h * len * d);
-    dst.par_chunks_mut(n * h * d).enumerate().for_each(|(bi, o)| {
-        for hi in 0..h {
-            for ti in 0..len {
-                o[((n0 + ti) * h + hi) * d..][..d].copy_from_slice(&src[((bi * h + hi) * len + ti) * d..][..d]);
-            }
-        }
-    });
-}
-
-/// Adds `part` (`[m, rows, d]`) to the first `rows` rows of each of the `m` matrices of `dst`
-/// (`[m, total, d]`).
-pub fn add_leading_rows(dst: &mut [f32], total: usize, part: &[f32], rows: usize, d: usize) {
-    dst.par_chunks_mut(total * d).zip(part.par_chunks(rows * d)).for_each(|(o, p)| {
-        for (o, &p) in o[..rows * d].iter_mut().zip(p) {
-            *o += p;
-        }
-    });
+    let t = t.contiguous()?;
+    let (st, l) = t.storage_and_layout();
+    match &*st {
+        Storage::Cpu(CpuStorage::F32(v)) => Ok(f(&v[l.start_offset()..l.start_offset() + l.shape().elem_count()])),
+        _ => candle_core::bail!("fused kernel: expected an f32 tensor on the cpu"),
+    }
 }
 
 /// `eˣ` in f32 to about 2 ulp, in plain arithmetic the compiler vectorises: `2ⁿ · e^f` with

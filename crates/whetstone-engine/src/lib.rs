@@ -4,6 +4,7 @@
 //! candle's stock models cannot be fine-tuned (fused ops without a backward, last-position logits
 //! only), so the decoder here is built from the ops in [`ops`], each with a hand-written backward.
 
+pub mod attention;
 pub mod batch;
 pub mod blas;
 pub mod checkpoint;

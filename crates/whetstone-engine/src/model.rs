@@ -1,6 +1,7 @@
 //! The decoder (Llama 2/3, Mistral, Qwen2, SmolLM, Gemma, Gemma 2) written for training: every op has a
 //! backward, logits come out for every position, and the frozen base never gets a gradient.
 
+use crate::attention::{AttnMask, MaskRule};
 use crate::config::{Activation, ModelConfig};
 use crate::error::{Error, Result};
 use crate::fused::Dropout;
@@ -232,48 +233,24 @@ impl Decoder {
         Ok(RopeTable::new(&self.inv_freq, start, len, self.dtype, &self.device)?)
     }
 
-    /// Additive attention mask `[b, 1, 1, t, offset + t]`: causal, and padding keys (mask 0) hidden.
-    pub fn attention_mask(&self, attention_mask: Option<&Tensor>, b: usize, t: usize, offset: usize) -> Result<Tensor> {
-        self.window_mask(attention_mask, b, t, offset, None)
-    }
-
-    /// The masks of every layer: sliding-window layers get one that also hides keys `window` or more
-    /// positions back (transformers' `kv_idx > q_idx - sliding_window`, llama.cpp's the same).
+    /// The masks of every layer: causal, padding keys (mask 0) hidden, and for sliding-window
+    /// layers also the keys `window` or more positions back (transformers' `kv_idx > q_idx -
+    /// sliding_window`, llama.cpp's the same).
     pub fn attention_masks(&self, attention_mask: Option<&Tensor>, b: usize, t: usize, offset: usize) -> Result<LayerMasks> {
-        let full = self.attention_mask(attention_mask, b, t, offset)?;
+        let s = offset + t;
+        let present = match attention_mask {
+            None => None,
+            Some(am) => Some(am.to_dtype(DType::F32)?.reshape((b, s))?.flatten_all()?.to_vec1::<f32>()?.into_iter().map(|v| v > 0.5).collect()),
+        };
+        let rule = |window| MaskRule { batch: b, queries: t, keys: s, offset, window, present: present.clone() };
+        let full = AttnMask::rule(rule(None), self.dtype, &self.device);
         let sliding = match self.config.sliding_window {
             // A window that covers every key changes nothing.
-            Some(w) if self.config.sliding_layers.iter().any(|&s| s) && offset + t > w => {
-                Some(self.window_mask(attention_mask, b, t, offset, Some(w))?)
-            }
+            Some(w) if self.config.sliding_layers.iter().any(|&s| s) && s > w => Some(AttnMask::rule(rule(Some(w)), self.dtype, &self.device)),
             _ => None,
         };
         let layers = (0..self.blocks.len()).map(|i| self.config.window_of(i).is_some() && sliding.is_some()).collect();
         Ok(LayerMasks { full, sliding, layers })
-    }
-
-    fn window_mask(&self, attention_mask: Option<&Tensor>, b: usize, t: usize, offset: usize, window: Option<usize>) -> Result<Tensor> {
-        let s = offset + t;
-        const NEG: f32 = -1e9;
-        let causal: Vec<f32> = (0..t)
-            .flat_map(|i| {
-                (0..s).map(move |j| {
-                    let q = i + offset;
-                    let outside = j > q || window.is_some_and(|w| q - j >= w);
-                    if outside { NEG } else { 0.0 }
-                })
-            })
-            .collect();
-        let causal = Tensor::from_vec(causal, (1, 1, 1, t, s), &self.device)?;
-        let m = match attention_mask {
-            None => causal,
-            Some(am) => {
-                let keep = am.to_dtype(DType::F32)?.reshape((b, 1, 1, 1, s))?;
-                let pad = ((keep - 1.0)? * (-(NEG as f64)))?;
-                causal.broadcast_add(&pad)?.clamp(NEG, 0f32)?
-            }
-        };
-        Ok(m.to_dtype(self.dtype)?)
     }
 
     fn adapted(&self, block: &Block, layer: usize, t: Target, x: &Tensor, lora: Option<&LoraCtx>) -> Result<Tensor> {
@@ -327,7 +304,7 @@ impl Decoder {
         layer: usize,
         x: &Tensor,
         rope: &RopeTable,
-        mask: Option<&Tensor>,
+        mask: Option<&AttnMask>,
         lora: Option<&LoraCtx>,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
@@ -513,9 +490,9 @@ impl Decoder {
 
 /// Each layer's attention mask for one forward pass.
 pub struct LayerMasks {
-    full: Tensor,
+    full: AttnMask,
     /// Present when some layer slides and the sequence is longer than its window.
-    sliding: Option<Tensor>,
+    sliding: Option<AttnMask>,
     layers: Vec<bool>,
 }
 
@@ -525,7 +502,7 @@ impl LayerMasks {
         self.layers.get(i).copied().unwrap_or(false)
     }
 
-    pub fn of(&self, i: usize) -> &Tensor {
+    pub fn of(&self, i: usize) -> &AttnMask {
         match &self.sliding {
             Some(s) if self.slides(i) => s,
             _ => &self.full,

@@ -8,6 +8,8 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, D};
 use crate::blas::matmul as mm;
+use crate::blas::{gemm_slices, Mat};
+use crate::attention::{self, AttnMask};
 use crate::fused::{self, Dropout};
 use crate::quant::{FrozenWeight, QuantWeight};
 use rayon::prelude::*;
@@ -413,11 +415,14 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
     })
 }
 
-/// [`lora_linear`] in f32 on the CPU: the adapter's product is accumulated into the base output and
-/// into the input gradient by the matrix product itself, dropout is applied in one parallel pass,
-/// and the result goes to the graph without a copy.
+/// Rows of the input a LoRA kernel with dropout masks at a time: the masked block (at most
+/// 32 × 8960 floats, about 1 MB) stays in cache on its way into the products.
+const DROP_BLOCK_ROWS: usize = 32;
+
 /// The frozen weight, the adapter and their scale, dropout and shapes: the arithmetic of
-/// [`lora_linear`] on the CPU, shared by the nodes that compute it.
+/// [`lora_linear`] in f32 on the CPU, shared by the nodes that compute it. The adapter's product
+/// is accumulated into the base output and into the input gradient by sgemm itself, and the
+/// results go to the graph without a copy.
 #[derive(Clone)]
 struct LoraCpu {
     w: FrozenWeight,
@@ -431,21 +436,51 @@ struct LoraCpu {
     out_f: usize,
 }
 
+/// What the forward pass of [`LoraCpu`] leaves for the backward one: the adapter's `r`-wide
+/// product `drop(x) Aᵀ` and the dropout mask as bits.
+struct LoraSaved {
+    h: Tensor,
+    bits: Option<fused::DropMask>,
+}
+
 impl LoraCpu {
-    fn new(base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>, rows: usize, in_f: usize) -> Self {
+    fn new(base: &FrozenLinear, a: &Tensor, b: &Tensor, scale: f64, dropout: Option<Dropout>, rows: usize, in_f: usize) -> Result<Self> {
         let out_f = base.out_features();
-        Self { w: base.weight.clone(), bias: base.bias.clone(), ad: a.detach(), bd: b.detach(), scale, dropout, rows, in_f, out_f }
+        let (ad, bd) = (a.detach().contiguous()?, b.detach().contiguous()?);
+        Ok(Self { w: base.weight.clone(), bias: base.bias.clone(), ad, bd, scale, dropout, rows, in_f, out_f })
     }
 
-    fn dropped(&self, xd: &Tensor) -> Result<Tensor> {
-        match self.dropout {
-            Some(d) => Tensor::from_vec(fused::slice_of(xd, |v| d.apply(v))?, (self.rows, self.in_f), xd.device()),
-            None => Ok(xd.clone()),
-        }
+    fn rank(&self) -> usize {
+        self.ad.dims()[0]
+    }
+
+    /// `drop(xd) Aᵀ`, with dropout drawn as bits and applied block by block on its way into the
+    /// product, so the masked input never exists whole.
+    fn low_rank(&self, xd: &Tensor) -> Result<LoraSaved> {
+        let Some(d) = self.dropout else {
+            return Ok(LoraSaved { h: mm(xd, &self.ad.t()?)?, bits: None });
+        };
+        let (r, in_f) = (self.rank(), self.in_f);
+        let bits = d.bits(self.rows * in_f);
+        let mut h = vec![0f32; self.rows * r];
+        fused::slice_of(xd, |xv| {
+            fused::slice_of(&self.ad, |av| {
+                h.par_chunks_mut(DROP_BLOCK_ROWS * r).enumerate().for_each_init(
+                    || vec![0f32; DROP_BLOCK_ROWS * in_f],
+                    |scratch, (bi, hb)| {
+                        let (start, n) = (bi * DROP_BLOCK_ROWS * in_f, hb.len() / r * in_f);
+                        bits.apply_at(start, &xv[start..start + n], &mut scratch[..n]);
+                        let x = Mat { data: &scratch[..n], ld: in_f, trans: false };
+                        gemm_slices(hb.len() / r, r, in_f, 1.0, x, Mat { data: av, ld: in_f, trans: true }, 0.0, hb);
+                    },
+                )
+            })
+        })??;
+        Ok(LoraSaved { h: Tensor::from_vec(h, (self.rows, r), &candle_core::Device::Cpu)?, bits: Some(bits) })
     }
 
     /// `init + xd Wᵀ + bias + scale · (drop(xd) Aᵀ) Bᵀ`, `xd` being `[rows, in]`.
-    fn forward(&self, xd: &Tensor, init: Option<Vec<f32>>) -> Result<Vec<f32>> {
+    fn forward(&self, xd: &Tensor, init: Option<Vec<f32>>) -> Result<(Vec<f32>, LoraSaved)> {
         let wt = self.w.materialize(DType::F32)?;
         let mut y = match init {
             // A residual stream is the product's starting value: sgemm adds to it.
@@ -459,35 +494,83 @@ impl LoraCpu {
         if let Some(bias) = &self.bias {
             fused::slice_of(&bias.to_dtype(DType::F32)?, |bv| fused::add_rows_in_place(&mut y, bv))?;
         }
-        let h = mm(&self.dropped(xd)?, &self.ad.t()?)?;
-        crate::blas::matmul_acc(&h, &self.bd.t()?, self.scale as f32, &mut y)?;
-        Ok(y)
+        let saved = self.low_rank(xd)?;
+        crate::blas::matmul_acc(&saved.h, &self.bd.t()?, self.scale as f32, &mut y)?;
+        Ok((y, saved))
     }
 
     /// The gradients for the input (when asked), A and B, from the output's gradient `g`
     /// (`[rows, out]`).
-    fn backward(&self, xd: &Tensor, g: &Tensor, need_dx: bool) -> Result<(Option<Vec<f32>>, Tensor, Tensor)> {
+    fn backward(&self, xd: &Tensor, g: &Tensor, need_dx: bool, saved: &LoraSaved) -> Result<(Option<Vec<f32>>, Tensor, Tensor)> {
         let scale = self.scale;
         let gb = mm(g, &self.bd)?;
-        let dx = if need_dx {
-            let (mut dx, _) = crate::blas::matmul_vec(g, &self.w.materialize(DType::F32)?)?;
-            match self.dropout {
-                None => crate::blas::matmul_acc(&gb, &self.ad, scale as f32, &mut dx)?,
-                Some(d) => {
-                    let (t, _) = crate::blas::matmul_vec(&gb, &self.ad)?;
-                    d.accumulate(&mut dx, &t, scale as f32);
+        let mut dx = if need_dx { Some(crate::blas::matmul_vec(g, &self.w.materialize(DType::F32)?)?.0) } else { None };
+        let da = match &saved.bits {
+            None => {
+                if let Some(dx) = dx.as_mut() {
+                    crate::blas::matmul_acc(&gb, &self.ad, scale as f32, dx)?;
                 }
+                // dA = scale · gbᵀ x, made as (xᵀ gb)ᵀ: `in` rows split across threads instead of `r`.
+                mm(&xd.t()?, &gb)?.t()?.affine(scale, 0.0)?
             }
-            Some(dx)
-        } else {
-            None
+            Some(bits) => self.dropped_backward(xd, &gb, bits, dx.as_deref_mut())?,
         };
-        let xin = self.dropped(xd)?;
-        // dA = scale · gbᵀ xin, made as (xinᵀ gb)ᵀ: `in` rows split across threads instead of `r`.
-        let da = mm(&xin.t()?, &gb)?.t()?.affine(scale, 0.0)?;
-        let h = mm(&xin, &self.ad.t()?)?;
-        let db = mm(&g.t()?, &h)?.affine(scale, 0.0)?;
+        let db = mm(&g.t()?, &saved.h)?.affine(scale, 0.0)?;
         Ok((dx, da, db))
+    }
+
+    /// With dropout, in blocks of rows: `dx += scale · mask ⊙ (gb A)` and
+    /// `dA = scale · gbᵀ (x ⊙ mask)`, each block's masked input made in a scratch buffer and summed
+    /// into a per-task `dA`.
+    fn dropped_backward(&self, xd: &Tensor, gb: &Tensor, bits: &fused::DropMask, dx: Option<&mut [f32]>) -> Result<Tensor> {
+        let (r, in_f, rows) = (self.rank(), self.in_f, self.rows);
+        let scale = self.scale as f32;
+        let da = fused::slice_of(xd, |xv| {
+            fused::slice_of(gb, |gv| {
+                fused::slice_of(&self.ad, |av| {
+                    let block = |bi: usize, dxb: Option<&mut [f32]>, acc: &mut [f32], scratch: &mut [f32]| {
+                        let row0 = bi * DROP_BLOCK_ROWS;
+                        let nr = DROP_BLOCK_ROWS.min(rows - row0);
+                        let (start, n) = (row0 * in_f, nr * in_f);
+                        let gbb = &gv[row0 * r..(row0 + nr) * r];
+                        if let Some(dxb) = dxb {
+                            let (g, a) = (Mat { data: gbb, ld: r, trans: false }, Mat { data: av, ld: in_f, trans: false });
+                            gemm_slices(nr, in_f, r, 1.0, g, a, 0.0, &mut scratch[..n]);
+                            bits.accumulate_at(start, dxb, &scratch[..n], scale);
+                        }
+                        bits.apply_at(start, &xv[start..start + n], &mut scratch[..n]);
+                        let (g, x) = (Mat { data: gbb, ld: r, trans: true }, Mat { data: &scratch[..n], ld: in_f, trans: false });
+                        gemm_slices(r, in_f, nr, 1.0, g, x, 1.0, acc);
+                    };
+                    let fresh = || (vec![0f32; r * in_f], vec![0f32; DROP_BLOCK_ROWS * in_f]);
+                    let partials = match dx {
+                        Some(dx) => dx
+                            .par_chunks_mut(DROP_BLOCK_ROWS * in_f)
+                            .enumerate()
+                            .fold(fresh, |(mut acc, mut s), (bi, dxb)| {
+                                block(bi, Some(dxb), &mut acc, &mut s);
+                                (acc, s)
+                            })
+                            .map(|(acc, _)| acc)
+                            .collect::<Vec<_>>(),
+                        None => (0..rows.div_ceil(DROP_BLOCK_ROWS))
+                            .into_par_iter()
+                            .fold(fresh, |(mut acc, mut s), bi| {
+                                block(bi, None, &mut acc, &mut s);
+                                (acc, s)
+                            })
+                            .map(|(acc, _)| acc)
+                            .collect::<Vec<_>>(),
+                    };
+                    let mut total = vec![0f32; r * in_f];
+                    for p in &partials {
+                        fused::axpy_in_place(&mut total, p, scale);
+                    }
+                    total
+                })
+            })
+        })???;
+        Tensor::from_vec(da, (r, in_f), &candle_core::Device::Cpu)
     }
 }
 
@@ -505,13 +588,13 @@ fn lora_linear_cpu(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
     let dims = x.dims().to_vec();
     let in_f = *dims.last().unwrap_or(&0);
     let rows = x.elem_count() / in_f.max(1);
-    let core = LoraCpu::new(base, a, b, scale, dropout, rows, in_f);
+    let core = LoraCpu::new(base, a, b, scale, dropout, rows, in_f)?;
     let xd = x.detach().reshape((rows, in_f))?.contiguous()?;
     let init = match res {
         Some(r) => Some(fused::slice_of(&r.detach().to_dtype(DType::F32)?, |v| v.to_vec())?),
         None => None,
     };
-    let y = core.forward(&xd, init)?;
+    let (y, saved) = core.forward(&xd, init)?;
     let mut out_dims = dims.clone();
     *out_dims.last_mut().expect("linear input has a last dimension") = core.out_f;
     let need_dx = x.track_op();
@@ -519,7 +602,7 @@ fn lora_linear_cpu(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
     match res {
         None => attach3("lora-linear", (x, a, b), Out::cpu(y, out_dims), move |_res, g| {
             let g = g.reshape((core.rows, core.out_f))?.contiguous()?;
-            let (dx, da, db) = core.backward(&xd, &g, need_dx)?;
+            let (dx, da, db) = core.backward(&xd, &g, need_dx, &saved)?;
             let dx = dx.map(|v| Tensor::from_vec(v, dims.as_slice(), &cpu)).transpose()?;
             Ok((dx, Some(da), Some(db)))
         }),
@@ -527,7 +610,7 @@ fn lora_linear_cpu(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
             let res_dims = r.dims().to_vec();
             attach3("lora-linear-residual", (r, x, &packed(a, b)?), Out::cpu(y, out_dims), move |_res, g| {
                 let g = g.reshape((core.rows, core.out_f))?.contiguous()?;
-                let (dx, da, db) = core.backward(&xd, &g, need_dx)?;
+                let (dx, da, db) = core.backward(&xd, &g, need_dx, &saved)?;
                 let dx = dx.map(|v| Tensor::from_vec(v, dims.as_slice(), &cpu)).transpose()?;
                 Ok((Some(g.reshape(res_dims.as_slice())?), dx, Some(packed_grad(&da, &db)?)))
             })
@@ -545,19 +628,19 @@ pub fn swiglu_lora_linear(gate: &Tensor, up: &Tensor, base: &FrozenLinear, a: &T
     let dims = gate.dims().to_vec();
     let in_f = *dims.last().unwrap_or(&0);
     let rows = gate.elem_count() / in_f.max(1);
-    let core = LoraCpu::new(base, a, b, scale, dropout, rows, in_f);
+    let core = LoraCpu::new(base, a, b, scale, dropout, rows, in_f)?;
     let (g, u) = (gate.detach().contiguous()?, up.detach().contiguous()?);
     let activation = move |g: &Tensor, u: &Tensor| -> Result<Tensor> {
         let m = fused::slice_of(g, |gv| fused::slice_of(u, |uv| fused::swiglu(gv, uv)))??;
         Tensor::from_vec(m, (rows, in_f), &candle_core::Device::Cpu)
     };
-    let y = core.forward(&activation(&g, &u)?, None)?;
+    let (y, saved) = core.forward(&activation(&g, &u)?, None)?;
     let mut out_dims = dims.clone();
     *out_dims.last_mut().expect("linear input has a last dimension") = core.out_f;
     let need_dx = gate.track_op() || up.track_op();
     attach3("swiglu-lora-linear", (gate, up, &packed(a, b)?), Out::cpu(y, out_dims), move |_res, grad| {
         let grad = grad.reshape((core.rows, core.out_f))?.contiguous()?;
-        let (dm, da, db) = core.backward(&activation(&g, &u)?, &grad, need_dx)?;
+        let (dm, da, db) = core.backward(&activation(&g, &u)?, &grad, need_dx, &saved)?;
         let (dg, du) = match dm {
             Some(dm) => {
                 let (dg, du) = fused::slice_of(&g, |gv| fused::slice_of(&u, |uv| fused::swiglu_backward(gv, uv, &dm)))??;
@@ -746,21 +829,23 @@ impl ScoreOptions {
 
 /// Causal self-attention with grouped key/value heads and `1/sqrt(head_dim)` scores; see
 /// [`attention_with`].
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&AttnMask>) -> Result<Tensor> {
     attention_with(q, k, v, mask, ScoreOptions::plain(q.dim(3)?))
 }
 
 /// Causal self-attention with grouped key/value heads.
 ///
-/// `q`: `[b, t, h, d]`, `k`/`v`: `[b, s, kv, d]` (the projections' own layout), `mask`: additive,
-/// broadcastable to `[b, 1, 1, t, s]` (or `None` for a single query attending to everything). Returns
+/// `q`: `[b, t, h, d]`, `k`/`v`: `[b, s, kv, d]` (the projections' own layout), `mask`: a rule, or
+/// an additive table broadcastable to `[b, 1, 1, t, s]` (or `None` for a single query attending to
+/// everything). Returns
 /// `[b, t, h·d]`, ready for the output projection. Head-major copies are made outside the graph, and
 /// the probabilities are recomputed in the backward pass instead of being kept: they are the largest
 /// activation of a block.
-pub fn attention_with(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, opts: ScoreOptions) -> Result<Tensor> {
-    if [q, k, v].into_iter().all(fused::applies) && mask.is_none_or(fused::applies) {
+pub fn attention_with(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&AttnMask>, opts: ScoreOptions) -> Result<Tensor> {
+    if [q, k, v].into_iter().all(fused::applies) && mask.is_none_or(cpu_mask) {
         return attention_cpu(q, k, v, mask, None, opts);
     }
+    let mask = mask.map(AttnMask::as_table).transpose()?;
     let (b, t, h, d) = q.dims4()?;
     let s = k.dim(1)?;
     let kv = k.dim(2)?;
@@ -828,65 +913,29 @@ pub fn attention_with(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>,
 /// [`rope`] on `q` and `k`, then [`attention`], as one node: the rotated `q` and `k` are made again in
 /// the backward pass instead of being kept, so a block keeps two fewer of its activations. `k` has
 /// as many positions as `q` (no cache).
-pub fn rope_attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, table: &RopeTable, opts: ScoreOptions) -> Result<Tensor> {
-    if [q, k, v].into_iter().all(fused::applies) && mask.is_none_or(fused::applies) && q.dim(1)? == k.dim(1)? {
+pub fn rope_attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&AttnMask>, table: &RopeTable, opts: ScoreOptions) -> Result<Tensor> {
+    if [q, k, v].into_iter().all(fused::applies) && mask.is_none_or(cpu_mask) && q.dim(1)? == k.dim(1)? {
         return attention_cpu(q, k, v, mask, Some(table.clone()), opts);
     }
     attention_with(&rope(q, table)?, &rope(k, table)?, v, mask, opts)
 }
 
-/// Queries per tile of [`attention_cpu`].
-const ATTENTION_TILE: usize = 32;
+/// Whether the CPU kernel can read `mask`: a rule always, a table when it is on the CPU.
+fn cpu_mask(mask: &AttnMask) -> bool {
+    mask.as_rule().is_some() || mask.as_table().is_ok_and(|t| t.device().is_cpu())
+}
 
-/// [`attention`] in f32 on the CPU, a tile of queries at a time. Each tile multiplies only the keys
-/// its mask leaves open (with a causal mask, the prefix up to the tile's last query), so about half
-/// of the causal square is never computed; scores and probabilities exist for one tile at a time, so
-/// memory grows linearly with the sequence; and the softmax and its backward pass are single fused
-/// passes with the score scale folded in.
-fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, table: Option<RopeTable>, opts: ScoreOptions) -> Result<Tensor> {
+/// [`attention`] in f32 on the CPU through [`crate::attention`]'s blocked kernel: memory grows
+/// linearly with the sequence, the keys a tile of queries cannot see are never multiplied, and the
+/// backward pass needs only the inputs, the output and one log-sum-exp per row.
+fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&AttnMask>, table: Option<RopeTable>, opts: ScoreOptions) -> Result<Tensor> {
     let (b, t, h, d) = q.dims4()?;
-    let s = k.dim(1)?;
-    let kv = k.dim(2)?;
-    let groups = h / kv;
-    let scale = opts.scale as f32;
-    let softcap = opts.softcap.map(|c| c as f32);
-    let mask = match mask {
-        Some(m) => {
-            let md = m.dims();
-            let mb = md[0];
-            if m.elem_count() != mb * t * s || !(mb == 1 || mb == b) {
-                candle_core::bail!("attention: mask of shape {md:?} does not fit {t} queries and {s} keys");
-            }
-            // Shared with every other block, not copied: at 4k tokens it is 64 MiB.
-            Some((m.contiguous()?, mb))
-        }
-        None => None,
-    };
-    // The keys each tile needs: up to the last one its mask leaves open in any row. A row with every
-    // key masked gets a uniform softmax over all keys, as the untiled softmax gives it.
-    let tiles: Vec<(usize, usize, usize)> = (0..t)
-        .step_by(ATTENTION_TILE)
-        .map(|q0| {
-            let len = ATTENTION_TILE.min(t - q0);
-            let kend = match &mask {
-                None => Ok(s),
-                Some((m, mb)) => fused::slice_of(m, |m| {
-                    let mut kend = 0;
-                    for bi in 0..*mb {
-                        for ti in q0..q0 + len {
-                            let row = &m[(bi * t + ti) * s..][..s];
-                            match row.iter().rposition(|&x| x > -1e8) {
-                                Some(j) => kend = kend.max(j + 1),
-                                None => kend = s,
-                            }
-                        }
-                    }
-                    kend.max(1)
-                }),
-            }?;
-            Ok((q0, len, kend))
-        })
-        .collect::<Result<_>>()?;
+    let (s, kv) = (k.dim(1)?, k.dim(2)?);
+    if kv == 0 || h % kv != 0 {
+        candle_core::bail!("attention: {h} query heads cannot share {kv} key/value heads");
+    }
+    let dims = attention::Dims { b, t, s, h, kv, d, scale: opts.scale as f32, softcap: opts.softcap.map(|c| c as f32) };
+    let mask = mask.cloned();
     let cpu = candle_core::Device::Cpu;
     let (qd, kd, vd) = (q.detach().contiguous()?, k.detach().contiguous()?, v.detach().contiguous()?);
     // With a rope table, `q` and `k` come unrotated; the rotation's transpose (the opposite angle)
@@ -903,77 +952,19 @@ fn attention_cpu(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, tabl
             None => Ok(x),
         }
     };
-    // k and v heads-major, [b, kv, s, d]; a tile of q or of the output's gradient as [b, kv, groups·len, d]
-    // (head h = kv·groups + g, as HF's repeat_kv).
-    let heads = move |x: &Tensor| -> Result<Tensor> {
-        Tensor::from_vec(fused::slice_of(x, |xv| fused::swap_middle(xv, (b, s, kv, d), 1.0))?, (b, kv, s, d), &candle_core::Device::Cpu)
-    };
-    let tile_of = move |x: &Tensor, q0: usize, len: usize| -> Result<Tensor> {
-        Tensor::from_vec(fused::slice_of(x, |xv| fused::gather_heads(xv, (b, t, h, d), q0, len))?, (b, kv, groups * len, d), &candle_core::Device::Cpu)
-    };
-    let mask = std::sync::Arc::new(mask);
-    let probs = {
-        let mask = mask.clone();
-        // The probabilities and, with Gemma 2's soft cap, `tanh(scale · score / c)`, which the
-        // backward pass needs: capped scores are `c · tanh(…)`, and the softmax then has scale 1.
-        move |qt: &Tensor, km: &Tensor, q0: usize, len: usize, kend: usize| -> Result<(Vec<f32>, Option<Vec<f32>>)> {
-            let (mut p, _) = crate::blas::matmul_vec(qt, &km.narrow(2, 0, kend)?.t()?)?;
-            let (th, softmax_scale) = match softcap {
-                Some(c) => {
-                    let th: Vec<f32> = p.par_iter().map(|&x| (x * scale / c).tanh()).collect();
-                    p.par_iter_mut().zip(th.par_iter()).for_each(|(p, &th)| *p = c * th);
-                    (Some(th), 1.0)
-                }
-                None => (None, scale),
-            };
-            let per_batch = kv * groups * len;
-            let row = move |mb: usize| move |r: usize| (if mb == 1 { 0 } else { r / per_batch }) * t + q0 + r % len;
-            match mask.as_ref() {
-                Some((m, mb)) => fused::slice_of(m, |mv| fused::masked_softmax_rows(&mut p, kend, softmax_scale, Some((mv, s)), row(*mb)))?,
-                None => fused::masked_softmax_rows(&mut p, kend, softmax_scale, None, row(1)),
-            }
-            Ok((p, th))
-        }
-    };
-    let (qr, kr) = (rotate(&qd, &table)?, rotate(&kd, &table)?);
-    let (km, vm) = (heads(&kr)?, heads(&vd)?);
-    let mut out = vec![0f32; b * t * h * d];
-    for &(q0, len, kend) in &tiles {
-        let p = Tensor::from_vec(probs(&tile_of(&qr, q0, len)?, &km, q0, len, kend)?.0, (b, kv, groups * len, kend), &cpu)?;
-        let (o, _) = crate::blas::matmul_vec(&p, &vm.narrow(2, 0, kend)?)?;
-        fused::scatter_heads(&mut out, (b, t, h, d), q0, len, &o);
-    }
-    drop((qr, kr, km, vm));
-    attach3("attention", (q, k, v), Out::cpu(out, (b, t, h * d)), move |_res, g| {
-        let cpu = candle_core::Device::Cpu;
-        let g = g.reshape((b, t, h, d))?.contiguous()?;
-        let (qr, kr) = (rotate(&qd, &table)?, rotate(&kd, &table)?);
-        let (km, vm) = (heads(&kr)?, heads(&vd)?);
-        let mut dq = vec![0f32; b * t * h * d];
-        let mut dk = vec![0f32; b * kv * s * d];
-        let mut dv = vec![0f32; b * kv * s * d];
-        for &(q0, len, kend) in &tiles {
-            let (qt, gt) = (tile_of(&qr, q0, len)?, tile_of(&g, q0, len)?);
-            let (p, th) = probs(&qt, &km, q0, len, kend)?;
-            let pt = Tensor::from_vec(p, (b, kv, groups * len, kend), &cpu)?;
-            let (part, _) = crate::blas::matmul_vec(&pt.t()?, &gt)?;
-            fused::add_leading_rows(&mut dv, s, &part, kend, d);
-            let (mut dp, _) = crate::blas::matmul_vec(&gt, &vm.narrow(2, 0, kend)?.t()?)?;
-            match &th {
-                None => fused::slice_of(&pt, |pv| fused::softmax_backward_in_place(pv, &mut dp, kend, scale))?,
-                Some(th) => {
-                    fused::slice_of(&pt, |pv| fused::softmax_backward_in_place(pv, &mut dp, kend, 1.0))?;
-                    // Through the cap: d(c · tanh(scale · x / c)) / dx = scale · (1 − tanh²).
-                    dp.par_iter_mut().zip(th.par_iter()).for_each(|(d, &th)| *d *= scale * (1.0 - th * th));
-                }
-            }
-            drop(pt);
-            let ds = Tensor::from_vec(dp, (b, kv, groups * len, kend), &cpu)?;
-            let (dqt, _) = crate::blas::matmul_vec(&ds, &km.narrow(2, 0, kend)?)?;
-            fused::scatter_heads(&mut dq, (b, t, h, d), q0, len, &dqt);
-            let (part, _) = crate::blas::matmul_vec(&ds.t()?, &qt)?;
-            fused::add_leading_rows(&mut dk, s, &part, kend, d);
-        }
+    // k and v heads-major, [b, kv, s, d], so each head's keys are one matrix.
+    let heads = move |x: &Tensor| fused::slice_of(x, |xv| fused::swap_middle(xv, (b, s, kv, d), 1.0));
+    let qr = rotate(&qd, &table)?;
+    let (km, vm) = (heads(&rotate(&kd, &table)?)?, heads(&vd)?);
+    let (out, lses) = fused::slice_of(&qr, |qv| attention::forward(&dims, mask.as_ref(), qv, &km, &vm))??;
+    drop((qr, km, vm));
+    attach3("attention", (q, k, v), Out::cpu(out, (b, t, h * d)), move |res, g| {
+        let (g, res) = (g.contiguous()?, res.contiguous()?);
+        let qr = rotate(&qd, &table)?;
+        let (km, vm) = (heads(&rotate(&kd, &table)?)?, heads(&vd)?);
+        let (dq, dk, dv) = fused::slice_of(&qr, |qv| {
+            fused::slice_of(&res, |ov| fused::slice_of(&g, |gv| attention::backward(&dims, mask.as_ref(), &lses, qv, &km, &vm, ov, gv)))
+        })????;
         // Heads-major [b, kv, s, d] back to the projections' [b, s, kv, d].
         let back = |x: Vec<f32>| -> Result<Tensor> { Tensor::from_vec(fused::swap_middle(&x, (b, kv, s, d), 1.0), (b, s, kv, d), &cpu) };
         let dq = unrotate(Tensor::from_vec(dq, (b, t, h, d), &cpu)?, &table)?;

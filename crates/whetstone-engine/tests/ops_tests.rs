@@ -1,6 +1,7 @@
 //! Each hand-written backward against candle's autograd through composed, differentiable ops.
 
 use candle_core::{DType, Device, Tensor, Var, D};
+use whetstone_engine::attention::{AttnMask, MaskRule};
 use whetstone_engine::fused::Dropout;
 use whetstone_engine::ops::{self, FrozenLinear, RopeTable};
 use whetstone_engine::rng::Rng;
@@ -83,6 +84,42 @@ fn attention_in_several_query_tiles_matches_composed_with_padding_on_either_side
     attention_case(6, 2, 75, 8, 9, 13);
 }
 
+#[test]
+fn attention_over_several_key_blocks_matches_composed() {
+    // Three tiles of queries and two blocks of keys: the online softmax rescales its running sums.
+    attention_case(4, 2, 150, 8, 5, 7);
+}
+
+#[test]
+fn attention_with_a_window_after_cached_keys_matches_composed() {
+    // 70 new queries after 90 cached keys, each seeing the 100 keys before it: the tiles' key
+    // ranges start past zero and span two blocks.
+    let (b, h, kv, t, offset, d, w) = (1, 4, 2, 70, 90, 8, 100);
+    let s = offset + t;
+    let q = rand(&[b, t, h, d], 71, DType::F32);
+    let k = rand(&[b, s, kv, d], 72, DType::F32);
+    let v = rand(&[b, s, kv, d], 73, DType::F32);
+    let rule = AttnMask::rule(MaskRule { batch: b, queries: t, keys: s, offset, window: Some(w), present: None }, DType::F32, &Device::Cpu);
+    let table = rule.as_table().unwrap().clone();
+    let m = table.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let at = |qi: usize, key: usize| m[qi * s + key];
+    assert_eq!((at(0, 0), at(0, 90), at(0, 91)), (0.0, 0.0, -1e9), "query 0, at position 90, sees keys 0 to 90");
+    assert_eq!((at(69, 59), at(69, 60), at(69, 159)), (-1e9, 0.0, 0.0), "query 69, at 159, sees the 100 keys 60 to 159");
+    let reference = |q: &Tensor, k: &Tensor, v: &Tensor| -> Tensor {
+        let hm = |x: &Tensor| x.transpose(1, 2).unwrap().contiguous().unwrap();
+        let (q, k, v) = (&hm(q), &hm(k), &hm(v));
+        let rep = |x: &Tensor| x.unsqueeze(2).unwrap().expand((b, kv, h / kv, s, d)).unwrap().reshape((b, h, s, d)).unwrap();
+        let (k, v) = (rep(k), rep(v));
+        let sc = (q.matmul(&k.t().unwrap()).unwrap() / (d as f64).sqrt()).unwrap();
+        let sc = sc.broadcast_add(&table.squeeze(1).unwrap()).unwrap();
+        let p = candle_nn::ops::softmax(&sc, D::Minus1).unwrap();
+        p.matmul(&v).unwrap().transpose(1, 2).unwrap().contiguous().unwrap().reshape((b, t, h * d)).unwrap()
+    };
+    check("windowed q", &q, |x| ops::attention(x, &k, &v, Some(&rule)).unwrap(), |x| reference(x, &k, &v));
+    check("windowed k", &k, |x| ops::attention(&q, x, &v, Some(&rule)).unwrap(), |x| reference(&q, x, &v));
+    check("windowed v", &v, |x| ops::attention(&q, &k, x, Some(&rule)).unwrap(), |x| reference(&q, &k, x));
+}
+
 fn attention_case(h: usize, kv: usize, t: usize, d: usize, left_pad0: usize, right_pad1: usize) {
     let b = 2;
     let q = rand(&[b, t, h, d], 7, DType::F32);
@@ -100,6 +137,12 @@ fn attention_case(h: usize, kv: usize, t: usize, d: usize, left_pad0: usize, rig
         }
     }
     let mask = Tensor::from_vec(m, (b, 1, 1, t, t), &Device::Cpu).unwrap();
+    let table = AttnMask::table(mask.clone());
+    // The same mask as a rule: padding keys absent.
+    let present = (0..b * t).map(|i| !((i / t == 0 && i % t < left_pad0) || (i / t == 1 && i % t >= t - right_pad1))).collect();
+    let rule = AttnMask::rule(MaskRule { batch: b, queries: t, keys: t, offset: 0, window: None, present: Some(present) }, DType::F32, &Device::Cpu);
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!((rule.as_table().unwrap().dims(), flat(rule.as_table().unwrap())), (mask.dims(), flat(&mask)), "the rule's table is the mask");
     let reference = |q: &Tensor, k: &Tensor, v: &Tensor| -> Tensor {
         let hm = |x: &Tensor| x.transpose(1, 2).unwrap().contiguous().unwrap();
         let (q, k, v) = (&hm(q), &hm(k), &hm(v));
@@ -113,19 +156,21 @@ fn attention_case(h: usize, kv: usize, t: usize, d: usize, left_pad0: usize, rig
         let p = candle_nn::ops::softmax(&s, D::Minus1).unwrap();
         p.matmul(&v.contiguous().unwrap()).unwrap().transpose(1, 2).unwrap().contiguous().unwrap().reshape((b, t, h * d)).unwrap()
     };
-    for which in 0..3 {
-        let ours = |x: &Tensor| match which {
-            0 => ops::attention(x, &k, &v, Some(&mask)).unwrap(),
-            1 => ops::attention(&q, x, &v, Some(&mask)).unwrap(),
-            _ => ops::attention(&q, &k, x, Some(&mask)).unwrap(),
-        };
-        let refr = |x: &Tensor| match which {
-            0 => reference(x, &k, &v),
-            1 => reference(&q, x, &v),
-            _ => reference(&q, &k, x),
-        };
-        let x = [&q, &k, &v][which];
-        check(&format!("attention arg {which} (t = {t})"), x, ours, refr);
+    for (name, mask) in [("table", &table), ("rule", &rule)] {
+        for which in 0..3 {
+            let ours = |x: &Tensor| match which {
+                0 => ops::attention(x, &k, &v, Some(mask)).unwrap(),
+                1 => ops::attention(&q, x, &v, Some(mask)).unwrap(),
+                _ => ops::attention(&q, &k, x, Some(mask)).unwrap(),
+            };
+            let refr = |x: &Tensor| match which {
+                0 => reference(x, &k, &v),
+                1 => reference(&q, x, &v),
+                _ => reference(&q, &k, x),
+            };
+            let x = [&q, &k, &v][which];
+            check(&format!("attention arg {which} (t = {t}, mask as {name})"), x, ours, refr);
+        }
     }
 }
 
@@ -152,6 +197,27 @@ fn lora_linear_matches_composed_for_every_input() {
     check("lora x", &x, |t| ours(t, &a, &b), |t| reference(t, &a, &b));
     check("lora A", &a, |t| ours(&x, t, &b), |t| reference(&x, t, &b));
     check("lora B", &b, |t| ours(&x, &a, t), |t| reference(&x, &a, t));
+}
+
+#[test]
+fn lora_linear_with_dropout_over_several_row_blocks_matches_composed() {
+    // 150 rows: the masked input is made in blocks of rows, the last one short.
+    let w = rand(&[7, 12], 81, DType::F32);
+    let lin = FrozenLinear::new(w.clone(), None);
+    let x = rand(&[3, 50, 12], 82, DType::F32);
+    let a = rand(&[3, 12], 83, DType::F32);
+    let b = rand(&[7, 3], 84, DType::F32);
+    let drop = Dropout { seed: 85, p: 0.3 };
+    let mask = Tensor::from_vec(drop.mask(1800), (3, 50, 12), &Device::Cpu).unwrap();
+    let reference = |x: &Tensor, a: &Tensor, b: &Tensor| -> Tensor {
+        let base = x.broadcast_matmul(&w.t().unwrap()).unwrap();
+        let low = (x * &mask).unwrap().broadcast_matmul(&a.t().unwrap()).unwrap().broadcast_matmul(&b.t().unwrap()).unwrap();
+        (base + (low * 0.9).unwrap()).unwrap()
+    };
+    let ours = |x: &Tensor, a: &Tensor, b: &Tensor| ops::lora_linear(x, &lin, a, b, 0.9, Some(drop)).unwrap();
+    check("blocked lora x", &x, |t| ours(t, &a, &b), |t| reference(t, &a, &b));
+    check("blocked lora A", &a, |t| ours(&x, t, &b), |t| reference(&x, t, &b));
+    check("blocked lora B", &b, |t| ours(&x, &a, t), |t| reference(&x, &a, t));
 }
 
 #[test]
@@ -208,6 +274,7 @@ fn soft_capped_scaled_attention_matches_composed() {
     // Causal with a window of 3.
     let m: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j > i || i - j >= 3 { -1e9 } else { 0.0 })).collect();
     let mask = Tensor::from_vec(m, (1, 1, 1, t, t), &Device::Cpu).unwrap();
+    let rule = AttnMask::rule(MaskRule { batch: b, queries: t, keys: t, offset: 0, window: Some(3), present: None }, DType::F32, &Device::Cpu);
     let (scale, cap) = (0.3, 0.8);
     let opts = ops::ScoreOptions { scale, softcap: Some(cap) };
     let reference = |q: &Tensor, k: &Tensor, v: &Tensor| -> Tensor {
@@ -223,9 +290,9 @@ fn soft_capped_scaled_attention_matches_composed() {
     };
     for which in 0..3 {
         let ours = |x: &Tensor| match which {
-            0 => ops::attention_with(x, &k, &v, Some(&mask), opts).unwrap(),
-            1 => ops::attention_with(&q, x, &v, Some(&mask), opts).unwrap(),
-            _ => ops::attention_with(&q, &k, x, Some(&mask), opts).unwrap(),
+            0 => ops::attention_with(x, &k, &v, Some(&rule), opts).unwrap(),
+            1 => ops::attention_with(&q, x, &v, Some(&rule), opts).unwrap(),
+            _ => ops::attention_with(&q, &k, x, Some(&rule), opts).unwrap(),
         };
         let refr = |x: &Tensor| match which {
             0 => reference(x, &k, &v),
@@ -283,6 +350,11 @@ fn dropout_masks_come_from_their_seed_alone_and_drop_about_p() {
     assert!((dropped - 0.05).abs() < 0.003, "dropped {dropped}");
     assert!(m.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.95).abs() < 1e-6));
     assert_ne!(m, Dropout { seed: 8, p: 0.05 }.mask(200_000), "another seed draws another mask");
+    let bits = d.bits(200_000);
+    assert_eq!(bits.kept_count(), m.iter().filter(|&&v| v != 0.0).count(), "the bits keep what the mask keeps");
+    assert!((0..m.len()).all(|i| bits.kept(i) == (m[i] != 0.0)));
+    assert_eq!(Dropout { seed: 7, p: 1.0 }.bits(100).kept_count(), 0, "p = 1 drops everything");
+    assert_eq!(Dropout { seed: 7, p: 0.0 }.bits(100).kept_count(), 100, "p = 0 keeps everything");
     let x: Vec<f32> = (0..200_000).map(|i| (i % 17) as f32 - 8.0).collect();
     let applied = d.apply(&x);
     assert!(applied.iter().zip(&x).zip(&m).all(|((a, x), m)| *a == x * m));
@@ -300,7 +372,7 @@ fn rope_inside_attention_matches_rope_then_attention() {
     let k = rand(&[b, t, kv, d], 42, DType::F32);
     let v = rand(&[b, t, kv, d], 43, DType::F32);
     let m: Vec<f32> = (0..t * t).map(|i| if i % t > i / t { -1e9 } else { 0.0 }).collect();
-    let mask = Tensor::from_vec(m, (1, 1, 1, t, t), &Device::Cpu).unwrap();
+    let mask = AttnMask::table(Tensor::from_vec(m, (1, 1, 1, t, t), &Device::Cpu).unwrap());
     let separate = |q: &Tensor, k: &Tensor, v: &Tensor| {
         ops::attention(&ops::rope(q, &table).unwrap(), &ops::rope(k, &table).unwrap(), v, Some(&mask)).unwrap()
     };

@@ -1,0 +1,462 @@
+//! Attention masks, and attention on the CPU in f32 a block of queries against a block of keys at
+//! a time.
+//!
+//! A causal mask with padding and a sliding window is described ([`MaskRule`]) rather than
+//! tabulated: at 4k tokens its `T × T` table is 64 MiB, and reading it costs the softmax as much as
+//! the scores do. The table is still made, once per forward pass, for the devices and dtypes the CPU
+//! kernel does not take.
+//!
+//! The kernel keeps scores and probabilities for one `TILE × KEY_BLOCK` block only, in cache. The
+//! softmax is taken online (a running maximum and sum per row, as FlashAttention does), and the
+//! backward pass makes each block's probabilities again from its row's log-sum-exp and
+//! `D = rowsum(dO ⊙ O)`, `O` being the node's own output. Work units (a batch row, a key/value
+//! head, a tile of queries) run in parallel, each through single-threaded products.
+
+use crate::blas::{gemm_slices, Mat};
+use crate::fused;
+use candle_core::{DType, Device, Result, Tensor};
+use rayon::prelude::*;
+use std::sync::OnceLock;
+
+/// The additive value that hides a key in a tabulated mask.
+pub const HIDDEN: f32 = -1e9;
+
+/// Below this, `exp` is zero in f32.
+const EXP_ZERO_BELOW: f32 = -104.0;
+
+/// Queries per work unit.
+const TILE: usize = 64;
+
+/// Keys per block of scores.
+const KEY_BLOCK: usize = 128;
+
+/// Which keys each query may see: causal from an offset, optionally within a sliding window, with
+/// padding keys hidden.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaskRule {
+    pub batch: usize,
+    pub queries: usize,
+    pub keys: usize,
+    /// Query `i` sits at position `offset + i` and sees the keys at or before it.
+    pub offset: usize,
+    /// Keys `window` or more positions before the query are hidden too.
+    pub window: Option<usize>,
+    /// `[batch, keys]`: whether each key is a real token. `None`: every key is.
+    pub present: Option<Vec<bool>>,
+}
+
+impl MaskRule {
+    /// The keys query `qi` sees before padding: `[lo, hi)`.
+    fn span(&self, qi: usize) -> (usize, usize) {
+        let pos = self.offset + qi;
+        let hi = (pos + 1).min(self.keys);
+        let lo = self.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        (lo.min(hi), hi)
+    }
+
+    fn present(&self, bi: usize, key: usize) -> bool {
+        self.present.as_ref().is_none_or(|p| p[bi * self.keys + key])
+    }
+
+    pub fn is_open(&self, bi: usize, qi: usize, key: usize) -> bool {
+        let (lo, hi) = self.span(qi);
+        key >= lo && key < hi && self.present(bi, key)
+    }
+
+    /// The additive table, `[batch or 1, 1, 1, queries, keys]`, `0` where a key is seen and
+    /// [`HIDDEN`] where not.
+    pub fn table(&self, dtype: DType, device: &Device) -> Result<Tensor> {
+        let rows = if self.present.is_some() { self.batch } else { 1 };
+        let (t, s) = (self.queries, self.keys);
+        let mut m = vec![HIDDEN; rows * t * s];
+        m.par_chunks_mut(s).enumerate().for_each(|(r, row)| {
+            let (bi, qi) = (r / t, r % t);
+            let (lo, hi) = self.span(qi);
+            for (key, v) in row.iter_mut().enumerate().take(hi).skip(lo) {
+                if self.present(bi, key) {
+                    *v = 0.0;
+                }
+            }
+        });
+        Tensor::from_vec(m, (rows, 1, 1, t, s), device)?.to_dtype(dtype)
+    }
+}
+
+/// An attention mask: a rule, or an additive table (`[b or 1, …, t, s]`, [`HIDDEN`] hides a key).
+#[derive(Debug, Clone)]
+pub struct AttnMask {
+    rule: Option<MaskRule>,
+    dtype: DType,
+    device: Device,
+    table: OnceLock<Tensor>,
+}
+
+impl AttnMask {
+    pub fn rule(rule: MaskRule, dtype: DType, device: &Device) -> Self {
+        Self { rule: Some(rule), dtype, device: device.clone(), table: OnceLock::new() }
+    }
+
+    pub fn table(table: Tensor) -> Self {
+        let (dtype, device) = (table.dtype(), table.device().clone());
+        let cell = OnceLock::new();
+        let _ = cell.set(table);
+        Self { rule: None, dtype, device, table: cell }
+    }
+
+    pub fn as_rule(&self) -> Option<&MaskRule> {
+        self.rule.as_ref()
+    }
+
+    /// The additive table, made on first use from the rule.
+    pub fn as_table(&self) -> Result<&Tensor> {
+        if let Some(t) = self.table.get() {
+            return Ok(t);
+        }
+        let rule = self.rule.as_ref().expect("a mask without a table has a rule");
+        let _ = self.table.set(rule.table(self.dtype, &self.device)?);
+        Ok(self.table.get().expect("set just above"))
+    }
+}
+
+/// The mask as the kernel reads it.
+enum View<'a> {
+    Open { keys: usize },
+    Table { m: &'a [f32], per_batch: bool, t: usize, s: usize },
+    Rule(&'a MaskRule),
+}
+
+impl View<'_> {
+    /// Adds the mask to `x`, the scores of query `qi` of batch row `bi` against keys `k0..`.
+    fn add(&self, bi: usize, qi: usize, k0: usize, x: &mut [f32]) {
+        match self {
+            View::Open { .. } => {}
+            View::Table { m, per_batch, t, s } => {
+                let row = &m[((if *per_batch { bi } else { 0 }) * t + qi) * s + k0..][..x.len()];
+                for (x, m) in x.iter_mut().zip(row) {
+                    *x += m;
+                }
+            }
+            View::Rule(r) => {
+                let (lo, hi) = r.span(qi);
+                for (j, x) in x.iter_mut().enumerate() {
+                    let key = k0 + j;
+                    if key < lo || key >= hi || !r.present(bi, key) {
+                        *x = f32::NEG_INFINITY;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The keys query `qi` of row `bi` sees, as `[lo, hi)` bounds; `None` when it sees none.
+    fn bounds(&self, bi: usize, qi: usize) -> Option<(usize, usize)> {
+        match self {
+            View::Open { keys } => (*keys > 0).then_some((0, *keys)),
+            View::Table { m, per_batch, t, s } => {
+                let row = &m[((if *per_batch { bi } else { 0 }) * t + qi) * s..][..*s];
+                let lo = row.iter().position(|&x| x > HIDDEN / 10.0)?;
+                let hi = row.iter().rposition(|&x| x > HIDDEN / 10.0)? + 1;
+                Some((lo, hi))
+            }
+            View::Rule(r) => {
+                let (lo, hi) = r.span(qi);
+                let lo = (lo..hi).find(|&k| r.present(bi, k))?;
+                let hi = (lo..hi).rev().find(|&k| r.present(bi, k))? + 1;
+                Some((lo, hi))
+            }
+        }
+    }
+}
+
+/// Shapes and scores of one attention call.
+#[derive(Clone, Copy)]
+pub(crate) struct Dims {
+    pub b: usize,
+    pub t: usize,
+    pub s: usize,
+    pub h: usize,
+    pub kv: usize,
+    pub d: usize,
+    pub scale: f32,
+    pub softcap: Option<f32>,
+}
+
+impl Dims {
+    fn groups(&self) -> usize {
+        self.h / self.kv
+    }
+}
+
+/// A batch row, a key/value head and a tile of queries, with the keys the tile needs. A query
+/// that sees no key at all gets uniform probabilities over every key, as an additive mask's
+/// softmax gives it; a tile holding one spans every key.
+struct Unit {
+    bi: usize,
+    kvi: usize,
+    q0: usize,
+    len: usize,
+    lo: usize,
+    hi: usize,
+    uniform: Vec<bool>,
+}
+
+fn units(dims: &Dims, view: &View) -> Vec<Unit> {
+    let mut out = Vec::new();
+    for bi in 0..dims.b {
+        for q0 in (0..dims.t).step_by(TILE) {
+            let len = TILE.min(dims.t - q0);
+            let bounds: Vec<Option<(usize, usize)>> = (q0..q0 + len).map(|qi| view.bounds(bi, qi)).collect();
+            let uniform: Vec<bool> = bounds.iter().map(Option::is_none).collect();
+            let (lo, hi) = if uniform.iter().any(|&u| u) {
+                (0, dims.s)
+            } else {
+                bounds.iter().flatten().fold((usize::MAX, 0), |(lo, hi), &(l, h)| (lo.min(l), hi.max(h)))
+            };
+            for kvi in 0..dims.kv {
+                out.push(Unit { bi, kvi, q0, len, lo, hi, uniform: uniform.clone() });
+            }
+        }
+    }
+    out
+}
+
+/// Offset of row `(g, ti)` of a unit in a `[b, t, h, d]` buffer.
+fn row_at(dims: &Dims, u: &Unit, g: usize, ti: usize) -> usize {
+    ((u.bi * dims.t + u.q0 + ti) * dims.h + u.kvi * dims.groups() + g) * dims.d
+}
+
+/// A unit's rows of a `[b, t, h, d]` buffer, as `[groups · len, d]`.
+fn gather(dims: &Dims, u: &Unit, x: &[f32]) -> Vec<f32> {
+    let d = dims.d;
+    let mut out = vec![0f32; dims.groups() * u.len * d];
+    for g in 0..dims.groups() {
+        for ti in 0..u.len {
+            let at = row_at(dims, u, g, ti);
+            out[(g * u.len + ti) * d..][..d].copy_from_slice(&x[at..at + d]);
+        }
+    }
+    out
+}
+
+fn scatter(dims: &Dims, u: &Unit, rows: &[f32], x: &mut [f32]) {
+    let d = dims.d;
+    for g in 0..dims.groups() {
+        for ti in 0..u.len {
+            let at = row_at(dims, u, g, ti);
+            x[at..at + d].copy_from_slice(&rows[(g * u.len + ti) * d..][..d]);
+        }
+    }
+}
+
+/// The scores of one block turned into the softmax's input in place: scaled (or soft-capped, then
+/// `th` holds `tanh(scale · score / c)`) and masked.
+fn scores_in_place(dims: &Dims, view: &View, u: &Unit, k0: usize, kb: usize, s: &mut [f32], mut th: Option<&mut [f32]>) {
+    for (r, row) in s.chunks_mut(kb).enumerate() {
+        let ti = r % u.len;
+        match (dims.softcap, th.as_deref_mut()) {
+            (Some(c), Some(th)) => {
+                for (x, th) in row.iter_mut().zip(&mut th[r * kb..(r + 1) * kb]) {
+                    *th = (*x * dims.scale / c).tanh();
+                    *x = c * *th;
+                }
+            }
+            _ => row.iter_mut().for_each(|x| *x *= dims.scale),
+        }
+        view.add(u.bi, u.q0 + ti, k0, row);
+    }
+}
+
+#[inline]
+fn exp0(x: f32) -> f32 {
+    if x < EXP_ZERO_BELOW { 0.0 } else { fused::exp(x) }
+}
+
+/// One unit's forward pass: its output rows (`[groups · len, d]`) and their log-sum-exps (NaN for
+/// a row with uniform probabilities).
+fn forward_unit(dims: &Dims, view: &View, u: &Unit, q: &[f32], km: &[f32], vm: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let (d, s) = (dims.d, dims.s);
+    let rows = dims.groups() * u.len;
+    let qt = gather(dims, u, q);
+    let head = (u.bi * dims.kv + u.kvi) * s * d;
+    let (kh, vh) = (&km[head..head + s * d], &vm[head..head + s * d]);
+    let mut acc = vec![0f32; rows * d];
+    let mut max = vec![f32::NEG_INFINITY; rows];
+    let mut sum = vec![0f32; rows];
+    let mut sc = vec![0f32; rows * KEY_BLOCK];
+    let mut th = dims.softcap.map(|_| vec![0f32; rows * KEY_BLOCK]);
+    let uniform = 1.0 / s as f32;
+    for k0 in (u.lo..u.hi).step_by(KEY_BLOCK) {
+        let kb = KEY_BLOCK.min(u.hi - k0);
+        let sc = &mut sc[..rows * kb];
+        let keys = Mat { data: &kh[k0 * d..], ld: d, trans: true };
+        gemm_slices(rows, kb, d, 1.0, Mat { data: &qt, ld: d, trans: false }, keys, 0.0, sc);
+        scores_in_place(dims, view, u, k0, kb, sc, th.as_deref_mut());
+        for (r, row) in sc.chunks_mut(kb).enumerate() {
+            if u.uniform[r % u.len] {
+                row.fill(uniform);
+                continue;
+            }
+            let block_max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let new_max = max[r].max(block_max);
+            if new_max == f32::NEG_INFINITY {
+                row.fill(0.0);
+                continue;
+            }
+            let mut total = 0f32;
+            for x in row.iter_mut() {
+                *x = exp0(*x - new_max);
+                total += *x;
+            }
+            if new_max != max[r] {
+                let corr = exp0(max[r] - new_max);
+                sum[r] *= corr;
+                acc[r * d..(r + 1) * d].iter_mut().for_each(|a| *a *= corr);
+                max[r] = new_max;
+            }
+            sum[r] += total;
+        }
+        gemm_slices(rows, d, kb, 1.0, Mat { data: sc, ld: kb, trans: false }, Mat { data: &vh[k0 * d..], ld: d, trans: false }, 1.0, &mut acc);
+    }
+    let mut lse = vec![f32::NAN; rows];
+    for r in 0..rows {
+        if !u.uniform[r % u.len] {
+            let inv = 1.0 / sum[r];
+            acc[r * d..(r + 1) * d].iter_mut().for_each(|a| *a *= inv);
+            lse[r] = max[r] + sum[r].ln();
+        }
+    }
+    (acc, lse)
+}
+
+/// The forward pass: the output `[b, t, h, d]` and each row's log-sum-exp, laid out by unit.
+pub(crate) fn forward(dims: &Dims, mask: Option<&AttnMask>, q: &[f32], km: &[f32], vm: &[f32]) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+    with_view(dims, mask, |view| {
+        let units = units(dims, view);
+        let parts: Vec<(Vec<f32>, Vec<f32>)> = units.par_iter().map(|u| forward_unit(dims, view, u, q, km, vm)).collect();
+        let mut out = vec![0f32; dims.b * dims.t * dims.h * dims.d];
+        let mut lses = Vec::with_capacity(units.len());
+        for (u, (rows, lse)) in units.iter().zip(parts) {
+            scatter(dims, u, &rows, &mut out);
+            lses.push(lse);
+        }
+        Ok((out, lses))
+    })
+}
+
+/// Gradients kept per rayon task in the backward pass: keys and values heads-major
+/// (`[b, kv, s, d]`), and each unit's query rows.
+struct Grads {
+    dk: Vec<f32>,
+    dv: Vec<f32>,
+    dq: Vec<(usize, Vec<f32>)>,
+}
+
+/// One unit's backward pass, adding into `acc`.
+#[allow(clippy::too_many_arguments)]
+fn backward_unit(dims: &Dims, view: &View, (i, u): (usize, &Unit), lse: &[f32], q: &[f32], km: &[f32], vm: &[f32], out: &[f32], g: &[f32], acc: &mut Grads) {
+    let (d, s) = (dims.d, dims.s);
+    let rows = dims.groups() * u.len;
+    let (qt, gt, ot) = (gather(dims, u, q), gather(dims, u, g), gather(dims, u, out));
+    // D = rowsum(dO ⊙ O): the softmax backward's `Σ p · dp`, without the full row of p.
+    let dsum: Vec<f32> = gt.chunks(d).zip(ot.chunks(d)).map(|(g, o)| g.iter().zip(o).map(|(g, o)| g * o).sum()).collect();
+    let head = (u.bi * dims.kv + u.kvi) * s * d;
+    let (kh, vh) = (&km[head..head + s * d], &vm[head..head + s * d]);
+    let mut dqt = vec![0f32; rows * d];
+    let mut p = vec![0f32; rows * KEY_BLOCK];
+    let mut dp = vec![0f32; rows * KEY_BLOCK];
+    let mut th = dims.softcap.map(|_| vec![0f32; rows * KEY_BLOCK]);
+    let uniform = 1.0 / s as f32;
+    for k0 in (u.lo..u.hi).step_by(KEY_BLOCK) {
+        let kb = KEY_BLOCK.min(u.hi - k0);
+        let (p, dp) = (&mut p[..rows * kb], &mut dp[..rows * kb]);
+        let keys_t = Mat { data: &kh[k0 * d..], ld: d, trans: true };
+        gemm_slices(rows, kb, d, 1.0, Mat { data: &qt, ld: d, trans: false }, keys_t, 0.0, p);
+        scores_in_place(dims, view, u, k0, kb, p, th.as_deref_mut());
+        for (r, row) in p.chunks_mut(kb).enumerate() {
+            if u.uniform[r % u.len] {
+                row.fill(uniform);
+            } else {
+                row.iter_mut().for_each(|x| *x = exp0(*x - lse[r]));
+            }
+        }
+        let (dkh, dvh) = (&mut acc.dk[head + k0 * d..][..kb * d], &mut acc.dv[head + k0 * d..][..kb * d]);
+        gemm_slices(kb, d, rows, 1.0, Mat { data: p, ld: kb, trans: true }, Mat { data: &gt, ld: d, trans: false }, 1.0, dvh);
+        gemm_slices(rows, kb, d, 1.0, Mat { data: &gt, ld: d, trans: false }, Mat { data: &vh[k0 * d..], ld: d, trans: true }, 0.0, dp);
+        for (r, (dp, p)) in dp.chunks_mut(kb).zip(p.chunks(kb)).enumerate() {
+            match &th {
+                // Through the cap: d(c · tanh(scale · x / c)) / dx = scale · (1 − tanh²).
+                Some(th) => {
+                    for ((dp, &p), &th) in dp.iter_mut().zip(p).zip(&th[r * kb..(r + 1) * kb]) {
+                        *dp = p * (*dp - dsum[r]) * dims.scale * (1.0 - th * th);
+                    }
+                }
+                None => dp.iter_mut().zip(p).for_each(|(dp, &p)| *dp = p * (*dp - dsum[r]) * dims.scale),
+            }
+        }
+        gemm_slices(rows, d, kb, 1.0, Mat { data: dp, ld: kb, trans: false }, Mat { data: &kh[k0 * d..], ld: d, trans: false }, 1.0, &mut dqt);
+        gemm_slices(kb, d, rows, 1.0, Mat { data: dp, ld: kb, trans: true }, Mat { data: &qt, ld: d, trans: false }, 1.0, dkh);
+    }
+    acc.dq.push((i, dqt));
+}
+
+/// The backward pass: `dq` (`[b, t, h, d]`) and `dk`, `dv` heads-major (`[b, kv, s, d]`), from the
+/// output's gradient `g` and the output itself.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward(
+    dims: &Dims,
+    mask: Option<&AttnMask>,
+    lses: &[Vec<f32>],
+    q: &[f32],
+    km: &[f32],
+    vm: &[f32],
+    out: &[f32],
+    g: &[f32],
+) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+    with_view(dims, mask, |view| {
+        let units = units(dims, view);
+        let kv_len = dims.b * dims.kv * dims.s * dims.d;
+        let fresh = || Grads { dk: vec![0f32; kv_len], dv: vec![0f32; kv_len], dq: Vec::new() };
+        let parts: Vec<Grads> = units
+            .par_iter()
+            .enumerate()
+            .fold(fresh, |mut acc, (i, u)| {
+                backward_unit(dims, view, (i, u), &lses[i], q, km, vm, out, g, &mut acc);
+                acc
+            })
+            .collect();
+        let mut dq = vec![0f32; dims.b * dims.t * dims.h * dims.d];
+        let (mut dk, mut dv) = (vec![0f32; kv_len], vec![0f32; kv_len]);
+        for part in parts {
+            fused::axpy_in_place(&mut dk, &part.dk, 1.0);
+            fused::axpy_in_place(&mut dv, &part.dv, 1.0);
+            for (i, rows) in part.dq {
+                scatter(dims, &units[i], &rows, &mut dq);
+            }
+        }
+        Ok((dq, dk, dv))
+    })
+}
+
+fn with_view<R>(dims: &Dims, mask: Option<&AttnMask>, f: impl FnOnce(&View) -> Result<R>) -> Result<R> {
+    match mask {
+        None => f(&View::Open { keys: dims.s }),
+        Some(m) => match m.as_rule() {
+            Some(rule) => {
+                if (rule.batch, rule.queries, rule.keys) != (dims.b, dims.t, dims.s) {
+                    candle_core::bail!("attention: mask for {} × {} queries and {} keys does not fit {} × {} and {}", rule.batch, rule.queries, rule.keys, dims.b, dims.t, dims.s);
+                }
+                f(&View::Rule(rule))
+            }
+            None => {
+                let table = m.as_table()?;
+                let md = table.dims().to_vec();
+                let rows = md.first().copied().unwrap_or(0);
+                if table.elem_count() != rows * dims.t * dims.s || !(rows == 1 || rows == dims.b) {
+                    candle_core::bail!("attention: mask of shape {md:?} does not fit {} queries and {} keys", dims.t, dims.s);
+                }
+                let table = table.to_dtype(DType::F32)?;
+                fused::slice_of(&table, |m| f(&View::Table { m, per_batch: rows == dims.b && rows > 1, t: dims.t, s: dims.s }))?
+            }
+        },
+    }
+}
