@@ -10,7 +10,9 @@
 //! softmax is taken online (a running maximum and sum per row, as FlashAttention does), and the
 //! backward pass makes each block's probabilities again from its row's log-sum-exp and
 //! `D = rowsum(dO ⊙ O)`, `O` being the node's own output. Work units (a batch row, a key/value
-//! head, a tile of queries) run in parallel, each through single-threaded products.
+//! head, a tile of queries) run in parallel, each through single-threaded products; the backward
+//! pass sums `dk` and `dv` over a split of the units fixed by the shapes alone, so a gradient is
+//! the same to the bit on any machine and thread count.
 
 use crate::blas::{gemm_slices, Mat};
 use crate::fused;
@@ -29,6 +31,9 @@ const TILE: usize = 64;
 
 /// Keys per block of scores.
 const KEY_BLOCK: usize = 128;
+
+/// How many runs of units the backward pass sums `dk`, `dv` in (see [`runs`]).
+const BACKWARD_RUNS: usize = 16;
 
 /// Which keys each query may see: causal from an offset, optionally within a sliding window, with
 /// padding keys hidden.
@@ -200,22 +205,52 @@ struct Unit {
     uniform: Vec<bool>,
 }
 
+/// The units in order of batch row, then key/value head, then tile: consecutive units share a
+/// head, so a run of them adds into one head's `dk`, `dv`.
 fn units(dims: &Dims, view: &View) -> Vec<Unit> {
     let mut out = Vec::new();
     for bi in 0..dims.b {
-        for q0 in (0..dims.t).step_by(TILE) {
-            let len = TILE.min(dims.t - q0);
-            let bounds: Vec<Option<(usize, usize)>> = (q0..q0 + len).map(|qi| view.bounds(bi, qi)).collect();
-            let uniform: Vec<bool> = bounds.iter().map(Option::is_none).collect();
-            let (lo, hi) = if uniform.iter().any(|&u| u) {
-                (0, dims.s)
-            } else {
-                bounds.iter().flatten().fold((usize::MAX, 0), |(lo, hi), &(l, h)| (lo.min(l), hi.max(h)))
-            };
-            for kvi in 0..dims.kv {
-                out.push(Unit { bi, kvi, q0, len, lo, hi, uniform: uniform.clone() });
+        let tiles: Vec<(usize, usize, usize, usize, Vec<bool>)> = (0..dims.t)
+            .step_by(TILE)
+            .map(|q0| {
+                let len = TILE.min(dims.t - q0);
+                let bounds: Vec<Option<(usize, usize)>> = (q0..q0 + len).map(|qi| view.bounds(bi, qi)).collect();
+                let uniform: Vec<bool> = bounds.iter().map(Option::is_none).collect();
+                let (lo, hi) = if uniform.iter().any(|&u| u) {
+                    (0, dims.s)
+                } else {
+                    bounds.iter().flatten().fold((usize::MAX, 0), |(lo, hi), &(l, h)| (lo.min(l), hi.max(h)))
+                };
+                (q0, len, lo, hi, uniform)
+            })
+            .collect();
+        for kvi in 0..dims.kv {
+            for (q0, len, lo, hi, uniform) in &tiles {
+                out.push(Unit { bi, kvi, q0: *q0, len: *len, lo: *lo, hi: *hi, uniform: uniform.clone() });
             }
         }
+    }
+    out
+}
+
+/// The backward pass's split of the units into runs of consecutive ones, of about equal work:
+/// a fixed number that depends on the shapes only, so the sums of `dk` and `dv` are made in the
+/// same order, to the same bits, on any machine.
+fn runs(units: &[Unit]) -> Vec<std::ops::Range<usize>> {
+    let cost = |u: &Unit| (u.len * u.hi.saturating_sub(u.lo)).max(1);
+    let total: usize = units.iter().map(cost).sum();
+    let target = total.div_ceil(BACKWARD_RUNS).max(1);
+    let mut out = Vec::new();
+    let (mut start, mut acc) = (0, 0);
+    for (i, u) in units.iter().enumerate() {
+        acc += cost(u);
+        if acc >= target {
+            out.push(start..i + 1);
+            (start, acc) = (i + 1, 0);
+        }
+    }
+    if start < units.len() {
+        out.push(start..units.len());
     }
     out
 }
@@ -346,6 +381,9 @@ pub(crate) fn forward(dims: &Dims, mask: Option<&AttnMask>, q: &[f32], km: &[f32
 /// Gradients kept per rayon task in the backward pass: keys and values heads-major
 /// (`[b, kv, s, d]`), and each unit's query rows.
 struct Grads {
+    /// Where `dk` and `dv` start in the full `[b, kv, s, d]` layout: a run holds the heads it
+    /// touches only.
+    base: usize,
     dk: Vec<f32>,
     dv: Vec<f32>,
     dq: Vec<(usize, Vec<f32>)>,
@@ -379,7 +417,8 @@ fn backward_unit(dims: &Dims, view: &View, (i, u): (usize, &Unit), lse: &[f32], 
                 row.iter_mut().for_each(|x| *x = exp0(*x - lse[r]));
             }
         }
-        let (dkh, dvh) = (&mut acc.dk[head + k0 * d..][..kb * d], &mut acc.dv[head + k0 * d..][..kb * d]);
+        let at = head - acc.base + k0 * d;
+        let (dkh, dvh) = (&mut acc.dk[at..][..kb * d], &mut acc.dv[at..][..kb * d]);
         gemm_slices(kb, d, rows, 1.0, Mat { data: p, ld: kb, trans: true }, Mat { data: &gt, ld: d, trans: false }, 1.0, dvh);
         gemm_slices(rows, kb, d, 1.0, Mat { data: &gt, ld: d, trans: false }, Mat { data: &vh[k0 * d..], ld: d, trans: true }, 0.0, dp);
         for (r, (dp, p)) in dp.chunks_mut(kb).zip(p.chunks(kb)).enumerate() {
@@ -415,20 +454,26 @@ pub(crate) fn backward(
     with_view(dims, mask, |view| {
         let units = units(dims, view);
         let kv_len = dims.b * dims.kv * dims.s * dims.d;
-        let fresh = || Grads { dk: vec![0f32; kv_len], dv: vec![0f32; kv_len], dq: Vec::new() };
-        let parts: Vec<Grads> = units
-            .par_iter()
-            .enumerate()
-            .fold(fresh, |mut acc, (i, u)| {
-                backward_unit(dims, view, (i, u), &lses[i], q, km, vm, out, g, &mut acc);
+        let head_len = dims.s * dims.d;
+        let head_of = |u: &Unit| u.bi * dims.kv + u.kvi;
+        let parts: Vec<Grads> = runs(&units)
+            .into_par_iter()
+            .map(|run| {
+                let (first, last) = (head_of(&units[run.start]), head_of(&units[run.end - 1]));
+                let len = (last - first + 1) * head_len;
+                let mut acc = Grads { base: first * head_len, dk: vec![0f32; len], dv: vec![0f32; len], dq: Vec::new() };
+                for i in run {
+                    backward_unit(dims, view, (i, &units[i]), &lses[i], q, km, vm, out, g, &mut acc);
+                }
                 acc
             })
             .collect();
         let mut dq = vec![0f32; dims.b * dims.t * dims.h * dims.d];
         let (mut dk, mut dv) = (vec![0f32; kv_len], vec![0f32; kv_len]);
         for part in parts {
-            fused::axpy_in_place(&mut dk, &part.dk, 1.0);
-            fused::axpy_in_place(&mut dv, &part.dv, 1.0);
+            let n = part.dk.len();
+            fused::axpy_in_place(&mut dk[part.base..part.base + n], &part.dk, 1.0);
+            fused::axpy_in_place(&mut dv[part.base..part.base + n], &part.dv, 1.0);
             for (i, rows) in part.dq {
                 scatter(dims, &units[i], &rows, &mut dq);
             }

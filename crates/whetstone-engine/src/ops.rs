@@ -419,6 +419,10 @@ pub fn lora_linear(x: &Tensor, base: &FrozenLinear, a: &Tensor, b: &Tensor, scal
 /// 32 × 8960 floats, about 1 MB) stays in cache on its way into the products.
 const DROP_BLOCK_ROWS: usize = 32;
 
+/// How many partial `dA` sums the dropout backward makes at most: a fixed number, so the order of
+/// the additions, and the result, do not depend on the machine.
+const DROP_GROUPS: usize = 16;
+
 /// The frozen weight, the adapter and their scale, dropout and shapes: the arithmetic of
 /// [`lora_linear`] in f32 on the CPU, shared by the nodes that compute it. The adapter's product
 /// is accumulated into the base output and into the input gradient by sgemm itself, and the
@@ -542,25 +546,25 @@ impl LoraCpu {
                         let (g, x) = (Mat { data: gbb, ld: r, trans: true }, Mat { data: &scratch[..n], ld: in_f, trans: false });
                         gemm_slices(r, in_f, nr, 1.0, g, x, 1.0, acc);
                     };
-                    let fresh = || (vec![0f32; r * in_f], vec![0f32; DROP_BLOCK_ROWS * in_f]);
-                    let partials = match dx {
-                        Some(dx) => dx
-                            .par_chunks_mut(DROP_BLOCK_ROWS * in_f)
-                            .enumerate()
-                            .fold(fresh, |(mut acc, mut s), (bi, dxb)| {
-                                block(bi, Some(dxb), &mut acc, &mut s);
-                                (acc, s)
-                            })
-                            .map(|(acc, _)| acc)
-                            .collect::<Vec<_>>(),
-                        None => (0..rows.div_ceil(DROP_BLOCK_ROWS))
-                            .into_par_iter()
-                            .fold(fresh, |(mut acc, mut s), bi| {
-                                block(bi, None, &mut acc, &mut s);
-                                (acc, s)
-                            })
-                            .map(|(acc, _)| acc)
-                            .collect::<Vec<_>>(),
+                    // A fixed split into groups of blocks, each summing its own `dA`, added up in
+                    // order: the result is the same bits whatever the thread count or scheduling.
+                    let blocks = rows.div_ceil(DROP_BLOCK_ROWS);
+                    let per_group = blocks.div_ceil(DROP_GROUPS).max(1);
+                    let group = |gi: usize, mut dxg: Option<&mut [f32]>| {
+                        let (mut acc, mut scratch) = (vec![0f32; r * in_f], vec![0f32; DROP_BLOCK_ROWS * in_f]);
+                        for bi in gi * per_group..((gi + 1) * per_group).min(blocks) {
+                            let at = (bi - gi * per_group) * DROP_BLOCK_ROWS * in_f;
+                            let dxb = dxg.as_deref_mut().map(|d| {
+                                let end = (at + DROP_BLOCK_ROWS * in_f).min(d.len());
+                                &mut d[at..end]
+                            });
+                            block(bi, dxb, &mut acc, &mut scratch);
+                        }
+                        acc
+                    };
+                    let partials: Vec<Vec<f32>> = match dx {
+                        Some(dx) => dx.par_chunks_mut(per_group * DROP_BLOCK_ROWS * in_f).enumerate().map(|(gi, dxg)| group(gi, Some(dxg))).collect(),
+                        None => (0..blocks.div_ceil(per_group)).into_par_iter().map(|gi| group(gi, None)).collect(),
                     };
                     let mut total = vec![0f32; r * in_f];
                     for p in &partials {

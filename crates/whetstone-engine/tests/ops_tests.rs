@@ -429,3 +429,49 @@ fn the_fast_exp_is_within_a_few_ulp_of_libm_where_f32_has_normal_results() {
     assert_eq!(whetstone_engine::fused::exp(-200.0), 0.0);
     assert_eq!(whetstone_engine::fused::exp(0.0), 1.0);
 }
+
+/// Every gradient of `sum(f(q, k, v) * w)`, as bits.
+fn grad_bits(xs: &[&Tensor], f: impl Fn(&[Tensor]) -> Tensor) -> Vec<Vec<u32>> {
+    let vars: Vec<Var> = xs.iter().map(|x| Var::from_tensor(x).unwrap()).collect();
+    let ts: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let y = f(&ts);
+    let w = rand(y.dims(), 5, y.dtype());
+    let g = (&y * &w).unwrap().sum_all().unwrap().backward().unwrap();
+    let bits = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let mut out = vec![bits(&y)];
+    out.extend(ts.iter().map(|t| bits(g.get(t).unwrap())));
+    out
+}
+
+#[test]
+fn attention_and_lora_dropout_gradients_are_the_same_bits_on_any_thread_count() {
+    // Several runs of query tiles per head and more dropout row blocks than partial sums: both
+    // backward passes add partial gradients, and must add them in one order only.
+    let (b, h, kv, t, d) = (2, 4, 2, 300, 8);
+    let q = rand(&[b, t, h, d], 91, DType::F32);
+    let k = rand(&[b, t, kv, d], 92, DType::F32);
+    let v = rand(&[b, t, kv, d], 93, DType::F32);
+    let present = (0..b * t).map(|i| i % t >= 7 * (i / t)).collect();
+    let rule = AttnMask::rule(MaskRule { batch: b, queries: t, keys: t, offset: 0, window: Some(200), present: Some(present) }, DType::F32, &Device::Cpu);
+    let lin = FrozenLinear::new(rand(&[7, 12], 94, DType::F32), None);
+    let x = rand(&[2, 400, 12], 95, DType::F32);
+    let (a, bb) = (rand(&[3, 12], 96, DType::F32), rand(&[7, 3], 97, DType::F32));
+    let drop = Dropout { seed: 98, p: 0.1 };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let attn = grad_bits(&[&q, &k, &v], |xs| ops::attention(&xs[0], &xs[1], &xs[2], Some(&rule)).unwrap());
+            let lora = grad_bits(&[&x, &a, &bb], |xs| ops::lora_linear(&xs[0], &lin, &xs[1], &xs[2], 0.5, Some(drop)).unwrap());
+            let lora_frozen_input = grad_bits(&[&a, &bb], |xs| ops::lora_linear(&x, &lin, &xs[0], &xs[1], 0.5, Some(drop)).unwrap());
+            (attn, lora, lora_frozen_input)
+        })
+    };
+    let one = run(1);
+    assert!(one.0[1].iter().any(|&g| g != 0) && one.1[2].iter().any(|&g| g != 0), "the gradients are not all zero");
+    for threads in [2, 3, 7] {
+        let other = run(threads);
+        assert!(one.0 == other.0, "attention's result or gradients differ between 1 and {threads} threads");
+        assert!(one.1 == other.1, "LoRA's result or gradients with dropout differ between 1 and {threads} threads");
+        assert!(one.2 == other.2, "LoRA's A and B gradients on a frozen input differ between 1 and {threads} threads");
+    }
+}
