@@ -2,9 +2,10 @@
 //! `scripts/parity/make_fixtures.py` (run by hand; CI only reads them): logits, LoRA gradients and a
 //! 20-step AdamW run with warmup, linear decay and clipping.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use whetstone_engine::lora::Adapter;
 use whetstone_engine::model::{Decoder, LoraCtx};
 use whetstone_engine::optim::AdamWConfig;
@@ -13,11 +14,9 @@ use whetstone_engine::schedule::{Schedule, ScheduleKind};
 use whetstone_engine::train::{StepOptions, Trainer};
 use whetstone_engine::ModelFiles;
 
-const MODELS: [&str; 6] = ["llama", "qwen2", "llama3_rope", "mistral", "gemma", "gemma2"];
+use common::parity_dir as dir;
 
-fn dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(name)
-}
+const MODELS: [&str; 6] = ["llama", "qwen2", "llama3_rope", "mistral", "gemma", "gemma2"];
 
 struct Fixture {
     model: Decoder,
@@ -28,15 +27,8 @@ struct Fixture {
 }
 
 fn load(name: &str) -> Fixture {
-    let d = dir(name);
-    let model = Decoder::load(&ModelFiles::HfDir(d.clone()), DType::F32, &Device::Cpu).unwrap();
-    let io = candle_core::safetensors::load(d.join("io.safetensors"), &Device::Cpu).unwrap();
-    let input_ids = io["input_ids"].to_dtype(DType::U32).unwrap();
-    let attention_mask = io["attention_mask"].to_dtype(DType::U32).unwrap();
-    let labels: Vec<Vec<i64>> = io["labels"].to_vec2().unwrap();
-    let (b, t) = input_ids.dims2().unwrap();
-    let lm: Vec<u32> = labels.iter().flatten().map(|&l| u32::from(l != -100)).collect();
-    let loss_mask = Tensor::from_vec(lm, (b, t), &Device::Cpu).unwrap();
+    let model = Decoder::load(&ModelFiles::HfDir(dir(name)), DType::F32, &Device::Cpu).unwrap();
+    let common::ParityIo { io, input_ids, attention_mask, loss_mask, .. } = common::parity_io(name);
     Fixture { model, io, input_ids, attention_mask, loss_mask }
 }
 

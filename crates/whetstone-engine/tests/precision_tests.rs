@@ -2,6 +2,8 @@
 //! weights, their gradients and AdamW's moments stay f32. candle runs these bf16 ops on the CPU too
 //! (slowly), so the dtype plumbing is the same code the GPU runs; only the kernels differ.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use std::path::PathBuf;
 use whetstone_engine::batch::Batch;
@@ -18,16 +20,11 @@ use whetstone_engine::weights::BaseWeights;
 use whetstone_engine::ModelFiles;
 
 fn fixture() -> (ModelFiles, Batch, PathBuf) {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity/llama");
-    let io = candle_core::safetensors::load(d.join("io.safetensors"), &Device::Cpu).unwrap();
-    let input_ids = io["input_ids"].to_dtype(DType::U32).unwrap();
-    let attention_mask = io["attention_mask"].to_dtype(DType::U32).unwrap();
-    let labels: Vec<Vec<i64>> = io["labels"].to_vec2().unwrap();
-    let (b, t) = input_ids.dims2().unwrap();
-    let lm: Vec<u32> = labels.iter().flatten().map(|&l| u32::from(l != -100)).collect();
-    let targets = lm.iter().filter(|&&m| m == 1).count();
-    let loss_mask = Tensor::from_vec(lm, (b, t), &Device::Cpu).unwrap();
-    (ModelFiles::HfDir(d.clone()), Batch { input_ids, attention_mask, loss_mask, tokens: b * t, targets }, d.join("adapter_init"))
+    let d = common::parity_dir("llama");
+    let f = common::parity_io("llama");
+    let tokens = f.input_ids.elem_count();
+    let batch = Batch { input_ids: f.input_ids, attention_mask: f.attention_mask, loss_mask: f.loss_mask, tokens, targets: f.targets };
+    (ModelFiles::HfDir(d.clone()), batch, d.join("adapter_init"))
 }
 
 fn rel(a: &Tensor, b: &Tensor) -> f64 {
