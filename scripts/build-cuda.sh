@@ -103,11 +103,16 @@ if [ -n "$missing" ]; then
   echo "[build-cuda] libraries that will not be found at run time: $missing" >&2
   [ "$BUNDLE_LIBS" = 1 ] && exit 1
 fi
-# Start it once with the link stub standing in for the driver's libcuda.so.1.
-smoke=$(mktemp -d)
-ln -s "$TOOLKIT/lib/stubs/libcuda.so" "$smoke/libcuda.so.1"
-LD_LIBRARY_PATH="$smoke" "$OUT/whet" --version
-rm -rf "$smoke"
+if [ -n "$missing" ]; then
+  # With --no-libs they come from the machine it runs on; this one lacks them, so it cannot start here.
+  echo "[build-cuda] not started here: this machine has no CUDA 13 libraries, and --no-libs leaves them to the one it runs on"
+else
+  # Start it once with the link stub standing in for the driver's libcuda.so.1.
+  smoke=$(mktemp -d)
+  ln -s "$TOOLKIT/lib/stubs/libcuda.so" "$smoke/libcuda.so.1"
+  LD_LIBRARY_PATH="$smoke" "$OUT/whet" --version
+  rm -rf "$smoke"
+fi
 
 echo "[build-cuda] done in $((SECONDS - started)) s"
 du -sh "$OUT/whet" "$OUT/whetstone-worker-cuda" 2>/dev/null
