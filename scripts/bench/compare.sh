@@ -12,7 +12,8 @@
 #   WHETSTONE_DEFAULT_MODEL  GGUF to train on (default ~/.cache/whetstone/models/SmolLM2-135M-Instruct.Q4_1.gguf)
 #   REFENV_PYTHON            Python with scripts/parity/requirements.txt installed
 #                            (default ~/.cache/whetstone/refenv/bin/python)
-#   WHET                     whet binary (default: target/release/whet, built with cargo if missing)
+#   WHET                     whet binary (default: release/whet in $CARGO_TARGET_DIR or target/,
+#                            built with cargo if missing)
 #
 # Both sides train on the GGUF dequantized to f32 (`--quant none`) with 2 threads. Prints each side's
 # JSON line, then the ratios ours/theirs for tokens/s (higher is better) and peak RSS (lower is
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     --seq-len) seq_len="$2"; shift 2 ;;
     --lora-dropout) dropout="$2"; shift 2 ;;
     --all) all=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     [0-9]*) steps="$1"; shift ;;
     *) echo "compare.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -47,7 +48,7 @@ py="${REFENV_PYTHON:-$cache/refenv/bin/python}"
 [ -f "$model" ] || { echo "compare.sh: model file not found: $model" >&2; exit 1; }
 [ -x "$py" ] || { echo "compare.sh: no Python at $py (set REFENV_PYTHON; see scripts/parity/requirements.txt)" >&2; exit 1; }
 
-whet="${WHET:-$root/target/release/whet}"
+whet="${WHET:-${CARGO_TARGET_DIR:-$root/target}/release/whet}"
 if [ ! -x "$whet" ]; then
   if [ -n "${WHET:-}" ]; then
     echo "compare.sh: WHET=$WHET is not an executable" >&2; exit 1
