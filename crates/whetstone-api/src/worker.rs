@@ -62,6 +62,7 @@ pub fn run_worker(run_dir: &Path, interrupt: Arc<AtomicBool>) -> Result<RunStatu
     let text = std::fs::read(&job_path).map_err(|source| Error::Io { action: "read", path: job_path.clone(), source })?;
     let spec: JobSpec = serde_json::from_slice(&text).map_err(|e| Error::InvalidInput(format!("{}: {e}", job_path.display())))?;
     whetstone_engine::device::configure_cpu(spec.settings.threads);
+    whetstone_engine::device::keep_freed_memory();
     let store = Store::open(spec.home.join(crate::DATABASE_FILE))?;
     store.claim_run(spec.run_id, std::process::id())?;
     let mut log = EventLog::open(run_dir)?;

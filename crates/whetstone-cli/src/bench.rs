@@ -169,12 +169,14 @@ pub fn run(cmd: &BenchCommand) -> anyhow::Result<()> {
         BenchCommand::PlanChild { config } => {
             let req: MeasureRequest = serde_json::from_str(config).context("bad configuration")?;
             crate::set_threads(None);
+            whetstone_engine::device::keep_freed_memory();
             let peak = bench::measure_peak(&req)?;
             println!("{peak}");
             Ok(())
         }
         BenchCommand::Train(a) => {
             crate::set_threads(Some(a.threads));
+            whetstone_engine::device::keep_freed_memory();
             let req = BenchRequest {
                 model: &a.model,
                 batch: a.batch,

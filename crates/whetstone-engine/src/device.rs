@@ -238,6 +238,25 @@ pub fn configure_cpu(threads: Option<usize>) {
     }
 }
 
+/// Keeps the memory a training step frees for the steps after it, instead of handing it back to
+/// the system.
+///
+/// glibc gives every buffer above its mmap threshold (which adapts, but only up to 32 MiB) pages
+/// of its own and returns them on free, so each step mapped its large buffers afresh and the kernel
+/// zeroed every page again: at batch 1 × 2048 on SmolLM2-135M, 540,000 page faults a step and
+/// 14.9 s a step, against 4 faults and 13.9 s with this; the peak RSS stayed the same (2.49 GB),
+/// since a step reaches its peak either way. For processes that train, which end with the run; a
+/// long-lived server would keep its highest use for good.
+pub fn keep_freed_memory() {
+    // SAFETY: mallopt only changes thresholds of the allocator's own bookkeeping; it is safe to
+    // call at any time, from any thread.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+    }
+}
+
 /// GPU memory as the CUDA driver accounts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct GpuMemory {
