@@ -361,6 +361,22 @@ fn dropout_masks_come_from_their_seed_alone_and_drop_about_p() {
     let mut y = vec![1f32; x.len()];
     d.accumulate(&mut y, &x, 0.5);
     assert!(y.iter().zip(&applied).all(|(y, a)| (y - (1.0 + 0.5 * a)).abs() < 1e-5));
+    // The kernels on a stretch of the mask, from any start and of any length: on a byte boundary
+    // they read the bits a byte at a time, elsewhere one by one.
+    for start in (0..140).chain([1000, 1003, 4096]) {
+        for len in [1, 7, 8, 9, 63, 64, 65, 200] {
+            let xs = &x[..len];
+            let mut out = vec![9f32; len];
+            bits.apply_at(start, xs, &mut out);
+            let keep = 1.0 / 0.95f32;
+            let want: Vec<f32> = (0..len).map(|j| if bits.kept(start + j) { xs[j] * keep } else { 0.0 }).collect();
+            assert_eq!(out, want, "apply_at from {start}, {len} elements");
+            let mut y = vec![1f32; len];
+            bits.accumulate_at(start, &mut y, xs, 0.5);
+            let want: Vec<f32> = (0..len).map(|j| if bits.kept(start + j) { 1.0 + xs[j] * (0.5 * keep) } else { 1.0 }).collect();
+            assert_eq!(y, want, "accumulate_at from {start}, {len} elements");
+        }
+    }
 }
 
 #[test]
