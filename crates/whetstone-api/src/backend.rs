@@ -137,12 +137,13 @@ pub struct Selection {
     pub note: Option<String>,
 }
 
-/// Why the chosen device cannot train here, in words a user can act on.
+/// Why a device cannot train here, in words a user can act on. The same sentence refuses a run on
+/// it and explains, in the list of devices, why it is unavailable, so it does not assume it was chosen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceError {
-    #[error("You chose the GPU, but no NVIDIA driver was found on this computer{}. Install the NVIDIA driver, or train on the processor.", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    #[error("No NVIDIA driver was found on this computer{}. Install the NVIDIA driver to train on the GPU, or train on the processor.", detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
     NoDriver { detail: Option<String> },
-    #[error("You chose the GPU, but the NVIDIA driver lists no GPU on this computer.")]
+    #[error("The NVIDIA driver lists no GPU on this computer.")]
     NoGpu,
     #[error("The NVIDIA driver is too old: training on the GPU needs CUDA {needed}, and this driver{} supports CUDA {found}. Update the NVIDIA driver, or train on the processor.", driver.as_ref().map(|d| format!(" ({d})")).unwrap_or_default())]
     DriverTooOld { needed: CudaVersion, found: CudaVersion, driver: Option<String> },
@@ -152,7 +153,7 @@ pub enum DeviceError {
     NoCudaWorker { expected: PathBuf },
     #[error("The GPU worker ({}) could not use the GPU: {reason}", path.display())]
     CudaWorkerFailed { path: PathBuf, reason: String },
-    #[error("You chose the Apple GPU (Metal), but {reason}.")]
+    #[error("The Apple GPU (Metal) cannot be used: {reason}.")]
     NoMetal { reason: String },
 }
 

@@ -68,7 +68,7 @@ fn without_a_driver_auto_is_the_processor_and_the_gpu_is_refused_in_plain_words(
     let e = select(DeviceChoice::Cuda(None), &d).unwrap_err();
     assert!(matches!(e, DeviceError::NoDriver { .. }));
     let m = e.to_string();
-    assert!(m.starts_with("You chose the GPU, but no NVIDIA driver was found on this computer"), "{m}");
+    assert!(m.starts_with("No NVIDIA driver was found on this computer"), "{m}");
     assert!(m.contains("libcuda.so.1"), "the reason the driver was not found: {m}");
 }
 
@@ -117,7 +117,7 @@ fn metal_needs_a_metal_build_and_an_apple_gpu() {
     assert_eq!((s.device, s.worker, s.label.as_str(), s.precision.as_str()), (DeviceChoice::Metal, WorkerKind::Cpu, "Apple M3 Max", "f32"));
     assert_eq!(select(DeviceChoice::Auto, &d).unwrap().device, DeviceChoice::Metal);
     d.metal_gpus.clear();
-    assert_eq!(select(DeviceChoice::Metal, &d).unwrap_err().to_string(), "You chose the Apple GPU (Metal), but no Apple GPU was found.");
+    assert_eq!(select(DeviceChoice::Metal, &d).unwrap_err().to_string(), "The Apple GPU (Metal) cannot be used: no Apple GPU was found.");
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn the_listing_has_auto_the_processor_and_each_gpu_with_why_one_is_unavailable()
     assert_eq!(l.auto.device, DeviceChoice::Cpu);
     let cuda = &l.options[2];
     assert!(cuda.selection.is_none());
-    assert!(cuda.problem.as_deref().is_some_and(|p| p.starts_with("You chose the GPU, but no NVIDIA driver was found")), "{:?}", cuda.problem);
+    assert!(cuda.problem.as_deref().is_some_and(|p| p.starts_with("No NVIDIA driver was found")), "{:?}", cuda.problem);
     // The listing is what the UI reads: devices travel as the names the settings take.
     let json = serde_json::to_value(&l).unwrap();
     assert_eq!(json["options"][2]["value"], "cuda");
@@ -256,7 +256,7 @@ fn a_run_on_a_gpu_this_computer_cannot_use_is_refused_before_anything_is_created
     let req = StartRun { model: home.path().join("no-such-model"), data: home.path().join("no-such-data.jsonl"), val: None, out: None, overwrite: false, settings };
     let e = api.start_run(&req).unwrap_err();
     assert_eq!(e.code(), "device_unavailable");
-    assert!(e.to_string().starts_with("You chose the GPU, but no NVIDIA driver was found"), "{e}");
+    assert!(e.to_string().starts_with("No NVIDIA driver was found"), "{e}");
     assert!(api.list_runs().unwrap().is_empty());
     assert!(!home.path().join("runs").exists());
     // Through the command table, as the app and `whet serve` call it.

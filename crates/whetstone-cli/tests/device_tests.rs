@@ -44,7 +44,7 @@ fn hw_says_where_runs_train_and_which_devices_there_are() {
     assert!(t.contains("Training: the processor (f32), by this program"), "{t}");
     assert!(t.contains("GPU worker: none (scripts/build-cuda.sh makes one"), "{t}");
     assert!(t.contains("  auto     Best available: the processor"), "{t}");
-    assert!(t.contains("  cuda     An NVIDIA GPU — unavailable: You chose the GPU, but no NVIDIA driver was found"), "{t}");
+    assert!(t.contains("  cuda     An NVIDIA GPU — unavailable: No NVIDIA driver was found"), "{t}");
 
     let o = whet(home.path(), &["hw", "--json"], &[]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -69,7 +69,7 @@ fn a_gpu_worker_without_a_gpu_is_listed_and_the_processor_still_trains() {
     assert_eq!(v["training"]["cuda_worker"], worker.display().to_string());
     assert_eq!(v["training"]["auto"]["device"], "cpu");
     let cuda = v["training"]["options"].as_array().unwrap().iter().find(|o| o["value"] == "cuda").unwrap();
-    assert!(cuda["problem"].as_str().unwrap().contains("no NVIDIA driver"), "{cuda}");
+    assert!(cuda["problem"].as_str().unwrap().contains("No NVIDIA driver was found"), "{cuda}");
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn train_on_a_gpu_this_computer_lacks_is_refused_and_creates_no_run() {
     let o = whet(&home, &a.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
     assert!(!o.status.success());
     let t = text(&o);
-    assert!(t.contains("You chose the GPU, but no NVIDIA driver was found on this computer"), "{t}");
+    assert!(t.contains("No NVIDIA driver was found on this computer"), "{t}");
     assert!(!home.join("runs").exists(), "nothing was created");
     let runs = whet(&home, &["runs", "list", "--json"], &[]);
     assert_eq!(serde_json::from_slice::<Value>(&runs.stdout).unwrap(), Value::Array(vec![]));
