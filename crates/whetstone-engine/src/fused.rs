@@ -325,23 +325,24 @@ impl DropMask {
         self.for_each_at(start, y, x, |y, x, kept| *y += if kept { x * k } else { 0.0 });
     }
 
-    /// `f(&mut y[j], x[j], kept(start + j))` for every `j`. From a word boundary the bits are read a
-    /// byte at a time and tested in 8 lanes at once, which the compiler turns into vector selects;
-    /// a bit lookup per element would not vectorise and cost as much as the products it feeds.
+    /// `f(&mut y[j], x[j], kept(start + j))` for every `j`. Between byte boundaries of the mask the
+    /// bits are read a byte at a time and tested in 8 lanes at once, which the compiler turns into
+    /// vector selects; a bit lookup per element would not vectorise and cost as much as the products
+    /// it feeds. Only the few elements before the first boundary and after the last take that lookup.
     #[inline(always)]
     fn for_each_at(&self, start: usize, y: &mut [f32], x: &[f32], f: impl Fn(&mut f32, f32, bool)) {
         let n = y.len().min(x.len());
-        let (y, x) = (&mut y[..n], &x[..n]);
-        let whole = if start % 8 == 0 { n / 8 * 8 } else { 0 };
-        for (i, (y8, x8)) in y[..whole].chunks_exact_mut(8).zip(x[..whole].chunks_exact(8)).enumerate() {
-            let b = start / 8 + i;
+        let head = ((8 - start % 8) % 8).min(n);
+        let whole = head + (n - head) / 8 * 8;
+        for j in (0..head).chain(whole..n) {
+            f(&mut y[j], x[j], self.kept(start + j));
+        }
+        for (i, (y8, x8)) in y[head..whole].chunks_exact_mut(8).zip(x[head..whole].chunks_exact(8)).enumerate() {
+            let b = (start + head) / 8 + i;
             let byte = (self.words[b / 8] >> (8 * (b % 8))) as u8;
             for l in 0..8 {
                 f(&mut y8[l], x8[l], byte & (1 << l) != 0);
             }
-        }
-        for j in whole..n {
-            f(&mut y[j], x[j], self.kept(start + j));
         }
     }
 }

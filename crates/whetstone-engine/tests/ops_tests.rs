@@ -361,8 +361,8 @@ fn dropout_masks_come_from_their_seed_alone_and_drop_about_p() {
     let mut y = vec![1f32; x.len()];
     d.accumulate(&mut y, &x, 0.5);
     assert!(y.iter().zip(&applied).all(|(y, a)| (y - (1.0 + 0.5 * a)).abs() < 1e-5));
-    // The kernels on a stretch of the mask, from any start and of any length: on a byte boundary
-    // they read the bits a byte at a time, elsewhere one by one.
+    // The kernels on a stretch of the mask, from any start and of any length: between byte
+    // boundaries they read the bits a byte at a time, before and after them one by one.
     for start in (0..140).chain([1000, 1003, 4096]) {
         for len in [1, 7, 8, 9, 63, 64, 65, 200] {
             let xs = &x[..len];

@@ -42,10 +42,12 @@ pub struct ParityIo {
 }
 
 pub fn parity_io(name: &str) -> ParityIo {
-    let io = candle_core::safetensors::load(parity_dir(name).join("io.safetensors"), &Device::Cpu).unwrap();
-    let input_ids = io["input_ids"].to_dtype(DType::U32).unwrap();
-    let attention_mask = io["attention_mask"].to_dtype(DType::U32).unwrap();
-    let labels: Vec<Vec<i64>> = io["labels"].to_vec2().unwrap();
+    let path = parity_dir(name).join("io.safetensors");
+    let io = candle_core::safetensors::load(&path, &Device::Cpu).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let tensor = |key: &str| io.get(key).unwrap_or_else(|| panic!("{} has no tensor {key}", path.display())).clone();
+    let input_ids = tensor("input_ids").to_dtype(DType::U32).unwrap();
+    let attention_mask = tensor("attention_mask").to_dtype(DType::U32).unwrap();
+    let labels: Vec<Vec<i64>> = tensor("labels").to_vec2().unwrap();
     let (b, t) = input_ids.dims2().unwrap();
     let lm: Vec<u32> = labels.iter().flatten().map(|&l| u32::from(l != -100)).collect();
     let targets = lm.iter().filter(|&&m| m == 1).count();
