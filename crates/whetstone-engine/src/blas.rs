@@ -234,44 +234,71 @@ fn sgemm_into<T: Send>(lib: &Blas, a: &Tensor, b: &Tensor, alpha: f32, beta: f32
     if out.len() != batches * m * n {
         return None;
     }
-    // One call multiplies `rows` rows of one matrix of the batch; `c` holds those rows of the result.
-    let call = |batch: usize, row0: usize, rows: usize, c: &mut [T]| {
-        let a_off = offs_a[batch] + if oa.trans == NO_TRANS { row0 * oa.ld } else { row0 };
+    // One call multiplies rows `rows` by columns `cols` of one matrix of the batch; `c` points at
+    // that block's first result, in rows `n` apart.
+    let call = |batch: usize, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, c: *mut f32| {
+        let a_off = offs_a[batch] + if oa.trans == NO_TRANS { rows.start * oa.ld } else { rows.start };
+        let b_off = offs_b[batch] + if ob.trans == NO_TRANS { cols.start } else { cols.start * ob.ld };
         // SAFETY: the pointers and leading dimensions come from candle layouts, which only describe
         // elements inside their storage, and `operand` checked each matrix is plain or transposed;
-        // `c` has room for `rows × n` results of four bytes.
+        // `c` has room for the block's results, `n` apart.
         unsafe {
             (lib.sgemm)(
                 ROW_MAJOR,
                 oa.trans,
                 ob.trans,
-                rows as i32,
-                n as i32,
+                rows.len() as i32,
+                cols.len() as i32,
                 k as i32,
                 alpha,
                 va.as_ptr().add(a_off),
                 oa.ld as i32,
-                vb.as_ptr().add(offs_b[batch]),
+                vb.as_ptr().add(b_off),
                 ob.ld as i32,
                 beta,
-                c.as_mut_ptr().cast::<f32>(),
+                c,
                 n as i32,
             )
         }
     };
-    // At least two tasks a thread: three matrices on two threads would otherwise leave one thread
-    // idle for a third of the time. Blocks stay at least 32 rows, for the kernels' sake.
+    // sgemm packs all of `b` in every call and all of `a` once per call, so a product split in row
+    // blocks packs `b` once per block. The split runs along the dimension of the larger operand:
+    // rows when `a` is the larger (`m > n`), columns when `b` is, as in the LM head's 49k columns.
+    // The blocks make a multiple of the thread count over the batch, each at least 32 wide, for
+    // the kernels' sake.
     let threads = rayon::current_num_threads().max(1);
-    let blocks = (2 * threads).div_ceil(batches).min(m / 32).max(1);
-    if blocks == 1 {
-        out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| call(i, 0, m, c));
-    } else {
-        let block = m.div_ceil(blocks);
-        out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
-            c.par_chunks_mut(block * n).enumerate().for_each(|(j, cj)| call(i, j * block, cj.len() / n, cj));
-        });
-    }
+    let by_rows = m >= n;
+    let wide = if by_rows { m } else { n };
+    let blocks = (threads / gcd(batches, threads)).min(wide / 32).max(1);
+    let block = wide.div_ceil(blocks);
+    let base = SendPtr(out.as_mut_ptr().cast::<f32>());
+    (0..batches * blocks).into_par_iter().for_each(|task| {
+        let (batch, j) = (task / blocks, task % blocks);
+        let span = j * block..((j + 1) * block).min(wide);
+        let (rows, cols) = if by_rows { (span, 0..n) } else { (0..m, span) };
+        // SAFETY: the tasks' blocks of the batch's `m × n` result do not overlap and lie inside `out`.
+        let c = unsafe { base.get().add(batch * m * n + rows.start * n + cols.start) };
+        call(batch, rows, cols, c);
+    });
     Some(())
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// A pointer into a result buffer whose disjoint blocks rayon's tasks write.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+
+// SAFETY: each task writes its own block only (see `sgemm_into`).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
 }
 
 /// One operand of [`gemm_slices`]: a row-major matrix with leading dimension `ld`, read transposed

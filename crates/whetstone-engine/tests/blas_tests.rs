@@ -34,6 +34,9 @@ fn products_match_candle_for_every_layout() {
         ("batched, b transposed", rand(&[2, 3, 40, 16], 7), rand(&[2, 3, 24, 16], 8).t().unwrap()),
         ("batched from a transpose", rand(&[2, 40, 3, 16], 9).transpose(1, 2).unwrap(), rand(&[2, 3, 16, 24], 10)),
         ("large rows, split over threads", rand(&[300, 64], 11), rand(&[64, 96], 12)),
+        ("wide, split by columns", rand(&[40, 64], 14), rand(&[64, 301], 15)),
+        ("wide, b transposed, split by columns", rand(&[40, 64], 16), rand(&[301, 64], 17).t().unwrap()),
+        ("batched and wide", rand(&[3, 40, 16], 18), rand(&[3, 16, 130], 19)),
     ];
     for (what, x, y) in cases {
         let ours = blas::matmul(&x, &y).unwrap();
