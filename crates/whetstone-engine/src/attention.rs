@@ -23,9 +23,6 @@ use std::sync::OnceLock;
 /// The additive value that hides a key in a tabulated mask.
 pub const HIDDEN: f32 = -1e9;
 
-/// Below this, `exp` is zero in f32.
-const EXP_ZERO_BELOW: f32 = -104.0;
-
 /// Queries per work unit.
 const TILE: usize = 64;
 
@@ -143,10 +140,16 @@ impl View<'_> {
             }
             View::Rule(r) => {
                 let (lo, hi) = r.span(qi);
-                for (j, x) in x.iter_mut().enumerate() {
-                    let key = k0 + j;
-                    if key < lo || key >= hi || !r.present(bi, key) {
-                        *x = f32::NEG_INFINITY;
+                let end = k0 + x.len();
+                // `span` keeps lo ≤ hi, so the open stretch [a, b) of the block is never reversed.
+                let (a, b) = (lo.clamp(k0, end) - k0, hi.clamp(k0, end) - k0);
+                x[..a].fill(f32::NEG_INFINITY);
+                x[b..].fill(f32::NEG_INFINITY);
+                if r.present.is_some() {
+                    for (j, x) in x.iter_mut().enumerate().take(b).skip(a) {
+                        if !r.present(bi, k0 + j) {
+                            *x = f32::NEG_INFINITY;
+                        }
                     }
                 }
             }
@@ -283,27 +286,26 @@ fn scatter(dims: &Dims, u: &Unit, rows: &[f32], x: &mut [f32]) {
     }
 }
 
-/// The scores of one block turned into the softmax's input in place: scaled (or soft-capped, then
-/// `th` holds `tanh(scale · score / c)`) and masked.
+/// The scores of one block, made with the scale as the product's `alpha` unless soft-capped, turned
+/// into the softmax's input in place: soft-capped (`th` then holds `tanh(scale · score / c)`) and
+/// masked.
 fn scores_in_place(dims: &Dims, view: &View, u: &Unit, k0: usize, kb: usize, s: &mut [f32], mut th: Option<&mut [f32]>) {
     for (r, row) in s.chunks_mut(kb).enumerate() {
         let ti = r % u.len;
-        match (dims.softcap, th.as_deref_mut()) {
-            (Some(c), Some(th)) => {
-                for (x, th) in row.iter_mut().zip(&mut th[r * kb..(r + 1) * kb]) {
-                    *th = (*x * dims.scale / c).tanh();
-                    *x = c * *th;
-                }
+        if let (Some(c), Some(th)) = (dims.softcap, th.as_deref_mut()) {
+            for (x, th) in row.iter_mut().zip(&mut th[r * kb..(r + 1) * kb]) {
+                *th = (*x * dims.scale / c).tanh();
+                *x = c * *th;
             }
-            _ => row.iter_mut().for_each(|x| *x *= dims.scale),
         }
         view.add(u.bi, u.q0 + ti, k0, row);
     }
 }
 
-#[inline]
-fn exp0(x: f32) -> f32 {
-    if x < EXP_ZERO_BELOW { 0.0 } else { fused::exp(x) }
+/// The scale the scores' product takes as its `alpha`: all of it, unless a soft cap applies it
+/// inside the `tanh`.
+fn score_alpha(dims: &Dims) -> f32 {
+    if dims.softcap.is_some() { 1.0 } else { dims.scale }
 }
 
 /// One unit's forward pass: its output rows (`[groups · len, d]`) and their log-sum-exps (NaN for
@@ -324,26 +326,21 @@ fn forward_unit(dims: &Dims, view: &View, u: &Unit, q: &[f32], km: &[f32], vm: &
         let kb = KEY_BLOCK.min(u.hi - k0);
         let sc = &mut sc[..rows * kb];
         let keys = Mat { data: &kh[k0 * d..], ld: d, trans: true };
-        gemm_slices(rows, kb, d, 1.0, Mat { data: &qt, ld: d, trans: false }, keys, 0.0, sc);
+        gemm_slices(rows, kb, d, score_alpha(dims), Mat { data: &qt, ld: d, trans: false }, keys, 0.0, sc);
         scores_in_place(dims, view, u, k0, kb, sc, th.as_deref_mut());
         for (r, row) in sc.chunks_mut(kb).enumerate() {
             if u.uniform[r % u.len] {
                 row.fill(uniform);
                 continue;
             }
-            let block_max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let new_max = max[r].max(block_max);
+            let new_max = max[r].max(fused::max_of(row));
             if new_max == f32::NEG_INFINITY {
                 row.fill(0.0);
                 continue;
             }
-            let mut total = 0f32;
-            for x in row.iter_mut() {
-                *x = exp0(*x - new_max);
-                total += *x;
-            }
+            let total = fused::exp_shifted_sum(row, new_max);
             if new_max != max[r] {
-                let corr = exp0(max[r] - new_max);
+                let corr = fused::exp(max[r] - new_max);
                 sum[r] *= corr;
                 acc[r * d..(r + 1) * d].iter_mut().for_each(|a| *a *= corr);
                 max[r] = new_max;
@@ -408,13 +405,14 @@ fn backward_unit(dims: &Dims, view: &View, (i, u): (usize, &Unit), lse: &[f32], 
         let kb = KEY_BLOCK.min(u.hi - k0);
         let (p, dp) = (&mut p[..rows * kb], &mut dp[..rows * kb]);
         let keys_t = Mat { data: &kh[k0 * d..], ld: d, trans: true };
-        gemm_slices(rows, kb, d, 1.0, Mat { data: &qt, ld: d, trans: false }, keys_t, 0.0, p);
+        gemm_slices(rows, kb, d, score_alpha(dims), Mat { data: &qt, ld: d, trans: false }, keys_t, 0.0, p);
         scores_in_place(dims, view, u, k0, kb, p, th.as_deref_mut());
         for (r, row) in p.chunks_mut(kb).enumerate() {
             if u.uniform[r % u.len] {
                 row.fill(uniform);
             } else {
-                row.iter_mut().for_each(|x| *x = exp0(*x - lse[r]));
+                let l = lse[r];
+                row.iter_mut().for_each(|x| *x = fused::exp(*x - l));
             }
         }
         let at = head - acc.base + k0 * d;

@@ -446,6 +446,32 @@ fn the_fast_exp_is_within_a_few_ulp_of_libm_where_f32_has_normal_results() {
     assert_eq!(whetstone_engine::fused::exp(0.0), 1.0);
 }
 
+#[test]
+fn row_maximum_and_shifted_exp_sum_match_their_definitions_at_every_length() {
+    use whetstone_engine::fused::{exp, exp_shifted_sum, max_of};
+    assert_eq!(max_of(&[]), f32::NEG_INFINITY);
+    assert_eq!(max_of(&[f32::NEG_INFINITY, f32::NAN, -3.0]), -3.0);
+    let mut rng = whetstone_engine::rng::Rng::new(7);
+    for len in 0..70 {
+        let x: Vec<f32> = (0..len).map(|_| rng.uniform(-30.0, 5.0) as f32).collect();
+        let want = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        assert_eq!(max_of(&x), want, "max of {len}");
+        // Masked scores are −∞ and must come out as zeros.
+        let mut y = x.clone();
+        if len > 3 {
+            y[len / 2] = f32::NEG_INFINITY;
+        }
+        let shift = max_of(&y).max(0.0);
+        let mut e = y.clone();
+        let total = exp_shifted_sum(&mut e, shift);
+        for (i, (&got, &v)) in e.iter().zip(&y).enumerate() {
+            assert_eq!(got.to_bits(), exp(v - shift).to_bits(), "element {i} of {len}");
+        }
+        let naive: f64 = e.iter().map(|&v| v as f64).sum();
+        assert!((total as f64 - naive).abs() <= 1e-6 * naive.max(1e-30), "sum of {len}: {total} vs {naive}");
+    }
+}
+
 /// Every gradient of `sum(f(q, k, v) * w)`, as bits.
 fn grad_bits(xs: &[&Tensor], f: impl Fn(&[Tensor]) -> Tensor) -> Vec<Vec<u32>> {
     let vars: Vec<Var> = xs.iter().map(|x| Var::from_tensor(x).unwrap()).collect();
