@@ -124,7 +124,8 @@ impl AttnMask {
 enum View<'a> {
     Open { keys: usize },
     Table { m: &'a [f32], per_batch: bool, t: usize, s: usize },
-    Rule(&'a MaskRule),
+    /// `padded[bi]`: whether batch row `bi` has a padding key, which the others need not look for.
+    Rule { rule: &'a MaskRule, padded: Vec<bool> },
 }
 
 impl View<'_> {
@@ -138,14 +139,14 @@ impl View<'_> {
                     *x += m;
                 }
             }
-            View::Rule(r) => {
+            View::Rule { rule: r, padded } => {
                 let (lo, hi) = r.span(qi);
                 let end = k0 + x.len();
                 // `span` keeps lo ≤ hi, so the open stretch [a, b) of the block is never reversed.
                 let (a, b) = (lo.clamp(k0, end) - k0, hi.clamp(k0, end) - k0);
                 x[..a].fill(f32::NEG_INFINITY);
                 x[b..].fill(f32::NEG_INFINITY);
-                if r.present.is_some() {
+                if padded[bi] {
                     for (j, x) in x.iter_mut().enumerate().take(b).skip(a) {
                         if !r.present(bi, k0 + j) {
                             *x = f32::NEG_INFINITY;
@@ -166,7 +167,7 @@ impl View<'_> {
                 let hi = row.iter().rposition(|&x| x > HIDDEN / 10.0)? + 1;
                 Some((lo, hi))
             }
-            View::Rule(r) => {
+            View::Rule { rule: r, .. } => {
                 let (lo, hi) = r.span(qi);
                 let lo = (lo..hi).find(|&k| r.present(bi, k))?;
                 let hi = (lo..hi).rev().find(|&k| r.present(bi, k))? + 1;
@@ -488,7 +489,11 @@ fn with_view<R>(dims: &Dims, mask: Option<&AttnMask>, f: impl FnOnce(&View) -> R
                 if (rule.batch, rule.queries, rule.keys) != (dims.b, dims.t, dims.s) {
                     candle_core::bail!("attention: mask for {} × {} queries and {} keys does not fit {} × {} and {}", rule.batch, rule.queries, rule.keys, dims.b, dims.t, dims.s);
                 }
-                f(&View::Rule(rule))
+                let padded = match &rule.present {
+                    Some(p) => p.chunks(rule.keys.max(1)).map(|row| row.contains(&false)).collect(),
+                    None => vec![false; rule.batch],
+                };
+                f(&View::Rule { rule, padded })
             }
             None => {
                 let table = m.as_table()?;
