@@ -309,6 +309,77 @@ fn score_alpha(dims: &Dims) -> f32 {
     if dims.softcap.is_some() { 1.0 } else { dims.scale }
 }
 
+fused::widest! {
+    /// One block of scores (`[rows, kb]`) turned into unnormalised probabilities in place, with each
+    /// row's running maximum and sum brought up to date and its output rows (`acc`, `[rows, d]`)
+    /// rescaled to the new maximum. Row `r` is query `r % uniform_rows.len()` of its group.
+    fn online_softmax(sc: &mut [f32], kb: usize, d: usize, uniform_rows: &[bool], uniform: f32, max: &mut [f32], sum: &mut [f32], acc: &mut [f32]) = online_softmax_body;
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn online_softmax_body(sc: &mut [f32], kb: usize, d: usize, uniform_rows: &[bool], uniform: f32, max: &mut [f32], sum: &mut [f32], acc: &mut [f32]) {
+    for (r, row) in sc.chunks_mut(kb).enumerate() {
+        if uniform_rows[r % uniform_rows.len()] {
+            row.fill(uniform);
+            continue;
+        }
+        let new_max = max[r].max(fused::max_of(row));
+        if new_max == f32::NEG_INFINITY {
+            row.fill(0.0);
+            continue;
+        }
+        let total = fused::exp_shifted_sum(row, new_max);
+        if new_max != max[r] {
+            let corr = fused::exp(max[r] - new_max);
+            sum[r] *= corr;
+            acc[r * d..(r + 1) * d].iter_mut().for_each(|a| *a *= corr);
+            max[r] = new_max;
+        }
+        sum[r] += total;
+    }
+}
+
+fused::widest! {
+    /// One block's probabilities (`[rows, kb]`) made again in place from the scores and each row's
+    /// log-sum-exp.
+    fn probabilities(p: &mut [f32], kb: usize, lse: &[f32], uniform_rows: &[bool], uniform: f32) = probabilities_body;
+}
+
+#[inline(always)]
+fn probabilities_body(p: &mut [f32], kb: usize, lse: &[f32], uniform_rows: &[bool], uniform: f32) {
+    for (r, row) in p.chunks_mut(kb).enumerate() {
+        if uniform_rows[r % uniform_rows.len()] {
+            row.fill(uniform);
+        } else {
+            let l = lse[r];
+            row.iter_mut().for_each(|x| *x = fused::exp(*x - l));
+        }
+    }
+}
+
+fused::widest! {
+    /// The scores' gradient in place of the probabilities' (`dp`, `[rows, kb]`): the softmax's
+    /// backward `p · (dp − D)`, times the scale, through the soft cap when there is one (`th`).
+    fn score_gradients(dp: &mut [f32], p: &[f32], kb: usize, dsum: &[f32], scale: f32, th: Option<&[f32]>) = score_gradients_body;
+}
+
+#[inline(always)]
+fn score_gradients_body(dp: &mut [f32], p: &[f32], kb: usize, dsum: &[f32], scale: f32, th: Option<&[f32]>) {
+    for (r, (dp, p)) in dp.chunks_mut(kb).zip(p.chunks(kb)).enumerate() {
+        let ds = dsum[r];
+        match th {
+            // Through the cap: d(c · tanh(scale · x / c)) / dx = scale · (1 − tanh²).
+            Some(th) => {
+                for ((dp, &p), &th) in dp.iter_mut().zip(p).zip(&th[r * kb..(r + 1) * kb]) {
+                    *dp = p * (*dp - ds) * scale * (1.0 - th * th);
+                }
+            }
+            None => dp.iter_mut().zip(p).for_each(|(dp, &p)| *dp = p * (*dp - ds) * scale),
+        }
+    }
+}
+
 /// One unit's forward pass: its output rows (`[groups · len, d]`) and their log-sum-exps (NaN for
 /// a row with uniform probabilities).
 fn forward_unit(dims: &Dims, view: &View, u: &Unit, q: &[f32], km: &[f32], vm: &[f32]) -> (Vec<f32>, Vec<f32>) {
@@ -329,25 +400,7 @@ fn forward_unit(dims: &Dims, view: &View, u: &Unit, q: &[f32], km: &[f32], vm: &
         let keys = Mat { data: &kh[k0 * d..], ld: d, trans: true };
         gemm_slices(rows, kb, d, score_alpha(dims), Mat { data: &qt, ld: d, trans: false }, keys, 0.0, sc);
         scores_in_place(dims, view, u, k0, kb, sc, th.as_deref_mut());
-        for (r, row) in sc.chunks_mut(kb).enumerate() {
-            if u.uniform[r % u.len] {
-                row.fill(uniform);
-                continue;
-            }
-            let new_max = max[r].max(fused::max_of(row));
-            if new_max == f32::NEG_INFINITY {
-                row.fill(0.0);
-                continue;
-            }
-            let total = fused::exp_shifted_sum(row, new_max);
-            if new_max != max[r] {
-                let corr = fused::exp(max[r] - new_max);
-                sum[r] *= corr;
-                acc[r * d..(r + 1) * d].iter_mut().for_each(|a| *a *= corr);
-                max[r] = new_max;
-            }
-            sum[r] += total;
-        }
+        online_softmax(sc, kb, d, &u.uniform, uniform, &mut max, &mut sum, &mut acc);
         gemm_slices(rows, d, kb, 1.0, Mat { data: sc, ld: kb, trans: false }, Mat { data: &vh[k0 * d..], ld: d, trans: false }, 1.0, &mut acc);
     }
     let mut lse = vec![f32::NAN; rows];
@@ -408,29 +461,12 @@ fn backward_unit(dims: &Dims, view: &View, (i, u): (usize, &Unit), lse: &[f32], 
         let keys_t = Mat { data: &kh[k0 * d..], ld: d, trans: true };
         gemm_slices(rows, kb, d, score_alpha(dims), Mat { data: &qt, ld: d, trans: false }, keys_t, 0.0, p);
         scores_in_place(dims, view, u, k0, kb, p, th.as_deref_mut());
-        for (r, row) in p.chunks_mut(kb).enumerate() {
-            if u.uniform[r % u.len] {
-                row.fill(uniform);
-            } else {
-                let l = lse[r];
-                row.iter_mut().for_each(|x| *x = fused::exp(*x - l));
-            }
-        }
+        probabilities(p, kb, lse, &u.uniform, uniform);
         let at = head - acc.base + k0 * d;
         let (dkh, dvh) = (&mut acc.dk[at..][..kb * d], &mut acc.dv[at..][..kb * d]);
         gemm_slices(kb, d, rows, 1.0, Mat { data: p, ld: kb, trans: true }, Mat { data: &gt, ld: d, trans: false }, 1.0, dvh);
         gemm_slices(rows, kb, d, 1.0, Mat { data: &gt, ld: d, trans: false }, Mat { data: &vh[k0 * d..], ld: d, trans: true }, 0.0, dp);
-        for (r, (dp, p)) in dp.chunks_mut(kb).zip(p.chunks(kb)).enumerate() {
-            match &th {
-                // Through the cap: d(c · tanh(scale · x / c)) / dx = scale · (1 − tanh²).
-                Some(th) => {
-                    for ((dp, &p), &th) in dp.iter_mut().zip(p).zip(&th[r * kb..(r + 1) * kb]) {
-                        *dp = p * (*dp - dsum[r]) * dims.scale * (1.0 - th * th);
-                    }
-                }
-                None => dp.iter_mut().zip(p).for_each(|(dp, &p)| *dp = p * (*dp - dsum[r]) * dims.scale),
-            }
-        }
+        score_gradients(dp, p, kb, &dsum, dims.scale, th.as_ref().map(|t| &t[..rows * kb]));
         gemm_slices(rows, d, kb, 1.0, Mat { data: dp, ld: kb, trans: false }, Mat { data: &kh[k0 * d..], ld: d, trans: false }, 1.0, &mut dqt);
         gemm_slices(kb, d, rows, 1.0, Mat { data: dp, ld: kb, trans: true }, Mat { data: &qt, ld: d, trans: false }, 1.0, dkh);
     }
@@ -506,5 +542,54 @@ fn with_view<R>(dims: &Dims, mask: Option<&AttnMask>, f: impl FnOnce(&View) -> R
                 fused::slice_of(&table, |m| f(&View::Table { m, per_batch: rows == dims.b && rows > 1, t: dims.t, s: dims.s }))?
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f32> {
+        let mut rng = crate::rng::Rng::new(seed);
+        (0..n).map(|_| rng.uniform(lo, hi) as f32).collect()
+    }
+
+    fn bits(x: &[f32]) -> Vec<u32> {
+        x.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The block kernels give the same bits in every version `widest!` picks from (see
+    /// `fused::tests`), masked scores and uniform rows included.
+    #[test]
+    fn softmax_blocks_give_the_same_bits_at_every_vector_width() {
+        let (rows, kb, d) = (6, 37, 8);
+        let uniform_rows = [false, true, false];
+        let mut scores = values(rows * kb, 1, -20.0, 20.0);
+        scores[kb + 3] = f32::NEG_INFINITY;
+        let (max0, sum0, acc0) = (values(rows, 2, -5.0, 30.0), values(rows, 3, 0.5, 9.0), values(rows * d, 4, -1.0, 1.0));
+        let run = |wide: bool| {
+            let (mut s, mut max, mut sum, mut acc) = (scores.clone(), max0.clone(), sum0.clone(), acc0.clone());
+            if wide {
+                online_softmax(&mut s, kb, d, &uniform_rows, 0.01, &mut max, &mut sum, &mut acc);
+            } else {
+                online_softmax_body(&mut s, kb, d, &uniform_rows, 0.01, &mut max, &mut sum, &mut acc);
+            }
+            [bits(&s), bits(&max), bits(&sum), bits(&acc)]
+        };
+        assert_eq!(run(true), run(false), "online softmax");
+
+        let lse = values(rows, 5, 0.0, 25.0);
+        let (mut wide, mut base) = (scores.clone(), scores.clone());
+        probabilities(&mut wide, kb, &lse, &uniform_rows, 0.01);
+        probabilities_body(&mut base, kb, &lse, &uniform_rows, 0.01);
+        assert_eq!(bits(&wide), bits(&base), "probabilities");
+
+        let (dsum, th, p) = (values(rows, 6, -1.0, 1.0), values(rows * kb, 7, -0.99, 0.99), values(rows * kb, 8, 0.0, 1.0));
+        for cap in [None, Some(&th[..])] {
+            let (mut wide, mut base) = (scores.clone(), scores.clone());
+            score_gradients(&mut wide, &p, kb, &dsum, 0.125, cap);
+            score_gradients_body(&mut base, &p, kb, &dsum, 0.125, cap);
+            assert_eq!(bits(&wide), bits(&base), "score gradients, cap {}", cap.is_some());
+        }
     }
 }

@@ -13,6 +13,47 @@
 use candle_core::{CpuStorage, Device, Result, Storage, Tensor};
 use rayon::prelude::*;
 
+/// Defines `fn $name(args) -> ret` that runs `$body_fn` (an `#[inline(always)]` function of the same
+/// arguments) compiled for the widest vector unit the processor has: AVX-512, AVX2, or the
+/// baseline the program is built for. The kernels behind it are plain arithmetic with their sums
+/// split in fixed lanes, and Rust never fuses a multiply and an add on its own, so every version
+/// gives the same bits; only the width of each instruction differs.
+macro_rules! widest {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? = $body_fn:path;) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($a: $t),*) $(-> $r)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                fn avx512($($a: $t),*) $(-> $r)? {
+                    $body_fn($($a),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                fn avx2($($a: $t),*) $(-> $r)? {
+                    $body_fn($($a),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                {
+                    // SAFETY: the processor has the features `avx512` is compiled for.
+                    return unsafe { avx512($($a),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: as above, for `avx2`.
+                    return unsafe { avx2($($a),*) };
+                }
+            }
+            $body_fn($($a),*)
+        }
+    };
+}
+pub(crate) use widest;
+
 /// Below this, `expf` rounds to zero: skipping it changes no result.
 const EXP_ZERO_BELOW: f32 = -104.0;
 
@@ -24,25 +65,7 @@ pub fn applies(t: &Tensor) -> bool {
 /// Log-sum-exp of each row of a `[rows, cols]` buffer, and the summed cross-entropy against
 /// `targets` (`lse − x[target]`).
 pub fn cross_entropy_rows(logits: &[f32], cols: usize, targets: &[u32]) -> (Vec<f32>, f64) {
-    let lse: Vec<f32> = logits
-        .par_chunks(cols)
-        .map(|x| {
-            let max = max_of(x);
-            // Summed in f64: a sequential f32 sum over a 49k vocabulary drifts by 1e-4 of a small loss.
-            let mut s = [0f64; LANES];
-            let mut chunks = x.chunks_exact(LANES);
-            for c in &mut chunks {
-                for i in 0..LANES {
-                    s[i] += exp(c[i] - max) as f64;
-                }
-            }
-            for &v in chunks.remainder() {
-                s[0] += exp(v - max) as f64;
-            }
-            let sum: f64 = s.iter().sum();
-            max + sum.ln() as f32
-        })
-        .collect();
+    let lse: Vec<f32> = logits.par_chunks(cols).map(log_sum_exp).collect();
     let loss = lse
         .iter()
         .zip(targets)
@@ -50,6 +73,29 @@ pub fn cross_entropy_rows(logits: &[f32], cols: usize, targets: &[u32]) -> (Vec<
         .map(|(r, (&l, &tg))| (l - logits[r * cols + tg as usize]) as f64)
         .sum();
     (lse, loss)
+}
+
+widest! {
+    /// `ln Σ eˣ` of one row.
+    fn log_sum_exp(x: &[f32]) -> f32 = log_sum_exp_body;
+}
+
+#[inline(always)]
+fn log_sum_exp_body(x: &[f32]) -> f32 {
+    let max = max_of(x);
+    // Summed in f64: a sequential f32 sum over a 49k vocabulary drifts by 1e-4 of a small loss.
+    let mut s = [0f64; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        for i in 0..LANES {
+            s[i] += exp(c[i] - max) as f64;
+        }
+    }
+    for &v in chunks.remainder() {
+        s[0] += exp(v - max) as f64;
+    }
+    let sum: f64 = s.iter().sum();
+    max + sum.ln() as f32
 }
 
 /// Gemma 2's final soft cap, `c · tanh(x / c)`, in place.
@@ -82,11 +128,21 @@ pub fn cross_entropy_grad_in_place_capped(logits: &mut [f32], cols: usize, lse: 
 /// row's log-sum-exp.
 pub fn cross_entropy_grad_in_place(logits: &mut [f32], cols: usize, lse: &[f32], targets: &[u32], g: f32) {
     logits.par_chunks_mut(cols).zip(lse.par_iter()).zip(targets.par_iter()).for_each(|((x, &l), &tg)| {
-        for v in x.iter_mut() {
-            *v = exp(*v - l) * g;
-        }
+        scaled_softmax_in_place(x, l, g);
         x[tg as usize] -= g;
     });
+}
+
+widest! {
+    /// `x ← g · e^(x − lse)`: a row's softmax, times `g`.
+    fn scaled_softmax_in_place(x: &mut [f32], lse: f32, g: f32) = scaled_softmax_in_place_body;
+}
+
+#[inline(always)]
+fn scaled_softmax_in_place_body(x: &mut [f32], lse: f32, g: f32) {
+    for v in x.iter_mut() {
+        *v = exp(*v - lse) * g;
+    }
 }
 
 /// Elements a rayon task takes at least, so that short passes do not drown in scheduling.
@@ -125,11 +181,20 @@ pub fn axpy_in_place(y: &mut [f32], x: &[f32], alpha: f32) {
 pub fn swiglu(gate: &[f32], up: &[f32]) -> Vec<f32> {
     let mut out = vec![0f32; gate.len()];
     out.par_chunks_mut(PAR_CHUNK).zip(gate.par_chunks(PAR_CHUNK)).zip(up.par_chunks(PAR_CHUNK)).for_each(|((o, g), u)| {
-        for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-            *o = g / (1.0 + exp(-g)) * u;
-        }
+        swiglu_chunk(o, g, u);
     });
     out
+}
+
+widest! {
+    fn swiglu_chunk(out: &mut [f32], gate: &[f32], up: &[f32]) = swiglu_chunk_body;
+}
+
+#[inline(always)]
+fn swiglu_chunk_body(out: &mut [f32], gate: &[f32], up: &[f32]) {
+    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+        *o = g / (1.0 + exp(-g)) * u;
+    }
 }
 
 /// Gradients of [`swiglu`] for `gate` and `up` in one pass: with `σ = sigmoid(gate)`,
@@ -141,14 +206,23 @@ pub fn swiglu_backward(gate: &[f32], up: &[f32], grad: &[f32]) -> (Vec<f32>, Vec
         .par_chunks_mut(PAR_CHUNK)
         .zip(dup.par_chunks_mut(PAR_CHUNK))
         .zip(gate.par_chunks(PAR_CHUNK).zip(up.par_chunks(PAR_CHUNK)).zip(grad.par_chunks(PAR_CHUNK)))
-        .for_each(|((dg, du), ((g, u), gr))| {
-            for i in 0..dg.len() {
-                let (z, sig) = (g[i], 1.0 / (1.0 + exp(-g[i])));
-                dg[i] = gr[i] * u[i] * sig * (1.0 + z * (1.0 - sig));
-                du[i] = gr[i] * z * sig;
-            }
-        });
+        .for_each(|((dg, du), ((g, u), gr))| swiglu_backward_chunk(dg, du, g, u, gr));
     (dgate, dup)
+}
+
+widest! {
+    fn swiglu_backward_chunk(dgate: &mut [f32], dup: &mut [f32], gate: &[f32], up: &[f32], grad: &[f32]) = swiglu_backward_chunk_body;
+}
+
+#[inline(always)]
+fn swiglu_backward_chunk_body(dg: &mut [f32], du: &mut [f32], g: &[f32], u: &[f32], gr: &[f32]) {
+    let n = dg.len();
+    let (du, g, u, gr) = (&mut du[..n], &g[..n], &u[..n], &gr[..n]);
+    for i in 0..n {
+        let (z, sig) = (g[i], 1.0 / (1.0 + exp(-g[i])));
+        dg[i] = gr[i] * u[i] * sig * (1.0 + z * (1.0 - sig));
+        du[i] = gr[i] * z * sig;
+    }
 }
 
 /// RMSNorm of each `w.len()`-wide row: `x / sqrt(mean(x²) + eps) · w`.
@@ -225,7 +299,7 @@ impl Dropout {
         if self.p >= 1.0 { 0.0 } else { (1.0 / (1.0 - self.p)) as f32 }
     }
 
-    #[inline]
+    #[inline(always)]
     fn draw(seed: u64, i: u64) -> u64 {
         let mut z = seed.wrapping_add(i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -237,19 +311,8 @@ impl Dropout {
     pub fn bits(&self, n: usize) -> DropMask {
         let mut words = vec![0u64; n.div_ceil(64)];
         if let Some(thr) = self.threshold() {
-            words.par_chunks_mut(256).enumerate().for_each(|(c, ws)| {
-                for (j, w) in ws.iter_mut().enumerate() {
-                    // Word `k` holds elements 64k..64k+63: draws 32k..32k+31, two lanes each.
-                    let first = ((c * 256 + j) * 32) as u64;
-                    let mut bits = 0u64;
-                    for d in 0..32u64 {
-                        let z = Self::draw(self.seed, first + d);
-                        bits |= (((z as u32) >= thr) as u64) << (2 * d);
-                        bits |= ((((z >> 32) as u32) >= thr) as u64) << (2 * d + 1);
-                    }
-                    *w = bits;
-                }
-            });
+            let seed = self.seed;
+            words.par_chunks_mut(256).enumerate().for_each(|(c, ws)| mask_words(ws, c * 256, seed, thr));
         }
         let tail = n % 64;
         if tail != 0 {
@@ -289,6 +352,46 @@ impl Dropout {
     }
 }
 
+widest! {
+    /// Words `first..` of a dropout mask: word `k` holds elements 64k..64k+63, from draws
+    /// 32k..32k+31, two 32-bit lanes each.
+    fn mask_words(words: &mut [u64], first: usize, seed: u64, thr: u32) = mask_words_body;
+}
+
+#[inline(always)]
+fn mask_words_body(words: &mut [u64], first: usize, seed: u64, thr: u32) {
+    for (j, w) in words.iter_mut().enumerate() {
+        let first = ((first + j) * 32) as u64;
+        let mut bits = 0u64;
+        for d in 0..32u64 {
+            let z = Dropout::draw(seed, first + d);
+            bits |= (((z as u32) >= thr) as u64) << (2 * d);
+            bits |= ((((z >> 32) as u32) >= thr) as u64) << (2 * d + 1);
+        }
+        *w = bits;
+    }
+}
+
+widest! {
+    fn apply_mask(mask: &DropMask, start: usize, x: &[f32], out: &mut [f32]) = apply_mask_body;
+}
+
+#[inline(always)]
+fn apply_mask_body(mask: &DropMask, start: usize, x: &[f32], out: &mut [f32]) {
+    let keep = mask.keep;
+    mask.for_each_at(start, out, x, |o, x, kept| *o = if kept { x * keep } else { 0.0 });
+}
+
+widest! {
+    fn accumulate_mask(mask: &DropMask, start: usize, y: &mut [f32], x: &[f32], alpha: f32) = accumulate_mask_body;
+}
+
+#[inline(always)]
+fn accumulate_mask_body(mask: &DropMask, start: usize, y: &mut [f32], x: &[f32], alpha: f32) {
+    let k = alpha * mask.keep;
+    mask.for_each_at(start, y, x, |y, x, kept| *y += if kept { x * k } else { 0.0 });
+}
+
 /// A dropout mask as one bit an element (set: kept), with the scale kept elements take.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DropMask {
@@ -318,14 +421,12 @@ impl DropMask {
 
     /// `out[j] = x[j] · mask[start + j]`.
     pub fn apply_at(&self, start: usize, x: &[f32], out: &mut [f32]) {
-        let keep = self.keep;
-        self.for_each_at(start, out, x, |o, x, kept| *o = if kept { x * keep } else { 0.0 });
+        apply_mask(self, start, x, out);
     }
 
     /// `y[j] += alpha · x[j] · mask[start + j]`.
     pub fn accumulate_at(&self, start: usize, y: &mut [f32], x: &[f32], alpha: f32) {
-        let k = alpha * self.keep;
-        self.for_each_at(start, y, x, |y, x, kept| *y += if kept { x * k } else { 0.0 });
+        accumulate_mask(self, start, y, x, alpha);
     }
 
     /// `f(&mut y[j], x[j], kept(start + j))` for every `j`. Between byte boundaries of the mask the
@@ -431,4 +532,59 @@ pub fn exp(x: f32) -> f32 {
     let ni = (t.to_bits() as i32).wrapping_sub(0x4B40_0000);
     let bits = ((ni + 127).max(0) as u32) << 23;
     p * f32::from_bits(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f32> {
+        let mut rng = crate::rng::Rng::new(seed);
+        (0..n).map(|_| rng.uniform(lo, hi) as f32).collect()
+    }
+
+    fn bits(x: &[f32]) -> Vec<u32> {
+        x.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The versions [`widest!`] picks from give the same bits: on a processor with AVX-512 or AVX2
+    /// the dispatched call runs the wide one, and the body called directly the baseline one.
+    #[test]
+    fn every_vector_width_gives_the_same_bits() {
+        for n in [1, 15, 16, 17, 333, 4099] {
+            let x = values(n, n as u64, -40.0, 12.0);
+            assert_eq!(log_sum_exp(&x).to_bits(), log_sum_exp_body(&x).to_bits(), "log-sum-exp of {n}");
+
+            let (mut wide, mut base) = (x.clone(), x.clone());
+            scaled_softmax_in_place(&mut wide, 3.5, 0.25);
+            scaled_softmax_in_place_body(&mut base, 3.5, 0.25);
+            assert_eq!(bits(&wide), bits(&base), "softmax of {n}");
+
+            let up = values(n, 99, -3.0, 3.0);
+            let (mut wide, mut base) = (vec![0f32; n], vec![0f32; n]);
+            swiglu_chunk(&mut wide, &x, &up);
+            swiglu_chunk_body(&mut base, &x, &up);
+            assert_eq!(bits(&wide), bits(&base), "swiglu of {n}");
+
+            let grad = values(n, 7, -1.0, 1.0);
+            let (mut wg, mut wu, mut bg, mut bu) = (vec![0f32; n], vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+            swiglu_backward_chunk(&mut wg, &mut wu, &x, &up, &grad);
+            swiglu_backward_chunk_body(&mut bg, &mut bu, &x, &up, &grad);
+            assert_eq!((bits(&wg), bits(&wu)), (bits(&bg), bits(&bu)), "swiglu backward of {n}");
+
+            let (mut wide, mut base) = (vec![0u64; n], vec![0u64; n]);
+            mask_words(&mut wide, 5, 1234, 214_748_365);
+            mask_words_body(&mut base, 5, 1234, 214_748_365);
+            assert_eq!(wide, base, "dropout words {n}");
+
+            let mask = Dropout { seed: 77, p: 0.1 }.bits(n + 70);
+            let (mut wide, mut base) = (vec![0f32; n], vec![0f32; n]);
+            apply_mask(&mask, 3, &x, &mut wide);
+            apply_mask_body(&mask, 3, &x, &mut base);
+            assert_eq!(bits(&wide), bits(&base), "dropout applied to {n}");
+            accumulate_mask(&mask, 9, &mut wide, &up, 0.3);
+            accumulate_mask_body(&mask, 9, &mut base, &up, 0.3);
+            assert_eq!(bits(&wide), bits(&base), "dropout accumulated into {n}");
+        }
+    }
 }
