@@ -548,15 +548,7 @@ fn with_view<R>(dims: &Dims, mask: Option<&AttnMask>, f: impl FnOnce(&View) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f32> {
-        let mut rng = crate::rng::Rng::new(seed);
-        (0..n).map(|_| rng.uniform(lo, hi) as f32).collect()
-    }
-
-    fn bits(x: &[f32]) -> Vec<u32> {
-        x.iter().map(|v| v.to_bits()).collect()
-    }
+    use crate::fused::tests::{bits, values};
 
     /// The block kernels give the same bits in every version `widest!` picks from (see
     /// `fused::tests`), masked scores and uniform rows included.

@@ -4,9 +4,9 @@
 //! Composed from tensor ops, the attention softmax (scale, add mask, max, exp, sum, divide), the LM
 //! head's cross-entropy (log-sum-exp over a 49k vocabulary, then its gradient), RMSNorm's and
 //! SwiGLU's backward passes each walk their inputs five to ten times, allocate as many buffers, and
-//! run on one core. Here each is one or two parallel passes. Masked attention scores are skipped
-//! instead of exponentiated: `exp` of a very negative number is zero anyway, but libm reaches it
-//! through its slow underflow path.
+//! run on one core. Here each is one or two parallel passes, through [`exp`], whose plain arithmetic
+//! vectorises and gives exactly zero for masked (−∞) scores, where libm's `expf` is a call per
+//! element and slow on its underflow path.
 //!
 //! The callers fall back to the composed ops for other devices and dtypes.
 
@@ -535,15 +535,16 @@ pub fn exp(x: f32) -> f32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn values(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f32> {
+    /// `n` values drawn uniformly from `[lo, hi)` with `seed`.
+    pub(crate) fn values(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f32> {
         let mut rng = crate::rng::Rng::new(seed);
         (0..n).map(|_| rng.uniform(lo, hi) as f32).collect()
     }
 
-    fn bits(x: &[f32]) -> Vec<u32> {
+    pub(crate) fn bits(x: &[f32]) -> Vec<u32> {
         x.iter().map(|v| v.to_bits()).collect()
     }
 
